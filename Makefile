@@ -1,0 +1,33 @@
+# The two commands a new user needs: `make run` and `make test`.
+# Both create the project's virtualenv (.venv) on first use.
+
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench-ingest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## Load the demo data into ./rulelog.db (SQLite) and show it.
+run: $(STAMP)
+	$(VENV)/bin/rulelog demo
+
+## Lint, then the whole test suite (unit, integration on SQLite and PostgreSQL, e2e).
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+## Import and update throughput next to bare eventsourcing (see bench/README.md).
+bench-ingest: $(STAMP)
+	$(VENV)/bin/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) rulelog.db rulelog.db-*

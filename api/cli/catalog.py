@@ -1,0 +1,192 @@
+"""Commands over the catalogue: import, rules, releases, the event log, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+from api.cli import main
+from api.cli.context import app_from, as_option, json_option, local_user, print_json
+from api.logs import get_logger
+from domain.application import RulelogApp
+from domain.errors import Invalid
+from domain.importing import SECTIONS, ImportSummary
+from projections.log import last_position, read_log
+from projections.state import Catalog
+
+log = get_logger("rulelog.cli")
+
+#: Imports larger than this show a progress bar when stderr is a terminal.
+PROGRESS_THRESHOLD = 200
+RULE_TABLE = ("rule_id", "alias", "priority", "product", "channel", "mapping", "backgroundRate")
+
+
+def load_snapshot(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise Invalid(f"{path}: cannot read: {error.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise Invalid(f"{path}: not valid JSON: {error}") from None
+
+
+def run_import(app: RulelogApp, snapshot: Any, actor: str) -> ImportSummary:
+    total = 0
+    if isinstance(snapshot, dict):
+        total = sum(len(v) for k, v in snapshot.items() if k in SECTIONS and isinstance(v, list))
+    show_bar = sys.stderr.isatty() and total > PROGRESS_THRESHOLD
+    bar_cm: Any = (
+        click.progressbar(length=total, label="validating", file=sys.stderr)
+        if show_bar
+        else nullcontext(None)
+    )
+    with bar_cm as bar:
+        summary = app.import_snapshot(snapshot, actor, progress=bar.update if bar else None)
+    log.info("import.done", actor=actor, **summary.__dict__)
+    return summary
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@as_option
+@click.pass_context
+def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
+    """Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically."""
+    summary = run_import(app_from(ctx), load_snapshot(file), actor or local_user())
+    click.echo(
+        f"imported {summary.rules} rules, {summary.releases} releases, "
+        f"{summary.emergency_shutoffs} emergency shutoffs, "
+        f"{summary.pinnable_releases} pinnable releases ({summary.events} events)"
+    )
+
+
+def current_catalog(app: RulelogApp) -> Catalog:
+    return Catalog().fold(read_log(app))
+
+
+def release_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A release as Balrog lists it (the internal stream version left out)."""
+    return {k: row[k] for k in ("name", "product", "read_only", "data_version")}
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@main.group()
+def rules() -> None:
+    """Rules: list and show."""
+
+
+@rules.command("list")
+@json_option
+@click.pass_context
+def rules_list(ctx: click.Context, as_json: bool) -> None:
+    """List the live rules, highest priority first."""
+    rows = current_catalog(app_from(ctx)).sorted_rules()
+    if as_json:
+        print_json(rows)
+    else:
+        _table(rows, (*RULE_TABLE, "data_version"))
+
+
+@rules.command("show")
+@click.argument("id_or_alias")
+@json_option
+@click.pass_context
+def rules_show(ctx: click.Context, id_or_alias: str, as_json: bool) -> None:
+    """Show one rule by id or alias."""
+    rule = app_from(ctx).get_rule(id_or_alias).as_balrog()
+    if as_json:
+        print_json(rule)
+    else:
+        for key, value in rule.items():
+            click.echo(f"{key}: {'' if value is None else value}")
+
+
+@main.group()
+def releases() -> None:
+    """Releases: list and show."""
+
+
+@releases.command("list")
+@json_option
+@click.pass_context
+def releases_list(ctx: click.Context, as_json: bool) -> None:
+    """List the releases by name."""
+    catalog = current_catalog(app_from(ctx))
+    rows = [release_summary(catalog.releases[n]) for n in sorted(catalog.releases)]
+    if as_json:
+        print_json(rows)
+    else:
+        _table(rows, ("name", "product", "read_only", "data_version"))
+
+
+@releases.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def releases_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show one release with its blob."""
+    release = app_from(ctx).get_release(name)
+    if as_json:
+        print_json({**release.as_balrog(), "data": release.blob})
+    else:
+        for key, value in release.as_balrog().items():
+            click.echo(f"{key}: {value}")
+        click.echo("data: " + json.dumps(release.blob, indent=2))
+
+
+@main.command()
+@json_option
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show the most recent N events.",
+)
+@click.pass_context
+def events(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """The event log itself: position, time, actor, event type, aggregate."""
+    app = app_from(ctx)
+    start = max(1, last_position(app) - limit + 1)
+    rows = [
+        {
+            "position": e.position,
+            "time": e.timestamp.isoformat(),
+            "actor": e.actor,
+            "event": e.topic,
+            "aggregate": str(e.originator_id),
+            "version": e.originator_version,
+        }
+        for e in read_log(app, start=start)
+    ]
+    if as_json:
+        print_json(rows)
+    else:
+        _table(rows, ("position", "time", "actor", "event", "aggregate", "version"))
+
+
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Load the bundled demo data into an empty store, then list the rules."""
+    app = app_from(ctx)
+    if last_position(app) == 0:
+        snapshot = json.loads(resources.files("api").joinpath("demo_snapshot.json").read_text())
+        summary = run_import(app, snapshot, "demo")
+        click.echo(f"loaded demo data: {summary.rules} rules, {summary.releases} releases")
+    else:
+        click.echo("store already has data; showing it")
+    ctx.invoke(rules_list, as_json=False)

@@ -1,0 +1,49 @@
+"""Which store to open: the one place a database URL is chosen and checked.
+
+Order of precedence: ``--database-url``, then ``RULELOG_DATABASE_URL``, then
+``sqlite:///rulelog.db`` in the working directory, so a new user needs no
+server and production points the same code at PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from domain.application import RulelogApp
+from domain.errors import Invalid
+
+DEFAULT_DATABASE_URL = "sqlite:///rulelog.db"
+ENV_DATABASE_URL = "RULELOG_DATABASE_URL"
+
+
+def database_url(explicit: str | None = None) -> str:
+    """The URL to use, normalised to a driver rulelog ships with."""
+    url = explicit or os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise Invalid(f"database URL: cannot parse {url!r}", field="database_url") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        # psycopg 3 is the driver rulelog depends on; plain postgresql:// means psycopg2.
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if backend != "sqlite":
+        raise Invalid(
+            f"database URL: {backend} is not supported; use sqlite:/// or postgresql+psycopg://",
+            field="database_url",
+        )
+    return url
+
+
+def open_app(url: str | None = None, *, schema: str | None = None) -> RulelogApp:
+    """An application on the chosen store, creating its tables on first use."""
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "SQLALCHEMY_URL": database_url(url),
+    }
+    if schema:
+        env["SQLALCHEMY_SCHEMA"] = schema
+    return RulelogApp(env=env)

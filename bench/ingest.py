@@ -1,0 +1,128 @@
+"""Import and update throughput of rulelog, next to bare eventsourcing.
+
+    .venv/bin/python bench/ingest.py [--rules 5000] [--releases 2000] [--updates 1000]
+                                     [--stores sqlite,postgres]
+
+For each store it measures, in the same run and on fresh stores:
+  * import: a generated snapshot (rules + releases with the fixture's real
+    blobs) through ``RulelogApp.import_snapshot`` (validation included), in
+    events/s; baseline: the same number of events with the same payloads
+    saved by a bare ``eventsourcing`` aggregate in one save;
+  * updates: single-rule updates through ``update_rule`` (read, check
+    data_version, validate, save), in commands/s; baseline: the same number
+    of bare get -> event -> save round trips.
+The ratio is rulelog / baseline (target >= 0.7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from api.config import open_app
+from bench.generate import snapshot
+from bench.stores import fresh_store, postgres_available
+
+
+class BareRecord(Aggregate):
+    """The baseline: an aggregate that stores a payload and nothing else."""
+
+    TOPIC = "bench:bare-record"
+
+    class Created(Aggregate.Created):
+        TOPIC = "bench:bare-record.created"
+        payload: dict[str, Any]
+
+    class Changed(Aggregate.Event):
+        TOPIC = "bench:bare-record.changed"
+        payload: dict[str, Any]
+
+    @event(Created)
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+
+    @event(Changed)
+    def change(self, payload: dict[str, Any]) -> None:
+        self.payload.update(payload)
+
+
+def bare_app(url: str) -> Application:
+    return Application(
+        env={"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url}
+    )
+
+
+def measure_import(kind: str, snap: dict[str, Any]) -> tuple[float, float, int]:
+    with fresh_store(kind) as url:
+        app = open_app(url)
+        app.recorder.max_notification_id()  # connect and create tables outside the timing
+        start = time.perf_counter()
+        summary = app.import_snapshot(snap, changed_by="bench")
+        ours = summary.events / (time.perf_counter() - start)
+    payloads = [r["data"] for r in snap["releases"]] + list(snap["rules"])
+    payloads += [{"ref": i} for i in range(summary.events - len(payloads))]
+    with fresh_store(kind) as url:
+        app = bare_app(url)
+        app.recorder.max_notification_id()
+        start = time.perf_counter()
+        app.save(*(BareRecord(payload=p) for p in payloads))
+        bare = len(payloads) / (time.perf_counter() - start)
+    return ours, bare, summary.events
+
+
+def measure_updates(kind: str, snap: dict[str, Any], count: int) -> tuple[float, float]:
+    rule_ids = [r["rule_id"] for r in snap["rules"][:count]]
+    with fresh_store(kind) as url:
+        app = open_app(url)
+        app.import_snapshot(snap, changed_by="bench")
+        start = time.perf_counter()
+        for rule_id in rule_ids:
+            app.update_rule(rule_id, 1, {"priority": 5000 + rule_id}, changed_by="bench")
+        ours = len(rule_ids) / (time.perf_counter() - start)
+    with fresh_store(kind) as url:
+        app = bare_app(url)
+        records = [BareRecord(payload=dict(r)) for r in snap["rules"][:count]]
+        app.save(*records)
+        start = time.perf_counter()
+        for record in records:
+            fresh = app.repository.get(record.id)
+            fresh.change(payload={"priority": 5000})
+            app.save(fresh)
+        bare = len(records) / (time.perf_counter() - start)
+    return ours, bare
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", type=int, default=5000)
+    parser.add_argument("--releases", type=int, default=2000)
+    parser.add_argument("--updates", type=int, default=1000)
+    parser.add_argument("--stores", default="sqlite,postgres")
+    args = parser.parse_args()
+    snap = snapshot(args.rules, args.releases)
+    print(f"snapshot: {args.rules} rules, {args.releases} releases; {args.updates} updates")
+    print(f"{'store':9} {'measure':18} {'rulelog':>12} {'bare':>12} {'ratio':>7}")
+    for kind in args.stores.split(","):
+        if kind == "postgres" and not postgres_available():
+            print(f"{kind:9} skipped: PostgreSQL not reachable")
+            continue
+        ours, bare, events = measure_import(kind, snap)
+        print(
+            f"{kind:9} {'import events/s':18} {ours:12.0f} {bare:12.0f} {ours / bare:7.2f}"
+            f"   ({events} events)"
+        )
+        ours, bare = measure_updates(kind, snap, args.updates)
+        print(f"{kind:9} {'updates/s':18} {ours:12.0f} {bare:12.0f} {ours / bare:7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

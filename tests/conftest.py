@@ -1,0 +1,89 @@
+"""Stores for tests: every store-touching test runs on SQLite and PostgreSQL.
+
+PostgreSQL tests isolate themselves in a schema of their own (selected with
+``search_path`` in the URL, so the CLI and the server see it too) and drop it
+afterwards. Without a server they are skipped with a one-line reason, unless
+``RULELOG_REQUIRE_POSTGRES=1`` (set by CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from api.config import open_app
+from domain.application import RulelogApp
+
+DATA = Path(__file__).parent / "data"
+PG_SERVER = os.environ.get(
+    "RULELOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_PG = os.environ.get("RULELOG_REQUIRE_POSTGRES") == "1"
+
+
+def _libpq_dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _pg_unavailable() -> str | None:
+    try:
+        with psycopg.connect(_libpq_dsn(PG_SERVER), connect_timeout=3):
+            return None
+    except psycopg.Error as error:
+        return f"PostgreSQL not reachable at {PG_SERVER}: {str(error).strip().splitlines()[0]}"
+
+
+_PG_REASON = _pg_unavailable()
+
+
+@dataclass(frozen=True)
+class Store:
+    """A fresh, empty event store: its kind and the URL every process can open."""
+
+    kind: str
+    url: str
+
+    def open(self) -> RulelogApp:
+        return open_app(self.url)
+
+
+@pytest.fixture(scope="session")
+def fixture_snapshot() -> dict[str, Any]:
+    return json.loads((DATA / "fixture.json").read_text())
+
+
+def _postgres_store() -> Iterator[Store]:
+    if _PG_REASON:
+        if REQUIRE_PG:
+            pytest.fail(_PG_REASON)
+        pytest.skip(_PG_REASON)
+    schema = f"rulelog_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq_dsn(PG_SERVER), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in PG_SERVER else "?"
+    try:
+        yield Store("postgres", f"{PG_SERVER}{sep}options=-csearch_path%3D{schema}")
+    finally:
+        with psycopg.connect(_libpq_dsn(PG_SERVER), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        yield Store("sqlite", f"sqlite:///{tmp_path / 'rulelog.db'}")
+    else:
+        yield from _postgres_store()
+
+
+@pytest.fixture
+def app(store: Store) -> RulelogApp:
+    return store.open()

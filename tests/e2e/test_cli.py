@@ -1,0 +1,133 @@
+"""The real ``rulelog`` command, run as a subprocess, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA, Store
+
+RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"
+
+
+def run(store: Store, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
+    return subprocess.run(
+        [RULELOG, "--database-url", store.url, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def ok(store: Store, *args: str) -> str:
+    result = run(store, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_import_then_list(store: Store) -> None:
+    out = ok(store, "import", str(DATA / "fixture.json"), "--as", "alice")
+    assert "imported 33 rules, 11 releases" in out
+    rules = json.loads(ok(store, "rules", "list", "--json"))
+    assert len(rules) == 33
+    fixture = json.loads((DATA / "fixture.json").read_text())
+    assert sorted(r["rule_id"] for r in rules) == sorted(r["rule_id"] for r in fixture["rules"])
+    assert {r["data_version"] for r in rules} == {1}
+    releases = json.loads(ok(store, "releases", "list", "--json"))
+    assert len(releases) == 11
+    assert set(releases[0]) == {"name", "product", "read_only", "data_version"}
+    shown = json.loads(ok(store, "rules", "show", "firefox-release", "--json"))
+    assert shown["rule_id"] == 1 and shown["data_version"] == 1
+    release = json.loads(ok(store, "releases", "show", "Firefox-121.0-build1", "--json"))
+    assert release["data"]["name"] == "Firefox-121.0-build1"
+    events = json.loads(ok(store, "events", "--json", "--limit", "5"))
+    assert len(events) == 5
+    assert {e["actor"] for e in events} <= {"alice", None}
+    assert events[-1]["position"] > events[0]["position"]
+
+
+def test_bad_import_is_one_line_nonzero_and_stores_nothing(store: Store, tmp_path: Path) -> None:
+    bad = json.loads((DATA / "fixture.json").read_text())
+    bad["rules"][10]["backgroundRate"] = 150
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = run(store, "import", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "rules[10]" in lines[0] and "backgroundRate" in lines[0]
+    assert json.loads(ok(store, "events", "--json")) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (("rules", "show", "999"), 3, "rule 999 does not exist"),
+        (("releases", "show", "Nope"), 3, "release Nope does not exist"),
+        (("import", "/nonexistent/file.json"), 2, "cannot read"),
+        (("events", "--limit", "0"), 2, "--limit"),
+    ],
+)
+def test_errors_are_one_line(store: Store, args: tuple[str, ...], code: int, fragment: str) -> None:
+    result = run(store, *args)
+    assert result.returncode == code
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_has_help() -> None:
+    commands = [
+        (),
+        ("import",),
+        ("rules",),
+        ("rules", "list"),
+        ("rules", "show"),
+        ("releases",),
+        ("releases", "list"),
+        ("releases", "show"),
+        ("events",),
+        ("demo",),
+    ]
+    for command in commands:
+        result = subprocess.run(
+            [RULELOG, *command, "--help"], capture_output=True, text=True, check=False, timeout=60
+        )
+        assert result.returncode == 0, command
+        assert "Usage:" in result.stdout
+
+
+def test_demo_loads_once(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
+    first = subprocess.run(
+        [RULELOG, "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert first.returncode == 0, first.stderr
+    assert "loaded demo data: 33 rules" in first.stdout
+    assert (tmp_path / "rulelog.db").exists()
+    second = subprocess.run(
+        [RULELOG, "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert second.returncode == 0
+    assert "already has data" in second.stdout
