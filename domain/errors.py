@@ -40,3 +40,11 @@ class Invalid(RulelogError):
 
 class PermissionDenied(RulelogError):
     """The acting user lacks the permission the command needs."""
+
+
+class SignoffRequired(RulelogError):
+    """The change needs signoffs: it must be scheduled, not made directly.
+
+    Also raised when enacting a scheduled change whose required signoffs are
+    not all given.
+    """

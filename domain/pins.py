@@ -32,6 +32,11 @@ class PinnableRelease(Aggregate):
         mapping: str
         changed_by: str
 
+    class MappingChanged(Aggregate.Event):
+        TOPIC = "rulelog:pinnable-release.mapping-changed"
+        mapping: str
+        changed_by: str
+
     class Deleted(Aggregate.Event):
         TOPIC = "rulelog:pinnable-release.deleted"
         changed_by: str
@@ -70,6 +75,15 @@ class PinnableRelease(Aggregate):
         self.mapping = mapping
         self.deleted = False
         self._base_version = self.version
+
+    def change_mapping(self, mapping: str, changed_by: str) -> None:
+        self.require_live()
+        if mapping != self.mapping:
+            self._record_mapping(mapping=mapping, changed_by=changed_by)
+
+    @event(MappingChanged)
+    def _record_mapping(self, mapping: str, changed_by: str) -> None:
+        self.mapping = mapping
 
     def delete(self, changed_by: str) -> None:
         self.require_live()

@@ -48,12 +48,20 @@ class Rule(Aggregate):
         return ids.rule_id(rule_id)
 
     @classmethod
-    def create(cls, rule_id: int, fields: Mapping[str, Any], changed_by: str) -> Rule:
-        """Validate a complete rule as Balrog would and open its history."""
+    def create(
+        cls, rule_id: int, fields: Mapping[str, Any], changed_by: str, *, admin_api: bool = False
+    ) -> Rule:
+        """Validate a complete rule as Balrog would and open its history.
+
+        ``admin_api`` applies the checks Balrog's admin API makes of what a
+        client sends (a mapping is required, ...); an import of stored rows
+        checks only what a stored rule may hold.
+        """
         if not isinstance(rule_id, int) or isinstance(rule_id, bool) or rule_id < 1:
             raise Invalid(f"rule_id: must be a positive integer, got {rule_id!r}", field="rule_id")
         proposed = {k: v for k, v in fields.items() if k not in ("rule_id", "data_version")}
-        return cls(rule_id=rule_id, fields=normalize_rule(proposed), changed_by=changed_by)
+        normalized = normalize_rule(proposed, admin_api=admin_api)
+        return cls(rule_id=rule_id, fields=normalized, changed_by=changed_by)
 
     @event(Created)
     def __init__(self, rule_id: int, fields: dict[str, Any], changed_by: str) -> None:
@@ -77,11 +85,18 @@ class Rule(Aggregate):
             raise NotFound(f"rule {self.rule_id} does not exist", rule_id=self.rule_id)
 
     def diff(self, proposed: Mapping[str, Any]) -> dict[str, Any]:
-        """The validated subset of ``proposed`` that differs from the rule now."""
+        """The validated subset of ``proposed`` that differs from the rule now.
+
+        What the client sent is checked as Balrog's admin API checks it; the
+        merged rule only as a stored rule, so an old rule with a field the
+        API would no longer accept stays editable in its other fields.
+        """
         candidate = {k: v for k, v in proposed.items() if k not in ("rule_id", "data_version")}
         normalized = normalize_rule(candidate, partial=True)
-        merged = normalize_rule({**self.fields, **normalized})
-        return {k: merged[k] for k in normalized if merged[k] != self.fields.get(k)}
+        changed = [k for k, v in normalized.items() if v != self.fields.get(k)]
+        normalize_rule({k: candidate[k] for k in changed}, partial=True, admin_api=True)
+        merged = normalize_rule({**self.fields, **{k: normalized[k] for k in changed}})
+        return {k: merged[k] for k in changed if merged[k] != self.fields.get(k)}
 
     def update(self, proposed: Mapping[str, Any], changed_by: str) -> dict[str, Any]:
         """Record the fields that change; an edit that changes nothing records nothing."""

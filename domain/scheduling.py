@@ -121,7 +121,7 @@ class ScheduledChange(Aggregate):
         """A direct edit of the target, merged into this pending change."""
 
         TOPIC = "rulelog:scheduled-change.rebased"
-        row: dict[str, Any]
+        row: dict[str, Any] | None
         base_data_version: int
         changed_by: str
 
@@ -221,18 +221,22 @@ class ScheduledChange(Aggregate):
         self.base_data_version = base_data_version
         self.condition = condition
         self.required = required
+        self.scheduled_by = changed_by  # Balrog: whoever modifies now owns the change
         # Everyone else signed off on something else: only the modifier's stays.
         self.signoffs = {u: r for u, r in self.signoffs.items() if u == changed_by}
         self.data_version += 1
 
-    def rebase(self, row: dict[str, Any], base_data_version: int, changed_by: str) -> None:
+    def rebase(self, row: dict[str, Any] | None, base_data_version: int, changed_by: str) -> None:
         self.require_pending()
         self._rebased(row=row, base_data_version=base_data_version, changed_by=changed_by)
 
     @event(Rebased)
-    def _rebased(self, row: dict[str, Any], base_data_version: int, changed_by: str) -> None:
+    def _rebased(self, row: dict[str, Any] | None, base_data_version: int, changed_by: str) -> None:
         self.row = row
         self.base_data_version = base_data_version
+        # As in Balrog's mergeUpdate: the change is now a different change,
+        # so only its scheduler's signoff stands.
+        self.signoffs = {u: r for u, r in self.signoffs.items() if u == self.scheduled_by}
         self.data_version += 1
 
     def sign_off(self, username: str, role: str) -> None:

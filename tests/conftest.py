@@ -27,6 +27,8 @@ PG_SERVER = os.environ.get(
     "RULELOG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_PG = os.environ.get("RULELOG_REQUIRE_POSTGRES") == "1"
+#: Users the tests act as, made admins by ``Store.open_with_admins``.
+ADMINS = ("importer", "alice", "seed")
 
 
 def _libpq_dsn(url: str) -> str:
@@ -53,6 +55,13 @@ class Store:
 
     def open(self) -> RulelogApp:
         return open_app(self.url)
+
+    def open_with_admins(self) -> RulelogApp:
+        """The store, with the users tests act as bootstrapped as admins."""
+        app = self.open()
+        for name in ADMINS:
+            app.add_user(name, admin=True, recorded_by=name)
+        return app
 
 
 @pytest.fixture(scope="session")
@@ -86,4 +95,4 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def app(store: Store) -> RulelogApp:
-    return store.open()
+    return store.open_with_admins()

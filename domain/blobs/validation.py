@@ -70,6 +70,7 @@ _APP_RELEASE_VERSIONS = frozenset({1, 2, 3, 4, 5, 6, 8, 9})
 _HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 _Path = tuple[str | int, ...]
+_Check = Callable[[object], bool]
 
 #: Allowlist shape, as in Balrog's ``ALLOWLISTED_DOMAINS``: domain -> products that may
 #: download from it, or domain -> {path regex -> products} for per-path rules.
@@ -140,7 +141,7 @@ def _schema_file(schema_version: object) -> str:
     """
     if isinstance(schema_version, bool) or not isinstance(schema_version, (int, float)):
         raise KeyError(schema_version)
-    return SCHEMA_FILES[schema_version]  # type: ignore[index]
+    return SCHEMA_FILES[schema_version]
 
 
 @functools.cache
@@ -152,7 +153,11 @@ def _load_schema(filename: str) -> dict[str, Any]:
 
 @functools.cache
 def _validator(schema_version: int) -> Draft202012Validator:
-    """Compile the validator for one schema_version, once per process (hot path)."""
+    """Build jsonschema's validator for one schema_version, once per process.
+
+    It words the errors of blobs the fast path refuses; ``check_schema`` makes a
+    broken schema file fail loudly the first time it is used.
+    """
     schema = _load_schema(_schema_file(schema_version))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=_FORMAT_CHECKER)
@@ -188,8 +193,6 @@ def _schema_version_of(blob: dict[str, Any]) -> int:
 # True is not 1, ...). Only when that says "no" does jsonschema run, to find and
 # word the error; it stays the authority. A keyword the compiler does not know
 # fails at compile time rather than being silently ignored.
-
-_Check = Callable[[object], bool]
 
 _TYPE_CHECKS: dict[str, _Check] = {
     "object": lambda value: isinstance(value, dict),
@@ -411,7 +414,14 @@ def _json_type(value: object) -> str:
 
 
 def _path_text(path: Iterable[str | int]) -> str:
-    return ".".join(str(part) for part in path)
+    """Dotted path; odd keys (empty, newlines, ...) are quoted so the message stays one line."""
+    return ".".join(_path_part(part) for part in path)
+
+
+def _path_part(part: str | int) -> str:
+    if isinstance(part, str) and not (part and part.isprintable()):
+        return repr(part)
+    return str(part)
 
 
 def _invalid(path: _Path, message: str) -> Invalid:
@@ -694,7 +704,7 @@ def _version_cmp(a: _Version, b: _Version) -> int:
         return -1
     if pb and not pa:
         return 1
-    return 0 if pa == pb else (-1 if pa < pb else 1)  # type: ignore[operator]
+    return 0 if pa == pb else (-1 if pa < pb else 1)
 
 
 def _version_eq(a: _Version, b: _Version) -> bool:

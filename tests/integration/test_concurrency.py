@@ -33,7 +33,7 @@ RULE = {
 
 
 def _seed(store: Store) -> int:
-    app = store.open()
+    app = store.open_with_admins()
     app.create_release("R-1", "Firefox", RELEASE, changed_by="seed")
     return app.create_rule(RULE, changed_by="seed").rule_id
 
@@ -43,7 +43,7 @@ def _update(url: str, rule_id: int, priority: int, barrier: Any) -> str:
     app.get_rule(rule_id)  # connect before the race starts
     barrier.wait(timeout=30)
     try:
-        app.update_rule(rule_id, 1, {"priority": priority}, changed_by=f"writer-{priority}")
+        app.update_rule(rule_id, 1, {"priority": priority}, changed_by="alice")
     except Conflict:
         return "conflict"
     return "landed"

@@ -35,6 +35,8 @@ def blob(name: str = "Firefox-1.0-build1", **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def app() -> RulelogApp:
     app = RulelogApp()
+    for name in ("alice", "bob", "a"):
+        app.add_user(name, admin=True, recorded_by="test")
     app.create_release("Firefox-1.0-build1", "Firefox", blob(), changed_by="alice")
     return app
 

@@ -1,0 +1,113 @@
+"""Users, permissions and roles.
+
+Permissions are rows like any other and go through the generic change path
+(so they can be scheduled and need signoffs where Balrog says so); roles are
+granted and revoked directly, as in Balrog. ``add_user`` is the bootstrap:
+it bypasses permission checks because only the local CLI calls it, whose
+operator already holds the store (like a database shell), and it records
+who ran it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import ids
+from domain.catalog_commands import CatalogCommands
+from domain.errors import Invalid, NotFound
+from domain.permissions import check_role_grant, validate_grant
+from domain.signoffs import check_role_revoke
+from domain.users import RoleRoster, User
+
+ROLE_MAX = 50
+
+
+class AccessCommands(CatalogCommands):
+    def get_user(self, username: str) -> User:
+        user = self.user(username)
+        if user is None or not (user.permissions or user.roles):
+            raise NotFound(f"user {username} does not exist", username=username)
+        return user
+
+    def add_user(self, username: str, *, admin: bool, recorded_by: str) -> User:
+        """Bootstrap (local CLI only): make sure ``username`` exists, optionally as admin."""
+        if not isinstance(username, str) or not username or len(username) > 100:
+            raise Invalid("username: must be a string of 1-100 characters", field="username")
+
+        def attempt() -> User:
+            user = self.user(username) or User(username=username)
+            if admin and "admin" not in user.permissions:
+                user.grant("admin", validate_grant("admin", None), recorded_by)
+            self.save(user)
+            return user
+
+        return self.with_retries(attempt)
+
+    def grant_permission(
+        self, username: str, permission: str, options: dict[str, Any] | None, changed_by: str
+    ) -> User:
+        row = {"username": username, "permission": permission, "options": options}
+        user = self.change("permissions", "insert", row, changed_by)
+        assert isinstance(user, User)
+        return user
+
+    def change_permission(
+        self,
+        username: str,
+        permission: str,
+        options: dict[str, Any] | None,
+        data_version: int,
+        changed_by: str,
+    ) -> User:
+        row = {"username": username, "permission": permission, "options": options}
+        user = self.change("permissions", "update", row, changed_by, data_version)
+        assert isinstance(user, User)
+        return user
+
+    def revoke_permission(
+        self, username: str, permission: str, data_version: int, changed_by: str
+    ) -> User:
+        row = {"username": username, "permission": permission}
+        user = self.change("permissions", "delete", row, changed_by, data_version)
+        assert isinstance(user, User)
+        return user
+
+    def grant_role(self, username: str, role: str, changed_by: str) -> User:
+        if not isinstance(role, str) or not role or len(role) > ROLE_MAX:
+            raise Invalid(f"role: must be a string of 1-{ROLE_MAX} characters", field="role")
+
+        def attempt() -> User:
+            self.require(changed_by, "role.grant")
+            user = self.user(username)
+            check_role_grant(user.held if user else {})
+            assert user is not None
+            user.grant_role(role, changed_by)
+            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
+            roster.join(username)
+            self.save(user, roster)
+            return user
+
+        return self.with_retries(attempt)
+
+    def revoke_role(self, username: str, role: str, changed_by: str) -> User:
+        def attempt() -> User:
+            self.require(changed_by, "role.revoke")
+            user = self.get_user(username)
+            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
+            check_role_revoke(role, self.policies().all_rows(), len(roster.holders))
+            user.revoke_role(role, changed_by)
+            roster.leave(username)
+            # The policies are read, not written; saving the roster makes a
+            # concurrent policy change (which saves it too) conflict with us.
+            self.save(user, roster)
+            return user
+
+        return self.with_retries(attempt)
+
+    def add_required_signoff(self, kind: str, row: dict[str, Any], changed_by: str) -> None:
+        self.change(f"required_signoffs/{kind}", "insert", row, changed_by)
+
+    def remove_required_signoff(
+        self, kind: str, row: dict[str, Any], data_version: int, changed_by: str
+    ) -> None:
+        self.change(f"required_signoffs/{kind}", "delete", row, changed_by, data_version)

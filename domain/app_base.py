@@ -1,0 +1,143 @@
+"""What every command module of the application shares.
+
+Reading aggregates by id, the acting user's permissions, the retry loop that
+turns a lost write race into a fresh attempt, and the data_version check.
+The command modules (catalogue, access, workflow) are mixins over this base,
+composed into one ``eventsourcing.Application`` in ``domain.application``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain import ids
+from domain.errors import Conflict, Invalid, PermissionDenied, SignoffRequired
+from domain.permissions import UNSET, require_change
+from domain.policies import SignoffPolicies
+from domain.signoffs import Requirement, reduce_requirements
+from domain.users import User
+
+T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
+
+#: How often a command re-reads and retries after losing a write race.
+WRITE_ATTEMPTS = 5
+
+
+def requirements_as_data(reqs: list[Requirement]) -> list[dict[str, Any]]:
+    """Requirements as stored in events: plain, sorted, the highest count per role."""
+    return [
+        {"role": r.role, "signoffs_required": r.signoffs_required}
+        for r in reduce_requirements(reqs)
+    ]
+
+
+class AppBase(Application):
+    """Shared reading and writing helpers; no commands of its own."""
+
+    name = "rulelog"
+
+    def now(self) -> datetime:
+        """The application's clock (tests and the agent may replace it)."""
+        return datetime.now(tz=UTC)
+
+    def find(self, aggregate_id: UUID, cls: type[A]) -> A | None:
+        """The aggregate with this id, or None if it was never created."""
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(found, cls):  # pragma: no cover - ids are namespaced per kind
+            raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not {cls.__name__}")
+        return found
+
+    # ------------------------------------------------------------ who may act
+
+    def user(self, username: str) -> User | None:
+        return self.find(ids.user_id(username), User)
+
+    def held(self, username: str) -> dict[str, Any]:
+        user = self.user(username)
+        return user.held if user is not None else {}
+
+    def require(
+        self,
+        username: str,
+        change: str,
+        *,
+        current_product: str | None = None,
+        new_product: Any = UNSET,
+    ) -> None:
+        """Balrog's permission checks for ``change`` by ``username``, or PermissionDenied."""
+        if not isinstance(username, str) or not username:
+            raise PermissionDenied("an acting user is required")
+        require_change(
+            self.held(username),
+            change,
+            username,
+            current_product=current_product,
+            new_product=new_product,
+        )
+
+    def require_admin(self, username: str, doing: str) -> None:
+        """Only an admin for every product may do this."""
+        options = self.held(username).get("admin")
+        if options is None or (options or {}).get("products"):
+            raise PermissionDenied(f"{username} is not allowed to {doing}: admin required")
+
+    def policies(self) -> SignoffPolicies:
+        return self.find(ids.signoff_policies_id(), SignoffPolicies) or SignoffPolicies()
+
+    @staticmethod
+    def refuse_if_signoffs_needed(what: str, reqs: list[Requirement]) -> None:
+        """A direct edit is allowed only where no signoff is required."""
+        needed = reduce_requirements(reqs)
+        if needed:
+            roles = ", ".join(f"{r.signoffs_required} {r.role}" for r in needed)
+            raise SignoffRequired(
+                f"{what} requires signoffs ({roles}): schedule it instead",
+                required=requirements_as_data(needed),
+            )
+
+    # ------------------------------------------------------------ writing
+
+    @staticmethod
+    def check_data_version(what: str, current: int, given: object) -> None:
+        if not isinstance(given, int) or isinstance(given, bool):
+            raise Invalid(f"data_version: must be an integer, got {given!r}", field="data_version")
+        if given != current:
+            raise Conflict(
+                f"{what} has data_version {current}, not {given}: it was changed meanwhile",
+                field="data_version",
+                current=current,
+                given=given,
+            )
+
+    @staticmethod
+    def with_retries(attempt: Callable[[], T]) -> T:
+        """Run ``attempt``; after a lost write race, re-read and try again."""
+        for _ in range(WRITE_ATTEMPTS - 1):
+            try:
+                return attempt()
+            except IntegrityError:
+                continue
+        try:
+            return attempt()
+        except IntegrityError as error:
+            raise Conflict("too many concurrent writers; try again") from error
+
+    def save_atomically(self, aggregates: list[Aggregate]) -> None:
+        """Save a prepared batch as one fact, or report that the store moved."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError as error:
+            raise Conflict(
+                "the store changed while the change was prepared; nothing saved"
+            ) from error

@@ -1,0 +1,375 @@
+"""Scheduled changes: schedule, modify, sign off, revoke, cancel, enact; uptake.
+
+Enactment saves the change's ``Enacted`` event and the change itself (the
+rule, release, ... events) in one atomic save, runs the underlying change as
+its scheduler (as Balrog does) after checking the enacting identity may enact,
+and records the signoffs that were required at that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from domain import ids
+from domain.access_commands import AccessCommands
+from domain.app_base import requirements_as_data
+from domain.errors import Conflict, Invalid, NotFound, SignoffRequired
+from domain.permissions import is_allowed
+from domain.scheduling import (
+    CHANGE_TYPES,
+    PendingTarget,
+    ScheduledChange,
+    check_kind,
+    normalize_condition,
+)
+from domain.sequence import Sequence
+from domain.signoffs import (
+    Requirement,
+    auto_signoff_role,
+    check_signoff,
+    check_signoff_revoke,
+    is_satisfied,
+    missing,
+)
+from domain.targets import ABSENT, Current, Target, target_for
+from domain.uptake import Uptake, check_percent
+
+
+class WorkflowCommands(AccessCommands):
+    # ---------------------------------------------------------------- reads
+
+    def get_scheduled_change(self, kind: str, sc_id: int) -> ScheduledChange:
+        check_kind(kind)
+        sc = self.find(ids.scheduled_change_id(kind, sc_id), ScheduledChange)
+        if sc is None:
+            raise NotFound(f"scheduled change {kind}/{sc_id} does not exist", sc_id=sc_id)
+        return sc
+
+    def uptake_of(self, product: str, channel: str) -> float | None:
+        uptake = self.find(ids.uptake_id(product, channel), Uptake)
+        return uptake.percent if uptake else None
+
+    def is_due(self, sc: ScheduledChange, now: datetime | None = None) -> bool:
+        """Time reached, or the latest uptake report reached the threshold."""
+        when = sc.when
+        if when is not None:
+            return when <= (now or self.now())
+        percent = self.uptake_of(
+            sc.condition["telemetry_product"], sc.condition["telemetry_channel"]
+        )
+        return percent is not None and percent >= float(sc.condition["telemetry_uptake"])
+
+    def required_now(self, sc: ScheduledChange) -> list[Requirement]:
+        target = target_for(sc.kind)
+        current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT
+        return target.required(self, current, sc.row)
+
+    def missing_signoffs(self, sc: ScheduledChange) -> dict[str, int]:
+        return missing(self.required_now(sc), sc.signoffs)
+
+    # ------------------------------------------------------------- schedule
+
+    def _prepare(
+        self,
+        target: Target,
+        change_type: str,
+        row: Mapping[str, Any],
+        data_version: int | None,
+        changed_by: str,
+    ) -> tuple[str | None, Current, dict[str, Any] | None]:
+        """Validate a change as if made now, and check its scheduler may make it."""
+        if change_type not in CHANGE_TYPES or change_type not in target.change_types:
+            raise Invalid(
+                f"change_type: must be one of {', '.join(target.change_types)}",
+                field="change_type",
+            )
+        key = (
+            None if (target.kind == "rules" and change_type == "insert") else target.key(dict(row))
+        )
+        current = target.current(self, key) if key is not None else ABSENT
+        if change_type == "insert" and current.exists:
+            raise Conflict(f"{target.describe(str(key))} already exists")
+        if change_type != "insert":
+            if not current.exists:
+                raise NotFound(f"{target.describe(str(key))} does not exist")
+            self.check_data_version(
+                target.describe(str(key)), current.data_version or 0, data_version
+            )
+        new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
+        cur_product, new_product = target.products(current, new)
+        self.require(
+            changed_by,
+            target.change_name(change_type),
+            current_product=cur_product,
+            new_product=new_product,
+        )
+        return key, current, new
+
+    def schedule_change(
+        self,
+        kind: str,
+        change_type: str,
+        row: Mapping[str, Any],
+        condition: Mapping[str, Any],
+        changed_by: str,
+        data_version: int | None = None,
+    ) -> ScheduledChange:
+        """Schedule an insert, update or delete of a row, conditioned on time or uptake."""
+        target = target_for(check_kind(kind))
+
+        def attempt() -> ScheduledChange:
+            key, current, new = self._prepare(target, change_type, row, data_version, changed_by)
+            cond = normalize_condition(
+                dict(condition), self.now(), uptake_allowed=target.uptake_allowed
+            )
+            required = target.required(self, current, new)
+            sequence = self.find(ids.sequence_id(f"sc:{kind}"), Sequence) or Sequence(
+                name=f"sc:{kind}"
+            )
+            sc_id = sequence.allocate()
+            touched: list[Aggregate] = [sequence]
+            lock_key = key if key is not None else f"new:{sc_id}"
+            lock = self.find(ids.pending_target_id(kind, lock_key), PendingTarget)
+            if lock is None:
+                lock = PendingTarget(kind=kind, target=lock_key, sc_id=sc_id)
+            else:
+                lock.claim(sc_id)
+            sc = ScheduledChange(
+                kind=kind,
+                sc_id=sc_id,
+                change_type=change_type,
+                target=lock_key,
+                row=new,
+                base_data_version=current.data_version,
+                condition=cond,
+                scheduled_by=changed_by,
+                required=requirements_as_data(required),
+            )
+            self._auto_signoff(sc, changed_by, required)
+            self.save(sc, lock, *touched)
+            return sc
+
+        return self.with_retries(attempt)
+
+    def _auto_signoff(
+        self, sc: ScheduledChange, username: str, required: list[Requirement]
+    ) -> None:
+        user = self.user(username)
+        role = auto_signoff_role(user.roles if user else (), required)
+        if role is not None and sc.signoffs.get(username) != role:
+            sc.sign_off(username, role)
+
+    def modify_scheduled_change(
+        self,
+        kind: str,
+        sc_id: int,
+        sc_data_version: int,
+        changed_by: str,
+        row: Mapping[str, Any] | None = None,
+        condition: Mapping[str, Any] | None = None,
+        data_version: int | None = None,
+    ) -> ScheduledChange:
+        """Change what a pending change does or when; resets others' signoffs."""
+        target = target_for(check_kind(kind))
+
+        def attempt() -> ScheduledChange:
+            sc = self.get_scheduled_change(kind, sc_id)
+            sc.require_pending()
+            self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
+            base_row = dict(sc.row or {})
+            if sc.change_type != "insert":
+                base_row.update(self._target_key_row(target, sc.target))
+            proposed = {**base_row, **(row or {})}
+            base_version = data_version if data_version is not None else sc.base_data_version
+            _, current, new = self._prepare(
+                target, sc.change_type, proposed, base_version, changed_by
+            )
+            cond = normalize_condition(
+                dict(condition) if condition is not None else sc.condition,
+                self.now(),
+                uptake_allowed=target.uptake_allowed,
+            )
+            required = target.required(self, current, new)
+            sc.modify(
+                row=new,
+                base_data_version=current.data_version,
+                condition=cond,
+                changed_by=changed_by,
+                required=requirements_as_data(required),
+            )
+            self._auto_signoff(sc, changed_by, required)
+            self.save(sc)
+            return sc
+
+        return self.with_retries(attempt)
+
+    @staticmethod
+    def _target_key_row(target: Target, key: str) -> dict[str, Any]:
+        """The identifying columns of a target, from its key (for re-validation)."""
+        current_key_columns = {
+            "rules": ("rule_id",),
+            "releases": ("name",),
+            "emergency_shutoff": ("product", "channel"),
+            "pinnable_releases": ("product", "channel", "version"),
+            "required_signoffs/product": ("product", "channel", "role"),
+            "required_signoffs/permissions": ("product", "role"),
+            "permissions": ("username", "permission"),
+        }[target.kind]
+        parts = key.split("/", len(current_key_columns) - 1)
+        if target.kind == "permissions":
+            parts = list(key.rpartition("/")[::2])
+        values: dict[str, Any] = dict(zip(current_key_columns, parts, strict=False))
+        if target.kind == "rules":
+            values["rule_id"] = int(key)
+        return values
+
+    # ------------------------------------------------------------- signoffs
+
+    def sign_off(self, kind: str, sc_id: int, role: str, username: str) -> ScheduledChange:
+        def attempt() -> ScheduledChange:
+            sc = self.get_scheduled_change(kind, sc_id)
+            sc.require_pending()
+            user = self.user(username)
+            if check_signoff(username, role, user.roles if user else (), sc.signoffs.get(username)):
+                sc.sign_off(username, role)
+                self.save(sc)
+            return sc
+
+        return self.with_retries(attempt)
+
+    def revoke_signoff(
+        self, kind: str, sc_id: int, changed_by: str, username: str | None = None
+    ) -> ScheduledChange:
+        """Withdraw a signoff (one's own by default)."""
+        whose = username or changed_by
+
+        def attempt() -> ScheduledChange:
+            sc = self.get_scheduled_change(kind, sc_id)
+            sc.require_pending()
+            if whose not in sc.signoffs:
+                raise NotFound(f"{whose} has not signed off scheduled change {sc_id}")
+            actor = self.user(changed_by)
+            check_signoff_revoke(
+                changed_by,
+                sc.signoffs[whose],
+                actor.roles if actor else (),
+                "admin" in (actor.permissions if actor else {}),
+            )
+            sc.revoke_signoff(whose, changed_by)
+            self.save(sc)
+            return sc
+
+        return self.with_retries(attempt)
+
+    # ------------------------------------------------------ cancel and enact
+
+    def cancel_scheduled_change(
+        self, kind: str, sc_id: int, sc_data_version: int, changed_by: str
+    ) -> ScheduledChange:
+        target = target_for(check_kind(kind))
+
+        def attempt() -> ScheduledChange:
+            sc = self.get_scheduled_change(kind, sc_id)
+            sc.require_pending()
+            self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
+            current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT
+            cur_product, new_product = target.products(current, sc.row)
+            self.require(
+                changed_by,
+                target.change_name(sc.change_type),
+                current_product=cur_product,
+                new_product=new_product,
+            )
+            sc.cancel(changed_by)
+            lock = self.find(ids.pending_target_id(kind, sc.target), PendingTarget)
+            touched: list[Aggregate] = [sc]
+            if lock is not None and lock.sc_id == sc_id:
+                lock.free()
+                touched.append(lock)
+            self.save(*touched)
+            return sc
+
+        return self.with_retries(attempt)
+
+    def enact_scheduled_change(self, kind: str, sc_id: int, enacted_by: str) -> ScheduledChange:
+        """Enact one change now (the agent calls this when it is due)."""
+        target = target_for(check_kind(kind))
+
+        def attempt() -> ScheduledChange:
+            self.require(enacted_by, "scheduled_change.enact")
+            sc = self.get_scheduled_change(kind, sc_id)
+            sc.require_pending()
+            current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT
+            if sc.change_type != "insert":
+                if not current.exists:
+                    raise Conflict(
+                        f"scheduled change {sc_id} is stale: {target.describe(sc.target)} "
+                        "no longer exists",
+                        sc_id=sc_id,
+                    )
+                if current.data_version != sc.base_data_version:
+                    raise Conflict(
+                        f"scheduled change {sc_id} is stale: it was based on data_version "
+                        f"{sc.base_data_version}, the row is at {current.data_version}",
+                        sc_id=sc_id,
+                        stale=True,
+                    )
+            elif current.exists:
+                raise Conflict(f"scheduled change {sc_id} is stale: the row exists", sc_id=sc_id)
+            required = target.required(self, current, sc.row)
+            if not is_satisfied(required, sc.signoffs):
+                needed = missing(required, sc.signoffs)
+                roles = ", ".join(f"{n} more {r}" for r, n in needed.items()) or "signoffs"
+                raise SignoffRequired(
+                    f"scheduled change {sc_id} is not fully signed off: needs {roles}",
+                    sc_id=sc_id,
+                )
+            row = sc.row
+            if sc.change_type == "update" and row is not None:
+                row = target.normalize("update", row, current)
+            cur_product, new_product = target.products(current, row)
+            self.require(
+                sc.scheduled_by,
+                target.change_name(sc.change_type),
+                current_product=cur_product,
+                new_product=new_product,
+            )
+            touched = target.plan(self, sc.change_type, current, row, sc.scheduled_by)
+            sc.enact(enacted_by=enacted_by, required=requirements_as_data(required))
+            lock = self.find(ids.pending_target_id(kind, sc.target), PendingTarget)
+            if lock is not None and lock.sc_id == sc_id:
+                lock.free()
+                touched.append(lock)
+            self.save(sc, *touched)
+            return sc
+
+        return self.with_retries(attempt)
+
+    # --------------------------------------------------------------- uptake
+
+    def report_uptake(self, product: str, channel: str, percent: float, changed_by: str) -> Uptake:
+        """Record an uptake figure; changes gated on it become due when it is reached.
+
+        Reporting may make changes go live, so it needs what enacting needs:
+        the ``scheduled_change`` permission with the ``enact`` action (or admin).
+        """
+        value = check_percent(percent)
+        for name, given in (("product", product), ("channel", channel)):
+            if not isinstance(given, str) or not given:
+                raise Invalid(f"{name}: must be a non-empty string", field=name)
+        if not is_allowed(self.held(changed_by), "scheduled_change", "enact", None):
+            self.require(changed_by, "scheduled_change.enact")
+
+        def attempt() -> Uptake:
+            uptake = self.find(ids.uptake_id(product, channel), Uptake) or Uptake(
+                product=product, channel=channel
+            )
+            uptake.report(percent=value, changed_by=changed_by)
+            self.save(uptake)
+            return uptake
+
+        return self.with_retries(attempt)
