@@ -9,6 +9,7 @@ per-kind methods below only translate arguments.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -206,6 +207,46 @@ class CatalogCommands(AppBase):
         if product is not None:
             row["product"] = product
         release = self.change("releases", "update", row, changed_by, data_version)
+        assert isinstance(release, Release)
+        return release
+
+    def put_release_locale(
+        self,
+        name: str,
+        platform: str,
+        locale: str,
+        build: Mapping[str, Any],
+        data_version: int,
+        changed_by: str,
+    ) -> Release:
+        """Balrog's per-locale build upload: one locale of one platform of a blob.
+
+        Needs ``release_locale`` (and, as in Balrog, ``release``) to modify,
+        and is otherwise a release update: same signoffs, same merge.
+        """
+        if not isinstance(build, Mapping):
+            raise Invalid("build: must be a JSON object", field="data")
+
+        def attempt() -> Release:
+            release = self.get_release(name)
+            self.check_data_version(f"release {name}", release.data_version, data_version)
+            self.require(changed_by, "release_locale.modify", current_product=release.product)
+            blob = copy.deepcopy(release.blob)
+            platforms = blob.setdefault("platforms", {})
+            entry = platforms.setdefault(platform, {})
+            entry.setdefault("locales", {})[locale] = dict(build)
+            return self._locale_update(name, blob, data_version, changed_by)
+
+        return self.with_retries(attempt)
+
+    def _locale_update(
+        self, name: str, blob: dict[str, Any], data_version: int, changed_by: str
+    ) -> Release:
+        """The release update a locale upload amounts to (without the release/modify
+        check's product argument changing: Balrog checks both permissions)."""
+        release = self.change(
+            "releases", "update", {"name": name, "data": blob}, changed_by, data_version
+        )
         assert isinstance(release, Release)
         return release
 

@@ -16,9 +16,13 @@ from typing import Any
 from uuid import UUID
 
 from domain.pins import PinnableRelease
+from domain.policies import SignoffPolicies, policy_key
 from domain.releases import Release
 from domain.rules import Rule
+from domain.scheduling import ScheduledChange
 from domain.shutoffs import EmergencyShutoff
+from domain.uptake import Uptake
+from domain.users import User
 from projections.log import LoggedEvent
 
 
@@ -40,6 +44,16 @@ class Catalog:
     releases: dict[str, dict[str, Any]] = field(default_factory=dict)
     shutoffs: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     pins: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    #: (kind, sc_id) -> the scheduled change, every status
+    scheduled: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    #: username -> {"permissions": {name: {options, data_version}}, "roles": {...}}
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: "product" / "permissions" -> key -> policy row
+    policies: dict[str, dict[str, dict[str, Any]]] = field(
+        default_factory=lambda: {"product": {}, "permissions": {}}
+    )
+    #: (product, channel) -> latest reported uptake percent
+    uptake: dict[tuple[str, str], float] = field(default_factory=dict)
     _streams: dict[UUID, _Stream] = field(default_factory=dict, repr=False)
 
     def fold(self, events: Iterable[LoggedEvent]) -> Catalog:
@@ -48,10 +62,15 @@ class Catalog:
         return self
 
     def apply(self, logged: LoggedEvent) -> None:
+        self.position = logged.position
         handler = _HANDLERS.get(type(logged.event))
         if handler is not None:
             handler(self, logged.event)
-        self.position = logged.position
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Pending scheduled changes in enactment order: ``when``, then sc_id."""
+        rows = [sc for sc in self.scheduled.values() if sc["status"] == "pending"]
+        return sorted(rows, key=enactment_order)
 
     def sorted_rules(self) -> list[dict[str, Any]]:
         """Rules in Balrog's listing order: priority descending, then rule_id."""
@@ -89,6 +108,104 @@ class Catalog:
     def _close(self, ev: Any) -> None:
         stream = self._streams[ev.originator_id]
         self._table(stream.table).pop(stream.key, None)
+
+
+def enactment_order(sc: dict[str, Any]) -> tuple[str, str, int]:
+    """``when`` first (uptake-gated changes, which have none, after), then kind and sc_id."""
+    return (sc["condition"].get("when") or "~", sc["kind"], sc["sc_id"])
+
+
+def _sc(c: Catalog, ev: Any) -> dict[str, Any]:
+    return c.scheduled[c._streams[ev.originator_id].key]
+
+
+def _sc_created(c: Catalog, ev: ScheduledChange.Created) -> None:
+    key = (ev.kind, ev.sc_id)
+    c._streams[ev.originator_id] = _Stream("scheduled", key, 0)
+    c.scheduled[key] = {
+        "sc_id": ev.sc_id,
+        "kind": ev.kind,
+        "change_type": ev.change_type,
+        "target": ev.target,
+        "row": ev.row,
+        "base_data_version": ev.base_data_version,
+        "condition": ev.condition,
+        "scheduled_by": ev.scheduled_by,
+        "required": ev.required,
+        "signoffs": {},
+        "status": "pending",
+        "data_version": 1,
+        "enacted_by": None,
+        "position": c.position,
+    }
+
+
+def _sc_update(c: Catalog, ev: Any, **changes: Any) -> None:
+    row = _sc(c, ev)
+    row.update(changes)
+
+
+def _sc_modified(c: Catalog, ev: ScheduledChange.Modified) -> None:
+    row = _sc(c, ev)
+    row.update(
+        row=ev.row,
+        base_data_version=ev.base_data_version,
+        condition=ev.condition,
+        required=ev.required,
+        scheduled_by=ev.changed_by,
+        data_version=row["data_version"] + 1,
+        signoffs={u: r for u, r in row["signoffs"].items() if u == ev.changed_by},
+    )
+
+
+def _sc_rebased(c: Catalog, ev: ScheduledChange.Rebased) -> None:
+    row = _sc(c, ev)
+    row.update(
+        row=ev.row,
+        base_data_version=ev.base_data_version,
+        data_version=row["data_version"] + 1,
+        signoffs={u: r for u, r in row["signoffs"].items() if u == row["scheduled_by"]},
+    )
+
+
+def _sc_signed(c: Catalog, ev: ScheduledChange.SignedOff) -> None:
+    _sc(c, ev)["signoffs"] = {**_sc(c, ev)["signoffs"], ev.username: ev.role}
+
+
+def _sc_revoked(c: Catalog, ev: ScheduledChange.SignoffRevoked) -> None:
+    signoffs = dict(_sc(c, ev)["signoffs"])
+    signoffs.pop(ev.username, None)
+    _sc(c, ev)["signoffs"] = signoffs
+
+
+def _sc_ended(c: Catalog, ev: Any, status: str) -> None:
+    row = _sc(c, ev)
+    row.update(status=status, data_version=row["data_version"] + 1)
+    if status == "enacted":
+        row.update(enacted_by=ev.enacted_by, required=ev.required)
+
+
+def _user(c: Catalog, ev: Any) -> dict[str, Any]:
+    key = c._streams[ev.originator_id].key
+    return c.users[key]
+
+
+def _user_created(c: Catalog, ev: User.Created) -> None:
+    c._streams[ev.originator_id] = _Stream("users", ev.username, 0)
+    c.users[ev.username] = {"permissions": {}, "roles": {}}
+
+
+def _permission_set(c: Catalog, ev: Any, new: bool) -> None:
+    perms = _user(c, ev)["permissions"]
+    version = 1 if new else perms[ev.permission]["data_version"] + 1
+    perms[ev.permission] = {"options": ev.options, "data_version": version}
+
+
+def _policy_set(c: Catalog, ev: SignoffPolicies.PolicySet) -> None:
+    rows = c.policies[ev.kind]
+    key = policy_key(ev.kind, ev.row)
+    version = rows[key]["data_version"] + 1 if key in rows else 1
+    rows[key] = {**ev.row, "data_version": version}
 
 
 def _release_row(ev: Any) -> dict[str, Any]:
@@ -132,5 +249,27 @@ _HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
         },
     ),
     PinnableRelease.Recreated: lambda c, ev: c._reopen(ev, {"mapping": ev.mapping}),
+    PinnableRelease.MappingChanged: lambda c, ev: c._change(ev, {"mapping": ev.mapping}),
     PinnableRelease.Deleted: lambda c, ev: c._close(ev),
+    ScheduledChange.Created: _sc_created,
+    ScheduledChange.Modified: _sc_modified,
+    ScheduledChange.Rebased: _sc_rebased,
+    ScheduledChange.SignedOff: _sc_signed,
+    ScheduledChange.SignoffRevoked: _sc_revoked,
+    ScheduledChange.Cancelled: lambda c, ev: _sc_ended(c, ev, "cancelled"),
+    ScheduledChange.Enacted: lambda c, ev: _sc_ended(c, ev, "enacted"),
+    User.Created: _user_created,
+    User.PermissionGranted: lambda c, ev: _permission_set(c, ev, new=True),
+    User.PermissionChanged: lambda c, ev: _permission_set(c, ev, new=False),
+    User.PermissionRevoked: lambda c, ev: _user(c, ev)["permissions"].pop(ev.permission),
+    User.RoleGranted: lambda c, ev: _user(c, ev)["roles"].__setitem__(ev.role, {"data_version": 1}),
+    User.RoleRevoked: lambda c, ev: _user(c, ev)["roles"].pop(ev.role),
+    SignoffPolicies.PolicySet: _policy_set,
+    SignoffPolicies.PolicyRemoved: lambda c, ev: c.policies[ev.kind].pop(ev.key),
+    Uptake.Created: lambda c, ev: c._streams.__setitem__(
+        ev.originator_id, _Stream("uptake", (ev.product, ev.channel), 0)
+    ),
+    Uptake.Reported: lambda c, ev: c.uptake.__setitem__(
+        c._streams[ev.originator_id].key, ev.percent
+    ),
 }

@@ -24,6 +24,8 @@ log = get_logger("rulelog.cli")
 
 #: Imports larger than this show a progress bar when stderr is a terminal.
 PROGRESS_THRESHOLD = 200
+#: The admin the demo data is imported as (``--as demo`` to act as it).
+DEMO_ADMIN = "demo"
 RULE_TABLE = ("rule_id", "alias", "priority", "product", "channel", "mapping", "backgroundRate")
 
 
@@ -57,7 +59,10 @@ def run_import(app: RulelogApp, snapshot: Any, actor: str) -> ImportSummary:
 @as_option
 @click.pass_context
 def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
-    """Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically."""
+    """Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically.
+
+    The acting user must be an admin (``rulelog users add NAME --admin``).
+    """
     summary = run_import(app_from(ctx), load_snapshot(file), actor or local_user())
     click.echo(
         f"imported {summary.rules} rules, {summary.releases} releases, "
@@ -75,7 +80,7 @@ def release_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("name", "product", "read_only", "data_version")}
 
 
-def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
     cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
@@ -97,7 +102,7 @@ def rules_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         print_json(rows)
     else:
-        _table(rows, (*RULE_TABLE, "data_version"))
+        print_table(rows, (*RULE_TABLE, "data_version"))
 
 
 @rules.command("show")
@@ -129,7 +134,7 @@ def releases_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         print_json(rows)
     else:
-        _table(rows, ("name", "product", "read_only", "data_version"))
+        print_table(rows, ("name", "product", "read_only", "data_version"))
 
 
 @releases.command("show")
@@ -175,7 +180,7 @@ def events(ctx: click.Context, as_json: bool, limit: int) -> None:
     if as_json:
         print_json(rows)
     else:
-        _table(rows, ("position", "time", "actor", "event", "aggregate", "version"))
+        print_table(rows, ("position", "time", "actor", "event", "aggregate", "version"))
 
 
 @main.command()
@@ -185,7 +190,8 @@ def demo(ctx: click.Context) -> None:
     app = app_from(ctx)
     if last_position(app) == 0:
         snapshot = json.loads(resources.files("api").joinpath("demo_snapshot.json").read_text())
-        summary = run_import(app, snapshot, "demo")
+        app.add_user(DEMO_ADMIN, admin=True, recorded_by=local_user())
+        summary = run_import(app, snapshot, DEMO_ADMIN)
         click.echo(f"loaded demo data: {summary.rules} rules, {summary.releases} releases")
     else:
         click.echo("store already has data; showing it")

@@ -44,3 +44,8 @@ def json_option(func: Any) -> Any:
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def actor_of(actor: str | None) -> str:
+    """The identity a command acts as: ``--as`` or the local user."""
+    return actor or local_user()

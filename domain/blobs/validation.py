@@ -394,9 +394,8 @@ def _is_build_id_expression(value: object) -> bool:
 # --------------------------------------------------------------------------- messages
 
 _REPR = reprlib.Repr()
-_REPR.maxstring = 60
-_REPR.maxother = 60
-_REPR.maxlist = _REPR.maxdict = 4
+_REPR.maxstring = _REPR.maxother = 32
+_REPR.maxlist = _REPR.maxdict = 3
 _REPR.maxlevel = 2
 
 

@@ -1,0 +1,278 @@
+"""Commands for scheduled changes and the enactment agent."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from api.agent import Agent
+from api.cli import main
+from api.cli.catalog import current_catalog, print_table
+from api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from domain.errors import Invalid
+from domain.scheduling import KINDS, ScheduledChange
+
+KIND = click.Choice(KINDS)
+
+
+def sc_as_dict(sc: ScheduledChange) -> dict[str, Any]:
+    """A scheduled change as the CLI and API show it."""
+    return {
+        "sc_id": sc.sc_id,
+        "kind": sc.kind,
+        "change_type": sc.change_type,
+        "target": sc.target,
+        "row": sc.row,
+        "base_data_version": sc.base_data_version,
+        **sc.condition,
+        "scheduled_by": sc.scheduled_by,
+        "signoffs": sc.signoffs,
+        "required_signoffs": sc.required,
+        "status": sc.status,
+        "enacted_by": sc.enacted_by,
+        "sc_data_version": sc.data_version,
+    }
+
+
+def _row(value: str | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    text = value
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text(encoding="utf-8")
+        except OSError as error:
+            raise Invalid(f"--row: cannot read {value[1:]}: {error.strerror}") from None
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise Invalid(f"--row: not valid JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise Invalid("--row: must be a JSON object")
+    return parsed
+
+
+def _condition(when: str | None, telemetry: tuple[str, str, float] | None) -> dict[str, Any] | None:
+    if when is None and telemetry is None:
+        return None
+    if telemetry is not None:
+        product, channel, percent = telemetry
+        return {
+            "telemetry_product": product,
+            "telemetry_channel": channel,
+            "telemetry_uptake": percent,
+        }
+    return {"when": int(when) if when and when.isdigit() else when}
+
+
+def condition_options(func: Any) -> Any:
+    func = click.option(
+        "--uptake",
+        "telemetry",
+        type=(str, str, float),
+        metavar="PRODUCT CHANNEL PERCENT",
+        help="Enact once reported uptake reaches PERCENT (rule changes only).",
+    )(func)
+    return click.option(
+        "--when", help="Enact at this UTC time (ISO 8601, or milliseconds since the epoch)."
+    )(func)
+
+
+@main.group()
+def sc() -> None:
+    """Scheduled changes: list, show, schedule, modify, signoff, revoke, cancel, enact."""
+
+
+@sc.command("list")
+@click.option("--kind", type=KIND, help="Only this kind.")
+@click.option("--all", "show_all", is_flag=True, help="Include cancelled and enacted changes.")
+@json_option
+@click.pass_context
+def sc_list(ctx: click.Context, kind: str | None, show_all: bool, as_json: bool) -> None:
+    """Pending scheduled changes in enactment order (when, then sc_id)."""
+    catalog = current_catalog(app_from(ctx))
+    rows = list(catalog.scheduled.values()) if show_all else catalog.pending()
+    rows = [r for r in rows if kind is None or r["kind"] == kind]
+    if as_json:
+        print_json(rows)
+        return
+    table = [
+        {
+            **r,
+            "when": r["condition"].get("when")
+            or f"uptake {r['condition'].get('telemetry_uptake')}%",
+            "signoffs": ", ".join(f"{u}:{role}" for u, role in r["signoffs"].items()),
+        }
+        for r in rows
+    ]
+    columns = ("kind", "sc_id", "change_type", "target", "when", "scheduled_by", "signoffs")
+    print_table(table, (*columns, "status"))
+
+
+@sc.command("show")
+@click.argument("kind", type=KIND)
+@click.argument("sc_id", type=int)
+@json_option
+@click.pass_context
+def sc_show(ctx: click.Context, kind: str, sc_id: int, as_json: bool) -> None:
+    """One scheduled change, with the signoffs it still needs."""
+    app = app_from(ctx)
+    change = app.get_scheduled_change(kind, sc_id)
+    shown = sc_as_dict(change)
+    if change.pending:
+        shown["missing_signoffs"] = app.missing_signoffs(change)
+    if as_json:
+        print_json(shown)
+    else:
+        for key, value in shown.items():
+            click.echo(f"{key}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+
+
+@sc.command("schedule")
+@click.argument("kind", type=KIND)
+@click.argument("change_type", type=click.Choice(["insert", "update", "delete"]))
+@click.option("--row", help="The new row (or its key, for delete) as JSON, or @FILE.")
+@click.option("--data-version", type=int, help="The target row's data_version (update/delete).")
+@condition_options
+@json_option
+@as_option
+@click.pass_context
+def sc_schedule(
+    ctx: click.Context,
+    kind: str,
+    change_type: str,
+    row: str | None,
+    data_version: int | None,
+    when: str | None,
+    telemetry: tuple[str, str, float] | None,
+    as_json: bool,
+    actor: str | None,
+) -> None:
+    """Schedule an insert, update or delete."""
+    condition = _condition(when, telemetry)
+    if condition is None:
+        raise Invalid("give --when or --uptake")
+    change = app_from(ctx).schedule_change(
+        kind, change_type, _row(row), condition, actor_of(actor), data_version
+    )
+    if as_json:
+        print_json(sc_as_dict(change))
+    else:
+        click.echo(f"scheduled {kind} change {change.sc_id} ({change_type} {change.target})")
+
+
+@sc.command("modify")
+@click.argument("kind", type=KIND)
+@click.argument("sc_id", type=int)
+@click.option("--sc-data-version", type=int, required=True)
+@click.option("--row", help="Fields to change in the scheduled row, as JSON or @FILE.")
+@click.option("--data-version", type=int, help="Rebase onto this data_version of the target.")
+@condition_options
+@json_option
+@as_option
+@click.pass_context
+def sc_modify(
+    ctx: click.Context,
+    kind: str,
+    sc_id: int,
+    sc_data_version: int,
+    row: str | None,
+    data_version: int | None,
+    when: str | None,
+    telemetry: tuple[str, str, float] | None,
+    as_json: bool,
+    actor: str | None,
+) -> None:
+    """Change a pending change (resets everyone else's signoffs)."""
+    change = app_from(ctx).modify_scheduled_change(
+        kind,
+        sc_id,
+        sc_data_version,
+        actor_of(actor),
+        row=_row(row) if row else None,
+        condition=_condition(when, telemetry),
+        data_version=data_version,
+    )
+    if as_json:
+        print_json(sc_as_dict(change))
+    else:
+        click.echo(f"modified {kind} change {sc_id} (sc_data_version {change.data_version})")
+
+
+@sc.command("signoff")
+@click.argument("kind", type=KIND)
+@click.argument("sc_id", type=int)
+@click.option("--role", required=True, help="The role to sign off with (one you hold).")
+@as_option
+@click.pass_context
+def sc_signoff(ctx: click.Context, kind: str, sc_id: int, role: str, actor: str | None) -> None:
+    """Sign off a pending change."""
+    user = actor_of(actor)
+    app_from(ctx).sign_off(kind, sc_id, role, user)
+    click.echo(f"{user} signed off {kind} change {sc_id} as {role}")
+
+
+@sc.command("revoke")
+@click.argument("kind", type=KIND)
+@click.argument("sc_id", type=int)
+@click.option("--user", "username", help="Whose signoff [default: your own].")
+@as_option
+@click.pass_context
+def sc_revoke(
+    ctx: click.Context, kind: str, sc_id: int, username: str | None, actor: str | None
+) -> None:
+    """Revoke a signoff."""
+    app_from(ctx).revoke_signoff(kind, sc_id, actor_of(actor), username)
+    click.echo(f"revoked the signoff of {username or actor_of(actor)} on {kind} change {sc_id}")
+
+
+@sc.command("cancel")
+@click.argument("kind", type=KIND)
+@click.argument("sc_id", type=int)
+@click.option("--sc-data-version", type=int, required=True)
+@as_option
+@click.pass_context
+def sc_cancel(
+    ctx: click.Context, kind: str, sc_id: int, sc_data_version: int, actor: str | None
+) -> None:
+    """Cancel a pending change."""
+    app_from(ctx).cancel_scheduled_change(kind, sc_id, sc_data_version, actor_of(actor))
+    click.echo(f"cancelled {kind} change {sc_id}")
+
+
+@sc.command("enact")
+@click.argument("kind", type=KIND)
+@click.argument("sc_id", type=int)
+@as_option
+@click.pass_context
+def sc_enact(ctx: click.Context, kind: str, sc_id: int, actor: str | None) -> None:
+    """Enact a fully signed-off change now, whatever its condition."""
+    app_from(ctx).enact_scheduled_change(kind, sc_id, actor_of(actor))
+    click.echo(f"enacted {kind} change {sc_id}")
+
+
+@main.command()
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds between passes.",
+)
+@click.option("--once", is_flag=True, help="Run one pass and exit.")
+@as_option
+@click.pass_context
+def agent(ctx: click.Context, interval: float, once: bool, actor: str | None) -> None:
+    """Enact every due, fully signed-off scheduled change; log each decision."""
+    runner = Agent(app_from(ctx), actor_of(actor))
+    while True:
+        report = runner.run_pass()
+        summary = ", ".join(f"{k}={v}" for k, v in sorted(report.decisions.items()))
+        click.echo(f"agent pass: {summary or 'nothing pending'}")
+        if once:
+            return
+        time.sleep(interval)
