@@ -15,7 +15,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from domain import ids
 from domain.errors import Conflict, Invalid, PermissionDenied, SignoffRequired
@@ -39,10 +39,27 @@ def requirements_as_data(reqs: list[Requirement]) -> list[dict[str, Any]]:
     ]
 
 
+class SetAsSortedList(Transcoding):
+    """Snapshots of index aggregates hold sets (who maps a release, who holds a role)."""
+
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
+
+
 class AppBase(Application):
     """Shared reading and writing helpers; no commands of its own."""
 
     name = "rulelog"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SetAsSortedList())
 
     def now(self) -> datetime:
         """The application's clock (tests and the agent may replace it)."""

@@ -15,7 +15,14 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.logs import configure_logging
-from domain.errors import Conflict, Invalid, NotFound, PermissionDenied, RulelogError
+from domain.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PermissionDenied,
+    RulelogError,
+    SignoffRequired,
+)
 
 #: Exit codes by error type (2 is click's own for usage errors, which are Invalid too).
 EXIT_CODES: dict[type[RulelogError], int] = {
@@ -23,6 +30,7 @@ EXIT_CODES: dict[type[RulelogError], int] = {
     NotFound: 3,
     Conflict: 4,
     PermissionDenied: 5,
+    SignoffRequired: 6,
 }
 
 

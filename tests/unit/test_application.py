@@ -198,3 +198,11 @@ def test_unknown_rule_is_not_found(app: RulelogApp) -> None:
         app.update_rule(99, 1, {"priority": 3}, changed_by="alice")
     with pytest.raises(NotFound):
         app.get_rule("no-such-alias")
+
+
+def test_release_used_by_many_rules_survives_index_snapshots(app: RulelogApp) -> None:
+    """The usage index is snapshotted every 50 events; its set must round-trip."""
+    for priority in range(60):
+        app.create_rule({**RULE, "priority": priority}, changed_by="alice")
+    with pytest.raises(Conflict, match="rule 60"):
+        app.delete_release("Firefox-1.0-build1", 1, changed_by="alice")
