@@ -48,12 +48,22 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
 @users.command("add")
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Grant the admin permission (all products).")
+@json_option
 @click.pass_context
-def users_add(ctx: click.Context, username: str, admin: bool) -> None:
+def users_add(ctx: click.Context, username: str, admin: bool, as_json: bool) -> None:
     """Bootstrap a user from the local CLI (no permission needed; records who ran it)."""
     user = app_from(ctx).add_user(username, admin=admin, recorded_by=local_user())
     held = ", ".join(sorted(user.permissions)) or "no permissions yet"
-    click.echo(f"{username}: {held}")
+    _user_done(user, as_json, f"{username}: {held}")
+
+
+def _user_done(user: Any, as_json: bool, message: str) -> None:
+    if as_json:
+        print_json(
+            {"username": user.username, "permissions": user.permissions, "roles": user.roles}
+        )
+    else:
+        click.echo(message)
 
 
 @users.command("grant")
@@ -61,6 +71,7 @@ def users_add(ctx: click.Context, username: str, admin: bool) -> None:
 @click.argument("permission")
 @click.option("--products", help="Comma-separated products the permission is limited to.")
 @click.option("--actions", help="Comma-separated actions the permission is limited to.")
+@json_option
 @as_option
 @click.pass_context
 def users_grant(
@@ -69,6 +80,7 @@ def users_grant(
     permission: str,
     products: str | None,
     actions: str | None,
+    as_json: bool,
     actor: str | None,
 ) -> None:
     """Grant PERMISSION to USERNAME (as Balrog's permissions, with its options)."""
@@ -80,21 +92,28 @@ def users_grant(
     app = app_from(ctx)
     user = app.grant_permission(username, permission, options, actor_of(actor))
     row = user.permissions[permission]
-    click.echo(f"granted {permission} to {username} (data_version {row['data_version']})")
+    message = f"granted {permission} to {username} (data_version {row['data_version']})"
+    _user_done(user, as_json, message)
 
 
 @users.command("revoke")
 @click.argument("username")
 @click.argument("permission")
 @click.option("--data-version", type=int, required=True, help="The permission's data_version.")
+@json_option
 @as_option
 @click.pass_context
 def users_revoke(
-    ctx: click.Context, username: str, permission: str, data_version: int, actor: str | None
+    ctx: click.Context,
+    username: str,
+    permission: str,
+    data_version: int,
+    as_json: bool,
+    actor: str | None,
 ) -> None:
     """Revoke PERMISSION from USERNAME."""
-    app_from(ctx).revoke_permission(username, permission, data_version, actor_of(actor))
-    click.echo(f"revoked {permission} from {username}")
+    user = app_from(ctx).revoke_permission(username, permission, data_version, actor_of(actor))
+    _user_done(user, as_json, f"revoked {permission} from {username}")
 
 
 @users.command("roles")

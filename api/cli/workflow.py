@@ -207,52 +207,76 @@ def sc_modify(
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
 @click.option("--role", required=True, help="The role to sign off with (one you hold).")
+@json_option
 @as_option
 @click.pass_context
-def sc_signoff(ctx: click.Context, kind: str, sc_id: int, role: str, actor: str | None) -> None:
+def sc_signoff(
+    ctx: click.Context, kind: str, sc_id: int, role: str, as_json: bool, actor: str | None
+) -> None:
     """Sign off a pending change."""
     user = actor_of(actor)
-    app_from(ctx).sign_off(kind, sc_id, role, user)
-    click.echo(f"{user} signed off {kind} change {sc_id} as {role}")
+    change = app_from(ctx).sign_off(kind, sc_id, role, user)
+    _done(change, as_json, f"{user} signed off {kind} change {sc_id} as {role}")
 
 
 @sc.command("revoke")
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
 @click.option("--user", "username", help="Whose signoff [default: your own].")
+@json_option
 @as_option
 @click.pass_context
 def sc_revoke(
-    ctx: click.Context, kind: str, sc_id: int, username: str | None, actor: str | None
+    ctx: click.Context,
+    kind: str,
+    sc_id: int,
+    username: str | None,
+    as_json: bool,
+    actor: str | None,
 ) -> None:
     """Revoke a signoff."""
-    app_from(ctx).revoke_signoff(kind, sc_id, actor_of(actor), username)
-    click.echo(f"revoked the signoff of {username or actor_of(actor)} on {kind} change {sc_id}")
+    change = app_from(ctx).revoke_signoff(kind, sc_id, actor_of(actor), username)
+    whose = username or actor_of(actor)
+    _done(change, as_json, f"revoked the signoff of {whose} on {kind} change {sc_id}")
 
 
 @sc.command("cancel")
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
 @click.option("--sc-data-version", type=int, required=True)
+@json_option
 @as_option
 @click.pass_context
 def sc_cancel(
-    ctx: click.Context, kind: str, sc_id: int, sc_data_version: int, actor: str | None
+    ctx: click.Context,
+    kind: str,
+    sc_id: int,
+    sc_data_version: int,
+    as_json: bool,
+    actor: str | None,
 ) -> None:
     """Cancel a pending change."""
-    app_from(ctx).cancel_scheduled_change(kind, sc_id, sc_data_version, actor_of(actor))
-    click.echo(f"cancelled {kind} change {sc_id}")
+    change = app_from(ctx).cancel_scheduled_change(kind, sc_id, sc_data_version, actor_of(actor))
+    _done(change, as_json, f"cancelled {kind} change {sc_id}")
 
 
 @sc.command("enact")
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
+@json_option
 @as_option
 @click.pass_context
-def sc_enact(ctx: click.Context, kind: str, sc_id: int, actor: str | None) -> None:
+def sc_enact(ctx: click.Context, kind: str, sc_id: int, as_json: bool, actor: str | None) -> None:
     """Enact a fully signed-off change now, whatever its condition."""
-    app_from(ctx).enact_scheduled_change(kind, sc_id, actor_of(actor))
-    click.echo(f"enacted {kind} change {sc_id}")
+    change = app_from(ctx).enact_scheduled_change(kind, sc_id, actor_of(actor))
+    _done(change, as_json, f"enacted {kind} change {sc_id}")
+
+
+def _done(change: ScheduledChange, as_json: bool, message: str) -> None:
+    if as_json:
+        print_json(sc_as_dict(change))
+    else:
+        click.echo(message)
 
 
 @main.command()
