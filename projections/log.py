@@ -34,7 +34,12 @@ class LoggedEvent:
 
     @property
     def actor(self) -> str | None:
-        return getattr(self.event, "changed_by", None)
+        """Who did it: the editor, the scheduler, the enacting identity or the signer."""
+        for attribute in ("changed_by", "scheduled_by", "enacted_by", "username"):
+            value = getattr(self.event, attribute, None)
+            if isinstance(value, str):
+                return value
+        return None
 
 
 def read_log(app: Application, start: int = 1, stop: int | None = None) -> Iterator[LoggedEvent]:
