@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError
 
 from domain.application import RulelogApp
 from domain.errors import Invalid
+from projections.timeline import Timeline
 
 DEFAULT_DATABASE_URL = "sqlite:///rulelog.db"
 ENV_DATABASE_URL = "RULELOG_DATABASE_URL"
@@ -47,3 +48,22 @@ def open_app(url: str | None = None, *, schema: str | None = None) -> RulelogApp
     if schema:
         env["SQLALCHEMY_SCHEMA"] = schema
     return RulelogApp(env=env)
+
+
+ENV_CHECKPOINT_EVERY = "RULELOG_CHECKPOINT_EVERY"
+
+
+def checkpoint_every() -> int:
+    """How many events between two checkpoints of the folded state (default 1000)."""
+    raw = os.environ.get(ENV_CHECKPOINT_EVERY, "")
+    if not raw:
+        return 1000
+    if not raw.isdigit() or int(raw) < 1:
+        raise Invalid(f"{ENV_CHECKPOINT_EVERY}: must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def open_timeline(app: RulelogApp) -> Timeline:
+    """The position/time index and checkpoints, in the store's own database."""
+    engine = app.recorder.datastore.engine  # type: ignore[attr-defined]
+    return Timeline(app, str(engine.url), every=checkpoint_every(), engine=engine)

@@ -14,6 +14,7 @@ from typing import Any
 
 from domain import ids
 from domain.catalog_commands import CatalogCommands
+from domain.channels import ChannelMap
 from domain.errors import Invalid, NotFound
 from domain.permissions import check_role_grant, validate_grant
 from domain.signoffs import check_role_revoke
@@ -111,3 +112,31 @@ class AccessCommands(CatalogCommands):
         self, kind: str, row: dict[str, Any], data_version: int, changed_by: str
     ) -> None:
         self.change(f"required_signoffs/{kind}", "delete", row, changed_by, data_version)
+
+    # ------------------------------------------------------- test channels
+
+    def channel_map(self) -> ChannelMap:
+        return self.find(ids.channel_map_id(), ChannelMap) or ChannelMap()
+
+    def map_test_channel(self, live: str, test: str, changed_by: str) -> ChannelMap:
+        """Declare ``test`` a test channel of ``live`` (admin only: it changes what
+        every client on ``test`` is served)."""
+
+        def attempt() -> ChannelMap:
+            self.require_admin(changed_by, "map test channels")
+            mapping = self.channel_map()
+            mapping.map(live, test, changed_by)
+            self.save(mapping)
+            return mapping
+
+        return self.with_retries(attempt)
+
+    def unmap_test_channel(self, test: str, changed_by: str) -> ChannelMap:
+        def attempt() -> ChannelMap:
+            self.require_admin(changed_by, "unmap test channels")
+            mapping = self.channel_map()
+            mapping.unmap(test, changed_by)
+            self.save(mapping)
+            return mapping
+
+        return self.with_retries(attempt)

@@ -68,3 +68,7 @@ def scheduled_change_id(kind: str, sc_id: int) -> UUID:
 
 def pending_target_id(kind: str, target: str) -> UUID:
     return _key("pending-target", kind, target)
+
+
+def channel_map_id() -> UUID:
+    return _key("channel-map")

@@ -10,11 +10,14 @@ the blob is loaded on demand at exactly that version.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from domain.channels import ChannelMap
 from domain.pins import PinnableRelease
 from domain.policies import SignoffPolicies, policy_key
 from domain.releases import Release
@@ -54,6 +57,11 @@ class Catalog:
     )
     #: (product, channel) -> latest reported uptake percent
     uptake: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: explicitly mapped test channel -> its live channel
+    test_channels: dict[str, str] = field(default_factory=dict)
+    #: Keep cancelled and enacted changes (a full audit listing) or drop them
+    #: (what views and checkpoints need: the state stays the size of what is live).
+    keep_ended: bool = False
     _streams: dict[UUID, _Stream] = field(default_factory=dict, repr=False)
 
     def fold(self, events: Iterable[LoggedEvent]) -> Catalog:
@@ -66,6 +74,48 @@ class Catalog:
         handler = _HANDLERS.get(type(logged.event))
         if handler is not None:
             handler(self, logged.event)
+
+    # ------------------------------------------------------- checkpoints
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON-able data; ``from_data`` gives back an equal catalogue."""
+        return {
+            "position": self.position,
+            "keep_ended": self.keep_ended,
+            "rules": list(self.rules.values()),
+            "releases": list(self.releases.values()),
+            "shutoffs": list(self.shutoffs.values()),
+            "pins": list(self.pins.values()),
+            "scheduled": list(self.scheduled.values()),
+            "users": self.users,
+            "policies": self.policies,
+            "uptake": [[p, c, v] for (p, c), v in self.uptake.items()],
+            "test_channels": self.test_channels,
+            "streams": [
+                [str(i), s.table, list(s.key) if isinstance(s.key, tuple) else s.key, s.base]
+                for i, s in self._streams.items()
+            ],
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Catalog:
+        return cls(
+            position=data["position"],
+            keep_ended=data["keep_ended"],
+            rules={r["rule_id"]: r for r in data["rules"]},
+            releases={r["name"]: r for r in data["releases"]},
+            shutoffs={(r["product"], r["channel"]): r for r in data["shutoffs"]},
+            pins={(r["product"], r["channel"], r["version"]): r for r in data["pins"]},
+            scheduled={(r["kind"], r["sc_id"]): r for r in data["scheduled"]},
+            users=data["users"],
+            policies=data["policies"],
+            uptake={(p, c): v for p, c, v in data["uptake"]},
+            test_channels=data["test_channels"],
+            _streams={
+                UUID(i): _Stream(table, tuple(key) if isinstance(key, list) else key, base)
+                for i, table, key, base in data["streams"]
+            },
+        )
 
     def pending(self) -> list[dict[str, Any]]:
         """Pending scheduled changes in enactment order: ``when``, then sc_id."""
@@ -179,6 +229,10 @@ def _sc_revoked(c: Catalog, ev: ScheduledChange.SignoffRevoked) -> None:
 
 
 def _sc_ended(c: Catalog, ev: Any, status: str) -> None:
+    if not c.keep_ended:
+        stream = c._streams.pop(ev.originator_id)
+        c.scheduled.pop(stream.key, None)
+        return
     row = _sc(c, ev)
     row.update(status=status, data_version=row["data_version"] + 1)
     if status == "enacted":
@@ -208,8 +262,19 @@ def _policy_set(c: Catalog, ev: SignoffPolicies.PolicySet) -> None:
     rows[key] = {**ev.row, "data_version": version}
 
 
+def blob_sha(blob: Any) -> str:
+    """A stable digest of a blob: views compare releases by content, not by version."""
+    canonical = json.dumps(blob, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def _release_row(ev: Any) -> dict[str, Any]:
-    return {"product": ev.product, "read_only": ev.read_only, "version": ev.originator_version}
+    return {
+        "product": ev.product,
+        "read_only": ev.read_only,
+        "version": ev.originator_version,
+        "blob_sha": blob_sha(ev.blob),
+    }
 
 
 _HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
@@ -223,7 +288,7 @@ _HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
     ),
     Release.Recreated: lambda c, ev: c._reopen(ev, _release_row(ev)),
     Release.BlobReplaced: lambda c, ev: c._change(
-        ev, {"product": ev.product, "version": ev.originator_version}
+        ev, {"product": ev.product, "version": ev.originator_version, "blob_sha": blob_sha(ev.blob)}
     ),
     Release.ReadOnlyChanged: lambda c, ev: c._change(
         ev, {"read_only": ev.read_only, "version": ev.originator_version}
@@ -266,6 +331,8 @@ _HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
     User.RoleRevoked: lambda c, ev: _user(c, ev)["roles"].pop(ev.role),
     SignoffPolicies.PolicySet: _policy_set,
     SignoffPolicies.PolicyRemoved: lambda c, ev: c.policies[ev.kind].pop(ev.key),
+    ChannelMap.Mapped: lambda c, ev: c.test_channels.__setitem__(ev.test, ev.live),
+    ChannelMap.Unmapped: lambda c, ev: c.test_channels.pop(ev.test, None),
     Uptake.Created: lambda c, ev: c._streams.__setitem__(
         ev.originator_id, _Stream("uptake", (ev.product, ev.channel), 0)
     ),

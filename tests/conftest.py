@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Timing health checks measure the machine, not the code: CI shares 2 cores
+# with PostgreSQL, so they are off; the properties themselves stay checked.
+settings.register_profile(
+    "rulelog",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile("rulelog")
 
 from api.config import open_app
 from domain.application import RulelogApp
@@ -85,12 +97,25 @@ def _postgres_store() -> Iterator[Store]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        yield Store("sqlite", f"sqlite:///{tmp_path / 'rulelog.db'}")
+@contextmanager
+def new_store(kind: str) -> Iterator[Store]:
+    """A fresh store outside fixtures (one per hypothesis example)."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="rulelog-test-") as folder:
+            yield Store("sqlite", f"sqlite:///{Path(folder) / 'rulelog.db'}")
     else:
         yield from _postgres_store()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store(store_kind: str) -> Iterator[Store]:
+    with new_store(store_kind) as made:
+        yield made
 
 
 @pytest.fixture

@@ -71,8 +71,8 @@ def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
     )
 
 
-def current_catalog(app: RulelogApp) -> Catalog:
-    return Catalog().fold(read_log(app))
+def current_catalog(app: RulelogApp, *, keep_ended: bool = False) -> Catalog:
+    return Catalog(keep_ended=keep_ended).fold(read_log(app))
 
 
 def release_summary(row: dict[str, Any]) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def sc() -> None:
 @click.pass_context
 def sc_list(ctx: click.Context, kind: str | None, show_all: bool, as_json: bool) -> None:
     """Pending scheduled changes in enactment order (when, then sc_id)."""
-    catalog = current_catalog(app_from(ctx))
+    catalog = current_catalog(app_from(ctx), keep_ended=show_all)
     rows = list(catalog.scheduled.values()) if show_all else catalog.pending()
     rows = [r for r in rows if kind is None or r["kind"] == kind]
     if as_json:

@@ -15,15 +15,46 @@ def test_schedule_sign_off_and_enact_through_the_cli(store: Store) -> None:
         ok(store, "users", "grant", user, "rule", "--products", "Firefox", "--as", "admin")
         ok(store, "users", "roles", user, "--grant", role, "--as", "admin")
     ok(store, "users", "grant", "robot", "scheduled_change", "--actions", "enact", "--as", "admin")
-    ok(store, "signoffs", "required", "add", "product", "--product", "Firefox",
-       "--channel", "release", "--role", "relman", "--count", "1", "--as", "admin")
+    ok(
+        store,
+        "signoffs",
+        "required",
+        "add",
+        "product",
+        "--product",
+        "Firefox",
+        "--channel",
+        "release",
+        "--role",
+        "relman",
+        "--count",
+        "1",
+        "--as",
+        "admin",
+    )
     users = json.loads(ok(store, "users", "list", "--json"))
     assert users["rm"]["roles"] == {"relman": {"data_version": 1}}
 
-    scheduled = json.loads(ok(
-        store, "sc", "schedule", "rules", "update", "--row", '{"rule_id": 1, "priority": 91}',
-        "--data-version", "1", "--uptake", "Firefox", "release", "50", "--as", "rm", "--json",
-    ))
+    scheduled = json.loads(
+        ok(
+            store,
+            "sc",
+            "schedule",
+            "rules",
+            "update",
+            "--row",
+            '{"rule_id": 1, "priority": 91}',
+            "--data-version",
+            "1",
+            "--uptake",
+            "Firefox",
+            "release",
+            "50",
+            "--as",
+            "rm",
+            "--json",
+        )
+    )
     sc_id = str(scheduled["sc_id"])
     assert scheduled["signoffs"] == {"rm": "relman"}
     shown = json.loads(ok(store, "sc", "show", "rules", sc_id, "--json"))
@@ -41,10 +72,40 @@ def test_workflow_errors_are_one_line(store: Store) -> None:
     ok(store, "users", "add", "admin", "--admin")
     ok(store, "import", str(DATA / "fixture.json"), "--as", "admin")
     cases = [
-        (("sc", "schedule", "rules", "update", "--row", '{"rule_id": 1}', "--data-version", "1",
-          "--when", "2001-01-01T00:00:00Z", "--as", "admin"), 2, "past"),
-        (("sc", "schedule", "rules", "update", "--row", "{not json", "--when", "1",
-          "--as", "admin"), 2, "not valid JSON"),
+        (
+            (
+                "sc",
+                "schedule",
+                "rules",
+                "update",
+                "--row",
+                '{"rule_id": 1}',
+                "--data-version",
+                "1",
+                "--when",
+                "2001-01-01T00:00:00Z",
+                "--as",
+                "admin",
+            ),
+            2,
+            "past",
+        ),
+        (
+            (
+                "sc",
+                "schedule",
+                "rules",
+                "update",
+                "--row",
+                "{not json",
+                "--when",
+                "1",
+                "--as",
+                "admin",
+            ),
+            2,
+            "not valid JSON",
+        ),
         (("sc", "show", "rules", "99"), 3, "does not exist"),
         (("sc", "signoff", "rules", "1", "--role", "x", "--as", "admin"), 3, "does not exist"),
         (("users", "grant", "bob", "rule", "--as", "nobody"), 5, "not allowed"),

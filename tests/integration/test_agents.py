@@ -25,19 +25,37 @@ def _prepare(store: Store) -> None:
     app.create_release(
         "R-1",
         "Firefox",
-        {"name": "R-1", "schema_version": 1, "appv": "1", "extv": "1",
-         "hashFunction": "sha512", "platforms": {}},
+        {
+            "name": "R-1",
+            "schema_version": 1,
+            "appv": "1",
+            "extv": "1",
+            "hashFunction": "sha512",
+            "platforms": {},
+        },
         "alice",
     )
     when = (T0 + timedelta(minutes=1)).isoformat()
     for index in range(CHANGES):
         rule = app.create_rule(
-            {"product": "Firefox", "channel": "beta", "priority": index, "backgroundRate": 100,
-             "update_type": "minor", "mapping": "R-1"},
+            {
+                "product": "Firefox",
+                "channel": "beta",
+                "priority": index,
+                "backgroundRate": 100,
+                "update_type": "minor",
+                "mapping": "R-1",
+            },
             "alice",
         )
-        app.schedule_change("rules", "update", {"rule_id": rule.rule_id, "priority": 1000 + index},
-                            {"when": when}, "alice", data_version=1)
+        app.schedule_change(
+            "rules",
+            "update",
+            {"rule_id": rule.rule_id, "priority": 1000 + index},
+            {"when": when},
+            "alice",
+            data_version=1,
+        )
 
 
 def _agent_main(url: str, barrier: Any, out: Any) -> None:

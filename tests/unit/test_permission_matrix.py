@@ -19,13 +19,25 @@ T0_WHEN = "2100-01-01T00:00:00+00:00"
 
 
 def blob(name: str) -> dict[str, Any]:
-    return {"name": name, "schema_version": 1, "appv": "1.0", "extv": "1.0",
-            "hashFunction": "sha512", "platforms": {}}
+    return {
+        "name": name,
+        "schema_version": 1,
+        "appv": "1.0",
+        "extv": "1.0",
+        "hashFunction": "sha512",
+        "platforms": {},
+    }
 
 
 def rule(product: str, mapping: str) -> dict[str, Any]:
-    return {"product": product, "channel": "beta", "priority": 1, "backgroundRate": 100,
-            "update_type": "minor", "mapping": mapping}
+    return {
+        "product": product,
+        "channel": "beta",
+        "priority": 1,
+        "backgroundRate": 100,
+        "update_type": "minor",
+        "mapping": mapping,
+    }
 
 
 @pytest.fixture
@@ -58,8 +70,10 @@ def create_release(product: str) -> Command:
 
 
 def put_locale(release: str) -> Command:
-    build = {"buildID": "20240101000000", "complete": {"filesize": 1, "from": "*",
-                                                        "hashValue": "ab"}}
+    build = {
+        "buildID": "20240101000000",
+        "complete": {"filesize": 1, "from": "*", "hashValue": "ab"},
+    }
     return lambda a: a.put_release_locale(release, "WINNT", "de", build, 1, "u")
 
 
@@ -102,8 +116,9 @@ def revoke_from_other(a: RulelogApp) -> object:
 
 
 def enact(a: RulelogApp) -> object:
-    sc = a.schedule_change("rules", "update", {"rule_id": 1, "priority": 9}, {"when": T0_WHEN},
-                           "root", data_version=1)
+    sc = a.schedule_change(
+        "rules", "update", {"rule_id": 1, "priority": 9}, {"when": T0_WHEN}, "root", data_version=1
+    )
     return a.enact_scheduled_change("rules", sc.sc_id, "u")
 
 
@@ -113,20 +128,44 @@ MATRIX: list[tuple[str, dict[str, Any] | None, Command, Command]] = [
     ("rule", None, create_rule("Thunderbird"), create_release("Firefox")),
     ("rule", {"actions": ["create"]}, create_rule("Firefox"), modify_rule),
     ("rule", {"products": ["Firefox"]}, modify_rule, create_rule("Thunderbird")),
-    ("release", {"actions": ["create"]}, create_release("Firefox"),
-     lambda a: a.delete_release("Tb-1", 1, "u")),
-    ("release", {"products": ["Thunderbird"]}, create_release("Thunderbird"),
-     create_release("Firefox")),
-    ("release_locale", {"actions": ["modify"], "products": ["Firefox"]}, put_locale("Fx-1"),
-     put_locale("Tb-1")),
+    (
+        "release",
+        {"actions": ["create"]},
+        create_release("Firefox"),
+        lambda a: a.delete_release("Tb-1", 1, "u"),
+    ),
+    (
+        "release",
+        {"products": ["Thunderbird"]},
+        create_release("Thunderbird"),
+        create_release("Firefox"),
+    ),
+    (
+        "release_locale",
+        {"actions": ["modify"], "products": ["Firefox"]},
+        put_locale("Fx-1"),
+        put_locale("Tb-1"),
+    ),
     ("release_read_only", {"actions": ["set"]}, read_only("Fx-1", True), read_only("Fx-1", False)),
-    ("release_read_only", {"products": ["Thunderbird"]}, read_only("Tb-1", True),
-     read_only("Fx-1", True)),
+    (
+        "release_read_only",
+        {"products": ["Thunderbird"]},
+        read_only("Tb-1", True),
+        read_only("Fx-1", True),
+    ),
     ("emergency_shutoff", {"actions": ["create"]}, create_shutoff("Firefox"), delete_shutoff),
-    ("emergency_shutoff", {"products": ["Thunderbird"]}, create_shutoff("Thunderbird"),
-     create_shutoff("Firefox")),
-    ("pinnable_release", {"products": ["Firefox"]}, create_pin("Firefox"),
-     create_pin("Thunderbird")),
+    (
+        "emergency_shutoff",
+        {"products": ["Thunderbird"]},
+        create_shutoff("Thunderbird"),
+        create_shutoff("Firefox"),
+    ),
+    (
+        "pinnable_release",
+        {"products": ["Firefox"]},
+        create_pin("Firefox"),
+        create_pin("Thunderbird"),
+    ),
     ("required_signoff", None, add_policy, grant_to_other),
     ("scheduled_change", {"actions": ["enact"]}, enact, create_rule("Firefox")),
     ("permission", {"actions": ["create"]}, grant_to_other, revoke_from_other),
@@ -136,8 +175,10 @@ MATRIX: list[tuple[str, dict[str, Any] | None, Command, Command]] = [
 @pytest.mark.parametrize(
     ("permission", "options", "allowed", "denied"),
     MATRIX,
-    ids=[f"{p}-{'-'.join(sorted((o or {}).keys())) or 'plain'}-{i}" for i, (p, o, *_) in
-         enumerate(MATRIX)],
+    ids=[
+        f"{p}-{'-'.join(sorted((o or {}).keys())) or 'plain'}-{i}"
+        for i, (p, o, *_) in enumerate(MATRIX)
+    ],
 )
 def test_permission_matrix(
     app: RulelogApp,

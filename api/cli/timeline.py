@@ -1,0 +1,160 @@
+"""Commands over the timeline: the state at any time, rebuilds, test channels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from api.cli import main
+from api.cli.catalog import RULE_TABLE, print_table, release_summary
+from api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from api.config import open_timeline
+from domain import ids
+from domain.errors import NotFound
+from domain.releases import Release
+from projections.timeline import Timeline
+from projections.views import derived_channels_of, view_of
+
+
+def timeline_from(ctx: click.Context) -> Timeline:
+    root = ctx.find_root()
+    if "timeline" not in root.obj:
+        root.obj["timeline"] = open_timeline(app_from(ctx))
+    return root.obj["timeline"]
+
+
+def _stamp(timeline: Timeline, position: int) -> dict[str, Any]:
+    timeline.catch_up()
+    moment = timeline.time_of(position)
+    return {"position": position, "time": moment.isoformat() if moment else None}
+
+
+@main.group("at")
+@click.argument("when", metavar="T")
+@click.pass_context
+def at(ctx: click.Context, when: str) -> None:
+    """The state at T: ISO 8601 UTC, epoch milliseconds, or position:N."""
+    ctx.obj["at"] = when
+
+
+@at.command("rules")
+@click.option("--channel", help="Only rules for this channel (a test channel: its derived view).")
+@json_option
+@click.pass_context
+def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
+    """Rules in force at T."""
+    timeline = timeline_from(ctx)
+    position = timeline.resolve(ctx.find_root().obj["at"])
+    state = timeline.state_at(position)
+    answer: dict[str, Any] = _stamp(timeline, position)
+    if channel:
+        view = view_of(state, channel)
+        answer.update(
+            channel=channel,
+            live_channel=view.live_channel,
+            rules=view.sorted_rules(),
+            overlays=[
+                {k: sc[k] for k in ("kind", "sc_id", "change_type", "target")}
+                for sc in view.overlays
+            ],
+        )
+    else:
+        answer["rules"] = state.sorted_rules()
+    if as_json:
+        print_json(answer)
+        return
+    click.echo(f"position {answer['position']} at {answer['time']}")
+    print_table(answer["rules"], (*RULE_TABLE, "data_version"))
+    for overlay in answer.get("overlays", []):
+        click.echo(
+            f"overlaid: {overlay['kind']} change {overlay['sc_id']} "
+            f"({overlay['change_type']} {overlay['target']})"
+        )
+
+
+@at.command("releases")
+@click.argument("name")
+@json_option
+@click.pass_context
+def at_release(ctx: click.Context, name: str, as_json: bool) -> None:
+    """A release, blob included, as it was at T."""
+    timeline = timeline_from(ctx)
+    position = timeline.resolve(ctx.find_root().obj["at"])
+    row = timeline.state_at(position).releases.get(name)
+    if row is None:
+        raise NotFound(f"release {name} did not exist at position {position}")
+    release = app_from(ctx).repository.get(ids.release_id(name), version=row["version"])
+    assert isinstance(release, Release)
+    answer = {**release_summary(row), "data": release.blob, **_stamp(timeline, position)}
+    if as_json:
+        print_json(answer)
+    else:
+        for key, value in answer.items():
+            click.echo(f"{key}: {value}")
+
+
+@main.group()
+def projections() -> None:
+    """The projection tables (position/time index, checkpoints)."""
+
+
+@projections.command("rebuild")
+@click.pass_context
+def projections_rebuild(ctx: click.Context) -> None:
+    """Recompute the index and checkpoints from the whole log."""
+    from projections.log import last_position
+
+    timeline = timeline_from(ctx)
+    total = last_position(timeline.app)
+    with click.progressbar(
+        length=total, label="rebuilding", file=click.get_text_stream("stderr")
+    ) as bar:
+        position = timeline.rebuild(progress=bar.update)
+    click.echo(f"rebuilt the timeline up to position {position}")
+
+
+@main.group()
+def channels() -> None:
+    """Test channels: explicit mappings (the -localtest/-cdntest suffixes need none)."""
+
+
+@channels.command("map")
+@click.argument("live")
+@click.argument("test")
+@as_option
+@click.pass_context
+def channels_map(ctx: click.Context, live: str, test: str, actor: str | None) -> None:
+    """Make TEST a test channel of LIVE."""
+    app_from(ctx).map_test_channel(live, test, actor_of(actor))
+    click.echo(f"{test} is a test channel of {live}")
+
+
+@channels.command("unmap")
+@click.argument("test")
+@as_option
+@click.pass_context
+def channels_unmap(ctx: click.Context, test: str, actor: str | None) -> None:
+    """Remove TEST's explicit mapping."""
+    app_from(ctx).unmap_test_channel(test, actor_of(actor))
+    click.echo(f"{test} is no longer mapped")
+
+
+@channels.command("list")
+@click.argument("live", required=False)
+@json_option
+@click.pass_context
+def channels_list(ctx: click.Context, live: str | None, as_json: bool) -> None:
+    """Explicit mappings, or every test channel of LIVE (mapped and by suffix)."""
+    state = timeline_from(ctx).current()
+    if live:
+        rows: Any = derived_channels_of(state, live)
+    else:
+        rows = dict(sorted(state.test_channels.items()))
+    if as_json:
+        print_json(rows)
+    elif live:
+        click.echo("\n".join(rows))
+    else:
+        for test, of in rows.items():
+            click.echo(f"{test} -> {of}")

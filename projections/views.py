@@ -1,0 +1,205 @@
+"""Live and derived test-channel views of a catalogue at a position.
+
+The test view of live channel C is the live state with every pending
+scheduled change that touches C applied on top, in enactment order (``when``,
+then sc_id): nobody edits a test channel, so it cannot drift from what will
+go live. A rule change touches C when its old or its new row's channel
+matches C (globs included); a release change applies when the overlaid rules
+map to that release; shutoff and pin changes apply when they are for C.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.matching import channel_matches
+from projections.state import Catalog, blob_sha
+
+#: The suffix convention: C-localtest and C-cdntest are test channels of C.
+DEFAULT_TEST_SUFFIXES: tuple[str, ...] = ("-localtest", "-cdntest")
+#: Rules a pending insert would create have no rule_id yet; they are shown
+#: with this offset plus their sc_id (never a real id, and they lose ties).
+PENDING_RULE_ID_BASE = 1_000_000_000
+
+
+def live_channel_of(
+    state: Catalog, channel: str, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
+) -> str | None:
+    """The live channel ``channel`` is a test channel of, or None if it is live."""
+    if channel in state.test_channels:
+        return state.test_channels[channel]
+    for suffix in suffixes:
+        if channel.endswith(suffix) and len(channel) > len(suffix):
+            return channel[: -len(suffix)]
+    return None
+
+
+def derived_channels_of(
+    state: Catalog, live: str, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
+) -> list[str]:
+    mapped = [test for test, of in state.test_channels.items() if of == live]
+    return sorted({*mapped, *(live + suffix for suffix in suffixes)})
+
+
+def _rule_on(rule: dict[str, Any] | None, channel: str) -> bool:
+    return rule is not None and channel_matches(rule.get("channel"), channel)
+
+
+@dataclass
+class ChannelView:
+    """What is in force for one channel at one position.
+
+    ``rules`` are every rule that applies to the channel (globs and channel-less
+    rules included); ``releases`` the release rows they map to;
+    ``release_blobs`` the blobs a pending release change replaces (test views
+    only); ``overlays`` the scheduled changes applied, in order.
+    """
+
+    channel: str
+    live_channel: str
+    position: int
+    rules: dict[int, dict[str, Any]]
+    shutoffs: dict[tuple[str, str], dict[str, Any]]
+    pins: dict[tuple[str, str, str], dict[str, Any]]
+    releases: dict[str, dict[str, Any]]
+    release_blobs: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    overlays: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def is_test(self) -> bool:
+        return self.channel != self.live_channel
+
+    def sorted_rules(self) -> list[dict[str, Any]]:
+        return sorted(self.rules.values(), key=lambda r: (-(r["priority"] or 0), r["rule_id"]))
+
+    def content(self) -> dict[str, Any]:
+        """What clients of the live channel are (or would be) served, without history:
+        the part two views must share to serve the same."""
+        rules = [
+            {k: v for k, v in r.items() if k not in ("rule_id", "data_version")}
+            for r in self.rules.values()
+        ]
+        return {
+            # Rule ids are left out: a scheduled insert gets its id only when enacted.
+            "rules": sorted(rules, key=lambda r: json.dumps(r, sort_keys=True, default=str)),
+            "releases": {name: row.get("blob_sha") for name, row in sorted(self.releases.items())},
+            "shutoffs": sorted(self.shutoffs),
+            "pins": sorted((k, v["mapping"]) for k, v in self.pins.items()),
+        }
+
+    def fingerprint(self) -> str:
+        """A stable hash of the view's content (rules, releases, shutoffs, pins)."""
+        canonical = json.dumps(self.content(), sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def live_view(state: Catalog, channel: str) -> ChannelView:
+    rules = {i: dict(r) for i, r in state.rules.items() if _rule_on(r, channel)}
+    return _finish(state, channel, channel, rules, dict(state.shutoffs), dict(state.pins))
+
+
+def derived_view(state: Catalog, live: str, test: str | None = None) -> ChannelView:
+    """The derived view of ``test`` (a test channel of ``live``) at the state's position."""
+    rules = {i: dict(r) for i, r in state.rules.items()}
+    shutoffs = dict(state.shutoffs)
+    pins = dict(state.pins)
+    overlays: list[dict[str, Any]] = []
+    release_changes: list[dict[str, Any]] = []
+    for sc in state.pending():
+        kind, row = sc["kind"], sc["row"]
+        if kind == "rules":
+            rule_id = (
+                PENDING_RULE_ID_BASE + sc["sc_id"]
+                if sc["change_type"] == "insert"
+                else int(sc["target"])
+            )
+            old = rules.get(rule_id)
+            if not (_rule_on(old, live) or _rule_on(row, live)):
+                continue
+            if sc["change_type"] == "delete":
+                rules.pop(rule_id, None)
+            else:
+                rules[rule_id] = {**(row or {}), "rule_id": rule_id, "data_version": None}
+            overlays.append(sc)
+        elif kind == "releases":
+            release_changes.append(sc)
+        elif kind == "emergency_shutoff" and _key_part(sc, 1) == live:
+            key = (_key_part(sc, 0), _key_part(sc, 1))
+            if sc["change_type"] == "delete":
+                shutoffs.pop(key, None)
+            else:
+                shutoffs[key] = {**(row or {}), "data_version": None}
+            overlays.append(sc)
+        elif kind == "pinnable_releases" and _key_part(sc, 1) == live:
+            key = (_key_part(sc, 0), _key_part(sc, 1), _key_part(sc, 2))
+            if sc["change_type"] == "delete":
+                pins.pop(key, None)
+            else:
+                pins[key] = {**(row or {}), "data_version": None}
+            overlays.append(sc)
+    channel = test or live
+    on_channel = {i: r for i, r in rules.items() if _rule_on(r, live) or _rule_on(r, channel)}
+    view = _finish(state, channel, live, on_channel, shutoffs, pins)
+    for sc in release_changes:  # only releases the overlaid rules map to
+        name = sc["target"]
+        if name in _mapped_names(on_channel):
+            view.release_blobs[name] = None if sc["change_type"] == "delete" else sc["row"]["data"]
+            if sc["change_type"] == "delete":
+                view.releases.pop(name, None)
+            else:
+                view.releases[name] = {
+                    "name": name,
+                    "product": sc["row"]["product"],
+                    "read_only": sc["row"]["read_only"],
+                    "data_version": None,
+                    "version": None,
+                    "blob_sha": blob_sha(sc["row"]["data"]),
+                    "scheduled": sc["sc_id"],
+                }
+            overlays.append(sc)
+    view.overlays = sorted(overlays, key=lambda sc: (_order(sc), sc["sc_id"]))
+    return view
+
+
+def view_of(
+    state: Catalog, channel: str, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
+) -> ChannelView:
+    """The view a client on ``channel`` gets: derived for a test channel, else live."""
+    live = live_channel_of(state, channel, suffixes)
+    return derived_view(state, live, channel) if live else live_view(state, channel)
+
+
+def _order(sc: dict[str, Any]) -> str:
+    return sc["condition"].get("when") or "~"
+
+
+def _key_part(sc: dict[str, Any], index: int) -> str:
+    parts = sc["target"].split("/")
+    return parts[index] if index < len(parts) else ""
+
+
+def _mapped_names(rules: dict[int, dict[str, Any]]) -> set[str]:
+    return {r[c] for r in rules.values() for c in ("mapping", "fallbackMapping") if r.get(c)}
+
+
+def _finish(
+    state: Catalog,
+    channel: str,
+    live: str,
+    rules: dict[int, dict[str, Any]],
+    shutoffs: dict[tuple[str, str], dict[str, Any]],
+    pins: dict[tuple[str, str, str], dict[str, Any]],
+) -> ChannelView:
+    names = _mapped_names(rules) | {p["mapping"] for k, p in pins.items() if k[1] == live}
+    return ChannelView(
+        channel=channel,
+        live_channel=live,
+        position=state.position,
+        rules=rules,
+        shutoffs={k: v for k, v in shutoffs.items() if k[1] in (live, channel)},
+        pins={k: v for k, v in pins.items() if k[1] in (live, channel)},
+        releases={n: dict(state.releases[n]) for n in sorted(names) if n in state.releases},
+    )
