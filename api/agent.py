@@ -1,71 +1,221 @@
 """The enactment agent: enacts every due, fully signed-off scheduled change.
 
-Each pass folds the new part of the log into its catalogue, walks the pending
-changes in enactment order (``when``, then sc_id) and logs one structured line
-per decision: enacted, waiting for time, waiting for uptake, waiting for
-signoffs, stale (its base data_version no longer matches: reported and left
-pending). Two agents at once are safe: an enactment is a write to the change's
-own stream, so only one of them can record it; the other sees it enacted.
+Each pass folds the new part of the log into its catalogue and walks the
+pending changes in enactment order (``when``, then sc_id). Due changes that
+touch the same live channel (directly, or through another change they share a
+channel with) are enacted *together*, in one atomic save, after checking that
+every signoff was given on the test views as they are now: a change added,
+modified or cancelled since means the signoff was given on something else,
+and by default the group is refused (``RULELOG_FINGERPRINT_POLICY=warn``
+enacts it anyway and records the mismatch). Each enactment records, per live
+channel, the fingerprints signed off, the live view's fingerprint just after,
+and whether changes touching the channel stay pending (a partial state).
+
+One structured log line per decision: enacted, waiting_for_time,
+waiting_for_uptake, waiting_for_signoffs, fingerprint_changed, stale,
+not_permitted, already_enacted / already_cancelled.
+
+Two agents at once are safe: an enactment writes the change's own stream, so
+only one of them can record it; the other sees it enacted.
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from api.logs import get_logger
+from api.verification import ChannelViews, only_pending
 from domain.application import RulelogApp
-from domain.errors import Conflict, PermissionDenied, SignoffRequired
+from domain.errors import Conflict, Invalid, PermissionDenied, SignoffRequired
+from domain.scheduling import parse_when
+from domain.signoffs import Requirement, is_satisfied
 from projections.log import read_log
 from projections.state import Catalog
+from projections.views import derived_view
 
 log = get_logger("rulelog.agent")
+ScKey = tuple[str, int]
+POLICIES = ("refuse", "warn")
+
+
+def fingerprint_policy() -> str:
+    policy = os.environ.get("RULELOG_FINGERPRINT_POLICY", "refuse")
+    if policy not in POLICIES:
+        raise Invalid(f"RULELOG_FINGERPRINT_POLICY: must be refuse or warn, got {policy!r}")
+    return policy
 
 
 @dataclass
 class PassReport:
-    """What one pass decided, by decision."""
+    """What one pass decided, by decision, and what it enacted (in save groups)."""
 
     decisions: Counter[str] = field(default_factory=Counter)
-    enacted: list[tuple[str, int]] = field(default_factory=list)
+    enacted: list[list[ScKey]] = field(default_factory=list)
 
 
 class Agent:
-    def __init__(self, app: RulelogApp, enacted_by: str) -> None:
+    def __init__(self, app: RulelogApp, enacted_by: str, policy: str | None = None) -> None:
         self.app = app
         self.enacted_by = enacted_by
+        self.policy = policy or fingerprint_policy()
         self.catalog = Catalog()
+
+    def _decide(self, report: PassReport, sc: dict[str, Any], decision: str, detail: Any) -> None:
+        report.decisions[decision] += 1
+        log.info(
+            "agent.decision",
+            decision=decision,
+            kind=sc["kind"],
+            sc_id=sc["sc_id"],
+            detail=detail,
+        )
 
     def run_pass(self, now: datetime | None = None) -> PassReport:
         self.catalog.fold(read_log(self.app, start=self.catalog.position + 1))
         moment = now or self.app.now()
+        state = self.catalog
         report = PassReport()
-        for pending in self.catalog.pending():
-            kind, sc_id = pending["kind"], pending["sc_id"]
-            decision, detail = self._decide(kind, sc_id, moment)
-            report.decisions[decision] += 1
-            if decision == "enacted":
-                report.enacted.append((kind, sc_id))
-            log.info("agent.decision", decision=decision, kind=kind, sc_id=sc_id, detail=detail)
+        ready: list[dict[str, Any]] = []
+        for sc in state.pending():
+            waiting = self._waiting(state, sc, moment)
+            if waiting:
+                self._decide(report, sc, waiting, None)
+            elif not is_satisfied(_requirements(sc), sc["signoffs"]):
+                self._decide(report, sc, "waiting_for_signoffs", sc["required"])
+            else:
+                ready.append(sc)
+        if not ready:
+            return report
+        views = ChannelViews(state)
+        for group in _groups(ready, views):
+            self._enact_group(state, views, group, report)
         return report
 
-    def _decide(self, kind: str, sc_id: int, now: datetime) -> tuple[str, str | None]:
-        sc = self.app.get_scheduled_change(kind, sc_id)
-        if not sc.pending:
-            return f"already_{sc.status}", None
-        if not self.app.is_due(sc, now):
-            waiting = "waiting_for_time" if sc.when is not None else "waiting_for_uptake"
-            return waiting, None
-        try:
-            self.app.enact_scheduled_change(kind, sc_id, self.enacted_by)
-        except SignoffRequired as error:
-            return "waiting_for_signoffs", error.message
-        except PermissionDenied as error:
-            return "not_permitted", error.message
-        except Conflict as error:
-            fresh = self.app.get_scheduled_change(kind, sc_id)
-            if not fresh.pending:
-                return f"already_{fresh.status}", None
-            return "stale", error.message
-        return "enacted", None
+    @staticmethod
+    def _waiting(state: Catalog, sc: dict[str, Any], now: datetime) -> str | None:
+        condition = sc["condition"]
+        if condition.get("when"):
+            return None if parse_when(condition["when"]) <= now else "waiting_for_time"
+        key = (condition["telemetry_product"], condition["telemetry_channel"])
+        reported = state.uptake.get(key)
+        if reported is not None and reported >= float(condition["telemetry_uptake"]):
+            return None
+        return "waiting_for_uptake"
+
+    def _enact_group(
+        self,
+        state: Catalog,
+        views: ChannelViews,
+        group: list[dict[str, Any]],
+        report: PassReport,
+    ) -> None:
+        changed = self._stale_signoffs(views, group)
+        if changed and self.policy == "refuse":
+            for sc in group:
+                self._decide(report, sc, "fingerprint_changed", changed)
+            return
+        members = list(group)
+        while members:
+            items = [
+                (sc["kind"], sc["sc_id"], self._verification(state, views, sc, members))
+                for sc in members
+            ]
+            if changed:
+                for item in items:
+                    item[2]["fingerprint_mismatch"] = changed
+            try:
+                self.app.enact_together(items, self.enacted_by)
+            except (Conflict, SignoffRequired, PermissionDenied) as error:
+                failed = error.context.get("sc_id")
+                culprit = next((sc for sc in members if sc["sc_id"] == failed), members[0])
+                members.remove(culprit)
+                self._decide(
+                    report, culprit, _decision_for(self.app, culprit, error), error.message
+                )
+                continue
+            report.enacted.append([(sc["kind"], sc["sc_id"]) for sc in members])
+            for sc in members:
+                self._decide(report, sc, "enacted", {"together_with": len(members) - 1})
+            return
+
+    @staticmethod
+    def _stale_signoffs(views: ChannelViews, group: list[dict[str, Any]]) -> list[str]:
+        """Signoffs whose recorded test view differs from the view now."""
+        problems = []
+        for sc in group:
+            for user, seen in sc.get("signoff_fingerprints", {}).items():
+                for channel, fingerprint in seen.items():
+                    if views.view(channel).fingerprint() != fingerprint:
+                        problems.append(
+                            f"{user}'s signoff on {sc['kind']} change {sc['sc_id']} was given on "
+                            f"a different test view of {channel}: sign off again"
+                        )
+        return problems
+
+    @staticmethod
+    def _verification(
+        state: Catalog, views: ChannelViews, sc: dict[str, Any], members: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        keys = {(m["kind"], m["sc_id"]) for m in members}
+        after = only_pending(state, keys)
+        channels: dict[str, Any] = {}
+        for channel in views.affected(sc):
+            still_pending = [
+                o["sc_id"]
+                for o in views.view(channel).overlays
+                if (o["kind"], o["sc_id"]) not in keys
+            ]
+            channels[channel] = {
+                "test_view": views.view(channel).fingerprint(),
+                "signed_off": {
+                    user: seen.get(channel)
+                    for user, seen in sc.get("signoff_fingerprints", {}).items()
+                },
+                "live_after": derived_view(after, channel).fingerprint(),
+                "partial": bool(still_pending),
+                "still_pending": still_pending,
+            }
+        unverified = sorted(
+            user for user in sc["signoffs"] if not sc.get("signoff_fingerprints", {}).get(user)
+        )
+        return {"channels": channels, "unverified_signoffs": unverified}
+
+
+def _requirements(sc: dict[str, Any]) -> list[Requirement]:
+    return [Requirement(r["role"], r["signoffs_required"]) for r in sc["required"]]
+
+
+def _decision_for(app: RulelogApp, sc: dict[str, Any], error: Exception) -> str:
+    if isinstance(error, SignoffRequired):
+        return "waiting_for_signoffs"
+    if isinstance(error, PermissionDenied):
+        return "not_permitted"
+    fresh = app.get_scheduled_change(sc["kind"], sc["sc_id"])
+    return "stale" if fresh.pending else f"already_{fresh.status}"
+
+
+def _groups(ready: list[dict[str, Any]], views: ChannelViews) -> list[list[dict[str, Any]]]:
+    """Connected groups: changes sharing a live channel (transitively) go together."""
+    parent = list(range(len(ready)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_channel: dict[str, int] = {}
+    for index, sc in enumerate(ready):
+        for channel in views.affected(sc):
+            if channel in by_channel:
+                parent[root(index)] = root(by_channel[channel])
+            else:
+                by_channel[channel] = index
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for index, sc in enumerate(ready):
+        groups.setdefault(root(index), []).append(sc)
+    return list(groups.values())  # each in enactment order; groups by their first member

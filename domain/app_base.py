@@ -8,7 +8,9 @@ composed into one ``eventsourcing.Application`` in ``domain.application``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -25,6 +27,7 @@ from domain.signoffs import Requirement, reduce_requirements
 from domain.users import User
 
 T = TypeVar("T")
+_UNIT: ContextVar[dict[UUID, Any] | None] = ContextVar("rulelog_unit_of_work", default=None)
 A = TypeVar("A", bound=Aggregate)
 
 #: How often a command re-reads and retries after losing a write race.
@@ -66,14 +69,45 @@ class AppBase(Application):
         return datetime.now(tz=UTC)
 
     def find(self, aggregate_id: UUID, cls: type[A]) -> A | None:
-        """The aggregate with this id, or None if it was never created."""
-        try:
-            found = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        """The aggregate with this id, or None if it was never created.
+
+        Inside ``unit_of_work`` an aggregate is read once and then shared, so
+        several changes planned for one save (a group enactment) build on each
+        other instead of each starting from the stored version.
+        """
+        unit = _UNIT.get()
+        if unit is not None and aggregate_id in unit:
+            found: Any = unit[aggregate_id]
+        else:
+            try:
+                found = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            if unit is not None:
+                unit[aggregate_id] = found
         if not isinstance(found, cls):  # pragma: no cover - ids are namespaced per kind
             raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not {cls.__name__}")
         return found
+
+    def find_or_create(self, aggregate_id: UUID, cls: type[A], create: Callable[[], A]) -> A:
+        """``find``, or a new aggregate (shared in the unit of work like a found one)."""
+        found = self.find(aggregate_id, cls)
+        if found is not None:
+            return found
+        made = create()
+        unit = _UNIT.get()
+        if unit is not None:
+            unit[aggregate_id] = made
+        return made
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[None]:
+        """Share every aggregate read or created in the block (one save's worth)."""
+        token = _UNIT.set({})
+        try:
+            yield
+        finally:
+            _UNIT.reset(token)
 
     # ------------------------------------------------------------ who may act
 
@@ -110,7 +144,7 @@ class AppBase(Application):
             raise PermissionDenied(f"{username} is not allowed to {doing}: admin required")
 
     def policies(self) -> SignoffPolicies:
-        return self.find(ids.signoff_policies_id(), SignoffPolicies) or SignoffPolicies()
+        return self.find_or_create(ids.signoff_policies_id(), SignoffPolicies, SignoffPolicies)
 
     @staticmethod
     def refuse_if_signoffs_needed(what: str, reqs: list[Requirement]) -> None:

@@ -126,9 +126,18 @@ class ScheduledChange(Aggregate):
         changed_by: str
 
     class SignedOff(Aggregate.Event):
+        """A signoff, with the fingerprint of each affected test-channel view it was
+        given on (live channel -> hash), so enactment can check it is still that."""
+
         TOPIC = "rulelog:scheduled-change.signed-off"
+        class_version = 2
         username: str
         role: str
+        fingerprints: dict[str, str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["fingerprints"] = {}
 
     class SignoffRevoked(Aggregate.Event):
         TOPIC = "rulelog:scheduled-change.signoff-revoked"
@@ -140,9 +149,19 @@ class ScheduledChange(Aggregate):
         changed_by: str
 
     class Enacted(Aggregate.Event):
+        """Enactment, with what was checked: per live channel, the fingerprint the
+        signoffs were given on, the live view's fingerprint just after, and whether
+        changes touching the channel stay pending (a partial state went live)."""
+
         TOPIC = "rulelog:scheduled-change.enacted"
+        class_version = 2
         enacted_by: str
         required: list[dict[str, Any]]
+        verification: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["verification"] = {}
 
     @staticmethod
     def create_id(kind: str, sc_id: int, **_: Any) -> UUID:
@@ -171,9 +190,12 @@ class ScheduledChange(Aggregate):
         self.scheduled_by = scheduled_by
         self.required = required
         self.signoffs: dict[str, str] = {}
+        #: username -> {live channel: fingerprint of its test view when they signed}
+        self.signoff_fingerprints: dict[str, dict[str, str]] = {}
         self.status = "pending"
         self.data_version = 1
         self.enacted_by: str | None = None
+        self.verification: dict[str, Any] = {}
 
     @property
     def pending(self) -> bool:
@@ -224,6 +246,7 @@ class ScheduledChange(Aggregate):
         self.scheduled_by = changed_by  # Balrog: whoever modifies now owns the change
         # Everyone else signed off on something else: only the modifier's stays.
         self.signoffs = {u: r for u, r in self.signoffs.items() if u == changed_by}
+        self._keep_fingerprints_of_signers()
         self.data_version += 1
 
     def rebase(self, row: dict[str, Any] | None, base_data_version: int, changed_by: str) -> None:
@@ -237,15 +260,24 @@ class ScheduledChange(Aggregate):
         # As in Balrog's mergeUpdate: the change is now a different change,
         # so only its scheduler's signoff stands.
         self.signoffs = {u: r for u, r in self.signoffs.items() if u == self.scheduled_by}
+        self._keep_fingerprints_of_signers()
         self.data_version += 1
 
-    def sign_off(self, username: str, role: str) -> None:
+    def _keep_fingerprints_of_signers(self) -> None:
+        self.signoff_fingerprints = {
+            u: f for u, f in self.signoff_fingerprints.items() if u in self.signoffs
+        }
+
+    def sign_off(
+        self, username: str, role: str, fingerprints: dict[str, str] | None = None
+    ) -> None:
         self.require_pending()
-        self._signed_off(username=username, role=role)
+        self._signed_off(username=username, role=role, fingerprints=dict(fingerprints or {}))
 
     @event(SignedOff)
-    def _signed_off(self, username: str, role: str) -> None:
+    def _signed_off(self, username: str, role: str, fingerprints: dict[str, str]) -> None:
         self.signoffs[username] = role
+        self.signoff_fingerprints[username] = fingerprints
 
     def revoke_signoff(self, username: str, changed_by: str) -> None:
         self.require_pending()
@@ -256,6 +288,7 @@ class ScheduledChange(Aggregate):
     @event(SignoffRevoked)
     def _revoked(self, username: str, changed_by: str) -> None:
         del self.signoffs[username]
+        self.signoff_fingerprints.pop(username, None)
 
     def cancel(self, changed_by: str) -> None:
         self.require_pending()
@@ -266,12 +299,20 @@ class ScheduledChange(Aggregate):
         self.status = "cancelled"
         self.data_version += 1
 
-    def enact(self, enacted_by: str, required: list[dict[str, Any]]) -> None:
+    def enact(
+        self,
+        enacted_by: str,
+        required: list[dict[str, Any]],
+        verification: dict[str, Any] | None = None,
+    ) -> None:
         self.require_pending()
-        self._enacted(enacted_by=enacted_by, required=required)
+        self._enacted(enacted_by=enacted_by, required=required, verification=verification or {})
 
     @event(Enacted)
-    def _enacted(self, enacted_by: str, required: list[dict[str, Any]]) -> None:
+    def _enacted(
+        self, enacted_by: str, required: list[dict[str, Any]], verification: dict[str, Any]
+    ) -> None:
+        self.verification = verification
         self.status = "enacted"
         self.enacted_by = enacted_by
         self.required = required

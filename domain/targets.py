@@ -116,7 +116,9 @@ class Target:
 
 
 def _usage(app: AppBase, name: str) -> ReleaseUsage:
-    return app.find(ids.release_usage_id(name), ReleaseUsage) or ReleaseUsage(name=name)
+    return app.find_or_create(
+        ids.release_usage_id(name), ReleaseUsage, lambda: ReleaseUsage(name=name)
+    )
 
 
 def require_release(app: AppBase, name: str, field: str) -> Release:
@@ -209,8 +211,8 @@ class Rules(Target):
     ) -> list[Aggregate]:
         if change_type == "insert":
             assert row is not None
-            sequence = app.find(ids.sequence_id(RULE_SEQUENCE), Sequence) or Sequence(
-                name=RULE_SEQUENCE
+            sequence = app.find_or_create(
+                ids.sequence_id(RULE_SEQUENCE), Sequence, lambda: Sequence(name=RULE_SEQUENCE)
             )
             fields = {k: v for k, v in row.items() if k != "rule_id"}
             rule = Rule.create(sequence.allocate(), fields, changed_by, admin_api=True)
@@ -568,7 +570,9 @@ class Permissions(Target):
             user.revoke(current.row["permission"], changed_by)
             return [user]
         assert row is not None
-        user = app.user(row["username"]) or User(username=row["username"])
+        user = app.find_or_create(
+            ids.user_id(row["username"]), User, lambda: User(username=row["username"])
+        )
         if change_type == "insert":
             user.grant(row["permission"], row["options"], changed_by)
         else:

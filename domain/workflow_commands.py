@@ -229,13 +229,31 @@ class WorkflowCommands(AccessCommands):
 
     # ------------------------------------------------------------- signoffs
 
-    def sign_off(self, kind: str, sc_id: int, role: str, username: str) -> ScheduledChange:
+    def sign_off(
+        self,
+        kind: str,
+        sc_id: int,
+        role: str,
+        username: str,
+        fingerprints: Mapping[str, str] | None = None,
+    ) -> ScheduledChange:
+        """Sign off with ``role``; ``fingerprints`` are the affected test views as seen.
+
+        Signing again with the same role records nothing, unless the views
+        have changed since (new fingerprints): then the signoff is given again
+        on what is there now.
+        """
+
         def attempt() -> ScheduledChange:
             sc = self.get_scheduled_change(kind, sc_id)
             sc.require_pending()
             user = self.user(username)
-            if check_signoff(username, role, user.roles if user else (), sc.signoffs.get(username)):
-                sc.sign_off(username, role)
+            new = check_signoff(
+                username, role, user.roles if user else (), sc.signoffs.get(username)
+            )
+            seen = dict(fingerprints or {})
+            if new or (seen and sc.signoff_fingerprints.get(username) != seen):
+                sc.sign_off(username, role, seen)
                 self.save(sc)
             return sc
 
@@ -295,59 +313,93 @@ class WorkflowCommands(AccessCommands):
 
         return self.with_retries(attempt)
 
-    def enact_scheduled_change(self, kind: str, sc_id: int, enacted_by: str) -> ScheduledChange:
-        """Enact one change now (the agent calls this when it is due)."""
-        target = target_for(check_kind(kind))
+    def enact_scheduled_change(
+        self,
+        kind: str,
+        sc_id: int,
+        enacted_by: str,
+        verification: dict[str, Any] | None = None,
+    ) -> ScheduledChange:
+        """Enact one change now, whatever its condition (if fully signed off)."""
+        return self.enact_together([(kind, sc_id, verification or {})], enacted_by)[0]
 
-        def attempt() -> ScheduledChange:
+    def enact_together(
+        self, items: list[tuple[str, int, dict[str, Any]]], enacted_by: str
+    ) -> list[ScheduledChange]:
+        """Enact several changes in one atomic save, in the order given.
+
+        The agent enacts all due changes of a live channel this way, so that
+        clients never see half of what was tested together. Each change builds
+        on the ones before it (one unit of work); ``verification`` is recorded
+        in each ``Enacted`` event.
+        """
+
+        def attempt() -> list[ScheduledChange]:
             self.require(enacted_by, "scheduled_change.enact")
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
-            current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT
-            if sc.change_type != "insert":
-                if not current.exists:
-                    raise Conflict(
-                        f"scheduled change {sc_id} is stale: {target.describe(sc.target)} "
-                        "no longer exists",
-                        sc_id=sc_id,
-                    )
-                if current.data_version != sc.base_data_version:
-                    raise Conflict(
-                        f"scheduled change {sc_id} is stale: it was based on data_version "
-                        f"{sc.base_data_version}, the row is at {current.data_version}",
-                        sc_id=sc_id,
-                        stale=True,
-                    )
-            elif current.exists:
-                raise Conflict(f"scheduled change {sc_id} is stale: the row exists", sc_id=sc_id)
-            required = target.required(self, current, sc.row)
-            if not is_satisfied(required, sc.signoffs):
-                needed = missing(required, sc.signoffs)
-                roles = ", ".join(f"{n} more {r}" for r, n in needed.items()) or "signoffs"
-                raise SignoffRequired(
-                    f"scheduled change {sc_id} is not fully signed off: needs {roles}",
-                    sc_id=sc_id,
-                )
-            row = sc.row
-            if sc.change_type == "update" and row is not None:
-                row = target.normalize("update", row, current)
-            cur_product, new_product = target.products(current, row)
-            self.require(
-                sc.scheduled_by,
-                target.change_name(sc.change_type),
-                current_product=cur_product,
-                new_product=new_product,
-            )
-            touched = target.plan(self, sc.change_type, current, row, sc.scheduled_by)
-            sc.enact(enacted_by=enacted_by, required=requirements_as_data(required))
-            lock = self.find(ids.pending_target_id(kind, sc.target), PendingTarget)
-            if lock is not None and lock.sc_id == sc_id:
-                lock.free()
-                touched.append(lock)
-            self.save(sc, *touched)
-            return sc
+            with self.unit_of_work():
+                done: list[ScheduledChange] = []
+                touched: list[Aggregate] = []
+                for kind, sc_id, verification in items:
+                    sc, planned = self._plan_enactment(kind, sc_id, enacted_by, verification)
+                    done.append(sc)
+                    touched += [sc, *planned]
+                unique = list({id(a): a for a in touched}.values())
+                self.save(*unique)
+            return done
 
         return self.with_retries(attempt)
+
+    def _plan_enactment(
+        self, kind: str, sc_id: int, enacted_by: str, verification: dict[str, Any]
+    ) -> tuple[ScheduledChange, list[Aggregate]]:
+        target = target_for(check_kind(kind))
+        sc = self.get_scheduled_change(kind, sc_id)
+        sc.require_pending()
+        current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT
+        if sc.change_type != "insert":
+            if not current.exists:
+                raise Conflict(
+                    f"scheduled change {sc_id} is stale: {target.describe(sc.target)} "
+                    "no longer exists",
+                    sc_id=sc_id,
+                )
+            if current.data_version != sc.base_data_version:
+                raise Conflict(
+                    f"scheduled change {sc_id} is stale: it was based on data_version "
+                    f"{sc.base_data_version}, the row is at {current.data_version}",
+                    sc_id=sc_id,
+                    stale=True,
+                )
+        elif current.exists:
+            raise Conflict(f"scheduled change {sc_id} is stale: the row exists", sc_id=sc_id)
+        required = target.required(self, current, sc.row)
+        if not is_satisfied(required, sc.signoffs):
+            needed = missing(required, sc.signoffs)
+            roles = ", ".join(f"{n} more {r}" for r, n in needed.items()) or "signoffs"
+            raise SignoffRequired(
+                f"scheduled change {sc_id} is not fully signed off: needs {roles}", sc_id=sc_id
+            )
+        row = sc.row
+        if sc.change_type == "update" and row is not None:
+            row = target.normalize("update", row, current)
+        cur_product, new_product = target.products(current, row)
+        self.require(
+            sc.scheduled_by,
+            target.change_name(sc.change_type),
+            current_product=cur_product,
+            new_product=new_product,
+        )
+        touched = target.plan(self, sc.change_type, current, row, sc.scheduled_by)
+        sc.enact(
+            enacted_by=enacted_by,
+            required=requirements_as_data(required),
+            verification=verification,
+        )
+        lock = self.find(ids.pending_target_id(kind, sc.target), PendingTarget)
+        if lock is not None and lock.sc_id == sc_id:
+            lock.free()
+            touched.append(lock)
+        return sc, touched
 
     # --------------------------------------------------------------- uptake
 

@@ -183,6 +183,7 @@ def _sc_created(c: Catalog, ev: ScheduledChange.Created) -> None:
         "scheduled_by": ev.scheduled_by,
         "required": ev.required,
         "signoffs": {},
+        "signoff_fingerprints": {},
         "status": "pending",
         "data_version": 1,
         "enacted_by": None,
@@ -206,6 +207,7 @@ def _sc_modified(c: Catalog, ev: ScheduledChange.Modified) -> None:
         data_version=row["data_version"] + 1,
         signoffs={u: r for u, r in row["signoffs"].items() if u == ev.changed_by},
     )
+    _keep_signers(row)
 
 
 def _sc_rebased(c: Catalog, ev: ScheduledChange.Rebased) -> None:
@@ -216,16 +218,27 @@ def _sc_rebased(c: Catalog, ev: ScheduledChange.Rebased) -> None:
         data_version=row["data_version"] + 1,
         signoffs={u: r for u, r in row["signoffs"].items() if u == row["scheduled_by"]},
     )
+    _keep_signers(row)
+
+
+def _keep_signers(row: dict[str, Any]) -> None:
+    row["signoff_fingerprints"] = {
+        u: f for u, f in row["signoff_fingerprints"].items() if u in row["signoffs"]
+    }
 
 
 def _sc_signed(c: Catalog, ev: ScheduledChange.SignedOff) -> None:
-    _sc(c, ev)["signoffs"] = {**_sc(c, ev)["signoffs"], ev.username: ev.role}
+    row = _sc(c, ev)
+    row["signoffs"] = {**row["signoffs"], ev.username: ev.role}
+    row["signoff_fingerprints"] = {**row["signoff_fingerprints"], ev.username: ev.fingerprints}
 
 
 def _sc_revoked(c: Catalog, ev: ScheduledChange.SignoffRevoked) -> None:
-    signoffs = dict(_sc(c, ev)["signoffs"])
-    signoffs.pop(ev.username, None)
-    _sc(c, ev)["signoffs"] = signoffs
+    row = _sc(c, ev)
+    row["signoffs"] = {u: r for u, r in row["signoffs"].items() if u != ev.username}
+    row["signoff_fingerprints"] = {
+        u: f for u, f in row["signoff_fingerprints"].items() if u != ev.username
+    }
 
 
 def _sc_ended(c: Catalog, ev: Any, status: str) -> None:
@@ -236,7 +249,7 @@ def _sc_ended(c: Catalog, ev: Any, status: str) -> None:
     row = _sc(c, ev)
     row.update(status=status, data_version=row["data_version"] + 1)
     if status == "enacted":
-        row.update(enacted_by=ev.enacted_by, required=ev.required)
+        row.update(enacted_by=ev.enacted_by, required=ev.required, verification=ev.verification)
 
 
 def _user(c: Catalog, ev: Any) -> dict[str, Any]:

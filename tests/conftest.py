@@ -22,6 +22,9 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
+from api.config import open_app
+from domain.application import RulelogApp
+
 # Timing health checks measure the machine, not the code: CI shares 2 cores
 # with PostgreSQL, so they are off; the properties themselves stay checked.
 settings.register_profile(
@@ -30,9 +33,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("rulelog")
-
-from api.config import open_app
-from domain.application import RulelogApp
 
 DATA = Path(__file__).parent / "data"
 PG_SERVER = os.environ.get(

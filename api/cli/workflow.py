@@ -13,6 +13,8 @@ from api.agent import Agent
 from api.cli import main
 from api.cli.catalog import current_catalog, print_table
 from api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from api.config import open_timeline
+from api.verification import sign_off_verified
 from domain.errors import Invalid
 from domain.scheduling import KINDS, ScheduledChange
 
@@ -34,6 +36,8 @@ def sc_as_dict(sc: ScheduledChange) -> dict[str, Any]:
         "required_signoffs": sc.required,
         "status": sc.status,
         "enacted_by": sc.enacted_by,
+        "signoff_fingerprints": sc.signoff_fingerprints,
+        "verification": sc.verification,
         "sc_data_version": sc.data_version,
     }
 
@@ -215,7 +219,9 @@ def sc_signoff(
 ) -> None:
     """Sign off a pending change."""
     user = actor_of(actor)
-    change = app_from(ctx).sign_off(kind, sc_id, role, user)
+    app = app_from(ctx)
+    # The signoff records the test views it is given on (see api.verification).
+    change = sign_off_verified(app, open_timeline(app).current(), kind, sc_id, role, user)
     _done(change, as_json, f"{user} signed off {kind} change {sc_id} as {role}")
 
 

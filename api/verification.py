@@ -1,0 +1,90 @@
+"""What went live is what was tested: fingerprints of test-channel views.
+
+A signoff is given on the derived test views of the live channels a change
+touches; their fingerprints are recorded with it. Before enacting, the agent
+compares each signoff's fingerprints with the views now: if a change was
+added, modified or cancelled in between, the signoff was given on something
+else. This module is the wiring between the domain (which records) and the
+projections (which compute the views).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from domain.application import RulelogApp
+from domain.scheduling import ScheduledChange
+from projections.state import Catalog
+from projections.views import ChannelView, derived_view, live_channel_of
+
+ScKey = tuple[str, int]
+
+
+def live_channels(state: Catalog) -> set[str]:
+    """Channels that live rules, shutoffs and pins name (globs and test channels excluded)."""
+    names = {r.get("channel") for r in state.rules.values()}
+    names |= {key[1] for key in state.shutoffs} | {key[1] for key in state.pins}
+    names |= set(state.test_channels.values())
+    return {
+        n for n in names if isinstance(n, str) and "*" not in n and not live_channel_of(state, n)
+    }
+
+
+class ChannelViews:
+    """The test views of every live channel of one state, built once each."""
+
+    def __init__(self, state: Catalog) -> None:
+        self.state = state
+        channels = live_channels(state)
+        for sc in state.pending():
+            for row in (sc.get("row"), _old_rule(state, sc)):
+                channel = (row or {}).get("channel")
+                if isinstance(channel, str) and "*" not in channel:
+                    channels.add(channel)
+            if sc["kind"] in ("emergency_shutoff", "pinnable_releases"):
+                channels.add(sc["target"].split("/")[1])
+        self.channels = sorted(c for c in channels if not live_channel_of(state, c))
+        self._views: dict[str, ChannelView] = {}
+
+    def view(self, channel: str) -> ChannelView:
+        if channel not in self._views:
+            self._views[channel] = derived_view(self.state, channel)
+        return self._views[channel]
+
+    def affected(self, sc: dict[str, Any]) -> list[str]:
+        """The live channels whose test view this pending change is part of."""
+        key = (sc["kind"], sc["sc_id"])
+        return [
+            c
+            for c in self.channels
+            if any((o["kind"], o["sc_id"]) == key for o in self.view(c).overlays)
+        ]
+
+    def fingerprints(self, sc: dict[str, Any]) -> dict[str, str]:
+        """Live channel -> fingerprint of its test view, for each channel the change touches."""
+        return {c: self.view(c).fingerprint() for c in self.affected(sc)}
+
+
+def _old_rule(state: Catalog, sc: dict[str, Any]) -> dict[str, Any] | None:
+    if sc["kind"] != "rules" or sc["change_type"] == "insert":
+        return None
+    return state.rules.get(int(sc["target"]))
+
+
+def sign_off_verified(
+    app: RulelogApp, state: Catalog, kind: str, sc_id: int, role: str, username: str
+) -> ScheduledChange:
+    """Sign off, recording the test views the signoff is given on."""
+    sc = state.scheduled.get((kind, sc_id))
+    seen = ChannelViews(state).fingerprints(sc) if sc is not None else {}
+    return app.sign_off(kind, sc_id, role, username, fingerprints=seen)
+
+
+def only_pending(state: Catalog, keys: Iterable[ScKey]) -> Catalog:
+    """The same state with only these changes pending: the live state they produce."""
+    wanted = set(keys)
+    return dataclasses.replace(
+        state, scheduled={k: v for k, v in state.scheduled.items() if k in wanted}
+    )
