@@ -119,9 +119,10 @@ class Agent:
                 self._decide(report, sc, "fingerprint_changed", changed)
             return
         members = list(group)
+        outcomes: dict[tuple[str, frozenset[ScKey]], dict[str, Any]] = {}
         while members:
             items = [
-                (sc["kind"], sc["sc_id"], self._verification(state, views, sc, members))
+                (sc["kind"], sc["sc_id"], self._verification(state, views, sc, members, outcomes))
                 for sc in members
             ]
             if changed:
@@ -158,31 +159,49 @@ class Agent:
 
     @staticmethod
     def _verification(
-        state: Catalog, views: ChannelViews, sc: dict[str, Any], members: list[dict[str, Any]]
+        state: Catalog,
+        views: ChannelViews,
+        sc: dict[str, Any],
+        members: list[dict[str, Any]],
+        outcomes: dict[tuple[str, frozenset[ScKey]], dict[str, Any]],
     ) -> dict[str, Any]:
-        keys = {(m["kind"], m["sc_id"]) for m in members}
-        after = only_pending(state, keys)
-        channels: dict[str, Any] = {}
-        for channel in views.affected(sc):
-            still_pending = [
-                o["sc_id"]
-                for o in views.view(channel).overlays
-                if (o["kind"], o["sc_id"]) not in keys
-            ]
-            channels[channel] = {
-                "test_view": views.view(channel).fingerprint(),
+        keys = frozenset((m["kind"], m["sc_id"]) for m in members)
+        channels = {
+            channel: {
+                **_channel_outcome(state, views, channel, keys, outcomes),
                 "signed_off": {
                     user: seen.get(channel)
                     for user, seen in sc.get("signoff_fingerprints", {}).items()
                 },
-                "live_after": derived_view(after, channel).fingerprint(),
-                "partial": bool(still_pending),
-                "still_pending": still_pending,
             }
+            for channel in views.affected(sc)
+        }
         unverified = sorted(
             user for user in sc["signoffs"] if not sc.get("signoff_fingerprints", {}).get(user)
         )
         return {"channels": channels, "unverified_signoffs": unverified}
+
+
+def _channel_outcome(
+    state: Catalog,
+    views: ChannelViews,
+    channel: str,
+    keys: frozenset[ScKey],
+    outcomes: dict[tuple[str, frozenset[ScKey]], dict[str, Any]],
+) -> dict[str, Any]:
+    """What enacting ``keys`` does to ``channel`` (the same for every member of a group)."""
+    cache_key = (channel, keys)
+    if cache_key not in outcomes:
+        still_pending = [
+            o["sc_id"] for o in views.view(channel).overlays if (o["kind"], o["sc_id"]) not in keys
+        ]
+        outcomes[cache_key] = {
+            "test_view": views.view(channel).fingerprint(),
+            "live_after": derived_view(only_pending(state, keys), channel).fingerprint(),
+            "partial": bool(still_pending),
+            "still_pending": still_pending,
+        }
+    return outcomes[cache_key]
 
 
 def _requirements(sc: dict[str, Any]) -> list[Requirement]:

@@ -47,6 +47,7 @@ class ChannelViews:
                 channels.add(sc["target"].split("/")[1])
         self.channels = sorted(c for c in channels if not live_channel_of(state, c))
         self._views: dict[str, ChannelView] = {}
+        self._touching: dict[ScKey, list[str]] | None = None
 
     def view(self, channel: str) -> ChannelView:
         if channel not in self._views:
@@ -55,12 +56,13 @@ class ChannelViews:
 
     def affected(self, sc: dict[str, Any]) -> list[str]:
         """The live channels whose test view this pending change is part of."""
-        key = (sc["kind"], sc["sc_id"])
-        return [
-            c
-            for c in self.channels
-            if any((o["kind"], o["sc_id"]) == key for o in self.view(c).overlays)
-        ]
+        if self._touching is None:
+            self._touching = {}
+            for channel in self.channels:
+                for overlay in self.view(channel).overlays:
+                    key = (overlay["kind"], overlay["sc_id"])
+                    self._touching.setdefault(key, []).append(channel)
+        return self._touching.get((sc["kind"], sc["sc_id"]), [])
 
     def fingerprints(self, sc: dict[str, Any]) -> dict[str, str]:
         """Live channel -> fingerprint of its test view, for each channel the change touches."""
