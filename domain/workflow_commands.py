@@ -73,7 +73,7 @@ class WorkflowCommands(AccessCommands):
 
     # ------------------------------------------------------------- schedule
 
-    def _prepare(
+    def prepare_change(
         self,
         target: Target,
         change_type: str,
@@ -81,7 +81,11 @@ class WorkflowCommands(AccessCommands):
         data_version: int | None,
         changed_by: str,
     ) -> tuple[str | None, Current, dict[str, Any] | None]:
-        """Validate a change as if made now, and check its scheduler may make it."""
+        """Validate a change as if made now, and check its scheduler may make it.
+
+        Saves nothing: callers that schedule several changes as one decision
+        (a restore) check them all with this first.
+        """
         if change_type not in CHANGE_TYPES or change_type not in target.change_types:
             raise Invalid(
                 f"change_type: must be one of {', '.join(target.change_types)}",
@@ -122,7 +126,9 @@ class WorkflowCommands(AccessCommands):
         target = target_for(check_kind(kind))
 
         def attempt() -> ScheduledChange:
-            key, current, new = self._prepare(target, change_type, row, data_version, changed_by)
+            key, current, new = self.prepare_change(
+                target, change_type, row, data_version, changed_by
+            )
             cond = normalize_condition(
                 dict(condition), self.now(), uptake_allowed=target.uptake_allowed
             )
@@ -185,7 +191,7 @@ class WorkflowCommands(AccessCommands):
                 base_row.update(self._target_key_row(target, sc.target))
             proposed = {**base_row, **(row or {})}
             base_version = data_version if data_version is not None else sc.base_data_version
-            _, current, new = self._prepare(
+            _, current, new = self.prepare_change(
                 target, sc.change_type, proposed, base_version, changed_by
             )
             cond = normalize_condition(

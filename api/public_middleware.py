@@ -1,0 +1,120 @@
+"""The outermost layer of the public app: request ids, one log line, never a 500.
+
+A pure ASGI middleware (no per-request framework objects) because it wraps
+every update request. For each HTTP request it binds a request id with
+``structlog.contextvars`` (so anything logged while serving carries it),
+adds Balrog's response headers (security headers; ``Cache-Control`` unless
+the handler chose one), and logs one line when the request ends: status,
+duration, the rule that answered and any ``problem``.
+
+Should a handler raise anyway, the client still gets an answer Balrog's
+clients handle: "no update" on update routes (an empty ``<updates>``, or
+``{}`` for JSON), a 503 with a message elsewhere. The problem is logged with
+its traceback; nothing reaches the server's own 500 handling.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.logs import get_logger
+from domain.blobs.render import EMPTY_UPDATES
+
+__all__ = ["RequestLogMiddleware", "request_info"]
+
+log = get_logger("rulelog.public")
+
+#: Balrog's after_request headers (web/public/base.py).
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"strict-transport-security", b"max-age=31536000;"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+]
+UNAVAILABLE = b"The server could not answer this request; please try again later."
+#: Longest request target written to the log (attackers send long ones).
+LOGGED_TARGET_MAX = 1000
+
+
+def request_info(scope: Scope) -> dict[str, Any]:
+    """The mutable dict whose items this request's log line will carry."""
+    info = scope.get("rulelog.log")
+    if info is None:
+        info = scope["rulelog.log"] = {}
+    return info
+
+
+def fallback_answer(path: str) -> tuple[int, bytes, bytes]:
+    """(status, content type, body) for a request whose handler failed."""
+    if path.startswith("/update"):
+        return 200, b"text/xml; charset=utf-8", EMPTY_UPDATES.encode()
+    if path.startswith("/json/"):
+        return 200, b"application/json", b"{}"
+    return 503, b"text/plain; charset=utf-8", UNAVAILABLE
+
+
+class RequestLogMiddleware:
+    """Request id, Balrog's headers, one log line per request, and the catch-all."""
+
+    def __init__(
+        self, app: ASGIApp, *, worker: str = "", cache_control: str = "public, max-age=90"
+    ) -> None:
+        self.app = app
+        self.worker = worker
+        self.cache_control = cache_control.encode("latin-1")
+        self.extra = [*SECURITY_HEADERS, (b"x-rulelog-worker", worker.encode("latin-1"))]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        info = request_info(scope)
+        status = 0
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", self.cache_control))
+                headers += self.extra
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as error:
+            info["problem"] = f"{type(error).__name__}: {error}"
+            log.error("request.failed", exc_info=True, path=scope.get("path"))
+            if status == 0:
+                await self._fallback(scope, send_with_headers)
+        finally:
+            target = scope.get("raw_path") or b""
+            if scope.get("query_string"):
+                target += b"?" + scope["query_string"]
+            log.info(
+                "request",
+                method=scope.get("method"),
+                target=target[:LOGGED_TARGET_MAX].decode("latin-1"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                worker=self.worker,
+                **info,
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    @staticmethod
+    async def _fallback(scope: Scope, send: Send) -> None:
+        status, content_type, body = fallback_answer(scope.get("path", ""))
+        headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,291 @@
+"""Throughput and latency of ``rulelog serve public`` under wrk, next to a no-op ceiling.
+
+    .venv/bin/python bench/serve.py [--duration 10] [--workers 2] [--connections 4]
+                                    [--threads 2] [--urls 3000] [--store sqlite]
+
+Starts the real server (``rulelog serve public --workers N``) on a fresh store
+holding the fixture (imported through the CLI), then runs wrk with a Lua
+script cycling through the URLs of each mix, one mix after the other:
+
+  * noop     -- ``/__noop__``: a constant answer through the same stack
+                (uvicorn, Starlette, the request-log middleware): the ceiling;
+  * vectors  -- mix (a): the update URLs of the recorded Balrog vectors
+                answered with 200;
+  * random   -- mix (b): a few thousand distinct valid requests (random
+                buildIDs, OS versions, locales, versions, platforms, channels);
+  * release / release-cdntest -- mix (b)'s release-channel URLs, and the same
+                URLs with the channel swapped.
+
+Mixes run in interleaved slices (``--rounds``), so load drifting on a shared
+machine weighs on all of them alike. Prints requests/s, p50 and p99 per mix
+and the ratios: (b) against Balrog's 1150 req/s reference and against the
+ceiling, (a) against the ceiling, p99 against the ceiling's p99, cdntest
+against release. Needs ``wrk``
+(``apt-get install -y wrk``). Nothing here is a test: no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stores import fresh_store, postgres_available
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"
+BALROG_REFERENCE = 1150.0  # req/s, Balrog's public app on comparable hardware
+
+LUA = """
+local paths = {%s}
+local n = #paths
+local i = 0
+function init(args)
+  i = math.random(n) - 1
+end
+function request()
+  i = i %% n + 1
+  return wrk.format("GET", paths[i])
+end
+function done(summary, latency, requests)
+  io.write(string.format(
+    "RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"p50_us\\": %%d, " ..
+    "\\"p99_us\\": %%d, \\"bad_status\\": %%d, \\"errors\\": %%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+FIREFOX_TARGETS = {
+    "WINNT_x86_64-msvc-x64": "Windows_NT 10.0.0.0.{build}.{patch} (x64)",
+    "WINNT_x86-msvc": "Windows_NT 6.1.1.0.{build}.{patch} (x86)",
+    "WINNT_x86-msvc-x86": "Windows_NT 10.0.0.0.{build}.{patch} (x86)",
+    "Darwin_x86_64-gcc3-u-i386-x86_64": "Darwin 23.{minor}.0",
+    "Darwin_aarch64-gcc3": "Darwin 23.{minor}.0",
+    "Linux_x86_64-gcc3": "Linux 6.{minor}.0-{patch}-generic (GTK 3.24.{gtk},libpulse 16.1.0)",
+}
+CHANNELS = ["release"] * 12 + ["beta"] * 4 + ["nightly"] * 2 + ["esr", "release-cck-partner"]
+VERSIONS = {
+    "release": ["118.0", "119.0", "119.0.1", "120.0", "120.0.1", "121.0"],
+    "release-cck-partner": ["119.0", "120.0"],
+    "beta": ["120.0", "121.0", "122.0"],
+    "nightly": ["122.0a1", "123.0a1"],
+    "esr": ["115.5.0", "115.6.0"],
+}
+LOCALES = ["en-US"] * 4 + ["de", "de", "fr", "fr", "ja"]
+
+
+def _os_version(rng: random.Random, target: str) -> str:
+    return FIREFOX_TARGETS[target].format(
+        build=rng.randint(19041, 22631),
+        patch=rng.randint(1, 3000),
+        minor=rng.randint(0, 8),
+        gtk=rng.randint(30, 41),
+    )
+
+
+def _seg(text: str) -> str:
+    return quote(text, safe="(),:;")
+
+
+def random_urls(count: int, seed: int = 1150) -> list[str]:
+    """Distinct, valid requests shaped like real Firefox, Thunderbird and GMP clients."""
+    rng, urls = random.Random(seed), set()
+    while len(urls) < count:
+        kind = rng.random()
+        build_id = (
+            f"2023{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 235959):06d}"
+        )
+        caps = f"ISET:{rng.choice(['SSE4_2', 'SSE4_1', 'AVX2'])},MEM:{rng.randint(2048, 65536)}"
+        if kind < 0.85:
+            target = rng.choice(list(FIREFOX_TARGETS))
+            channel = rng.choice(CHANNELS)
+            product, version = "Firefox", rng.choice(VERSIONS[channel])
+        elif kind < 0.93:
+            target = rng.choice(["WINNT_x86_64-msvc-x64", "Linux_x86_64-gcc3"])
+            channel, product = rng.choice(["release", "esr"]), "Thunderbird"
+            version = rng.choice(["115.4.0", "115.5.0", "115.6.0"])
+        else:
+            target = rng.choice(["WINNT_x86_64-msvc-x64", "Linux_x86_64-gcc3"])
+            channel, product, version = "release", "GMP", rng.choice(["119.0", "120.0"])
+        locale = rng.choice(LOCALES)
+        if target.startswith("Darwin") and rng.random() < 0.1:
+            locale = "ja-JP-mac"
+        elif locale == "ja" and (product != "Firefox" or channel == "nightly"):
+            locale = "de"  # those blobs have no "ja": Balrog answers 400
+        parts = [
+            product, version, build_id, target, locale, channel,
+            _os_version(rng, target), caps, "default", "default",
+        ]  # fmt: skip
+        force = "?force=1" if rng.random() < 0.5 else ""
+        urls.add("/update/6/" + "/".join(_seg(p) for p in parts) + "/update.xml" + force)
+    return sorted(urls, key=lambda _: rng.random())
+
+
+def vector_urls() -> list[str]:
+    vectors = [json.loads(line) for line in (DATA / "expected.jsonl").read_text().splitlines()]
+    return [
+        v["url"]
+        for v in vectors
+        if v["status"] == 200 and v["url"].startswith(("/update", "/json"))
+    ]
+
+
+def run_cli(url: str, *args: str) -> None:
+    env = {**os.environ, "RULELOG_DATABASE_URL": url}
+    subprocess.run([RULELOG, *args], check=True, env=env, capture_output=True, timeout=300)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(url: str, workers: int, log_path: str) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "RULELOG_DATABASE_URL": url}
+    with open(log_path, "wb") as sink:
+        process = subprocess.Popen(
+            [RULELOG, "serve", "public", "--port", str(port), "--workers", str(workers)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/__lbheartbeat__", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"server did not start; see {log_path}") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def run_wrk(base: str, urls: list[str], args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    table = ",".join(json.dumps(u) for u in urls)  # JSON strings are valid Lua strings here
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA % table)
+    try:
+        out = subprocess.run(
+            [
+                *("wrk", "-t", str(args.threads), "-c", str(args.connections)),
+                *("-d", f"{max(1, round(seconds))}s", "--latency", "-s", script.name, base),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per mix")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved slices per mix")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--urls", type=int, default=3000, help="distinct URLs in mix (b)")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--log", default=os.devnull, help="where the server's log lines go")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    if args.store == "postgres" and not postgres_available():
+        raise SystemExit("PostgreSQL is not reachable")
+    random_mix = random_urls(args.urls)
+    on_release = [u for u in random_mix if "/release/" in u]
+    mixes = {
+        "noop": ["/__noop__"],
+        "vectors (a)": vector_urls(),
+        "random (b)": random_mix,
+        "release": on_release,
+        "release-cdntest": [u.replace("/release/", "/release-cdntest/") for u in on_release],
+    }
+    with fresh_store(args.store) as url:
+        run_cli(url, "users", "add", "bench", "--admin")
+        run_cli(url, "import", str(DATA / "fixture.json"), "--as", "bench")
+        with server(url, args.workers, args.log) as base:
+            run_wrk(base, random_mix, args, 2)  # warm-up: blobs loaded, code paths hot
+            results = measure(base, mixes, args)
+    report(results, mixes, args)
+
+
+def measure(base: str, mixes: dict[str, list[str]], args: Any) -> dict[str, dict[str, Any]]:
+    """Every mix in ``--rounds`` interleaved slices, so load that drifts over the run
+    (a shared machine) weighs on all mixes alike; latencies are medians of the slices."""
+    slices: dict[str, list[dict[str, Any]]] = {name: [] for name in mixes}
+    for _ in range(args.rounds):
+        for name, urls in mixes.items():
+            slices[name].append(run_wrk(base, urls, args, args.duration / args.rounds))
+    results = {}
+    for name, runs in slices.items():
+        requests = sum(r["requests"] for r in runs)
+        seconds = sum(r["duration_us"] for r in runs) / 1e6
+        results[name] = {
+            "rps": requests / seconds,
+            "p50_us": statistics.median(r["p50_us"] for r in runs),
+            "p99_us": statistics.median(r["p99_us"] for r in runs),
+            "bad_status": sum(r["bad_status"] for r in runs),
+            "errors": sum(r["errors"] for r in runs),
+        }
+    return results
+
+
+def report(results: dict[str, dict[str, Any]], mixes: dict[str, list[str]], args: Any) -> None:
+    print(
+        f"rulelog serve public: {args.workers} workers, {args.store}; wrk {args.threads} threads,"
+        f" {args.connections} connections, {args.duration:g} s per mix in {args.rounds} slices;"
+        f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end"
+    )
+    print(
+        f"{'mix':<18}{'urls':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'4xx/5xx':>9}{'errors':>8}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:<18}{len(mixes[name]):>6}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.2f}"
+            f"{r['p99_us'] / 1000:>9.2f}{r['bad_status']:>9}{r['errors']:>8}"
+        )
+    noop, a, b = results["noop"], results["vectors (a)"], results["random (b)"]
+    print(f"mix (b) vs Balrog's {BALROG_REFERENCE:.0f} req/s:  {b['rps'] / BALROG_REFERENCE:.2f}x")
+    print(f"mix (b) vs no-op ceiling:       {b['rps'] / noop['rps']:.0%}")
+    print(f"mix (a) vs no-op ceiling:       {a['rps'] / noop['rps']:.0%}")
+    print(f"p99 (b) vs no-op p99:           {b['p99_us'] / max(noop['p99_us'], 1):.2f}x")
+    print(f"p99 (a) vs no-op p99:           {a['p99_us'] / max(noop['p99_us'], 1):.2f}x")
+    ratio = results["release-cdntest"]["rps"] / results["release"]["rps"]
+    print(f"release-cdntest vs release:     {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Following the notification log: keeps a ``ServingState`` current.
+
+Each serving process polls ``select_notifications`` from the position its
+state has folded, every ``interval`` seconds (0.2 by default), in a thread of
+its own so a slow store never stalls requests; a change committed through the
+application is then served within about one interval plus the fold. The
+store's writers serialise inserts into the log (a table lock on PostgreSQL),
+so positions become visible in order and polling "after the last position"
+never skips one.
+
+Failures (the store restarting, a network blip) are logged and retried with
+a growing pause, up to ``max_backoff``; the state keeps serving the last
+generation it built meanwhile.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from projections.serving import ServingState
+
+__all__ = ["Follower"]
+
+log = structlog.get_logger("rulelog.follow")
+
+
+class Follower:
+    """Polls the log and advances ``state``; ``start``/``stop`` run it in a thread.
+
+    ``store`` returns the application to read (it may open it on first call).
+    """
+
+    def __init__(
+        self,
+        store: Callable[[], Any],
+        state: ServingState,
+        *,
+        interval: float = 0.2,
+        max_backoff: float = 5.0,
+        on_advance: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store  # opened lazily, so a follower can start while the store is down
+        self.state = state
+        self.interval = interval
+        self.max_backoff = max_backoff
+        self.on_advance = on_advance
+        self.last_success: float | None = None  # time.monotonic() of the last good poll
+        self.failures = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._folding = threading.Lock()
+
+    def poll_once(self) -> int:
+        """Fold whatever is new; returns the number of events folded.
+
+        Safe to call while the thread runs: folds are serialised, since the
+        state has one writer at a time.
+        """
+        with self._folding:
+            count = self.state.advance(self.store())
+            if count:
+                self._warm()
+        if count and self.on_advance is not None:
+            self.on_advance(count)
+        self.last_success = time.monotonic()
+        self.failures = 0
+        return count
+
+    def _warm(self) -> None:
+        try:
+            self.state.warm()
+        except Exception as error:  # requests load what they need themselves
+            log.warning("follow.warm_failed", error=f"{type(error).__name__}: {error}")
+
+    def wake(self) -> None:
+        """Poll now rather than at the end of the current pause."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="rulelog-follow", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        pause = self.interval
+        while not self._stop.is_set():
+            try:
+                count = self.poll_once()
+                pause = self.interval
+                if count:
+                    log.debug("follow.advanced", events=count, position=self.state.index.position)
+            except Exception as error:  # keep serving the last generation; retry
+                self.failures += 1
+                pause = min(max(pause * 2, self.interval), self.max_backoff)
+                log.warning(
+                    "follow.failed",
+                    error=f"{type(error).__name__}: {error}",
+                    failures=self.failures,
+                    retry_in=pause,
+                )
+            self._wake.wait(pause)
+            self._wake.clear()

@@ -1,0 +1,340 @@
+"""The compiled, in-memory index that answers update requests from the live view.
+
+``ServingState`` folds the log into its own ``Catalog`` and keeps one
+``LiveIndex`` per generation: compiled rules, release rows, shutoffs and pins,
+built only where events changed something (rules are recompiled only when a
+rule event arrived). A generation is never mutated once published, so the
+thread that follows the log can swap in the next one while requests read the
+current one without locks.
+
+Blobs are the one shared, growing part: they are loaded on demand at exactly
+the aggregate version the catalog row names and cached by (name, version).
+Such a pair never changes meaning, so the cache is valid across generations;
+entries of releases that changed are dropped to bound memory.
+
+Requests evaluate against a ``RequestView``: the rules narrowed once per
+(product, channel, buildTarget) -- exactly the rules whose build target and
+channel checks can pass, which is where matching spends its time -- and a
+blob lookup that never blocks: a blob not yet loaded is recorded as missing,
+and the HTTP layer loads it off the event loop and evaluates again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from domain import ids
+from domain.matching import ChannelPattern, CompiledRule, compile_rule
+from domain.pins import PinnableRelease
+from domain.releases import Release
+from domain.request import UpdateRequest, fallback_channel
+from domain.rules import Rule
+from domain.shutoffs import EmergencyShutoff
+from projections.log import read_log
+from projections.revisions import RuleRevisions
+from projections.state import Catalog
+
+__all__ = ["BlobCache", "LiveIndex", "RequestView", "RuleTable", "ServingState", "app_loader"]
+
+#: Loads a release's blob as of an aggregate version: (name, version) -> data.
+BlobLoader = Callable[[str, int], Mapping[str, Any]]
+
+#: Which catalog table each event class changes (the others do not affect serving).
+_KINDS: dict[type, str] = {
+    **{cls: "rules" for cls in (Rule.Created, Rule.Updated, Rule.Deleted)},
+    **{
+        cls: "releases"
+        for cls in (
+            Release.Created,
+            Release.Recreated,
+            Release.BlobReplaced,
+            Release.ReadOnlyChanged,
+            Release.Deleted,
+        )
+    },
+    **{
+        cls: "shutoffs"
+        for cls in (EmergencyShutoff.Created, EmergencyShutoff.Recreated, EmergencyShutoff.Deleted)
+    },
+    **{
+        cls: "pins"
+        for cls in (
+            PinnableRelease.Created,
+            PinnableRelease.Recreated,
+            PinnableRelease.MappingChanged,
+            PinnableRelease.Deleted,
+        )
+    },
+}
+
+#: Narrowed candidate lists kept per generation; keys come from requests, so bounded.
+NARROWED_MAX = 4096
+
+
+def app_loader(app: Any) -> BlobLoader:
+    """Blobs read from the event store: the release aggregate at that version."""
+
+    def load(name: str, version: int) -> Mapping[str, Any]:
+        release = app.repository.get(ids.release_id(name), version=version)
+        return release.blob
+
+    return load
+
+
+def _may_pass_channel(pattern: ChannelPattern | None, channel: str, fallback: str) -> bool:
+    """Whether the rule's channel check can pass -- or raise, which must stay in order."""
+    if pattern is None or pattern.error is not None:
+        return True
+    return pattern.matches_request(channel, fallback)
+
+
+class RuleTable:
+    """Rules compiled once, grouped by product, narrowed per request shape.
+
+    Build target and channel are the first checks ``CompiledRule.matches``
+    makes that depend on the request, and they cannot raise before them, so
+    dropping rules that fail them gives exactly the same winner and errors.
+    """
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        compiled = sorted((compile_rule(r) for r in rows), key=lambda r: r.rule_id)
+        self.count = len(compiled)
+        self._generic = tuple(r for r in compiled if r.product is None)
+        self._specific: dict[str, list[CompiledRule]] = {}
+        for rule in compiled:
+            if rule.product is not None:
+                self._specific.setdefault(rule.product, []).append(rule)
+        self._merged: dict[str, tuple[CompiledRule, ...]] = {}
+        self._narrowed: dict[tuple[str, str, str], tuple[CompiledRule, ...]] = {}
+
+    def candidates(self, product: str) -> tuple[CompiledRule, ...]:
+        """Rules for ``product`` plus product-less ones, in rule_id order."""
+        merged = self._merged.get(product)
+        if merged is None:
+            rules = [*self._specific.get(product, ()), *self._generic]
+            merged = tuple(sorted(rules, key=lambda r: r.rule_id))
+            if len(self._merged) >= NARROWED_MAX:
+                self._merged.clear()
+            self._merged[product] = merged
+        return merged
+
+    def narrowed(self, product: str, channel: str, build_target: str) -> tuple[CompiledRule, ...]:
+        key = (product, channel, build_target)
+        found = self._narrowed.get(key)
+        if found is None:
+            fallback = fallback_channel(channel)
+            found = tuple(
+                r
+                for r in self.candidates(product)
+                if (r.build_target is None or r.build_target == build_target)
+                and _may_pass_channel(r.channel, channel, fallback)
+            )
+            if len(self._narrowed) >= NARROWED_MAX:
+                self._narrowed.clear()
+            self._narrowed[key] = found
+        return found
+
+
+class BlobCache:
+    """Release blobs by (name, aggregate version); safe to share between threads."""
+
+    def __init__(self, loader: BlobLoader | None = None) -> None:
+        self.loader = loader
+        self._blobs: dict[tuple[str, int], Mapping[str, Any]] = {}
+
+    def get(self, name: str, version: int) -> Mapping[str, Any] | None:
+        return self._blobs.get((name, version))
+
+    def load(self, name: str, version: int) -> Mapping[str, Any]:
+        key = (name, version)
+        found = self._blobs.get(key)
+        if found is not None:
+            return found
+        if self.loader is None:
+            raise LookupError(f"no blob loader to load release {name!r}")
+        data = self.loader(name, version)
+        self._blobs[key] = data  # a racing loader stores an equal value: harmless
+        return data
+
+    def put(self, name: str, version: int, data: Mapping[str, Any]) -> None:
+        self._blobs[(name, version)] = data
+
+    def retain(self, current: Mapping[str, int]) -> None:
+        """Forget versions that are no longer current (changed or deleted releases)."""
+        # list() copies the keys in one step, so loads racing in other threads are safe.
+        for key in list(self._blobs):
+            if current.get(key[0]) != key[1]:
+                self._blobs.pop(key, None)
+
+    def clear(self) -> None:
+        self._blobs.clear()
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+
+@dataclass(frozen=True)
+class LiveIndex:
+    """One generation of the live view, ready to serve; a ``ServingView``.
+
+    Lookups of blobs not yet cached load them synchronously here; requests
+    use ``for_request`` instead, which never blocks.
+    """
+
+    position: int = 0
+    rule_table: RuleTable = field(default_factory=lambda: RuleTable(()))
+    rules_by_id: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    aliases: Mapping[str, int] = field(default_factory=dict)
+    releases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    shutoffs: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    pins: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
+    blobs: BlobCache = field(default_factory=BlobCache)
+
+    # ---- ServingView
+    def rules(self, product: str) -> Sequence[CompiledRule]:
+        return self.rule_table.candidates(product)
+
+    def release(self, name: str) -> Mapping[str, Any] | None:
+        row = self.releases.get(name)
+        return None if row is None else self.blobs.load(name, row["version"])
+
+    def release_product(self, name: str) -> str | None:
+        row = self.releases.get(name)
+        return None if row is None else row.get("product")
+
+    def is_shut_off(self, product: str, channel: str) -> bool:
+        return (product, channel) in self.shutoffs
+
+    def pin_mapping(self, product: str, channel: str, version: str) -> str | None:
+        row = self.pins.get((product, channel, version))
+        return None if row is None else row["mapping"]
+
+    # ---- serving helpers
+    def for_request(self, request: UpdateRequest) -> RequestView:
+        return RequestView(self, request.channel, request.build_target)
+
+    def rule(self, id_or_alias: str) -> Mapping[str, Any] | None:
+        """A live rule by id (digits) or alias, as Balrog's ``getRule`` finds it."""
+        rule_id = int(id_or_alias) if id_or_alias.isdigit() else self.aliases.get(id_or_alias)
+        return None if rule_id is None else self.rules_by_id.get(rule_id)
+
+    def mapped_releases(self) -> set[str]:
+        """Releases that rules name: the ones worth loading before anyone asks."""
+        return {
+            r[c]
+            for r in self.rules_by_id.values()
+            for c in ("mapping", "fallbackMapping")
+            if r.get(c)
+        }
+
+    def load_missing(self, missing: Iterable[tuple[str, int]]) -> None:
+        for name, version in missing:
+            self.blobs.load(name, version)
+
+
+class RequestView:
+    """The view one request evaluates over: narrowed rules, non-blocking blobs."""
+
+    __slots__ = ("_build_target", "_channel", "_index", "missing")
+
+    def __init__(self, index: LiveIndex, channel: str, build_target: str) -> None:
+        self._index = index
+        self._channel = channel
+        self._build_target = build_target
+        self.missing: list[tuple[str, int]] = []
+
+    def rules(self, product: str) -> Sequence[CompiledRule]:
+        return self._index.rule_table.narrowed(product, self._channel, self._build_target)
+
+    def release(self, name: str) -> Mapping[str, Any] | None:
+        row = self._index.releases.get(name)
+        if row is None:
+            return None
+        data = self._index.blobs.get(name, row["version"])
+        if data is None:
+            self.missing.append((name, row["version"]))
+        return data
+
+    def release_product(self, name: str) -> str | None:
+        return self._index.release_product(name)
+
+    def is_shut_off(self, product: str, channel: str) -> bool:
+        return (product, channel) in self._index.shutoffs
+
+    def pin_mapping(self, product: str, channel: str, version: str) -> str | None:
+        return self._index.pin_mapping(product, channel, version)
+
+
+class ServingState:
+    """The live view kept current by folding new log events into it.
+
+    ``advance`` is called by one thread (the follower); ``index`` may be read
+    from any thread at any time and is always a complete generation.
+    """
+
+    def __init__(self, loader: BlobLoader | None = None) -> None:
+        self.catalog = Catalog()
+        self.revisions = RuleRevisions()
+        self.blobs = BlobCache(loader)
+        self._index = LiveIndex(blobs=self.blobs)
+        self._dirty: set[str] = set()
+        self.loaded = False
+        self.generation = 0
+
+    @property
+    def index(self) -> LiveIndex:
+        return self._index
+
+    def advance(self, app: Any) -> int:
+        """Fold the events after the current position; returns how many there were.
+
+        A failure part-way keeps what was folded and what it dirtied, so the
+        next call continues from the last applied event and rebuilds then.
+        """
+        if self.blobs.loader is None:
+            self.blobs.loader = app_loader(app)
+        count = 0
+        for logged in read_log(app, self.catalog.position + 1):
+            self.catalog.apply(logged)
+            count += 1
+            kind = _KINDS.get(type(logged.event))
+            if kind is not None:
+                self._dirty.add(kind)
+                if kind == "rules":
+                    self.revisions.record(logged, self.catalog)
+        if count or self._dirty or not self.loaded:
+            self._publish()
+        self.loaded = True
+        return count
+
+    def warm(self) -> int:
+        """Load the blobs rules map to, so the first requests need no store read."""
+        index, loaded = self._index, 0
+        for name in index.mapped_releases():
+            row = index.releases.get(name)
+            if row is not None and index.blobs.get(name, row["version"]) is None:
+                index.blobs.load(name, row["version"])
+                loaded += 1
+        return loaded
+
+    def _publish(self) -> None:
+        old, c, dirty = self._index, self.catalog, self._dirty
+        changes: dict[str, Any] = {"position": c.position}
+        if "rules" in dirty or self.generation == 0:
+            rows = {rule_id: dict(row) for rule_id, row in c.rules.items()}
+            changes["rules_by_id"] = rows
+            changes["rule_table"] = RuleTable(rows.values())
+            changes["aliases"] = {r["alias"]: i for i, r in rows.items() if r.get("alias")}
+        if "releases" in dirty or self.generation == 0:
+            releases = {name: dict(row) for name, row in c.releases.items()}
+            changes["releases"] = releases
+            self.blobs.retain({name: row["version"] for name, row in releases.items()})
+        if "shutoffs" in dirty or self.generation == 0:
+            changes["shutoffs"] = {k: dict(row) for k, row in c.shutoffs.items()}
+        if "pins" in dirty or self.generation == 0:
+            changes["pins"] = {k: dict(row) for k, row in c.pins.items()}
+        self._index = replace(old, **changes)
+        self._dirty = set()
+        self.generation += 1
