@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Load the demo data into ./rulelog.db (SQLite) and show it.
+## Load the demo data into ./rulelog.db (SQLite), show it, and serve it on 127.0.0.1:8000.
 run: $(STAMP)
 	$(VENV)/bin/rulelog demo
+	$(VENV)/bin/rulelog serve public --host 127.0.0.1 --port 8000
 
 ## Lint, then the whole test suite (unit, integration on SQLite and PostgreSQL, e2e).
 test: $(STAMP)

@@ -26,15 +26,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from domain import ids
+from domain.channels import ChannelMap
 from domain.matching import ChannelPattern, CompiledRule, compile_rule
 from domain.pins import PinnableRelease
 from domain.releases import Release
 from domain.request import UpdateRequest, fallback_channel
 from domain.rules import Rule
+from domain.scheduling import ScheduledChange
 from domain.shutoffs import EmergencyShutoff
 from projections.log import read_log
 from projections.revisions import RuleRevisions
 from projections.state import Catalog
+from projections.views import ChannelView, derived_view, live_channel_of
 
 __all__ = ["BlobCache", "LiveIndex", "RequestView", "RuleTable", "ServingState", "app_loader"]
 
@@ -67,6 +70,18 @@ _KINDS: dict[type, str] = {
             PinnableRelease.Deleted,
         )
     },
+    # What test channels derive from: pending scheduled changes and mappings.
+    **{
+        cls: "scheduled"
+        for cls in (
+            ScheduledChange.Created,
+            ScheduledChange.Modified,
+            ScheduledChange.Rebased,
+            ScheduledChange.Cancelled,
+            ScheduledChange.Enacted,
+        )
+    },
+    **{cls: "scheduled" for cls in (ChannelMap.Mapped, ChannelMap.Unmapped)},
 }
 
 #: Narrowed candidate lists kept per generation; keys come from requests, so bounded.
@@ -191,12 +206,24 @@ class LiveIndex:
     shutoffs: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     pins: Mapping[tuple[str, str, str], Mapping[str, Any]] = field(default_factory=dict)
     blobs: BlobCache = field(default_factory=BlobCache)
+    #: The state this generation was built from (shallow and never mutated):
+    #: what derived test-channel views are computed from.
+    snapshot: Catalog | None = None
+    #: Test-channel indexes of this generation, built on first request.
+    tests: dict[str, LiveIndex] = field(default_factory=dict)
+    #: Blobs that replace the live ones (a test view's pending release changes);
+    #: None means the release is deleted there.
+    overrides: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    #: The derived view a test-channel index serves (None for the live index).
+    view: ChannelView | None = None
 
     # ---- ServingView
     def rules(self, product: str) -> Sequence[CompiledRule]:
         return self.rule_table.candidates(product)
 
     def release(self, name: str) -> Mapping[str, Any] | None:
+        if name in self.overrides:
+            return self.overrides[name]
         row = self.releases.get(name)
         return None if row is None else self.blobs.load(name, row["version"])
 
@@ -213,7 +240,55 @@ class LiveIndex:
 
     # ---- serving helpers
     def for_request(self, request: UpdateRequest) -> RequestView:
-        return RequestView(self, request.channel, request.build_target)
+        return RequestView(self.index_for(request.channel), request.channel, request.build_target)
+
+    def index_for(self, channel: str) -> LiveIndex:
+        """This index, or the derived index if ``channel`` is a test channel."""
+        if self.snapshot is None or self.view is not None:
+            return self
+        found = self.tests.get(channel)
+        if found is not None:
+            return found
+        live = live_channel_of(self.snapshot, channel)
+        if live is None:
+            return self
+        if len(self.tests) >= NARROWED_MAX:
+            self.tests.clear()
+        made = self.tests[channel] = self._derived(live, channel)
+        return made
+
+    def _derived(self, live: str, test: str) -> LiveIndex:
+        """The index of test channel ``test``: the live view of ``live`` plus its pending
+        changes. A request on the test channel is evaluated as a request on the live
+        channel, so the view's rules (all of which apply to one or the other) match
+        it whatever their channel, and its shutoffs and pins count for it too; the
+        request keeps its own channel for everything else (download URLs per channel).
+        """
+        assert self.snapshot is not None
+        view = derived_view(self.snapshot, live, test)
+        rows = {
+            rule_id: {
+                **row,
+                "channel": None,
+                "data_version": "unknown"
+                if row.get("data_version") is None
+                else row["data_version"],
+            }
+            for rule_id, row in view.rules.items()
+        }
+        shutoffs = {**view.shutoffs, **{(p, test): r for (p, c), r in view.shutoffs.items()}}
+        pins = {**view.pins, **{(p, test, v): r for (p, c, v), r in view.pins.items()}}
+        return replace(
+            self,
+            rule_table=RuleTable(rows.values()),
+            rules_by_id=rows,
+            shutoffs=shutoffs,
+            pins=pins,
+            releases={**self.releases, **view.releases},
+            overrides=dict(view.release_blobs),
+            tests={},
+            view=view,
+        )
 
     def rule(self, id_or_alias: str) -> Mapping[str, Any] | None:
         """A live rule by id (digits) or alias, as Balrog's ``getRule`` finds it."""
@@ -249,6 +324,8 @@ class RequestView:
         return self._index.rule_table.narrowed(product, self._channel, self._build_target)
 
     def release(self, name: str) -> Mapping[str, Any] | None:
+        if name in self._index.overrides:
+            return self._index.overrides[name]
         row = self._index.releases.get(name)
         if row is None:
             return None
@@ -335,6 +412,20 @@ class ServingState:
             changes["shutoffs"] = {k: dict(row) for k, row in c.shutoffs.items()}
         if "pins" in dirty or self.generation == 0:
             changes["pins"] = {k: dict(row) for k, row in c.pins.items()}
+        merged = {
+            **{f: getattr(old, f) for f in ("rules_by_id", "releases", "shutoffs", "pins")},
+            **changes,
+        }
+        changes["snapshot"] = Catalog(
+            position=c.position,
+            rules=merged["rules_by_id"],
+            releases=merged["releases"],
+            shutoffs=merged["shutoffs"],
+            pins=merged["pins"],
+            scheduled={key: dict(sc) for key, sc in c.scheduled.items()},
+            test_channels=dict(c.test_channels),
+        )
+        changes["tests"] = {}
         self._index = replace(old, **changes)
         self._dirty = set()
         self.generation += 1

@@ -24,6 +24,12 @@ log = get_logger("rulelog.cli")
 
 #: Imports larger than this show a progress bar when stderr is a terminal.
 PROGRESS_THRESHOLD = 200
+#: An update request the demo data answers (a Firefox 120 on Windows 10, release channel).
+DEMO_URL = (
+    "http://127.0.0.1:8000/update/6/Firefox/120.0/20231116134553/WINNT_x86_64-msvc-x64/en-US/"
+    "release/Windows_NT%2010.0.0.0.22631.2861%20(x64)/ISET:SSE4_2,MEM:16384/default/default/"
+    "update.xml?force=1"
+)
 #: The admin the demo data is imported as (``--as demo`` to act as it).
 DEMO_ADMIN = "demo"
 RULE_TABLE = ("rule_id", "alias", "priority", "product", "channel", "mapping", "backgroundRate")
@@ -196,3 +202,4 @@ def demo(ctx: click.Context) -> None:
     else:
         click.echo("store already has data; showing it")
     ctx.invoke(rules_list, as_json=False)
+    click.echo(f"\nTry (once `rulelog serve public` runs):\n  curl '{DEMO_URL}'")

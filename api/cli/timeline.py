@@ -11,7 +11,7 @@ from api.cli.catalog import RULE_TABLE, print_table, release_summary
 from api.cli.context import actor_of, app_from, as_option, json_option, print_json
 from api.config import open_timeline
 from domain import ids
-from domain.errors import NotFound
+from domain.errors import Invalid, NotFound
 from domain.releases import Release
 from projections.timeline import Timeline
 from projections.views import derived_channels_of, view_of
@@ -158,3 +158,62 @@ def channels_list(ctx: click.Context, live: str | None, as_json: bool) -> None:
     else:
         for test, of in rows.items():
             click.echo(f"{test} -> {of}")
+
+
+@main.command()
+@click.argument("url")
+@click.option("--at", "when", metavar="T", help="ISO 8601 UTC, epoch ms or position:N [now].")
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="NAME:VALUE",
+    help="A request header (e.g. User-Agent), repeatable.",
+)
+@json_option
+@click.pass_context
+def explain(
+    ctx: click.Context, url: str, when: str | None, headers: tuple[str, ...], as_json: bool
+) -> None:
+    """What the update request URL got (or would have got at T), and why."""
+    from projections.explain import explain as explain_request
+
+    parsed: dict[str, str] = {}
+    for header in headers:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise Invalid(f"--header: expected NAME:VALUE, got {header!r}")
+        parsed[name.strip()] = value.strip()
+    answer = explain_request(app_from(ctx), timeline_from(ctx), url, when, parsed)
+    if as_json:
+        print_json(answer)
+        return
+    response = answer["response"]
+    click.echo(
+        f"at position {answer['position']} ({answer['time']}), channel "
+        f"{answer['channel']}"
+        + (f" (test channel of {answer['live_channel']})" if answer["test_channel"] else "")
+    )
+    click.echo(f"status {response['status']}, Rule-ID {response['headers'].get('Rule-ID')}")
+    for entry in answer["matched_rules"]:
+        origin = entry["put_in_place_by"] or {}
+        click.echo(
+            f"  rule {entry['rule'].get('rule_id')} (priority {entry['rule'].get('priority')})"
+            f": {entry['why']}; last changed at position {origin.get('position')} "
+            f"by {origin.get('actor')}"
+        )
+    if answer["release"]:
+        release = answer["release"]
+        click.echo(
+            f"  release {release['name']} (data_version {release['data_version']}"
+            + (", scheduled blob" if release["scheduled"] else "")
+            + ")"
+        )
+    for overlay in answer["overlays"]:
+        click.echo(
+            f"  overlaid: {overlay['kind']} change {overlay['sc_id']} "
+            f"({overlay['change_type']} {overlay['target']})"
+        )
+    if answer["emergency_shutoff"]:
+        click.echo(f"  emergency shutoff: {answer['emergency_shutoff']}")
+    click.echo(response["body"])
