@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench-ingest clean
+.PHONY: run test lint bench-ingest bench-timeline clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: $(STAMP)
 ## Import and update throughput next to bare eventsourcing (see bench/README.md).
 bench-ingest: $(STAMP)
 	$(VENV)/bin/python bench/ingest.py
+
+## The state at past positions and rebuilds next to reading the log, 100k and 1M events
+## (see bench/README.md; the generated logs are cached in bench/.cache/).
+bench-timeline: $(STAMP)
+	$(VENV)/bin/python bench/timeline.py
 
 clean:
 	rm -rf $(VENV) rulelog.db rulelog.db-*

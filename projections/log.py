@@ -7,13 +7,14 @@ live in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
 
 PAGE = 1000
 
@@ -42,24 +43,65 @@ class LoggedEvent:
         return None
 
 
-def read_log(app: Application, start: int = 1, stop: int | None = None) -> Iterator[LoggedEvent]:
-    """Decoded events from position ``start`` up to and including ``stop``."""
+def read_log(
+    app: Application, start: int = 1, stop: int | None = None, topics: Sequence[str] = ()
+) -> Iterator[LoggedEvent]:
+    """Decoded events from position ``start`` up to and including ``stop``.
+
+    ``topics`` (when given) selects only events of those topics in the store's
+    query, so a reader that ignores most kinds of event (a fold that skips
+    the index aggregates) neither transfers nor decodes them.
+    """
+    for notification in read_notifications(app, start, stop, topics):
+        yield decode(app, notification)
+
+
+def read_notifications(
+    app: Application, start: int = 1, stop: int | None = None, topics: Sequence[str] = ()
+) -> Iterator[Notification]:
+    """The stored, still encoded events from ``start`` up to and including ``stop``,
+    for a reader that decodes only some of them (see ``decode``)."""
     position = start
     while True:
-        page = app.recorder.select_notifications(start=position, limit=PAGE, stop=stop)
+        page = app.recorder.select_notifications(
+            start=position, limit=PAGE, stop=stop, topics=topics
+        )
         if not page:
             return
-        for notification in page:
-            yield LoggedEvent(
-                position=notification.id,
-                topic=notification.topic,
-                originator_id=notification.originator_id,
-                originator_version=notification.originator_version,
-                event=app.mapper.to_domain_event(notification),
-            )
+        yield from page
         position = page[-1].id + 1
         if len(page) < PAGE:
             return
+
+
+def decode(app: Application, notification: Notification) -> LoggedEvent:
+    return LoggedEvent(
+        position=notification.id,
+        topic=notification.topic,
+        originator_id=notification.originator_id,
+        originator_version=notification.originator_version,
+        event=app.mapper.to_domain_event(notification),
+    )
+
+
+_TIMESTAMP = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
+
+
+def timestamp_of(app: Application, notification: Notification) -> datetime:
+    """An event's timestamp, without decoding the rest of it where the store allows.
+
+    ``eventsourcing``'s JSON transcoder writes the timestamp first; when the
+    stored state is compressed or encrypted, or written otherwise, it is
+    decoded in full.
+    """
+    state = notification.state
+    if state.startswith(_TIMESTAMP):
+        end = state.find(b'"', len(_TIMESTAMP))
+        try:
+            return datetime.fromisoformat(state[len(_TIMESTAMP) : end].decode())
+        except ValueError:
+            pass
+    return decode(app, notification).timestamp
 
 
 def last_position(app: Application) -> int:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from domain import ids
 from domain.channels import ChannelMap
 from domain.pins import PinnableRelease
 from domain.policies import SignoffPolicies, policy_key
@@ -62,23 +64,72 @@ class Catalog:
     #: Keep cancelled and enacted changes (a full audit listing) or drop them
     #: (what views and checkpoints need: the state stays the size of what is live).
     keep_ended: bool = False
-    _streams: dict[UUID, _Stream] = field(default_factory=dict, repr=False)
+    #: originator id (as its 128-bit integer) -> its row's stream. Integers, not
+    #: UUIDs: a checkpoint restores thousands of these, and making a UUID costs
+    #: more than decoding the rest of the entry.
+    _streams: dict[int, _Stream] = field(default_factory=dict, repr=False)
+    #: originator id -> the latest blob of a release whose digest is still owed
+    _undigested: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
+    _deferring: bool = field(default=False, repr=False, compare=False)
 
     def fold(self, events: Iterable[LoggedEvent]) -> Catalog:
-        for logged in events:
-            self.apply(logged)
+        """Apply ``events`` in order; see ``digests_deferred`` for the blob digests."""
+        with self.digests_deferred():
+            for logged in events:
+                self.apply(logged)
         return self
 
+    @contextmanager
+    def digests_deferred(self) -> Iterator[Catalog]:
+        """Within the block, digest each release's blob once, as it is at the end.
+
+        Hashing a blob costs about as much as decoding it, and a release is often
+        rebuilt many times within a stretch of the log: only its last blob's
+        digest can be seen. ``settle`` (called on leaving, and by ``to_data``)
+        fills in what is owed.
+        """
+        was, self._deferring = self._deferring, True
+        try:
+            yield self
+        finally:
+            self._deferring = was
+            if not was:
+                self.settle()
+
+    def settle(self) -> None:
+        """Fill in the blob digests put aside by ``digests_deferred``."""
+        owed, self._undigested = self._undigested, {}
+        for originator, blob in owed.items():
+            stream = self._streams.get(originator)
+            row = self.releases.get(stream.key) if stream is not None else None
+            if row is not None:
+                row["blob_sha"] = blob_sha(blob)
+
+    def _digest(self, ev: Any) -> str | None:
+        """The digest of a release event's blob, or None until ``settle`` if deferred."""
+        if not self._deferring:
+            return blob_sha(ev.blob)
+        if len(self._undigested) >= _MOST_UNDIGESTED:
+            self.settle()  # a long fold keeps only so many decoded blobs alive
+        # After settling: this event's row is not written yet, so it could not be.
+        self._undigested[ev.originator_id.int] = ev.blob
+        return None
+
     def apply(self, logged: LoggedEvent) -> None:
-        self.position = logged.position
-        handler = _HANDLERS.get(type(logged.event))
+        self.apply_event(logged.position, logged.event)
+
+    def apply_event(self, position: int, event: Any) -> None:
+        """``apply`` for a decoded event not wrapped in a ``LoggedEvent`` (a rebuild)."""
+        self.position = position
+        handler = _HANDLERS.get(type(event))
         if handler is not None:
-            handler(self, logged.event)
+            handler(self, event)
 
     # ------------------------------------------------------- checkpoints
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON-able data; ``from_data`` gives back an equal catalogue."""
+        self.settle()
         return {
             "position": self.position,
             "keep_ended": self.keep_ended,
@@ -92,7 +143,7 @@ class Catalog:
             "uptake": [[p, c, v] for (p, c), v in self.uptake.items()],
             "test_channels": self.test_channels,
             "streams": [
-                [str(i), s.table, list(s.key) if isinstance(s.key, tuple) else s.key, s.base]
+                [i, s.table, list(s.key) if isinstance(s.key, tuple) else s.key, s.base]
                 for i, s in self._streams.items()
             ],
         }
@@ -112,7 +163,10 @@ class Catalog:
             uptake={(p, c): v for p, c, v in data["uptake"]},
             test_channels=data["test_channels"],
             _streams={
-                UUID(i): _Stream(table, tuple(key) if isinstance(key, list) else key, base)
+                # Checkpoints written before streams were keyed by integer have UUID strings.
+                (UUID(i).int if isinstance(i, str) else i): _Stream(
+                    table, tuple(key) if isinstance(key, list) else key, base
+                )
                 for i, table, key, base in data["streams"]
             },
         )
@@ -133,11 +187,11 @@ class Catalog:
 
     def _open(self, ev: Any, table: str, key: Any, row: dict[str, Any]) -> None:
         """A row starts (or starts again): its data_version is 1 at this event."""
-        self._streams[ev.originator_id] = _Stream(table, key, ev.originator_version - 1)
+        self._streams[ev.originator_id.int] = _Stream(table, key, ev.originator_version - 1)
         self._table(table)[key] = {**row, "data_version": 1}
 
     def _reopen(self, ev: Any, row: dict[str, Any]) -> None:
-        stream = self._streams[ev.originator_id]
+        stream = self._streams.get(ev.originator_id.int) or _forgotten_release(ev)
         self._open(ev, stream.table, stream.key, {**self._identity(stream), **row})
 
     def _identity(self, stream: _Stream) -> dict[str, Any]:
@@ -150,14 +204,42 @@ class Catalog:
         return dict(zip(names, key, strict=True))
 
     def _change(self, ev: Any, changes: dict[str, Any]) -> None:
-        stream = self._streams[ev.originator_id]
+        stream = self._streams[ev.originator_id.int]
         row = self._table(stream.table)[stream.key]
         row.update(changes)
         row["data_version"] = ev.originator_version - stream.base
 
     def _close(self, ev: Any) -> None:
-        stream = self._streams[ev.originator_id]
+        stream = self._streams[ev.originator_id.int]
         self._table(stream.table).pop(stream.key, None)
+        if stream.table in _FORGOTTEN_WHEN_CLOSED:
+            # Deleted rules never return and a recreated release names itself
+            # (``_forgotten_release``): without their streams, the state and
+            # its checkpoints stay the size of what is live, however long the log.
+            del self._streams[ev.originator_id.int]
+
+
+#: Blobs a fold holds back for digesting at most (a stretch of K = 1000 events
+#: typically touches well under a hundred releases).
+_MOST_UNDIGESTED = 256
+
+#: Tables whose rows' streams are dropped when the row is deleted.
+_FORGOTTEN_WHEN_CLOSED = frozenset({"rules", "releases"})
+
+
+def _forgotten_release(ev: Any) -> _Stream:
+    """The stream of a release recreated after its deletion was folded.
+
+    Every stored blob carries its release's name (validated on every create,
+    update and import, as Balrog does), and a release's id is derived from
+    its name, so the name is recovered and checked rather than remembered.
+    """
+    name = ev.blob.get("name") if isinstance(ev.blob, dict) else None
+    if not isinstance(name, str) or ids.release_id(name) != ev.originator_id:
+        raise ValueError(
+            f"release {ev.originator_id} recreated with a blob that does not name it: {name!r}"
+        )
+    return _Stream("releases", name, 0)
 
 
 def enactment_order(sc: dict[str, Any]) -> tuple[str, str, int]:
@@ -166,12 +248,12 @@ def enactment_order(sc: dict[str, Any]) -> tuple[str, str, int]:
 
 
 def _sc(c: Catalog, ev: Any) -> dict[str, Any]:
-    return c.scheduled[c._streams[ev.originator_id].key]
+    return c.scheduled[c._streams[ev.originator_id.int].key]
 
 
 def _sc_created(c: Catalog, ev: ScheduledChange.Created) -> None:
     key = (ev.kind, ev.sc_id)
-    c._streams[ev.originator_id] = _Stream("scheduled", key, 0)
+    c._streams[ev.originator_id.int] = _Stream("scheduled", key, 0)
     c.scheduled[key] = {
         "sc_id": ev.sc_id,
         "kind": ev.kind,
@@ -243,7 +325,7 @@ def _sc_revoked(c: Catalog, ev: ScheduledChange.SignoffRevoked) -> None:
 
 def _sc_ended(c: Catalog, ev: Any, status: str) -> None:
     if not c.keep_ended:
-        stream = c._streams.pop(ev.originator_id)
+        stream = c._streams.pop(ev.originator_id.int)
         c.scheduled.pop(stream.key, None)
         return
     row = _sc(c, ev)
@@ -253,12 +335,12 @@ def _sc_ended(c: Catalog, ev: Any, status: str) -> None:
 
 
 def _user(c: Catalog, ev: Any) -> dict[str, Any]:
-    key = c._streams[ev.originator_id].key
+    key = c._streams[ev.originator_id.int].key
     return c.users[key]
 
 
 def _user_created(c: Catalog, ev: User.Created) -> None:
-    c._streams[ev.originator_id] = _Stream("users", ev.username, 0)
+    c._streams[ev.originator_id.int] = _Stream("users", ev.username, 0)
     c.users[ev.username] = {"permissions": {}, "roles": {}}
 
 
@@ -275,18 +357,27 @@ def _policy_set(c: Catalog, ev: SignoffPolicies.PolicySet) -> None:
     rows[key] = {**ev.row, "data_version": version}
 
 
+#: ``json.dumps(blob, sort_keys=True, separators=(",", ":"))``, made once: a fold
+#: digests every release event's blob. Blobs come from JSON, so they have no cycles
+#: to check for (which the text does not depend on).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
+
+
 def blob_sha(blob: Any) -> str:
-    """A stable digest of a blob: views compare releases by content, not by version."""
-    canonical = json.dumps(blob, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A stable digest of a blob: views compare releases by content, not by version.
+
+    Recorded signoff fingerprints contain these digests: the text hashed must
+    never change (sorted keys, no spaces, ASCII escapes).
+    """
+    return hashlib.sha256(_CANONICAL.encode(blob).encode()).hexdigest()
 
 
-def _release_row(ev: Any) -> dict[str, Any]:
+def _release_row(c: Catalog, ev: Any) -> dict[str, Any]:
     return {
         "product": ev.product,
         "read_only": ev.read_only,
         "version": ev.originator_version,
-        "blob_sha": blob_sha(ev.blob),
+        "blob_sha": c._digest(ev),
     }
 
 
@@ -297,11 +388,11 @@ _HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
     Rule.Updated: lambda c, ev: c._change(ev, ev.changes),
     Rule.Deleted: lambda c, ev: c._close(ev),
     Release.Created: lambda c, ev: c._open(
-        ev, "releases", ev.name, {"name": ev.name, **_release_row(ev)}
+        ev, "releases", ev.name, {"name": ev.name, **_release_row(c, ev)}
     ),
-    Release.Recreated: lambda c, ev: c._reopen(ev, _release_row(ev)),
+    Release.Recreated: lambda c, ev: c._reopen(ev, _release_row(c, ev)),
     Release.BlobReplaced: lambda c, ev: c._change(
-        ev, {"product": ev.product, "version": ev.originator_version, "blob_sha": blob_sha(ev.blob)}
+        ev, {"product": ev.product, "version": ev.originator_version, "blob_sha": c._digest(ev)}
     ),
     Release.ReadOnlyChanged: lambda c, ev: c._change(
         ev, {"read_only": ev.read_only, "version": ev.originator_version}
@@ -347,9 +438,18 @@ _HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
     ChannelMap.Mapped: lambda c, ev: c.test_channels.__setitem__(ev.test, ev.live),
     ChannelMap.Unmapped: lambda c, ev: c.test_channels.pop(ev.test, None),
     Uptake.Created: lambda c, ev: c._streams.__setitem__(
-        ev.originator_id, _Stream("uptake", (ev.product, ev.channel), 0)
+        ev.originator_id.int, _Stream("uptake", (ev.product, ev.channel), 0)
     ),
     Uptake.Reported: lambda c, ev: c.uptake.__setitem__(
-        c._streams[ev.originator_id].key, ev.percent
+        c._streams[ev.originator_id.int].key, ev.percent
     ),
 }
+
+
+def folded_topics() -> tuple[str, ...]:
+    """The stored topics of every event ``Catalog.apply`` acts on.
+
+    A reader may ask the store for these only: the rest (sequences, alias
+    claims, release usage, pending-target locks, rosters) change nothing here.
+    """
+    return tuple(sorted({cls.TOPIC for cls in _HANDLERS}))
