@@ -40,6 +40,13 @@ class CatalogCommands(AppBase):
             raise NotFound(f"rule {id_or_alias} does not exist", rule=id_or_alias)
         return rule
 
+    def _rule_id_of(self, id_or_alias: int | str) -> int:
+        """The rule id an id or alias names (no read for an id: ``change`` reads the rule)."""
+        rule_id = self._resolve_rule_id(id_or_alias)
+        if rule_id is None:
+            raise NotFound(f"rule {id_or_alias} does not exist", rule=id_or_alias)
+        return rule_id
+
     def _resolve_rule_id(self, id_or_alias: int | str) -> int | None:
         if isinstance(id_or_alias, int):
             return id_or_alias
@@ -169,15 +176,18 @@ class CatalogCommands(AppBase):
     def update_rule(
         self, id_or_alias: int | str, data_version: int, changes: Mapping[str, Any], changed_by: str
     ) -> Rule:
-        rule_id = self.get_rule(id_or_alias).rule_id
         rule = self.change(
-            "rules", "update", {**changes, "rule_id": rule_id}, changed_by, data_version
+            "rules",
+            "update",
+            {**changes, "rule_id": self._rule_id_of(id_or_alias)},
+            changed_by,
+            data_version,
         )
         assert isinstance(rule, Rule)
         return rule
 
     def delete_rule(self, id_or_alias: int | str, data_version: int, changed_by: str) -> Rule:
-        rule_id = self.get_rule(id_or_alias).rule_id
+        rule_id = self._rule_id_of(id_or_alias)
         rule = self.change("rules", "delete", {"rule_id": rule_id}, changed_by, data_version)
         assert isinstance(rule, Rule)
         return rule
