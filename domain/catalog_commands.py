@@ -23,7 +23,7 @@ from domain.importing import ImportSummary, plan_import
 from domain.pins import PinnableRelease
 from domain.releases import Release
 from domain.rules import AliasClaim, Rule
-from domain.scheduling import PendingTarget, ScheduledChange
+from domain.scheduling import CHANGE_TYPES, PendingTarget, ScheduledChange
 from domain.shutoffs import EmergencyShutoff
 from domain.signoffs import required_for_release_read_write
 from domain.targets import ABSENT, Current, Target, rules_mapping, target_for
@@ -89,27 +89,8 @@ class CatalogCommands(AppBase):
             raise Invalid(f"change_type: {kind} cannot be changed by {change_type}")
 
         def attempt() -> Aggregate:
-            key = None if (kind == "rules" and change_type == "insert") else target.key(dict(row))
-            current = target.current(self, key) if key is not None else ABSENT
-            if change_type == "insert" and current.exists:
-                raise Conflict(f"{target.describe(str(key))} already exists")
-            if change_type != "insert":
-                if not current.exists:
-                    raise NotFound(f"{target.describe(str(key))} does not exist")
-                self.check_data_version(
-                    target.describe(str(key)), current.data_version or 0, data_version
-                )
-            new = (
-                None
-                if change_type == "delete"
-                else target.normalize(change_type, dict(row), current)
-            )
-            cur_product, new_product = target.products(current, new)
-            self.require(
-                changed_by,
-                target.change_name(change_type),
-                current_product=cur_product,
-                new_product=new_product,
+            key, current, new = self.prepare_change(
+                target, change_type, row, data_version, changed_by
             )
             self.refuse_if_signoffs_needed(
                 f"this {change_type} of {target.describe(str(key or 'new'))}",
@@ -165,6 +146,46 @@ class CatalogCommands(AppBase):
             after = (current.data_version or 0) + 1
         sc.rebase(merged, base_data_version=after, changed_by=changed_by)
         return [sc]
+
+    def prepare_change(
+        self,
+        target: Target,
+        change_type: str,
+        row: Mapping[str, Any],
+        data_version: int | None,
+        changed_by: str,
+    ) -> tuple[str | None, Current, dict[str, Any] | None]:
+        """Validate a change as if made now, and check its scheduler may make it.
+
+        Saves nothing: callers that schedule several changes as one decision
+        (a restore) check them all with this first.
+        """
+        if change_type not in CHANGE_TYPES or change_type not in target.change_types:
+            raise Invalid(
+                f"change_type: must be one of {', '.join(target.change_types)}",
+                field="change_type",
+            )
+        key = (
+            None if (target.kind == "rules" and change_type == "insert") else target.key(dict(row))
+        )
+        current = target.current(self, key) if key is not None else ABSENT
+        if change_type == "insert" and current.exists:
+            raise Conflict(f"{target.describe(str(key))} already exists")
+        if change_type != "insert":
+            if not current.exists:
+                raise NotFound(f"{target.describe(str(key))} does not exist")
+            self.check_data_version(
+                target.describe(str(key)), current.data_version or 0, data_version
+            )
+        new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
+        cur_product, new_product = target.products(current, new)
+        self.require(
+            changed_by,
+            target.change_name(change_type),
+            current_product=cur_product,
+            new_product=new_product,
+        )
+        return key, current, new
 
     # ------------------------------------------------------- per-kind wrappers
 

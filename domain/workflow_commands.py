@@ -20,7 +20,6 @@ from domain.app_base import requirements_as_data
 from domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from domain.permissions import is_allowed
 from domain.scheduling import (
-    CHANGE_TYPES,
     PendingTarget,
     ScheduledChange,
     check_kind,
@@ -35,7 +34,7 @@ from domain.signoffs import (
     is_satisfied,
     missing,
 )
-from domain.targets import ABSENT, Current, Target, target_for
+from domain.targets import ABSENT, Target, target_for
 from domain.uptake import Uptake, check_percent
 
 
@@ -72,46 +71,6 @@ class WorkflowCommands(AccessCommands):
         return missing(self.required_now(sc), sc.signoffs)
 
     # ------------------------------------------------------------- schedule
-
-    def prepare_change(
-        self,
-        target: Target,
-        change_type: str,
-        row: Mapping[str, Any],
-        data_version: int | None,
-        changed_by: str,
-    ) -> tuple[str | None, Current, dict[str, Any] | None]:
-        """Validate a change as if made now, and check its scheduler may make it.
-
-        Saves nothing: callers that schedule several changes as one decision
-        (a restore) check them all with this first.
-        """
-        if change_type not in CHANGE_TYPES or change_type not in target.change_types:
-            raise Invalid(
-                f"change_type: must be one of {', '.join(target.change_types)}",
-                field="change_type",
-            )
-        key = (
-            None if (target.kind == "rules" and change_type == "insert") else target.key(dict(row))
-        )
-        current = target.current(self, key) if key is not None else ABSENT
-        if change_type == "insert" and current.exists:
-            raise Conflict(f"{target.describe(str(key))} already exists")
-        if change_type != "insert":
-            if not current.exists:
-                raise NotFound(f"{target.describe(str(key))} does not exist")
-            self.check_data_version(
-                target.describe(str(key)), current.data_version or 0, data_version
-            )
-        new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
-        cur_product, new_product = target.products(current, new)
-        self.require(
-            changed_by,
-            target.change_name(change_type),
-            current_product=cur_product,
-            new_product=new_product,
-        )
-        return key, current, new
 
     def schedule_change(
         self,
