@@ -62,6 +62,7 @@ op = st.one_of(
     ),
     st.tuples(st.just("schedule_blob"), st.sampled_from(RELEASES), st.integers(2, 9)),
     st.tuples(st.just("cancel"), st.integers(1, 8)),
+    st.tuples(st.just("recreate"), st.sampled_from(RELEASES), st.integers(2, 9)),
 )
 
 
@@ -113,6 +114,12 @@ def apply(app: RulelogApp, command: tuple[Any, ...]) -> None:
                 "a",
                 data_version=release.data_version,
             )
+        elif name == "recreate":
+            # Delete a release (refused while rules map it) and create it again:
+            # the stream continues and data_version restarts.
+            release = app.get_release(command[1])
+            app.delete_release(release.name, release.data_version, "a")
+            app.create_release(release.name, "Firefox", blob(release.name, command[2]), "a")
         elif name == "cancel":
             sc = app.get_scheduled_change("rules", command[1])
             app.cancel_scheduled_change("rules", sc.sc_id, sc.data_version, "a")
