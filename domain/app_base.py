@@ -167,6 +167,7 @@ class AppBase(Application):
             raise Conflict(
                 f"{what} has data_version {current}, not {given}: it was changed meanwhile",
                 field="data_version",
+                reason="outdated",
                 current=current,
                 given=given,
             )

@@ -9,7 +9,8 @@ simply takes the next id).
 
 The commands live in mixins by subject -- catalogue (rules, releases,
 shutoffs, pins, import), access (users, permissions, roles, signoff
-policies), workflow (scheduled changes, enactment, uptake) -- composed here.
+policies), workflow (scheduled changes, enactment, uptake), API tokens --
+composed here.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from domain.policies import SignoffPolicies
 from domain.releases import ReleaseUsage
 from domain.scheduling import PendingTarget
 from domain.sequence import Sequence
+from domain.token_commands import TokenCommands
 from domain.workflow_commands import WorkflowCommands
 
 
-class RulelogApp(WorkflowCommands):
+class RulelogApp(WorkflowCommands, TokenCommands):
     """Every rulelog command, on one event store."""
 
     name = "rulelog"

@@ -125,6 +125,7 @@ class CatalogCommands(AppBase):
             raise Conflict(
                 f"{target.describe(key)} has pending scheduled change {sc.sc_id}: cancel it first",
                 sc_id=sc.sc_id,
+                reason="scheduled",
             )
         old = current.row or {}
         changed = {c: v for c, v in (new or {}).items() if v != old.get(c)}
@@ -139,6 +140,7 @@ class CatalogCommands(AppBase):
                         "which changes it too",
                         field=column,
                         sc_id=sc.sc_id,
+                        reason="merge",
                     )
             merged = {**sc.row, **changed}
         after = getattr(current.aggregate, "data_version", None)

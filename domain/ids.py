@@ -72,3 +72,7 @@ def pending_target_id(kind: str, target: str) -> UUID:
 
 def channel_map_id() -> UUID:
     return _key("channel-map")
+
+
+def api_token_id(token_id: str) -> UUID:
+    return _key("api-token", token_id)

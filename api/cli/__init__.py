@@ -82,5 +82,6 @@ from api.cli import (  # noqa: E402,F401
     history,
     serve,
     timeline,
+    tokens,
     workflow,
 )

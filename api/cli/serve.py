@@ -4,8 +4,8 @@
 the app from a factory string in every worker process, so each worker builds
 and follows its own index; the store is handed over through
 ``RULELOG_DATABASE_URL`` (and the other settings through ``RULELOG_*``
-variables), which worker processes inherit. The group leaves room for
-``serve admin``.
+variables), which worker processes inherit. ``serve admin`` runs the admin
+API the same way.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from api.logs import get_logger
 log = get_logger("rulelog.serve")
 
 PUBLIC_FACTORY = "api.public:create_app_from_env"
+ADMIN_FACTORY = "api.admin.app:create_app_from_env"
 
 
 @main.group()
 def serve() -> None:
-    """Run an HTTP server (the public update server)."""
+    """Run an HTTP server (the public update server, or the admin API)."""
 
 
 def _log_level(ctx: click.Context) -> str:
@@ -85,6 +86,41 @@ def serve_public(
         port=port,
         workers=workers,
         access_log=False,  # the app logs one structured line per request itself
+        log_level="warning",
+        server_header=False,
+        lifespan="on",
+    )
+
+
+@serve.command("admin")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes (each folds the log for its own reads).",
+)
+@click.pass_context
+def serve_admin(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Serve Balrog's admin API under /api (bearer tokens: `rulelog tokens create`).
+
+    OpenID Connect JWTs are accepted too when RULELOG_JWT_ISSUER, RULELOG_JWT_AUDIENCE
+    and RULELOG_JWT_JWKS (a URL or a file) are set. OpenAPI: /api/openapi.json, /api/docs.
+    """
+    import uvicorn
+
+    os.environ[ENV_DATABASE_URL] = database_url(ctx.find_root().obj.get("database_url"))
+    os.environ["RULELOG_LOG_LEVEL"] = _log_level(ctx)
+    log.warning("serve.admin", host=host, port=port, workers=workers)
+    uvicorn.run(
+        ADMIN_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
         log_level="warning",
         server_header=False,
         lifespan="on",

@@ -1,0 +1,85 @@
+"""The admin app: Balrog's admin API v1 under ``/api``, plus rulelog's timeline.
+
+A FastAPI app, separate from the public server, so it can be deployed behind
+its own authentication and network policy. Each resource has its own module
+with an ``APIRouter``; this module wires them, the authenticator, the read
+model and the error mapping. ``RequestLogMiddleware`` (shared with the
+public app) gives each request an id and one log line, and turns anything
+unexpected into a 503 with a message rather than a 500.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import metadata
+
+from fastapi import FastAPI
+
+from api.admin import dockerflow, problems
+from api.admin.reading import CatalogReader
+from api.auth import Authenticator, JwtSettings
+from api.config import ENV_DATABASE_URL, open_app
+from api.logs import configure_logging
+from api.public_middleware import RequestLogMiddleware
+from domain.application import RulelogApp
+
+__all__ = ["AdminSettings", "create_admin_app", "create_app_from_env"]
+
+API_PREFIX = "/api"
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    jwt: JwtSettings | None = None
+    version_file: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            jwt=JwtSettings.from_env(env), version_file=env.get("RULELOG_VERSION_FILE") or None
+        )
+
+
+def _routers() -> list:
+    """Every resource's router, imported here so each module stays independent."""
+    from api.admin import resources
+
+    return resources.ROUTERS
+
+
+def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None) -> FastAPI:
+    settings = settings or AdminSettings()
+    try:
+        version = metadata.version("rulelog")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        version = "0.0.0"
+    app = FastAPI(
+        title="rulelog admin API",
+        version=version,
+        description=(
+            "Balrog's admin API v1 (under /api), served from rulelog's event log, with "
+            "time-travel and audit routes under /api/timeline."
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.state.reader = CatalogReader(service)
+    app.state.auth = Authenticator(service, settings.jwt)
+    problems.install(app)
+    app.include_router(dockerflow.router)
+    for router in _routers():
+        app.include_router(router, prefix=API_PREFIX)
+    worker = f"admin-{os.getpid()}"
+    app.add_middleware(RequestLogMiddleware, worker=worker, cache_control="no-store")
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn's factory: the store and settings come from ``RULELOG_*`` variables."""
+    configure_logging(os.environ.get("RULELOG_LOG_LEVEL", "INFO"))
+    return create_admin_app(open_app(os.environ.get(ENV_DATABASE_URL)), AdminSettings.from_env())

@@ -1,0 +1,152 @@
+"""Errors as Balrog's admin API answers them: RFC 7807 problem documents.
+
+Balrog answers every failure with ``{"type": "about:blank", "title", "detail",
+"status"}`` plus, often, an ``exception`` member carrying the specific
+message; its clients and UI read those members. Domain errors are mapped
+here, once: a stale ``data_version`` is Balrog's 400 ``OutdatedDataError``,
+a clash with a scheduled change its ``UpdateMergeError`` or
+``ChangeScheduledError``, a missing permission 403, a missing identity 401.
+Handlers raise ``Problem`` for route-specific answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.auth import AuthError
+from api.logs import get_logger
+from domain.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PermissionDenied,
+    RulelogError,
+    SignoffRequired,
+)
+
+log = get_logger("rulelog.admin")
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    503: "Service Unavailable",
+}
+
+
+def problem_body(
+    status: int, title: str, detail: str, ext: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    body = {"type": "about:blank", "title": title, "detail": detail, "status": status}
+    return {**body, **(ext or {})}
+
+
+def problem(
+    status: int, title: str, detail: str, ext: dict[str, Any] | None = None
+) -> JSONResponse:
+    return JSONResponse(problem_body(status, title, detail, ext), status_code=status)
+
+
+class Problem(Exception):
+    """Raised by a handler to answer with a specific problem document."""
+
+    def __init__(
+        self, status: int, detail: str, *, title: str | None = None, exception: Any = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title or TITLES.get(status, "Error")
+        self.detail = detail
+        self.ext = {"exception": exception} if exception is not None else None
+
+    def response(self) -> JSONResponse:
+        return problem(self.status, self.title, self.detail, self.ext)
+
+
+def domain_problem(error: RulelogError, method: str) -> JSONResponse:
+    """The answer Balrog gives for the failure ``error`` stands for."""
+    message = str(error)
+    if isinstance(error, NotFound):
+        return problem(404, "Not Found", message, {"exception": message})
+    if isinstance(error, PermissionDenied):
+        return problem(
+            403, "Forbidden", "Permission Denied", {"exception": message}
+        )
+    if isinstance(error, SignoffRequired):
+        return problem(400, "Bad Request", "Signoff Required", {"exception": message})
+    if isinstance(error, Conflict):
+        reason = error.context.get("reason")
+        if reason == "outdated":
+            exception = (
+                f"Couldn't perform the request {method}. Outdated Data Version. "
+                "old_data_version doesn't match current data_version"
+            )
+            return problem(400, "Bad Request", "OutdatedDataError", {"exception": exception})
+        if reason == "merge":
+            exception = (
+                f"Couldn't perform the request {method} due to merge error. "
+                "Is there a scheduled change that conflicts with yours?"
+            )
+            return problem(400, "Bad Request", "UpdateMergeError", {"exception": exception})
+        if reason == "scheduled":
+            exception = (
+                f"Couldn't perform the request {method} due a conflict with a scheduled "
+                f"change. {message}"
+            )
+            return problem(400, "Bad Request", "ChangeScheduledError", {"exception": exception})
+        return problem(400, "Bad Request", message, {"exception": message})
+    if isinstance(error, Invalid):
+        return problem(400, "Bad Request", message, {"exception": message})
+    return problem(400, "Bad Request", message, {"exception": message})
+
+
+def install(app: Any) -> None:
+    """Register the handlers that turn every failure into a problem document."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, error: Problem) -> JSONResponse:
+        return error.response()
+
+    @app.exception_handler(RulelogError)
+    async def _domain(request: Request, error: RulelogError) -> JSONResponse:
+        log.info("admin.refused", error=type(error).__name__, message=str(error))
+        return domain_problem(error, request.method)
+
+    @app.exception_handler(AuthError)
+    async def _auth(request: Request, error: AuthError) -> JSONResponse:
+        exception = f"Permission denied to perform the request. {error.error}"
+        return problem(401, "Forbidden", "PermissionDeniedError", {"exception": exception})
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        return problem(400, "Bad Request", _describe(error.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        title = TITLES.get(error.status_code, "Error")
+        detail = error.detail if isinstance(error.detail, str) else title
+        if error.status_code == 404 and detail == "Not Found":
+            detail = (
+                "The requested URL was not found on the server. If you entered the URL "
+                "manually please check your spelling and try again."
+            )
+        return problem(error.status_code, title, detail)
+
+
+def _describe(errors: Any) -> str:
+    """One readable line per validation error: where, and what is wrong."""
+    parts = []
+    for err in list(errors)[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"

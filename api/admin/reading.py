@@ -1,0 +1,59 @@
+"""The admin app's read model: the catalogue folded up to the head of the log.
+
+Balrog's admin API reads its tables directly, so a client sees its own write
+in the next GET. ``CatalogReader`` gives the same guarantee from the event
+log: every read first folds whatever was appended since the last one (one
+query, usually empty), under a lock, and the handler builds its answer while
+still holding it -- a fold never mutates a catalogue being serialised.
+Ended scheduled changes are kept (Balrog lists them with ``?all=1``), and
+every rule's revisions are recorded as they are folded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from domain.application import RulelogApp
+from projections.log import LoggedEvent, read_log
+from projections.revisions import RuleRevisions
+from projections.state import Catalog
+
+#: Called after each event is folded into the catalogue, for read models kept alongside.
+Recorder = Callable[[LoggedEvent, Catalog], None]
+
+
+@dataclass
+class ReadModel:
+    """What one read sees: the catalogue and the models recorded alongside it."""
+
+    catalog: Catalog = field(default_factory=lambda: Catalog(keep_ended=True))
+    rule_revisions: RuleRevisions = field(default_factory=RuleRevisions)
+
+
+class CatalogReader:
+    def __init__(self, service: RulelogApp) -> None:
+        self.service = service
+        self.model = ReadModel()
+        self._recorders: list[Recorder] = [self.model.rule_revisions.record]
+        self._lock = threading.Lock()
+
+    def catch_up(self) -> int:
+        """Fold what is new; the caller holds the lock. Returns the events folded."""
+        catalog = self.model.catalog
+        folded = 0
+        for logged in read_log(self.service, start=catalog.position + 1):
+            catalog.apply(logged)
+            for record in self._recorders:
+                record(logged, catalog)
+            folded += 1
+        return folded
+
+    @contextmanager
+    def current(self) -> Iterator[ReadModel]:
+        """The read model at the head of the log, held still while the block runs."""
+        with self._lock:
+            self.catch_up()
+            yield self.model

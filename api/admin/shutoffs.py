@@ -1,0 +1,7 @@
+"""(being written) The admin routes for shutoffs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

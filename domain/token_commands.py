@@ -1,0 +1,60 @@
+"""Issuing, revoking and checking API tokens.
+
+Issuing and revoking are operator acts done with the local CLI (whoever holds
+the store already holds every identity), so they need no permission; they
+record who ran them. ``authenticate`` is what the admin HTTP app calls on
+every request.
+"""
+
+from __future__ import annotations
+
+from domain import ids
+from domain.access_commands import AccessCommands
+from domain.errors import Invalid, NotFound
+from domain.tokens import TOKEN_ID_RE, ApiToken, check_username, digest, new_token, token_id_of
+
+LABEL_MAX = 200
+
+
+class TokenCommands(AccessCommands):
+    def issue_token(self, username: str, issued_by: str, label: str = "") -> tuple[str, str]:
+        """A new token for ``username``: ``(token_id, token)``. Only the hash is stored."""
+        check_username(username)
+        if not isinstance(label, str) or len(label) > LABEL_MAX:
+            raise Invalid(f"label: at most {LABEL_MAX} characters", field="label")
+        token_id, token = new_token()
+        self.save(
+            ApiToken(
+                token_id=token_id,
+                username=username,
+                sha256=digest(token),
+                issued_by=issued_by,
+                label=label,
+            )
+        )
+        return token_id, token
+
+    def get_token(self, token_id: str) -> ApiToken:
+        if not isinstance(token_id, str) or not TOKEN_ID_RE.match(token_id):
+            raise Invalid(f"token id: expected 16 hex digits, got {token_id!r}", field="token_id")
+        token = self.find(ids.api_token_id(token_id), ApiToken)
+        if token is None:
+            raise NotFound(f"token {token_id} does not exist", token_id=token_id)
+        return token
+
+    def revoke_token(self, token_id: str, revoked_by: str) -> ApiToken:
+        def attempt() -> ApiToken:
+            token = self.get_token(token_id)
+            token.revoke(revoked_by)
+            self.save(token)
+            return token
+
+        return self.with_retries(attempt)
+
+    def authenticate(self, token: str) -> str | None:
+        """The user a presented bearer token identifies, or None (unknown, revoked, forged)."""
+        token_id = token_id_of(token)
+        if token_id is None:
+            return None
+        stored = self.find(ids.api_token_id(token_id), ApiToken)
+        return stored.username if stored is not None and stored.matches(token) else None
