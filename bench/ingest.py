@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from sqlalchemy import event as sa_event
 
 from api.config import open_app
 from bench.generate import snapshot
@@ -60,6 +62,22 @@ def bare_app(url: str) -> Application:
     )
 
 
+def statements(app: Application, command: Callable[[], object]) -> tuple[int, int]:
+    """The SQL statements ``command`` sends through the app's engine: (all, SELECTs)."""
+    engine = app.recorder.datastore.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement.lstrip().upper())
+
+    sa_event.listen(engine, "before_cursor_execute", listen)
+    try:
+        command()
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", listen)
+    return len(seen), sum(1 for s in seen if s.startswith("SELECT"))
+
+
 def measure_import(kind: str, snap: dict[str, Any]) -> tuple[float, float, int]:
     with fresh_store(kind) as url:
         app = open_app(url)
@@ -78,7 +96,9 @@ def measure_import(kind: str, snap: dict[str, Any]) -> tuple[float, float, int]:
     return ours, bare, summary.events
 
 
-def measure_updates(kind: str, snap: dict[str, Any], count: int) -> tuple[float, float]:
+def measure_updates(
+    kind: str, snap: dict[str, Any], count: int
+) -> tuple[float, float, tuple[int, int], tuple[int, int]]:
     rule_ids = [r["rule_id"] for r in snap["rules"][:count]]
     with fresh_store(kind) as url:
         app = open_app(url)
@@ -88,6 +108,10 @@ def measure_updates(kind: str, snap: dict[str, Any], count: int) -> tuple[float,
         for rule_id in rule_ids:
             app.update_rule(rule_id, 1, {"priority": 5000 + rule_id}, changed_by="bench")
         ours = len(rule_ids) / (time.perf_counter() - start)
+        first = rule_ids[0]
+        our_sql = statements(
+            app, lambda: app.update_rule(first, 2, {"priority": 1}, changed_by="bench")
+        )
     with fresh_store(kind) as url:
         app = bare_app(url)
         records = [BareRecord(payload=dict(r)) for r in snap["rules"][:count]]
@@ -98,7 +122,14 @@ def measure_updates(kind: str, snap: dict[str, Any], count: int) -> tuple[float,
             fresh.change(payload={"priority": 5000})
             app.save(fresh)
         bare = len(records) / (time.perf_counter() - start)
-    return ours, bare
+
+        def bare_update() -> None:
+            fresh = app.repository.get(records[0].id)
+            fresh.change(payload={"priority": 1})
+            app.save(fresh)
+
+        bare_sql = statements(app, bare_update)
+    return ours, bare, our_sql, bare_sql
 
 
 def main() -> int:
@@ -120,8 +151,10 @@ def main() -> int:
             f"{kind:9} {'import events/s':18} {ours:12.0f} {bare:12.0f} {ours / bare:7.2f}"
             f"   ({events} events)"
         )
-        ours, bare = measure_updates(kind, snap, args.updates)
+        ours, bare, our_sql, bare_sql = measure_updates(kind, snap, args.updates)
         print(f"{kind:9} {'updates/s':18} {ours:12.0f} {bare:12.0f} {ours / bare:7.2f}")
+        ours_text, bare_text = (f"{n} ({selects} SELECT)" for n, selects in (our_sql, bare_sql))
+        print(f"{kind:9} {'SQL per update':18} {ours_text:>12} {bare_text:>12}")
     return 0
 
 

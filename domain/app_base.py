@@ -12,14 +12,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import EnvType
 
 from domain import ids
+from domain.batch_reads import BatchReader
 from domain.errors import Conflict, Invalid, PermissionDenied, SignoffRequired
 from domain.permissions import UNSET, require_change
 from domain.policies import SignoffPolicies
@@ -28,6 +30,8 @@ from domain.users import User
 
 T = TypeVar("T")
 _UNIT: ContextVar[dict[UUID, Any] | None] = ContextVar("rulelog_unit_of_work", default=None)
+#: Aggregates read ahead for the current attempt of a command (None: known absent).
+_AHEAD: ContextVar[dict[UUID, Any] | None] = ContextVar("rulelog_read_ahead", default=None)
 A = TypeVar("A", bound=Aggregate)
 
 #: How often a command re-reads and retries after losing a write race.
@@ -40,6 +44,14 @@ def requirements_as_data(reqs: list[Requirement]) -> list[dict[str, Any]]:
         {"role": r.role, "signoffs_required": r.signoffs_required}
         for r in reduce_requirements(reqs)
     ]
+
+
+def _attempt_reading_ahead(attempt: Callable[[], T]) -> T:
+    token = _AHEAD.set({})
+    try:
+        return attempt()
+    finally:
+        _AHEAD.reset(token)
 
 
 class SetAsSortedList(Transcoding):
@@ -59,6 +71,13 @@ class AppBase(Application):
     """Shared reading and writing helpers; no commands of its own."""
 
     name = "rulelog"
+    #: Aggregate types kept decoded between commands, always brought up to date
+    #: by the read that hands them out (see ``domain.batch_reads``).
+    cached_aggregates: ClassVar[tuple[type[Aggregate], ...]] = ()
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        self.reader = BatchReader(self, self.cached_aggregates)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -73,15 +92,20 @@ class AppBase(Application):
 
         Inside ``unit_of_work`` an aggregate is read once and then shared, so
         several changes planned for one save (a group enactment) build on each
-        other instead of each starting from the stored version.
+        other instead of each starting from the stored version. An aggregate
+        read ahead for this attempt (``read_ahead``) is taken from there; any
+        other is read from the store in one statement (``domain.batch_reads``).
         """
         unit = _UNIT.get()
         if unit is not None and aggregate_id in unit:
             found: Any = unit[aggregate_id]
         else:
-            try:
-                found = self.repository.get(aggregate_id)
-            except AggregateNotFoundError:
+            ahead = _AHEAD.get()
+            if ahead is not None and aggregate_id in ahead:
+                found = ahead.pop(aggregate_id)  # each read ahead is handed out once
+            else:
+                found = self.reader.get_many([aggregate_id]).get(aggregate_id)
+            if found is None:
                 return None
             if unit is not None:
                 unit[aggregate_id] = found
@@ -99,6 +123,37 @@ class AppBase(Application):
         if unit is not None:
             unit[aggregate_id] = made
         return made
+
+    def read_ahead(self, aggregate_ids: list[UUID]) -> None:
+        """Read these aggregates now, in one statement, for this attempt's ``find``s.
+
+        Only inside a command's attempt (``with_retries``), whose end drops what
+        was not used; elsewhere it does nothing. Each aggregate read ahead is
+        handed out once: a second ``find`` of it reads the store again.
+        """
+        ahead = _AHEAD.get()
+        if ahead is None:
+            return
+        unit = _UNIT.get() or {}
+        wanted = [i for i in dict.fromkeys(aggregate_ids) if i not in unit and i not in ahead]
+        if not wanted:
+            return
+        found = self.reader.get_many(wanted)
+        for aggregate_id in wanted:
+            ahead[aggregate_id] = found.get(aggregate_id)
+
+    def read_ahead_for_change(self, kind: str, key: str, changed_by: object) -> None:
+        """What a direct change or scheduling of row ``key`` of ``kind`` reads: the
+        row (rules, releases), the acting user, the signoff policies and the row's
+        pending-change lock -- one read instead of one each."""
+        wanted = [ids.signoff_policies_id(), ids.pending_target_id(kind, key)]
+        if isinstance(changed_by, str) and changed_by:
+            wanted.append(ids.user_id(changed_by))
+        if kind == "rules" and key.isdigit():
+            wanted.append(ids.rule_id(int(key)))
+        elif kind == "releases":
+            wanted.append(ids.release_id(key))
+        self.read_ahead(wanted)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[None]:
@@ -174,14 +229,17 @@ class AppBase(Application):
 
     @staticmethod
     def with_retries(attempt: Callable[[], T]) -> T:
-        """Run ``attempt``; after a lost write race, re-read and try again."""
+        """Run ``attempt``; after a lost write race, re-read and try again.
+
+        Each attempt has its own read-ahead (``read_ahead``): a retry reads afresh.
+        """
         for _ in range(WRITE_ATTEMPTS - 1):
             try:
-                return attempt()
+                return _attempt_reading_ahead(attempt)
             except IntegrityError:
                 continue
         try:
-            return attempt()
+            return _attempt_reading_ahead(attempt)
         except IntegrityError as error:
             raise Conflict("too many concurrent writers; try again") from error
 

@@ -22,6 +22,7 @@ from domain.releases import ReleaseUsage
 from domain.scheduling import PendingTarget
 from domain.sequence import Sequence
 from domain.token_commands import TokenCommands
+from domain.users import User
 from domain.workflow_commands import WorkflowCommands
 
 
@@ -35,3 +36,6 @@ class RulelogApp(WorkflowCommands, TokenCommands):
         SignoffPolicies: 50,
         PendingTarget: 50,
     }
+    #: Read by nearly every command, rarely changed: kept decoded, and brought up
+    #: to date by the same statement that reads a command's other aggregates.
+    cached_aggregates = (User, SignoffPolicies)
