@@ -161,12 +161,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, workers: int, log_path: str) -> Iterator[str]:
+def server(url: str, workers: int, log_path: str, app: str = "public") -> Iterator[str]:
+    """``rulelog serve APP`` on a free port; yields its base URL once it answers."""
     port = free_port()
     env = {**os.environ, "RULELOG_DATABASE_URL": url}
     with open(log_path, "wb") as sink:
         process = subprocess.Popen(
-            [RULELOG, "serve", "public", "--port", str(port), "--workers", str(workers)],
+            [RULELOG, "serve", app, "--port", str(port), "--workers", str(workers)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,

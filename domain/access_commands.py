@@ -90,12 +90,20 @@ class AccessCommands(CatalogCommands):
 
         return self.with_retries(attempt)
 
-    def revoke_role(self, username: str, role: str, changed_by: str) -> User:
+    def revoke_role(
+        self, username: str, role: str, changed_by: str, data_version: int | None = None
+    ) -> User:
+        """Revoke a role; with ``data_version`` (Balrog's API requires it) only if current."""
+
         def attempt() -> User:
             self.require(changed_by, "role.revoke")
             user = self.get_user(username)
             roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
             check_role_revoke(role, self.policies().all_rows(), len(roster.holders))
+            if data_version is not None and role in user.roles:
+                self.check_data_version(
+                    f"role {role} of {username}", user.roles[role]["data_version"], data_version
+                )
             user.revoke_role(role, changed_by)
             roster.leave(username)
             # The policies are read, not written; saving the roster makes a

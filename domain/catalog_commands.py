@@ -170,6 +170,8 @@ class CatalogCommands(AppBase):
         key = (
             None if (target.kind == "rules" and change_type == "insert") else target.key(dict(row))
         )
+        if key is not None:
+            self.read_ahead_for_change(target.kind, key, changed_by)
         current = target.current(self, key) if key is not None else ABSENT
         if change_type == "insert" and current.exists:
             raise Conflict(f"{target.describe(str(key))} already exists")
@@ -298,8 +300,9 @@ class CatalogCommands(AppBase):
         def attempt() -> Release:
             release = self.get_release(name)
             self.check_data_version(f"release {name}", release.data_version, data_version)
-            if read_only == release.read_only:
+            if read_only and release.read_only:
                 return release
+            # Unlocking a writable release is still recorded: Balrog bumps data_version.
             action = "set" if read_only else "unset"
             self.require(changed_by, f"release_read_only.{action}", current_product=release.product)
             if not read_only:

@@ -99,11 +99,15 @@ class Rule(Aggregate):
         return {k: merged[k] for k in changed if merged[k] != self.fields.get(k)}
 
     def update(self, proposed: Mapping[str, Any], changed_by: str) -> dict[str, Any]:
-        """Record the fields that change; an edit that changes nothing records nothing."""
+        """Record the fields that change.
+
+        An edit that changes nothing is still recorded (with no changes): Balrog
+        bumps ``data_version`` on every accepted update, and its clients send the
+        ``new_data_version`` they were given with their next request.
+        """
         self.require_live()
         changes = self.diff(proposed)
-        if changes:
-            self._record_update(changes=changes, changed_by=changed_by)
+        self._record_update(changes=changes, changed_by=changed_by)
         return changes
 
     @event(Updated)

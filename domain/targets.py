@@ -31,6 +31,7 @@ from domain.shutoffs import EmergencyShutoff
 from domain.signoffs import (
     Requirement,
     check_policy_holders,
+    check_role_revoke,
     required_for_permission_policies,
     required_for_permissions,
     required_for_product_policies,
@@ -344,9 +345,12 @@ class Releases(Target):
         assert row is not None
         if row["read_only"]:
             release.require_writable()  # a read-only release only ever gets unlocked
-        if row["data"] != release.blob or row["product"] != release.product:
+        flips_read_only = row["read_only"] != release.read_only
+        if row["data"] != release.blob or row["product"] != release.product or not flips_read_only:
+            # Balrog bumps data_version on every accepted update, even one that
+            # changes nothing (a retried upload): record it, so the version agrees.
             release.replace_blob(product=row["product"], blob=row["data"], changed_by=changed_by)
-        if row["read_only"] != release.read_only:
+        if flips_read_only:
             release.set_read_only(row["read_only"], changed_by)
         return [release]
 
@@ -568,7 +572,7 @@ class Permissions(Target):
             user = current.aggregate
             assert isinstance(user, User) and current.row is not None
             user.revoke(current.row["permission"], changed_by)
-            return [user]
+            return [user, *_drop_roles_without_permissions(app, user, changed_by)]
         assert row is not None
         user = app.find_or_create(
             ids.user_id(row["username"]), User, lambda: User(username=row["username"])
@@ -578,6 +582,21 @@ class Permissions(Target):
         else:
             user.change(row["permission"], row["options"], changed_by)
         return [user]
+
+
+def _drop_roles_without_permissions(app: AppBase, user: User, changed_by: str) -> list[Aggregate]:
+    """Balrog's ``Permissions.delete``: revoking a user's last permission revokes their
+    roles too (each refused, as a role revoke is, if a policy could no longer be met)."""
+    if user.permissions:
+        return []
+    rosters: list[Aggregate] = []
+    for role in sorted(user.roles):
+        roster = app.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
+        check_role_revoke(role, app.policies().all_rows(), len(roster.holders))
+        user.revoke_role(role, changed_by)
+        roster.leave(user.username)
+        rosters.append(roster)
+    return rosters
 
 
 TARGETS: dict[str, Target] = {

@@ -341,8 +341,16 @@ class WorkflowCommands(AccessCommands):
         if not is_satisfied(required, sc.signoffs):
             needed = missing(required, sc.signoffs)
             roles = ", ".join(f"{n} more {r}" for r, n in needed.items()) or "signoffs"
+            first_short = next(iter(needed), None)
             raise SignoffRequired(
-                f"scheduled change {sc_id} is not fully signed off: needs {roles}", sc_id=sc_id
+                f"scheduled change {sc_id} is not fully signed off: needs {roles}",
+                sc_id=sc_id,
+                # Balrog's wording, which its clients show
+                balrog=(
+                    "No Signoffs given"
+                    if not sc.signoffs
+                    else f"Not enough signoffs for role '{first_short}'"
+                ),
             )
         row = sc.row
         if sc.change_type == "update" and row is not None:

@@ -11,10 +11,11 @@ each of those in place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from domain import ids
+from domain.errors import Invalid
 from domain.evaluate import evaluate
 from domain.matching import matching_rules
 from domain.request import UpdateRequest, parse_url
@@ -62,6 +63,17 @@ def _made_by(
         "actor": last.actor,
         "event": last.topic,
     }
+
+
+def parse_headers(given: Iterable[str], option: str = "header") -> dict[str, str]:
+    """Request headers given as ``NAME:VALUE`` strings (``option`` names them in errors)."""
+    parsed: dict[str, str] = {}
+    for header in given:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise Invalid(f"{option}: expected NAME:VALUE, got {header!r}", field=option)
+        parsed[name.strip()] = value.strip()
+    return parsed
 
 
 def explain(
@@ -168,4 +180,4 @@ def explain(
     }
 
 
-__all__ = ["explain", "index_of", "rule_history"]
+__all__ = ["explain", "index_of", "parse_headers", "rule_history"]

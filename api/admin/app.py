@@ -17,6 +17,7 @@ from importlib import metadata
 from fastapi import FastAPI
 
 from api.admin import dockerflow, problems
+from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
 from api.config import ENV_DATABASE_URL, open_app
@@ -75,6 +76,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
     worker = f"admin-{os.getpid()}"
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestLogMiddleware, worker=worker, cache_control="no-store")
     return app
 

@@ -83,7 +83,9 @@ def domain_problem(error: RulelogError, method: str) -> JSONResponse:
             403, "Forbidden", "Permission Denied", {"exception": message}
         )
     if isinstance(error, SignoffRequired):
-        return problem(400, "Bad Request", "Signoff Required", {"exception": message})
+        # Balrog's text: a direct edit carries no signoffs at all
+        exception = error.context.get("balrog", "No Signoffs given")
+        return problem(400, "Bad Request", "Signoff Required", {"exception": exception})
     if isinstance(error, Conflict):
         reason = error.context.get("reason")
         if reason == "outdated":

@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from domain.application import RulelogApp
+from projections.admin_history import BalrogHistory
 from projections.log import LoggedEvent, read_log
 from projections.revisions import RuleRevisions
+from projections.sc_revisions import ScRevisions
 from projections.state import Catalog
 
 #: Called after each event is folded into the catalogue, for read models kept alongside.
@@ -31,13 +33,20 @@ class ReadModel:
 
     catalog: Catalog = field(default_factory=lambda: Catalog(keep_ended=True))
     rule_revisions: RuleRevisions = field(default_factory=RuleRevisions)
+    #: Balrog's history tables (rules, permissions, required signoffs, their changes).
+    history: BalrogHistory = field(default_factory=BalrogHistory)
+    sc_revisions: ScRevisions = field(default_factory=ScRevisions)
 
 
 class CatalogReader:
     def __init__(self, service: RulelogApp) -> None:
         self.service = service
         self.model = ReadModel()
-        self._recorders: list[Recorder] = [self.model.rule_revisions.record]
+        self._recorders: list[Recorder] = [
+            self.model.rule_revisions.record,
+            self.model.sc_revisions.record,
+            self.model.history.record,
+        ]
         self._lock = threading.Lock()
 
     def catch_up(self) -> int:

@@ -1,7 +1,327 @@
-"""(being written) The admin routes for releases."""
+"""``/api/releases``: list, read, create, replace, merge into and delete releases, as Balrog.
+
+Reads come from the folded catalogue (rows) and the release aggregate at the
+row's version (blobs), so a row and its blob always agree. Writes go through
+the domain's release commands; this module adds what Balrog's HTTP layer
+decides: its order of checks, its wording of each refusal, 201 versus 200,
+and the three-way merge of a write made at an older data_version
+(``release_writes``). The read-only switch and revisions are in
+``release_extras``, included here.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Any
 
-router = APIRouter()
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.admin import release_extras
+from api.admin.deps import Actor, Reader, Service
+from api.admin.problems import Problem
+from api.admin.release_schemas import (
+    PartialReleaseBody,
+    ReleaseBody,
+    ReleaseColumnValues,
+    ReleaseList,
+    require_fields,
+)
+from api.admin.release_writes import (
+    MergeKeys,
+    PutLocale,
+    blob_errors,
+    find_release,
+    name_mismatch,
+    no_signoffs,
+    parse_json_field,
+    read_only_message,
+    shape_errors,
+    write_blob,
+)
+from api.admin.schemas import NewDataVersion, ProblemDoc
+from domain import ids
+from domain.errors import SignoffRequired
+from domain.signoffs import reduce_requirements, required_for_releases
+from domain.targets import rules_mapping
+
+router = APIRouter(tags=["releases"])
+
+#: Problem responses every write route may give.
+WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ProblemDoc},
+    401: {"model": ProblemDoc},
+    403: {"model": ProblemDoc},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ProblemDoc}}
+#: Columns ``GET /releases`` shows, so the ones ``/releases/columns/{column}`` knows.
+COLUMNS = ("name", "product", "data_version", "read_only", "rule_ids", "rule_info")
+
+
+def serialize_requirements(reqs: Any) -> dict[str, int]:
+    """``{role: signoffs}``, the strictest count per role."""
+    return {r.role: r.signoffs_required for r in reduce_requirements(reqs)}
+
+
+def listing(catalog: Any, product: str | None = None, prefix: str | None = None) -> list[dict]:
+    """Release rows as Balrog's ``getReleaseInfo`` gives them, by name."""
+    mapped: dict[str, list[dict[str, Any]]] = {}
+    for rule in sorted(catalog.rules.values(), key=lambda r: r["rule_id"]):
+        for name in dict.fromkeys((rule.get("mapping"), rule.get("fallbackMapping"))):
+            if name:
+                mapped.setdefault(name, []).append(rule)
+    policies = list(catalog.policies["product"].values())
+    rows = []
+    for name in sorted(catalog.releases):
+        row = catalog.releases[name]
+        if (product and row["product"] != product) or (prefix and not name.startswith(prefix)):
+            continue
+        rules = mapped.get(name, [])
+        rows.append(
+            {
+                "name": name,
+                "product": row["product"],
+                "data_version": row["data_version"],
+                "read_only": row["read_only"],
+                "rule_ids": [r["rule_id"] for r in rules],
+                "rule_info": {
+                    str(r["rule_id"]): {"product": r.get("product"), "channel": r.get("channel")}
+                    for r in rules
+                },
+                "required_signoffs": serialize_requirements(
+                    required_for_releases([name], rules, policies)
+                ),
+            }
+        )
+    return rows
+
+
+@router.get("/releases", response_model=ReleaseList)
+def list_releases(
+    reader: Reader,
+    product: str | None = Query(None),
+    name_prefix: str | None = Query(None),
+    names_only: str | None = Query(None, description="Any value: list names only."),
+) -> Any:
+    with reader.current() as model:
+        rows = listing(model.catalog, product, name_prefix)
+    if names_only:
+        return JSONResponse({"names": [r["name"] for r in rows]})
+    return JSONResponse({"releases": rows})
+
+
+@router.post(
+    "/releases",
+    status_code=201,
+    response_model=NewDataVersion,
+    responses=WRITE_PROBLEMS,
+)
+def create_release(service: Service, changed_by: Actor, body: ReleaseBody = Body(...)) -> Any:
+    require_fields(body, "name", "product", "blob")
+    name = str(body.name)
+    if find_release(service, name) is not None:
+        raise Problem(
+            400,
+            f"Release: {name} already exists",
+            exception="Database already contains the release",
+        )
+    blob = parse_json_field(body.blob, "blob")
+    _refuse_bad_blob(name, blob, "Couldn't create release")
+    release = service.create_release(name, str(body.product), blob, changed_by)
+    return JSONResponse({"new_data_version": release.data_version}, status_code=201)
+
+
+def _refuse_bad_blob(name: str, blob: Any, detail: str) -> None:
+    errors = blob_errors(blob)
+    if errors:
+        raise Problem(400, detail, exception=errors)
+    mismatch = name_mismatch(name, blob)
+    if mismatch:
+        raise Problem(400, detail, exception=[mismatch])
+
+
+# Registered before /releases/{release}/...: "columns" is not a release name here.
+@router.get("/releases/columns/{column}", response_model=ReleaseColumnValues, responses=NOT_FOUND)
+def release_column(column: str, reader: Reader) -> Any:
+    if column not in COLUMNS:
+        raise Problem(404, "Requested column does not exist")
+    with reader.current() as model:
+        rows = listing(model.catalog)
+    values: list[Any] = []
+    for row in rows:
+        value = row[column]
+        if value is not None and value not in values:
+            values.append(value)
+    return JSONResponse({"count": len(values), column: values})
+
+
+def _row_and_blob(service: Any, reader: Any, name: str) -> tuple[dict, dict] | None:
+    """The release's row and its blob at exactly that row's version."""
+    with reader.current() as model:
+        found = model.catalog.releases.get(name)
+        row = dict(found) if found is not None else None
+    if row is None:
+        return None
+    release = service.repository.get(ids.release_id(name), version=row["version"])
+    return row, release.blob
+
+
+@router.get(
+    "/releases/{release}",
+    responses={200: {"description": "The blob; X-Data-Version header"}, **NOT_FOUND},
+)
+def get_release(
+    release: str,
+    service: Service,
+    reader: Reader,
+    pretty: str | None = Query(None, description="Any value: indent the JSON."),
+) -> Response:
+    found = _row_and_blob(service, reader, release)
+    if found is None:
+        raise Problem(404, f"Release name: {release} not found")
+    row, blob = found
+    if pretty:
+        text = json.dumps(blob, indent=4, separators=(",", ": "), sort_keys=True)
+    else:
+        text = json.dumps(blob, sort_keys=True)
+    headers = {"X-Data-Version": str(row["data_version"])}
+    return Response(text, media_type="application/json", headers=headers)
+
+
+@router.put(
+    "/releases/{release}",
+    responses={
+        200: {"model": NewDataVersion, "description": "Replaced"},
+        201: {"description": "Created (empty body)"},
+        **WRITE_PROBLEMS,
+    },
+)
+def put_release(
+    release: str, service: Service, changed_by: Actor, body: ReleaseBody = Body(...)
+) -> Response:
+    """Create the release, or replace its blob (and product) whole."""
+    require_fields(body, "name", "product", "blob")
+    blob = parse_json_field(body.blob, "blob")
+    product = str(body.product)
+    existing = find_release(service, release)
+    if existing is None:
+        _refuse_bad_blob(release, blob, "Couldn't update release")
+        service.create_release(release, product, blob, changed_by)
+        return Response(status_code=201)
+    if not body.data_version:
+        raise Problem(400, "data_version field is missing")
+    shape = shape_errors(blob)
+    if shape:
+        raise Problem(400, "Couldn't update release", exception=shape)
+    if existing.read_only:
+        raise Problem(
+            403,
+            "Couldn't update release. Release is marked read only",
+            exception=[read_only_message(release)],
+        )
+    _refuse_bad_blob(release, blob, "Couldn't update release")
+    service.require(
+        changed_by, "release.modify", current_product=existing.product, new_product=product
+    )
+    try:
+        written = write_blob(service, release, body.data_version, blob, changed_by, product)
+    except SignoffRequired as error:
+        raise no_signoffs(error) from None
+    return JSONResponse({"new_data_version": written.data_version})
+
+
+@router.post(
+    "/releases/{release}",
+    responses={
+        200: {"model": NewDataVersion},
+        201: {"model": NewDataVersion, "description": "The release was created"},
+        **WRITE_PROBLEMS,
+    },
+)
+def post_release(
+    release: str, service: Service, changed_by: Actor, body: PartialReleaseBody = Body(...)
+) -> Response:
+    """Merge the given keys into the blob (creating the release if missing)."""
+    require_fields(body, "product", "data")
+    status, data_version = MergeKeys(service, release, body, changed_by).run()
+    return JSONResponse({"new_data_version": data_version}, status_code=status)
+
+
+@router.delete(
+    "/releases/{release}",
+    responses={200: {"description": "Deleted (empty body)"}, **WRITE_PROBLEMS, **NOT_FOUND},
+)
+def delete_release(
+    release: str,
+    service: Service,
+    changed_by: Actor,
+    data_version: int | None = Query(None, ge=1, description="Required."),
+) -> Response:
+    if data_version is None:
+        raise Problem(400, "Missing query parameter 'data_version'")
+    existing = find_release(service, release)
+    if existing is None:
+        raise Problem(404, f"Release: {release} not found")
+    if rules_mapping(service, release):
+        raise Problem(
+            400,
+            "Unknown error",
+            exception=f"{release} has rules pointing to it. Hence it cannot be deleted.",
+        )
+    if existing.read_only:
+        raise Problem(
+            403,
+            f"Couldn't delete {release}. Release is marked read only",
+            exception=[read_only_message(release)],
+        )
+    service.require(changed_by, "release.delete", current_product=existing.product)
+    try:
+        service.delete_release(release, data_version, changed_by)
+    except SignoffRequired as error:
+        raise no_signoffs(error) from None
+    return Response(status_code=200)
+
+
+@router.get(
+    "/releases/{release}/builds/{platform}/{locale}",
+    responses={200: {"description": "The locale's data; X-Data-Version header"}, **NOT_FOUND},
+)
+def get_locale(release: str, platform: str, locale: str, service: Service, reader: Reader) -> Any:
+    found = _row_and_blob(service, reader, release)
+    entry = None
+    if found is not None:
+        platforms = found[1].get("platforms")
+        target = platforms.get(platform) if isinstance(platforms, dict) else None
+        locales = target.get("locales") if isinstance(target, dict) else None
+        entry = locales.get(locale) if isinstance(locales, dict) else None
+    if found is None or entry is None:
+        missing = f"Couldn't find locale identified by: {release}, {platform}, {locale}"
+        raise Problem(404, json.dumps([missing]))
+    headers = {"X-Data-Version": str(found[0]["data_version"])}
+    return Response(json.dumps(entry), media_type="application/json", headers=headers)
+
+
+@router.put(
+    "/releases/{release}/builds/{platform}/{locale}",
+    responses={
+        200: {"model": NewDataVersion, "description": "The locale was updated"},
+        201: {"model": NewDataVersion, "description": "The locale (or release) is new"},
+        **WRITE_PROBLEMS,
+    },
+)
+def put_locale(
+    release: str,
+    platform: str,
+    locale: str,
+    service: Service,
+    changed_by: Actor,
+    body: PartialReleaseBody = Body(...),
+) -> Response:
+    """One locale's build data (balrogscript's upload), creating the release if missing."""
+    require_fields(body, "product", "data")
+    change = PutLocale(service, release, platform, locale, body, changed_by)
+    status, data_version = change.run()
+    return JSONResponse({"new_data_version": data_version}, status_code=status)
+
+
+router.include_router(release_extras.router)

@@ -1,98 +1,295 @@
 """``/api/rules``: list, create, read, update and delete rules, as Balrog does.
 
-Bodies are Balrog's rule objects; the domain validates them (its
-``admin_api`` rules: what Balrog's admin API accepts), so this module only
-translates HTTP to commands and rows to Balrog's JSON.
+Handlers make Balrog's checks in Balrog's order, with its texts -- the body
+against its schema (``rules_schemas``), the rule's existence, the mapping
+naming a release, the alias being free -- then hand the change to the
+domain, which checks permissions, signoffs, data_version and scheduled
+changes. Balrog never has signoffs on a direct edit, so a change that needs
+them is always its "No Signoffs given".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from fastapi import APIRouter, Body, Query
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import JSONResponse, Response
 
 from api.admin.deps import Actor, Reader, Service
 from api.admin.problems import Problem
-from api.admin.schemas import NewDataVersion, ProblemDoc, RuleBody, RuleList, RuleOut
+from api.admin.rules_schemas import (
+    ColumnValues,
+    RuleIn,
+    RuleList,
+    RuleOut,
+    RuleUpdateIn,
+    checked_body,
+    cleaned,
+    request_body,
+)
+from api.admin.schemas import NewDataVersion, ProblemDoc
+from domain.errors import Conflict, NotFound, SignoffRequired
+from domain.rule_fields import RULE_FIELDS
 from projections.revisions import balrog_rule
 
 router = APIRouter(tags=["rules"])
 
-RULE_NOT_FOUND = "Requested rule does not exist"
+NOT_FOUND = "Requested rule wasn't found"
+NOT_FOUND_EXCEPTION = "Requested rule does not exist"
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ProblemDoc, "description": "invalid input, or refused (problem document)"},
+    401: {"model": ProblemDoc, "description": "no valid token"},
+    403: {"model": ProblemDoc, "description": "not permitted"},
+    404: {"model": ProblemDoc, "description": "no such rule"},
+}
 
 
-def _rule_row(reader: Any, id_or_alias: str) -> dict[str, Any] | None:
+# --------------------------------------------------------------- helpers
+
+
+def strict_query(*allowed: str) -> Callable[[Request], None]:
+    """Balrog's strict validation: a query parameter its spec does not name is a 400."""
+
+    def check(request: Request) -> None:
+        extra = sorted(set(request.query_params) - set(allowed))
+        if extra:
+            raise Problem(400, f"Extra query parameter(s) {', '.join(extra)} not in spec")
+
+    return check
+
+
+def int_query(request: Request, name: str, *, required: bool = False, minimum: int = 0) -> Any:
+    """An integer query parameter, refused with the texts Balrog's validator uses."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        if required:
+            raise Problem(400, f"Missing query parameter '{name}'")
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Problem(400, f"Wrong type, expected 'integer' for query parameter '{name}'") from None
+    if value < minimum:
+        raise Problem(400, f"{value} is less than the minimum of {minimum}")
+    return value
+
+
+def rule_key(id_or_alias: str) -> int | str:
+    return int(id_or_alias) if id_or_alias.isdigit() else id_or_alias
+
+
+def find_rule(rules: dict[int, dict[str, Any]], id_or_alias: str) -> dict[str, Any] | None:
+    """Balrog's ``getRule``: an alias if it looks like one, else an id."""
+    key = rule_key(id_or_alias)
+    if isinstance(key, int):
+        return rules.get(key)
+    return next((r for r in rules.values() if r.get("alias") == key), None)
+
+
+def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Balrog's listing order: priority, version, mapping, ascending, nulls first."""
+
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        priority, version, mapping = (row.get(c) for c in ("priority", "version", "mapping"))
+        return (
+            (priority is not None, priority or 0),
+            (version is not None, version or ""),
+            (mapping is not None, mapping or ""),
+            row["rule_id"],
+        )
+
+    return sorted(rows, key=key)
+
+
+@contextmanager
+def balrog_refusals(method: str) -> Iterator[None]:
+    """Domain refusals a direct rule edit gets, in Balrog's words."""
+    try:
+        yield
+    except SignoffRequired:
+        raise Problem(400, "Signoff Required", exception="No Signoffs given") from None
+    except NotFound:
+        raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION) from None
+    except Conflict as error:
+        if error.context.get("reason") != "scheduled":
+            raise
+        exception = (
+            f"Couldn't perform the request {method} due a conflict with a scheduled change. "
+            "Cannot delete rows that have changes scheduled."
+        )
+        raise Problem(400, "ChangeScheduledError", exception=exception) from None
+
+
+def check_mappings(what: dict[str, Any], releases: Any, *, creating: bool) -> None:
+    """``mapping`` (required on create, never null) and ``fallbackMapping`` name releases."""
+    if (creating or "mapping" in what) and what.get("mapping") is None:
+        raise Problem(400, "mapping value cannot be set to null/empty")
+    if what.get("mapping") is not None and what["mapping"] not in releases:
+        raise Problem(400, "Invalid mapping value. No release name found in DB")
+    if what.get("fallbackMapping") is not None and what["fallbackMapping"] not in releases:
+        raise Problem(400, "Invalid fallbackMapping value. No release name found in DB")
+
+
+# ---------------------------------------------------------------- routes
+
+
+@router.get(
+    "/rules",
+    response_model=RuleList,
+    responses={400: PROBLEMS[400]},
+    dependencies=[Depends(strict_query("product", "timestamp"))],
+)
+def list_rules(request: Request, reader: Reader) -> Any:
+    """Every rule, or a product's, or (``timestamp``, ms) those live at that time."""
+    product = request.query_params.get("product")
+    timestamp = int_query(request, "timestamp")
+    if timestamp is not None and product:
+        raise Problem(400, "Cannot query with a timestamp and a product at the same time")
     with reader.current() as model:
-        rules = model.catalog.rules
-        if id_or_alias.isdigit():
-            row = rules.get(int(id_or_alias))
+        if timestamp is not None:
+            latest: dict[int, dict[str, Any]] = {}
+            for row in model.history.rules:
+                if row["timestamp"] <= timestamp:
+                    latest[row["rule_id"]] = row
+            rows = [dict(r) for r in latest.values() if r["data_version"] is not None]
         else:
-            row = next((r for r in rules.values() if r.get("alias") == id_or_alias), None)
-        return balrog_rule(row) if row is not None else None
-
-
-@router.get("/rules", response_model=RuleList)
-def list_rules(reader: Reader, product: str | None = Query(None)) -> Any:
-    with reader.current() as model:
-        rows = [balrog_rule(r) for r in model.catalog.sorted_rules()]
-    if product is not None:
+            rows = ordered([balrog_rule(r) for r in model.catalog.rules.values()])
+    if timestamp is None and product:
         rows = [r for r in rows if r["product"] == product]
     return JSONResponse({"count": len(rows), "rules": rows})
 
 
 @router.post(
     "/rules",
-    response_class=PlainTextResponse,
-    responses={200: {"description": "the new rule_id"}, 400: {"model": ProblemDoc}},
+    response_class=Response,
+    responses={
+        200: {"description": "the new rule_id, as text"},
+        **{k: v for k, v in PROBLEMS.items() if k != 404},
+    },
+    dependencies=[Depends(strict_query())],
+    openapi_extra=request_body(RuleIn),
 )
-def create_rule(service: Service, changed_by: Actor, body: RuleBody = Body(...)) -> Response:
-    rule = service.create_rule(body.fields(), changed_by)
-    return PlainTextResponse(str(rule.rule_id))
+def create_rule(
+    service: Service, reader: Reader, changed_by: Actor, body: Any = Body(None)
+) -> Response:
+    """A new rule; answers its id as text, as Balrog does."""
+    given = checked_body(body, update=False)
+    what = {k: cleaned(v) for k, v in given.items()}
+    with reader.current() as model:
+        check_mappings(what, model.catalog.releases, creating=True)
+        alias = what.get("alias")
+        if alias is not None and find_rule(model.catalog.rules, alias) is not None:
+            raise Problem(400, "Rule with alias exists.")
+    if "rule_id" in given:
+        raise Problem(
+            400,
+            "Unknown error",
+            exception="Cannot set autoincrement primary key 'rule_id' on insert",
+        )
+    fields = {k: v for k, v in given.items() if k != "data_version"}
+    with balrog_refusals("POST"):
+        rule = service.create_rule(fields, changed_by)
+    return Response(str(rule.rule_id), media_type="text/html")
 
 
 @router.get(
-    "/rules/{id_or_alias}", response_model=RuleOut, responses={404: {"model": ProblemDoc}}
+    "/rules/columns/{column}",
+    response_model=ColumnValues,
+    responses={404: PROBLEMS[404]},
+    dependencies=[Depends(strict_query())],
+)
+def rule_column(column: str, reader: Reader) -> Any:
+    """The distinct non-null values of one rule column."""
+    if column not in (*RULE_FIELDS, "data_version"):
+        raise Problem(404, "Rule column was not found", exception="Requested column does not exist")
+    with reader.current() as model:
+        values = [r.get(column) for r in ordered(list(model.catalog.rules.values()))]
+    distinct = list(dict.fromkeys(v for v in values if v is not None))
+    return JSONResponse({"count": len(distinct), column: distinct})
+
+
+@router.get(
+    "/rules/{id_or_alias}",
+    response_model=RuleOut,
+    responses={404: PROBLEMS[404]},
+    dependencies=[Depends(strict_query())],
 )
 def get_rule(id_or_alias: str, reader: Reader) -> Any:
-    row = _rule_row(reader, id_or_alias)
+    """One rule by id or alias, its data_version also in ``X-Data-Version``."""
+    with reader.current() as model:
+        found = find_rule(model.catalog.rules, id_or_alias)
+        row = balrog_rule(found) if found is not None else None
     if row is None:
-        raise Problem(404, "Requested rule wasn't found", exception=RULE_NOT_FOUND)
+        raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION)
     return JSONResponse(row, headers={"X-Data-Version": str(row["data_version"])})
 
 
-def _update(service: Any, id_or_alias: str, body: RuleBody, changed_by: str) -> Any:
-    fields = body.fields()
-    data_version = fields.pop("data_version", None)
-    rule = service.update_rule(_key(id_or_alias), fields, data_version, changed_by)
+def _update(
+    service: Any, reader: Any, id_or_alias: str, body: Any, changed_by: str, method: str
+) -> JSONResponse:
+    given = checked_body(body, update=True)
+    what = {k: cleaned(v) for k, v in given.items()}
+    with reader.current() as model:
+        if find_rule(model.catalog.rules, id_or_alias) is None:
+            raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION)
+        check_mappings(what, model.catalog.releases, creating=False)
+    if what.get("data_version") is None:
+        raise Problem(
+            400,
+            "Unknown error",
+            exception="update: old_data_version must be passed for Tables that are versioned",
+        )
+    data_version = int(given["data_version"])
+    fields = {k: v for k, v in given.items() if k not in ("data_version", "rule_id")}
+    with balrog_refusals(method):
+        rule = service.update_rule(rule_key(id_or_alias), data_version, fields, changed_by)
     return JSONResponse({"new_data_version": rule.data_version})
 
 
-def _key(id_or_alias: str) -> int | str:
-    return int(id_or_alias) if id_or_alias.isdigit() else id_or_alias
-
-
 @router.put(
-    "/rules/{id_or_alias}", response_model=NewDataVersion, responses={400: {"model": ProblemDoc}}
+    "/rules/{id_or_alias}",
+    response_model=NewDataVersion,
+    responses=PROBLEMS,
+    dependencies=[Depends(strict_query())],
+    openapi_extra=request_body(RuleUpdateIn),
 )
 def put_rule(
-    id_or_alias: str, service: Service, changed_by: Actor, body: RuleBody = Body(...)
+    id_or_alias: str, service: Service, reader: Reader, changed_by: Actor, body: Any = Body(None)
 ) -> Any:
-    return _update(service, id_or_alias, body, changed_by)
+    """Change some fields of a rule read at ``data_version``."""
+    return _update(service, reader, id_or_alias, body, changed_by, "PUT")
 
 
 @router.post(
-    "/rules/{id_or_alias}", response_model=NewDataVersion, responses={400: {"model": ProblemDoc}}
+    "/rules/{id_or_alias}",
+    response_model=NewDataVersion,
+    responses=PROBLEMS,
+    dependencies=[Depends(strict_query())],
+    openapi_extra=request_body(RuleUpdateIn),
 )
 def post_rule(
-    id_or_alias: str, service: Service, changed_by: Actor, body: RuleBody = Body(...)
+    id_or_alias: str, service: Service, reader: Reader, changed_by: Actor, body: Any = Body(None)
 ) -> Any:
-    return _update(service, id_or_alias, body, changed_by)
+    """The same as PUT (Balrog serves both)."""
+    return _update(service, reader, id_or_alias, body, changed_by, "POST")
 
 
-@router.delete("/rules/{id_or_alias}", responses={400: {"model": ProblemDoc}})
+@router.delete(
+    "/rules/{id_or_alias}",
+    response_class=Response,
+    responses={200: {"description": "deleted (empty body)"}, **PROBLEMS},
+    dependencies=[Depends(strict_query("data_version"))],
+)
 def delete_rule(
-    id_or_alias: str, service: Service, changed_by: Actor, data_version: int = Query(...)
+    id_or_alias: str, request: Request, service: Service, reader: Reader, changed_by: Actor
 ) -> Response:
-    service.delete_rule(_key(id_or_alias), data_version, changed_by)
-    return Response(status_code=200)
+    """Delete a rule (by id or alias) read at ``?data_version=``."""
+    data_version = int_query(request, "data_version", required=True, minimum=1)
+    with reader.current() as model:
+        if find_rule(model.catalog.rules, id_or_alias) is None:
+            raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION)
+    with balrog_refusals("DELETE"):
+        service.delete_rule(rule_key(id_or_alias), data_version, changed_by)
+    return Response(status_code=200, media_type="text/html")

@@ -1,7 +1,373 @@
-"""(being written) The admin routes for scheduled."""
+"""``/api/scheduled_changes/<kind>``: Balrog's scheduled-change routes, for every kind.
 
-from __future__ import annotations
+Balrog has one view module per kind, all calling the same helpers; here one
+set of handlers is registered per kind (rules, releases, permissions, the
+two kinds of required signoffs, emergency shutoffs, pins) over the domain's
+one generic workflow. What differs per kind -- the body checks, the row
+columns -- is in ``scheduled_bodies`` and ``scheduled_rows``; signing off and
+enacting go through the verified paths of ``scheduled_actions``.
 
-from fastapi import APIRouter
+No ``from __future__ import annotations`` here: handlers are made in a loop,
+and FastAPI must see their parameter types as objects, not as names.
+"""
 
-router = APIRouter()
+import difflib
+import json
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+
+from api.admin.deps import Actor, Reader, Service
+from api.admin.problems import Problem
+from api.admin.scheduled_actions import enact, gone, sign_off
+from api.admin.scheduled_bodies import NOUNS, check_required, creation, modification
+from api.admin.scheduled_rows import (
+    EPOCH,
+    listed,
+    matches,
+    revision_row,
+    shown,
+    visible,
+)
+from api.admin.scheduled_schemas import (
+    BODIES,
+    Empty,
+    RevertBody,
+    SCCreated,
+    SCList,
+    SCModified,
+    SCOne,
+    SCRevisions,
+    SignoffBody,
+)
+from api.admin.schemas import ProblemDoc
+from domain.errors import Conflict, NotFound
+from domain.scheduling import KINDS
+from domain.targets import target_for
+
+router = APIRouter(tags=["scheduled changes"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDoc} for status in (400, 401, 403, 404)
+}
+#: Routes answering text (Balrog's "Success", a diff): the problems stay JSON.
+TEXT_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Done", "content": {"text/html": {"schema": {"type": "string"}}}},
+    **PROBLEMS,
+}
+COMPLETED = "Scheduled change already completed. Cannot {} now."
+
+
+def _now_ms(service: Any) -> int:
+    return (service.now() - EPOCH) // timedelta(milliseconds=1)
+
+
+def _rule_filters(rule_id: int | None = Query(None, description="Only this rule's")) -> dict:
+    return {"rule_id": rule_id} if rule_id else {}
+
+
+def _release_filters(name: str | None = Query(None, description="Only this release's")) -> dict:
+    return {"name": name} if name else {}
+
+
+def _product_policy_filters(
+    product: str | None = Query(None), channel: str | None = Query(None)
+) -> dict:
+    return {k: v for k, v in (("product", product), ("channel", channel)) if v}
+
+
+def _permissions_policy_filters(
+    product: str | None = Query(None), channel: str | None = Query(None)
+) -> dict:
+    """Balrog fails on ``channel`` here (its table has none); it is ignored instead."""
+    return {"product": product} if product else {}
+
+
+def _no_filters() -> dict:
+    return {}
+
+
+FILTERS = {
+    "rules": _rule_filters,
+    "releases": _release_filters,
+    "required_signoffs/product": _product_policy_filters,
+    "required_signoffs/permissions": _permissions_policy_filters,
+}
+
+
+def _scheduling_problem(error: Exception, kind: str, change_type: Any) -> Exception:
+    """Balrog's answers to what its database layer refuses when a change is scheduled."""
+    if isinstance(error, Conflict):
+        context = error.context
+        if "sc_id" in context and not context.get("reason") and not context.get("stale"):
+            return Problem(
+                400,
+                "ChangeScheduledError",
+                exception="Couldn't perform the request POST due a conflict with a scheduled "
+                "change. Cannot schedule a change for a row with one already scheduled",
+            )
+        if change_type == "insert" and str(error).endswith("already exists"):
+            duplicate = "Cannot schedule change for duplicate PK"
+            return Problem(400, "Unknown error", exception=duplicate)
+    if isinstance(error, NotFound) and change_type in ("update", "delete"):
+        return Problem(
+            400,
+            "Unknown error",
+            exception="Cannot create scheduled change with data_version for non-existent row",
+        )
+    return error
+
+
+def _register(kind: str) -> None:
+    base = f"/scheduled_changes/{kind}"
+    body_model = BODIES[kind]
+    filters = FILTERS.get(kind, _no_filters)
+    noun = NOUNS[kind][1]
+
+    def list_changes(
+        reader: Reader,
+        service: Service,
+        where: dict = Depends(filters),
+        show_all: str | None = Query(None, alias="all", description="Include enacted ones"),
+    ) -> Any:
+        with reader.current() as model:
+            catalog = model.catalog
+            rows = [
+                shown(service, catalog, sc)
+                for sc in listed(catalog, kind, show_all is not None)
+                if matches(sc, where)
+            ]
+        return JSONResponse({"count": len(rows), "scheduled_changes": rows})
+
+    def create(
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        body: body_model = Body(...),  # type: ignore[valid-type]
+        change_type: str | None = Query(None, description="If the body has none (rules)"),
+    ) -> Any:
+        given = body.given()
+        with reader.current() as model:
+            releases = set(model.catalog.releases)
+        plan = creation(kind, given, change_type, _now_ms(service), releases)
+        try:
+            sc = service.schedule_change(
+                kind, plan.change_type, plan.row, plan.condition, changed_by, plan.data_version
+            )
+        except (Conflict, NotFound) as error:
+            raise _scheduling_problem(error, kind, plan.change_type) from error
+        return JSONResponse({"sc_id": sc.sc_id, "signoffs": dict(sc.signoffs)})
+
+    def get_one(sc_id: int, reader: Reader, service: Service) -> Any:
+        with reader.current() as model:
+            sc = visible(model.catalog, kind, sc_id)
+            if sc is None:
+                raise Problem(404, "Scheduled change does not exist", title="Bad Request")
+            row = shown(service, model.catalog, sc)
+        return JSONResponse({"scheduled_change": row})
+
+    def modify(
+        sc_id: int,
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        body: body_model = Body(...),  # type: ignore[valid-type]
+    ) -> Any:
+        given = body.given()
+        check_required(given, ("sc_data_version",))
+        with reader.current() as model:
+            sc = visible(model.catalog, kind, sc_id)
+            releases = set(model.catalog.releases)
+        if sc is None:
+            raise Problem(
+                404,
+                "Unknown sc_id",
+                title="Not Found",
+                exception=f"No scheduled change for {noun} found for given sc_id",
+            )
+        plan = modification(
+            kind, sc["change_type"], given, sc["condition"], _now_ms(service), releases
+        )
+        if sc["status"] != "pending":
+            raise Problem(400, "Unknown error", exception=COMPLETED.format("update"))
+        changed = service.modify_scheduled_change(
+            kind,
+            sc_id,
+            given["sc_data_version"],
+            changed_by,
+            row=plan.row or None,
+            condition=plan.condition,
+            data_version=plan.data_version,
+        )
+        return JSONResponse(
+            {"new_data_version": changed.data_version, "signoffs": dict(changed.signoffs)}
+        )
+
+    def cancel(
+        sc_id: int,
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        data_version: int | None = Query(None, description="The change's sc_data_version"),
+    ) -> Any:
+        if data_version is None:
+            raise Problem(400, "Missing query parameter 'data_version'")
+        with reader.current() as model:
+            sc = visible(model.catalog, kind, sc_id)
+        if sc is None:
+            raise Problem(404, "Scheduled change does not exist", title="Bad Request")
+        if not data_version:
+            raise Problem(400, "data_version is missing")
+        if sc["status"] != "pending":
+            raise Problem(400, "Unknown error", exception=COMPLETED.format("delete"))
+        service.cancel_scheduled_change(kind, sc_id, data_version, changed_by)
+        return JSONResponse({})
+
+    def revisions(
+        sc_id: int,
+        reader: Reader,
+        page: int = Query(1, ge=1),
+        limit: int = Query(10, ge=1),
+    ) -> Any:
+        with reader.current() as model:
+            if visible(model.catalog, kind, sc_id) is None:
+                raise Problem(404, "Scheduled change does not exist", title="Not Found")
+            found = model.sc_revisions.of(kind, sc_id)
+            start = limit * (page - 1)
+            rows = [revision_row(r) for r in found[start : start + limit]]
+        return JSONResponse({"revisions": rows, "count": len(found)})
+
+    def revert(
+        sc_id: int,
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        body: RevertBody | None = Body(None),
+    ) -> Any:
+        with reader.current() as model:
+            sc = visible(model.catalog, kind, sc_id)
+            if sc is None:
+                raise Problem(404, "given sc_id was not found in the database", title="Not Found")
+            change_id = body.change_id if body is not None else None
+            if not change_id:
+                raise Problem(400, "No change_id passed in the request body")
+            revision = model.sc_revisions.change(change_id)
+        if revision is None or revision.state["kind"] != kind:
+            raise Problem(400, f"Invalid change_id : {change_id} passed in the request body")
+        if revision.state["sc_id"] != sc_id:
+            raise Problem(400, "Bad sc_id passed in the request")
+        if sc["status"] != "pending":
+            raise Problem(400, "Unknown error", exception=COMPLETED.format("update"))
+        service.modify_scheduled_change(
+            kind,
+            sc_id,
+            sc["data_version"],
+            changed_by,
+            row=revision.state["row"],
+            condition=revision.state["condition"],
+            data_version=revision.state["base_data_version"],
+        )
+        return HTMLResponse("Success")
+
+    def signoff(
+        sc_id: int,
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        body: SignoffBody = Body(...),
+    ) -> Any:
+        check_required(body.model_dump(exclude_unset=True), ("role",))
+        if not isinstance(body.role, str):
+            raise Problem(400, "role: None is not of type 'string'")
+        with reader.current() as model:
+            sign_off(service, model.catalog, kind, sc_id, body.role, changed_by)
+        return JSONResponse({})
+
+    def revoke(
+        sc_id: int,
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        username: str | None = Query(None, description="Whose signoff (default: yours)"),
+    ) -> Any:
+        whose = username or changed_by
+        with reader.current() as model:
+            sc = model.catalog.scheduled.get((kind, sc_id))
+        if sc is None or whose not in sc["signoffs"]:
+            return JSONResponse({"error": f"{changed_by} has no signoff to revoke"})
+        service.revoke_signoff(kind, sc_id, changed_by, whose)
+        return JSONResponse({})
+
+    def enact_change(sc_id: int, service: Service, reader: Reader, changed_by: Actor) -> Any:
+        with reader.current() as model:
+            enact(service, model.catalog, kind, sc_id, changed_by)
+        return JSONResponse({})
+
+    what = f"scheduled changes of {kind}"
+    one = f"{base}/{{sc_id}}"
+    routes: list[tuple[str, Any, list[str], Any, Any, str]] = [
+        (base, list_changes, ["GET"], SCList, JSONResponse, f"List the pending {what}"),
+        (base, create, ["POST"], SCCreated, JSONResponse, f"Schedule a change ({kind})"),
+        (one, get_one, ["GET"], SCOne, JSONResponse, "One scheduled change"),
+        (one, modify, ["POST"], SCModified, JSONResponse, "Modify a pending change"),
+        (one, cancel, ["DELETE"], Empty, JSONResponse, "Cancel a pending change"),
+        (f"{one}/revisions", revisions, ["GET"], SCRevisions, JSONResponse, "Its revisions"),
+        (f"{one}/revisions", revert, ["POST"], None, JSONResponse, "Go back to a revision"),
+        (f"{one}/signoffs", signoff, ["POST"], Empty, JSONResponse, "Sign off"),
+        (f"{one}/signoffs", revoke, ["DELETE"], Empty, JSONResponse, "Revoke a signoff"),
+        (f"{one}/enact", enact_change, ["POST"], Empty, JSONResponse, "Enact it now"),
+    ]
+    for path, endpoint, methods, model_out, response_class, summary in routes:
+        name = f"{endpoint.__name__}_{kind.replace('/', '_')}"
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=methods,
+            response_model=model_out,
+            response_class=response_class,
+            responses=TEXT_ANSWER if model_out is None else PROBLEMS,
+            summary=summary,
+            name=name,
+            operation_id=name,
+        )
+
+
+for _kind in KINDS:
+    _register(_kind)
+
+
+@router.get(
+    "/scheduled_change/diff/release/{sc_id}",
+    response_model=None,
+    responses={
+        200: {
+            "description": "A unified diff",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **PROBLEMS,
+    },
+    summary="A scheduled release change's blob against the release's current blob",
+)
+def release_diff(sc_id: int, reader: Reader, service: Service) -> Response:
+    with reader.current() as model:
+        sc = visible(model.catalog, "releases", sc_id)
+        if sc is None:
+            raise gone("releases", sc_id)
+        live = model.catalog.releases.get(sc["target"])
+    if live is None:
+        raise Problem(400, "Bad sc_id", exception="the release does not exist (yet)")
+    current = target_for("releases").current(service, sc["target"])
+    if not current.exists:
+        raise Problem(400, "Bad sc_id", exception="the release does not exist (yet)")
+    previous = json.dumps((current.row or {}).get("data"), indent=2, sort_keys=True)
+    scheduled = json.dumps((sc.get("row") or {}).get("data"), indent=2, sort_keys=True)
+    lines = difflib.unified_diff(
+        previous.splitlines(),
+        scheduled.splitlines(),
+        fromfile=f"Current Version (Data Version {current.data_version})",
+        tofile=f"Scheduled Update (sc_id {sc_id})",
+        lineterm="",
+    )
+    return PlainTextResponse("\n".join(lines))

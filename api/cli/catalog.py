@@ -17,6 +17,7 @@ from api.logs import get_logger
 from domain.application import RulelogApp
 from domain.errors import Invalid
 from domain.importing import SECTIONS, ImportSummary
+from projections.at import release_summary
 from projections.log import last_position, read_log
 from projections.state import Catalog
 
@@ -79,11 +80,6 @@ def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
 
 def current_catalog(app: RulelogApp, *, keep_ended: bool = False) -> Catalog:
     return Catalog(keep_ended=keep_ended).fold(read_log(app))
-
-
-def release_summary(row: dict[str, Any]) -> dict[str, Any]:
-    """A release as Balrog lists it (the internal stream version left out)."""
-    return {k: row[k] for k in ("name", "product", "read_only", "data_version")}
 
 
 def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:

@@ -7,14 +7,12 @@ from typing import Any
 import click
 
 from api.cli import main
-from api.cli.catalog import RULE_TABLE, print_table, release_summary
+from api.cli.catalog import RULE_TABLE, print_table
 from api.cli.context import actor_of, app_from, as_option, json_option, print_json
 from api.config import open_timeline
-from domain import ids
-from domain.errors import Invalid, NotFound
-from domain.releases import Release
+from projections.at import release_at, rules_at
 from projections.timeline import Timeline
-from projections.views import derived_channels_of, view_of
+from projections.views import derived_channels_of
 
 
 def timeline_from(ctx: click.Context) -> Timeline:
@@ -22,12 +20,6 @@ def timeline_from(ctx: click.Context) -> Timeline:
     if "timeline" not in root.obj:
         root.obj["timeline"] = open_timeline(app_from(ctx))
     return root.obj["timeline"]
-
-
-def _stamp(timeline: Timeline, position: int) -> dict[str, Any]:
-    timeline.catch_up()
-    moment = timeline.time_of(position)
-    return {"position": position, "time": moment.isoformat() if moment else None}
 
 
 @main.group("at")
@@ -44,23 +36,7 @@ def at(ctx: click.Context, when: str) -> None:
 @click.pass_context
 def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
     """Rules in force at T."""
-    timeline = timeline_from(ctx)
-    position = timeline.resolve(ctx.find_root().obj["at"])
-    state = timeline.state_at(position)
-    answer: dict[str, Any] = _stamp(timeline, position)
-    if channel:
-        view = view_of(state, channel)
-        answer.update(
-            channel=channel,
-            live_channel=view.live_channel,
-            rules=view.sorted_rules(),
-            overlays=[
-                {k: sc[k] for k in ("kind", "sc_id", "change_type", "target")}
-                for sc in view.overlays
-            ],
-        )
-    else:
-        answer["rules"] = state.sorted_rules()
+    answer = rules_at(timeline_from(ctx), ctx.find_root().obj["at"], channel)
     if as_json:
         print_json(answer)
         return
@@ -79,14 +55,7 @@ def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
 @click.pass_context
 def at_release(ctx: click.Context, name: str, as_json: bool) -> None:
     """A release, blob included, as it was at T."""
-    timeline = timeline_from(ctx)
-    position = timeline.resolve(ctx.find_root().obj["at"])
-    row = timeline.state_at(position).releases.get(name)
-    if row is None:
-        raise NotFound(f"release {name} did not exist at position {position}")
-    release = app_from(ctx).repository.get(ids.release_id(name), version=row["version"])
-    assert isinstance(release, Release)
-    answer = {**release_summary(row), "data": release.blob, **_stamp(timeline, position)}
+    answer = release_at(app_from(ctx), timeline_from(ctx), ctx.find_root().obj["at"], name)
     if as_json:
         print_json(answer)
     else:
@@ -177,13 +146,9 @@ def explain(
 ) -> None:
     """What the update request URL got (or would have got at T), and why."""
     from projections.explain import explain as explain_request
+    from projections.explain import parse_headers
 
-    parsed: dict[str, str] = {}
-    for header in headers:
-        name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            raise Invalid(f"--header: expected NAME:VALUE, got {header!r}")
-        parsed[name.strip()] = value.strip()
+    parsed = parse_headers(headers, "--header")
     answer = explain_request(app_from(ctx), timeline_from(ctx), url, when, parsed)
     if as_json:
         print_json(answer)

@@ -62,11 +62,14 @@ def test_update_records_only_changed_fields(app: RulelogApp) -> None:
     assert stored.changed_by == "bob"
 
 
-def test_an_update_that_changes_nothing_records_nothing(app: RulelogApp) -> None:
+def test_an_update_that_changes_nothing_still_bumps_data_version(app: RulelogApp) -> None:
+    """As Balrog: a retried edit is accepted and versioned, with nothing changed."""
     rule = app.create_rule(RULE, changed_by="alice")
     before = event_count(app)
-    assert app.update_rule(rule.rule_id, 1, dict(RULE), changed_by="bob").data_version == 1
-    assert event_count(app) == before
+    again = app.update_rule(rule.rule_id, 1, dict(RULE), changed_by="bob")
+    assert again.data_version == 2
+    assert event_count(app) == before + 1
+    assert again.fields == rule.fields
 
 
 def test_stale_data_version_is_a_conflict_and_changes_nothing(app: RulelogApp) -> None:

@@ -1,0 +1,341 @@
+"""``/api/scheduled_changes/rules``: the whole workflow over HTTP, as Balrog answers it.
+
+Scheduling, reading, modifying, signing off (with the test-view fingerprints
+the agent checks), enacting, cancelling, revisions and reverting, with
+Balrog's refusals: past ``when``, missing fields, stale versions, a second
+pending change, a role not held, enacting before the signoffs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import AdminClient
+
+WHEN = 1_900_000_000_000  # 2030, in Balrog's milliseconds
+PAST = 1_500_000_000_000
+
+
+@pytest.fixture
+def guarded(admin: AdminClient, fixture_snapshot: dict) -> AdminClient:
+    """Fixture data; Firefox release needs one relman signoff; releng holds relman."""
+    service = admin.service
+    service.import_snapshot(fixture_snapshot, "importer")
+    service.grant_permission("releng", "rule", None, "alice")
+    service.grant_role("releng", "relman", "alice")
+    service.add_required_signoff(
+        "product",
+        {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1},
+        "alice",
+    )
+    for user in ("alice", "bob", "releng"):
+        admin.token_for(user)  # issuing a token is an event: not in the counts below
+    return admin
+
+
+def schedule_rule_update(admin: AdminClient, **changes: Any) -> dict[str, Any]:
+    rule = admin.get("/rules/1", as_user=None).json
+    body = {
+        "change_type": "update",
+        "when": WHEN,
+        "rule_id": 1,
+        "data_version": rule["data_version"],
+        **changes,
+    }
+    answer = admin.post("/scheduled_changes/rules", body)
+    assert answer.status == 200, answer.text
+    return answer.json
+
+
+def test_schedule_sign_off_and_enact(guarded: AdminClient) -> None:
+    made = schedule_rule_update(guarded, priority=91)
+    assert made == {"sc_id": 1, "signoffs": {}}
+    listed = guarded.get("/scheduled_changes/rules", as_user=None).json
+    assert listed["count"] == 1
+    row = listed["scheduled_changes"][0]
+    assert row["sc_id"] == 1 and row["priority"] == 91 and row["mapping"] == "Firefox-121.0-build1"
+    assert row["when"] == WHEN and row["telemetry_uptake"] is None
+    assert row["complete"] is False and row["scheduled_by"] == "alice"
+    assert row["sc_data_version"] == 1 and row["data_version"] == 1
+    assert row["signoffs"] == {} and row["required_signoffs"] == {"relman": 1}
+
+    early = guarded.post("/scheduled_changes/rules/1/enact")
+    assert early.status == 400
+    assert early.json["detail"] == "Signoff Required"
+    assert early.json["exception"] == "No Signoffs given"
+
+    signed = guarded.post(
+        "/scheduled_changes/rules/1/signoffs", {"role": "relman"}, as_user="releng"
+    )
+    assert signed.status == 200 and signed.json == {}
+    before = guarded.event_count()
+    again = guarded.post(
+        "/scheduled_changes/rules/1/signoffs", {"role": "relman"}, as_user="releng"
+    )
+    assert again.status == 200 and guarded.event_count() == before
+    one = guarded.get("/scheduled_changes/rules/1", as_user=None).json["scheduled_change"]
+    assert one["signoffs"] == {"releng": "relman"}
+    # The HTTP signoff recorded the test view it was given on, as the CLI's does.
+    change = guarded.service.get_scheduled_change("rules", 1)
+    assert change.signoff_fingerprints["releng"].keys() == {"release"}
+
+    enacted = guarded.post("/scheduled_changes/rules/1/enact")
+    assert enacted.status == 200 and enacted.json == {}
+    assert guarded.get("/rules/1", as_user=None).json["priority"] == 91
+    change = guarded.service.get_scheduled_change("rules", 1)
+    assert change.status == "enacted" and "release" in change.verification["channels"]
+    assert guarded.get("/scheduled_changes/rules", as_user=None).json["count"] == 0
+    complete = guarded.get("/scheduled_changes/rules", query={"all": 1}, as_user=None).json
+    assert complete["count"] == 1 and complete["scheduled_changes"][0]["complete"] is True
+    assert complete["scheduled_changes"][0]["required_signoffs"] == {}
+    again = guarded.post("/scheduled_changes/rules/1/enact")
+    assert again.status == 400
+
+
+def test_signoff_refusals(guarded: AdminClient) -> None:
+    schedule_rule_update(guarded, priority=91)
+    before = guarded.event_count()
+    wrong = guarded.post("/scheduled_changes/rules/1/signoffs", {"role": "qa"}, as_user="releng")
+    assert wrong.status == 403
+    assert wrong.json["exception"] == "releng cannot signoff with role 'qa'"
+    nobody = guarded.post("/scheduled_changes/rules/1/signoffs", {"role": "relman"}, as_user=None)
+    assert nobody.status == 401
+    outsider = guarded.post(
+        "/scheduled_changes/rules/1/signoffs", {"role": "relman"}, as_user="bob"
+    )
+    assert outsider.status == 403
+    no_role = guarded.post("/scheduled_changes/rules/1/signoffs", {}, as_user="releng")
+    assert no_role.status == 400 and no_role.json["detail"] == "'role' is a required property"
+    unknown = guarded.post(
+        "/scheduled_changes/rules/9/signoffs", {"role": "relman"}, as_user="releng"
+    )
+    assert unknown.status == 404
+    assert guarded.event_count() == before
+
+
+def test_revoke_signoff(guarded: AdminClient) -> None:
+    schedule_rule_update(guarded, priority=91)
+    guarded.post("/scheduled_changes/rules/1/signoffs", {"role": "relman"}, as_user="releng")
+    nobody = guarded.delete("/scheduled_changes/rules/1/signoffs", as_user=None)
+    assert nobody.status == 401
+    revoked = guarded.delete("/scheduled_changes/rules/1/signoffs", as_user="releng")
+    assert revoked.status == 200 and revoked.json == {}
+    assert (
+        guarded.get("/scheduled_changes/rules/1", as_user=None).json["scheduled_change"]["signoffs"]
+        == {}
+    )
+    before = guarded.event_count()
+    none_left = guarded.delete("/scheduled_changes/rules/1/signoffs", query={"username": "releng"})
+    assert none_left.status == 200
+    assert none_left.json == {"error": "alice has no signoff to revoke"}
+    assert guarded.event_count() == before
+
+
+def test_schedule_refusals_change_nothing(guarded: AdminClient) -> None:
+    before = guarded.event_count()
+    rules = "/scheduled_changes/rules"
+    cases: list[tuple[dict[str, Any], str, str | None]] = [
+        (
+            {"change_type": "update", "rule_id": 1, "data_version": 1},
+            "'when' cannot be set to null when scheduling a new change for a Rule",
+            None,
+        ),
+        (
+            {"change_type": "update", "rule_id": 1, "data_version": 1, "when": PAST},
+            "Changes may not be scheduled in the past",
+            None,
+        ),
+        (
+            {"change_type": "update", "rule_id": 1, "when": WHEN},
+            "Missing field",
+            "data_version is missing",
+        ),
+        (
+            {"change_type": "insert", "when": WHEN, "priority": 1, "backgroundRate": 100},
+            "Null/Empty Value",
+            "update_type cannot be set to null/empty when scheduling insertion of a new rule",
+        ),
+        (
+            {
+                "change_type": "insert",
+                "when": WHEN,
+                "priority": 1,
+                "backgroundRate": 100,
+                "update_type": "minor",
+                "mapping": "no-such-release",
+            },
+            "Invalid mapping value. No release name found in DB",
+            None,
+        ),
+        ({"when": WHEN, "rule_id": 1}, "Invalid or missing change_type", None),
+        (
+            {"change_type": "update", "when": WHEN, "rule_id": 1, "data_version": 1, "sc_id": 4},
+            "sc_id cannot be set when scheduling a new change",
+            None,
+        ),
+    ]
+    for body, detail, exception in cases:
+        answer = guarded.post(rules, body)
+        assert answer.status == 400, (body, answer.text)
+        assert answer.json["detail"] == detail
+        if exception is not None:
+            assert answer.json["exception"] == exception
+    stale = guarded.post(
+        rules, {"change_type": "update", "rule_id": 1, "data_version": 7, "when": WHEN}
+    )
+    assert stale.status == 400 and stale.json["detail"] == "OutdatedDataError"
+    assert guarded.post(rules, {"change_type": "delete"}, as_user=None).status == 401
+    assert guarded.post(rules, {"change_type": "delete"}, as_user="bob").status == 403
+    assert guarded.event_count() == before
+
+
+def test_one_pending_change_per_rule(guarded: AdminClient) -> None:
+    schedule_rule_update(guarded, priority=91)
+    before = guarded.event_count()
+    second = guarded.post(
+        "/scheduled_changes/rules",
+        {"change_type": "delete", "rule_id": 1, "data_version": 1, "when": WHEN},
+    )
+    assert second.status == 400 and second.json["detail"] == "ChangeScheduledError"
+    assert guarded.event_count() == before
+
+
+def test_insert_needs_no_signoff_and_enacts(guarded: AdminClient) -> None:
+    body = {
+        "change_type": "insert",
+        "when": WHEN,
+        "priority": 5,
+        "backgroundRate": 100,
+        "update_type": "minor",
+        "product": "Firefox",
+        "channel": "sc-test",
+        "mapping": "Firefox-121.0-build1",
+    }
+    made = guarded.post("/scheduled_changes/rules", body)
+    assert made.status == 200, made.text
+    row = guarded.get("/scheduled_changes/rules/1", as_user=None).json["scheduled_change"]
+    assert row["rule_id"] is None and row["data_version"] is None
+    assert row["required_signoffs"] == {}
+    assert guarded.post("/scheduled_changes/rules/1/enact").status == 200
+    rules = guarded.get("/rules", as_user=None).json["rules"]
+    assert any(r["channel"] == "sc-test" for r in rules)
+
+
+def test_modify(guarded: AdminClient) -> None:
+    schedule_rule_update(guarded, priority=91)
+    guarded.post("/scheduled_changes/rules/1/signoffs", {"role": "relman"}, as_user="releng")
+    path = "/scheduled_changes/rules/1"
+    before = guarded.event_count()
+    missing = guarded.post(path, {"priority": 92, "data_version": 1})
+    assert missing.status == 400
+    assert missing.json["detail"] == "'sc_data_version' is a required property"
+    stale = guarded.post(path, {"priority": 92, "data_version": 1, "sc_data_version": 5})
+    assert stale.status == 400 and stale.json["detail"] == "OutdatedDataError"
+    past = guarded.post(path, {"when": PAST, "data_version": 1, "sc_data_version": 1})
+    assert past.status == 400
+    assert past.json["detail"] == "Changes may not be scheduled in the past"
+    no_version = guarded.post(path, {"priority": 92, "sc_data_version": 1})
+    assert no_version.status == 400 and no_version.json["exception"] == "data_version is missing"
+    unknown = guarded.post("/scheduled_changes/rules/9", {"sc_data_version": 1})
+    assert unknown.status == 404 and unknown.json["detail"] == "Unknown sc_id"
+    assert guarded.post(path, {"sc_data_version": 1}, as_user=None).status == 401
+    assert guarded.post(path, {"sc_data_version": 1}, as_user="bob").status == 403
+    assert guarded.event_count() == before
+
+    changed = guarded.post(path, {"priority": 92, "data_version": 1, "sc_data_version": 1})
+    assert changed.status == 200, changed.text
+    # Modifying resets the others' signoffs, as in Balrog.
+    assert changed.json == {"new_data_version": 2, "signoffs": {}}
+    row = guarded.get(path, as_user=None).json["scheduled_change"]
+    assert row["priority"] == 92 and row["sc_data_version"] == 2
+
+
+def test_telemetry_conditions(guarded: AdminClient) -> None:
+    both = guarded.post(
+        "/scheduled_changes/rules",
+        {
+            "change_type": "update",
+            "rule_id": 1,
+            "data_version": 1,
+            "when": WHEN,
+            "telemetry_product": "Firefox",
+            "telemetry_channel": "release",
+            "telemetry_uptake": 50,
+        },
+    )
+    assert both.status == 400
+    schedule_rule_update(guarded, priority=91)
+    to_uptake = guarded.post(
+        "/scheduled_changes/rules/1",
+        {
+            "when": None,
+            "telemetry_product": "Firefox",
+            "telemetry_channel": "release",
+            "telemetry_uptake": 50,
+            "data_version": 1,
+            "sc_data_version": 1,
+        },
+    )
+    assert to_uptake.status == 200, to_uptake.text
+    row = guarded.get("/scheduled_changes/rules/1", as_user=None).json["scheduled_change"]
+    assert row["when"] is None and row["telemetry_uptake"] == 50
+    assert row["telemetry_product"] == "Firefox" and row["telemetry_channel"] == "release"
+
+
+def test_cancel(guarded: AdminClient) -> None:
+    schedule_rule_update(guarded, priority=91)
+    path = "/scheduled_changes/rules/1"
+    before = guarded.event_count()
+    assert guarded.delete(path).json["detail"] == "Missing query parameter 'data_version'"
+    stale = guarded.delete(path, query={"data_version": 3})
+    assert stale.status == 400 and stale.json["detail"] == "OutdatedDataError"
+    assert guarded.delete(path, query={"data_version": 1}, as_user=None).status == 401
+    assert guarded.delete(path, query={"data_version": 1}, as_user="bob").status == 403
+    assert guarded.delete("/scheduled_changes/rules/9", query={"data_version": 1}).status == 404
+    assert guarded.event_count() == before
+    cancelled = guarded.delete(path, query={"data_version": 1})
+    assert cancelled.status == 200 and cancelled.json == {}
+    # Balrog deletes a cancelled change: it is gone from every listing.
+    assert guarded.get(path, as_user=None).status == 404
+    assert (
+        guarded.get("/scheduled_changes/rules", query={"all": 1}, as_user=None).json["count"] == 0
+    )
+
+
+def test_revisions_and_revert(guarded: AdminClient) -> None:
+    schedule_rule_update(guarded, priority=91)
+    guarded.post(
+        "/scheduled_changes/rules/1", {"priority": 92, "data_version": 1, "sc_data_version": 1}
+    )
+    path = "/scheduled_changes/rules/1/revisions"
+    listed = guarded.get(path, as_user=None).json
+    assert listed["count"] == 2
+    newest, oldest = listed["revisions"]
+    assert newest["priority"] == 92 and oldest["priority"] == 91
+    assert newest["sc_data_version"] == 2 and oldest["changed_by"] == "alice"
+    assert "signoffs" not in newest and newest["change_id"] > oldest["change_id"]
+    paged = guarded.get(path, query={"page": 2, "limit": 1}, as_user=None).json
+    assert paged["count"] == 2 and paged["revisions"][0]["priority"] == 91
+    assert guarded.get("/scheduled_changes/rules/9/revisions", as_user=None).status == 404
+
+    before = guarded.event_count()
+    assert guarded.post(path, {}).json["detail"] == "No change_id passed in the request body"
+    bad = guarded.post(path, {"change_id": 999999})
+    assert bad.status == 400
+    assert bad.json["detail"] == "Invalid change_id : 999999 passed in the request body"
+    assert guarded.post(path, {"change_id": oldest["change_id"]}, as_user=None).status == 401
+    assert guarded.event_count() == before
+    reverted = guarded.post(path, {"change_id": oldest["change_id"]})
+    assert reverted.status == 200 and reverted.text == "Success"
+    row = guarded.get("/scheduled_changes/rules/1", as_user=None).json["scheduled_change"]
+    assert row["priority"] == 91 and row["sc_data_version"] == 3
+
+
+def test_list_filter_by_rule(guarded: AdminClient) -> None:
+    schedule_rule_update(guarded, priority=91)
+    found = guarded.get("/scheduled_changes/rules", query={"rule_id": 1}, as_user=None).json
+    assert found["count"] == 1
+    other = guarded.get("/scheduled_changes/rules", query={"rule_id": 2}, as_user=None).json
+    assert other["count"] == 0

@@ -1,0 +1,133 @@
+"""API tokens and the authenticator, on the in-memory store (no I/O but a temp JWKS file)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from api.auth import Authenticator, AuthError, JwtSettings
+from domain.application import RulelogApp
+from domain.errors import Conflict, Invalid, NotFound
+from domain.tokens import digest, token_id_of
+
+
+@pytest.fixture
+def app() -> RulelogApp:
+    return RulelogApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def test_a_token_identifies_its_user_and_only_its_hash_is_stored(app: RulelogApp) -> None:
+    token_id, token = app.issue_token("ops@example.com", "root", "ci")
+    assert token_id_of(token) == token_id
+    assert app.authenticate(token) == "ops@example.com"
+    stored = app.get_token(token_id)
+    assert stored.sha256 == digest(token)
+    for item in app.recorder.select_notifications(start=1, limit=100):
+        assert token.encode() not in item.state  # the secret never reaches the store
+
+
+def test_forged_unknown_and_malformed_tokens_identify_nobody(app: RulelogApp) -> None:
+    token_id, token = app.issue_token("ops", "root")
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+    other_id = "0" * 16 if token_id != "0" * 16 else "1" * 16
+    assert app.authenticate(forged) is None
+    assert app.authenticate(token.replace(token_id, other_id)) is None
+    assert app.authenticate("") is None
+    assert app.authenticate("Bearer " + token) is None
+
+
+def test_revoked_tokens_stop_working_and_revoking_twice_is_a_conflict(app: RulelogApp) -> None:
+    token_id, token = app.issue_token("ops", "root")
+    _, other = app.issue_token("ops", "root")
+    app.revoke_token(token_id, "root")
+    assert app.authenticate(token) is None
+    assert app.authenticate(other) == "ops"  # revoking one leaves the user's others
+    with pytest.raises(Conflict):
+        app.revoke_token(token_id, "root")
+
+
+def test_bad_input_is_refused(app: RulelogApp) -> None:
+    with pytest.raises(Invalid):
+        app.issue_token("", "root")
+    with pytest.raises(Invalid):
+        app.issue_token("x" * 101, "root")
+    with pytest.raises(Invalid):
+        app.revoke_token("not-an-id", "root")
+    with pytest.raises(NotFound):
+        app.revoke_token("0123456789abcdef", "root")
+
+
+def test_the_authenticator_reads_bearer_headers_as_balrog(app: RulelogApp) -> None:
+    _, token = app.issue_token("ops", "root")
+    auth = Authenticator(app)
+    assert auth.identify(f"Bearer {token}") == "ops"
+    assert auth.identify(f"bearer {token}") == "ops"
+    for header, code in [
+        (None, "authorization_header_missing"),
+        ("Basic abc", "invalid_header"),
+        ("Bearer", "invalid_header"),
+        (f"Bearer {token} extra", "invalid_header"),
+        ("Bearer rlt_0123456789abcdef_x", "invalid_token"),
+    ]:
+        with pytest.raises(AuthError) as caught:
+            auth.identify(header)
+        assert caught.value.error["code"] == code
+
+
+ISSUER = "https://auth.example.com/"
+AUDIENCE = "rulelog-admin"
+
+
+@pytest.fixture
+def oidc(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, JwtSettings]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}))
+    return key, JwtSettings(issuer=ISSUER, audience=AUDIENCE, jwks=str(jwks))
+
+
+def _jwt(key: rsa.RSAPrivateKey, **claims: object) -> str:
+    base = {"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 600}
+    return jwt.encode({**base, **claims}, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+def test_oidc_jwts_map_their_verified_email_to_the_user(app: RulelogApp, oidc) -> None:
+    key, settings = oidc
+    auth = Authenticator(app, settings)
+    assert auth.identify("Bearer " + _jwt(key, email="rel@example.com")) == "rel@example.com"
+    # machine tokens carry no email: their client id names them, as in Balrog
+    assert auth.identify("Bearer " + _jwt(key, azp="automation-client")) == "automation-client"
+    _, token = app.issue_token("ops", "root")
+    assert auth.identify(f"Bearer {token}") == "ops"  # rulelog's own tokens still work
+
+
+def test_oidc_jwts_are_verified(app: RulelogApp, oidc) -> None:
+    key, settings = oidc
+    auth = Authenticator(app, settings)
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    bad = [
+        _jwt(stranger, email="x@example.com"),  # not signed by the provider
+        _jwt(key, email="x@example.com", aud="someone-else"),
+        _jwt(key, email="x@example.com", iss="https://evil.example.com/"),
+        _jwt(key, email="x@example.com", exp=int(time.time()) - 60),
+        "not.a.jwt",
+    ]
+    for token in bad:
+        with pytest.raises(AuthError):
+            auth.identify(f"Bearer {token}")
+
+
+def test_jwt_settings_from_env() -> None:
+    assert JwtSettings.from_env({}) is None
+    with pytest.raises(ValueError, match="RULELOG_JWT_AUDIENCE"):
+        JwtSettings.from_env({"RULELOG_JWT_ISSUER": ISSUER, "RULELOG_JWT_JWKS": "/x"})
+    made = JwtSettings.from_env(
+        {"RULELOG_JWT_ISSUER": ISSUER, "RULELOG_JWT_AUDIENCE": "a", "RULELOG_JWT_JWKS": "/x"}
+    )
+    assert made is not None and made.audience == "a" and made.email_claim == "email"
