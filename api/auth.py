@@ -21,6 +21,7 @@ from typing import Any
 
 from domain.application import RulelogApp
 from domain.tokens import PREFIX
+from domain.users import User
 
 __all__ = ["AuthError", "Authenticator", "JwtSettings"]
 
@@ -107,6 +108,21 @@ class Authenticator:
         self._jwt = _JwtVerifier(jwt) if jwt is not None else None
 
     def identify(self, authorization: str | None) -> str:
+        return self.identify_user(authorization)[0]
+
+    def identify_user(self, authorization: str | None) -> tuple[str, User | None]:
+        """The username and their ``User`` (None when they hold nothing yet)."""
+        token = self._bearer(authorization)
+        if token.startswith(PREFIX + "_") or self._jwt is None:
+            found = self.service.authenticate_user(token)
+            if found is None:
+                raise AuthError("invalid_token", "unknown or revoked token")
+            return found
+        name = self._jwt.identify(token)
+        return name, self.service.user(name)
+
+    @staticmethod
+    def _bearer(authorization: str | None) -> str:
         if not authorization:
             raise AuthError("authorization_header_missing", "Authorization header is expected")
         parts = authorization.split()
@@ -116,10 +132,4 @@ class Authenticator:
             raise AuthError("invalid_header", "Token not found")
         if len(parts) > 2:
             raise AuthError("invalid_header", "Authorization header must be Bearer token")
-        token = parts[1]
-        if token.startswith(PREFIX + "_") or self._jwt is None:
-            user = self.service.authenticate(token)
-            if user is None:
-                raise AuthError("invalid_token", "unknown or revoked token")
-            return user
-        return self._jwt.identify(token)
+        return parts[1]

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from domain.policies import SignoffPolicies
-from domain.releases import ReleaseUsage
+from domain.releases import Release, ReleaseUsage
+from domain.rules import Rule
 from domain.scheduling import PendingTarget
 from domain.sequence import Sequence
 from domain.token_commands import TokenCommands
@@ -30,7 +31,12 @@ class RulelogApp(WorkflowCommands, TokenCommands):
     """Every rulelog command, on one event store."""
 
     name = "rulelog"
+    #: A hot rule or a nightly release takes thousands of edits; without snapshots
+    #: every read would replay them all (and a release event carries its whole blob).
     snapshotting_intervals: ClassVar = {
+        Rule: 50,
+        Release: 10,
+        User: 50,
         Sequence: 50,
         ReleaseUsage: 50,
         SignoffPolicies: 50,

@@ -299,10 +299,11 @@ class CatalogCommands(AppBase):
 
         def attempt() -> Release:
             release = self.get_release(name)
-            self.check_data_version(f"release {name}", release.data_version, data_version)
             if read_only and release.read_only:
+                self.check_data_version(f"release {name}", release.data_version, data_version)
                 return release
             # Unlocking a writable release is still recorded: Balrog bumps data_version.
+            # Balrog's order: the permission, the signoffs, then the data_version.
             action = "set" if read_only else "unset"
             self.require(changed_by, f"release_read_only.{action}", current_product=release.product)
             if not read_only:
@@ -315,6 +316,7 @@ class CatalogCommands(AppBase):
                         self.policies().rows_of("product"),
                     ),
                 )
+            self.check_data_version(f"release {name}", release.data_version, data_version)
             release.set_read_only(read_only, changed_by)
             self.save(release)
             return release

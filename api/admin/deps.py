@@ -24,11 +24,12 @@ from domain.application import RulelogApp
 bearer = HTTPBearer(auto_error=False, description="A rulelog API token or an OIDC JWT.")
 
 
-def service(request: Request) -> RulelogApp:
+# ``async`` where nothing blocks: FastAPI runs a sync dependency in a worker thread.
+async def service(request: Request) -> RulelogApp:
     return request.app.state.service
 
 
-def reader(request: Request) -> CatalogReader:
+async def reader(request: Request) -> CatalogReader:
     return request.app.state.reader
 
 
@@ -37,8 +38,7 @@ def actor(
     credentials: HTTPAuthorizationCredentials | None = Security(bearer),
 ) -> str:
     authenticator: Authenticator = request.app.state.auth
-    username = authenticator.identify(request.headers.get("authorization"))
-    user = authenticator.service.user(username)
+    username, user = authenticator.identify_user(request.headers.get("authorization"))
     known = user is not None and bool(user.permissions or user.roles)
     if "@" in username and not known:
         raise Problem(403, "Authorization Required", title="Forbidden")

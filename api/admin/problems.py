@@ -137,6 +137,8 @@ def install(app: Any) -> None:
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         title = TITLES.get(error.status_code, "Error")
         detail = error.detail if isinstance(error.detail, str) else title
+        if error.status_code == 405 and detail == "Method Not Allowed":
+            detail = "The method is not allowed for the requested URL."
         if error.status_code == 404 and detail == "Not Found":
             detail = (
                 "The requested URL was not found on the server. If you entered the URL "
@@ -146,7 +148,18 @@ def install(app: Any) -> None:
 
 
 def _describe(errors: Any) -> str:
-    """One readable line per validation error: where, and what is wrong."""
+    """One readable line per validation error: where, and what is wrong.
+
+    A missing query parameter or body property is worded as Balrog's request
+    validator words it (only the first is named, as there).
+    """
+    errors = list(errors)
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "missing" and len(loc) == 2 and loc[0] == "query":
+            return f"Missing query parameter '{loc[1]}'"
+        if err.get("type") == "missing" and len(loc) == 2 and loc[0] == "body":
+            return f"'{loc[1]}' is a required property"
     parts = []
     for err in list(errors)[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"

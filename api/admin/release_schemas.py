@@ -41,7 +41,7 @@ class ReleaseBody(BaseModel):
     model_config = _required("name", "product", "blob")
     name: str | None = Field(None, min_length=1, max_length=100)
     product: str | None = Field(None, min_length=1, max_length=15)
-    blob: BlobText | None = Field(None, description="The blob: an object or its JSON text.")
+    blob: BlobText | None = Field(None, description="The blob as JSON text (as in Balrog).")
     data_version: int | None = Field(None, ge=1, description="Required to replace a release.")
 
 
@@ -50,16 +50,16 @@ class PartialReleaseBody(BaseModel):
 
     model_config = _required("product", "data")
     product: str | None = Field(None, min_length=1, max_length=15)
-    data: BlobText | None = Field(None, description="An object or its JSON text.")
+    data: BlobText | None = Field(None, description="Its JSON text (as in Balrog).")
     data_version: int | None = Field(None, ge=1)
     name: str | None = None
     hashFunction: str | None = None
     schema_version: int | None = Field(None, ge=1)
     copyTo: list[str] | str | None = Field(
-        None, description="Other releases to change the same way (a list or its JSON text)."
+        None, description="Other releases to change the same way (a JSON list, as text)."
     )
     alias: list[str] | str | None = Field(
-        None, description="Platforms to alias to this one (a list or its JSON text)."
+        None, description="Platforms to alias to this one (a JSON list, as text)."
     )
 
 

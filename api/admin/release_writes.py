@@ -20,10 +20,10 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from api.admin.problems import Problem
+from api.admin.release_blob_errors import INVALID_BLOB, blob_errors
 from domain import ids
 from domain.application import RulelogApp
-from domain.blobs.validation import SCHEMA_FILES, validate_blob
-from domain.errors import Conflict, Invalid, NotFound, SignoffRequired
+from domain.errors import Conflict, NotFound, SignoffRequired
 from domain.releases import Release
 
 #: What Balrog's OutdatedDataError says when a write cannot be merged.
@@ -36,9 +36,14 @@ class MergeConflict(ValueError):
 
 
 def parse_json_field(value: Any, field: str) -> Any:
-    """A field that may hold JSON text (connexion's ``JSONStringField``) or the value."""
-    if not isinstance(value, str):
+    """A field Balrog's schema takes as JSON text only (``JSONStringField``), parsed.
+
+    An object or list in its place is refused as Balrog's validator refuses it.
+    """
+    if value is None:
         return value
+    if not isinstance(value, str):
+        raise Problem(400, f"{field}: {value!r} is not of type 'string'")
     try:
         return json.loads(value)
     except ValueError as error:
@@ -46,34 +51,6 @@ def parse_json_field(value: Any, field: str) -> Any:
             400,
             f"Not a valid json. Error: {error}. {field}: {value!r} is not a 'JSONStringField'",
         ) from None
-
-
-def blob_errors(blob: Any) -> list[str] | None:
-    """Why Balrog would refuse ``blob`` (its type, then its content), or None."""
-    errors = shape_errors(blob)
-    if errors:
-        return errors
-    try:
-        validate_blob(blob)
-    except Invalid as error:
-        return [str(error)]
-    return None
-
-
-def shape_errors(blob: Any) -> list[str] | None:
-    """Balrog's first check (``createBlob``): an object with a known schema_version."""
-    if not isinstance(blob, dict):
-        return ["the blob must be a JSON object"]
-    version = blob.get("schema_version")
-    if not version:
-        return ["schema_version is not set"]
-    try:
-        known = not isinstance(version, bool) and version in SCHEMA_FILES
-    except TypeError:  # unhashable
-        known = False
-    if not known:
-        return ["schema_version is unknown"]
-    return None
 
 
 def name_mismatch(name: str, blob: dict[str, Any]) -> str | None:
@@ -262,7 +239,7 @@ class PartialChange(ABC):
             blob = self.plan(json.loads(json.dumps(base)))
             errors = blob_errors(blob)
             if errors:
-                raise Problem(400, "Couldn't update release: Invalid Blob", exception=errors)
+                raise Problem(400, f"Couldn't update release: {INVALID_BLOB}", exception=errors)
             mismatch = name_mismatch(name, blob)
             if mismatch:
                 raise Problem(400, f"Couldn't update release: {mismatch}", exception=[mismatch])
@@ -304,7 +281,7 @@ class PartialChange(ABC):
             skeleton["hashFunction"] = self.hash_function
         errors = blob_errors(skeleton)
         if errors:
-            raise Problem(400, "Couldn't create release: Invalid Blob", exception=errors)
+            raise Problem(400, f"Couldn't create release: {INVALID_BLOB}", exception=errors)
         self.service.require(self.changed_by, "release.create", new_product=self.product)
         return skeleton
 

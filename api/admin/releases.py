@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from api.admin import release_extras
 from api.admin.deps import Actor, Reader, Service
 from api.admin.problems import Problem
+from api.admin.release_blob_errors import blob_errors, shape_errors
 from api.admin.release_schemas import (
     PartialReleaseBody,
     ReleaseBody,
@@ -30,15 +31,14 @@ from api.admin.release_schemas import (
 from api.admin.release_writes import (
     MergeKeys,
     PutLocale,
-    blob_errors,
     find_release,
     name_mismatch,
     no_signoffs,
     parse_json_field,
     read_only_message,
-    shape_errors,
     write_blob,
 )
+from api.admin.rules import balrog_distinct
 from api.admin.schemas import NewDataVersion, ProblemDoc
 from domain import ids
 from domain.errors import SignoffRequired
@@ -63,8 +63,14 @@ def serialize_requirements(reqs: Any) -> dict[str, int]:
     return {r.role: r.signoffs_required for r in reduce_requirements(reqs)}
 
 
-def listing(catalog: Any, product: str | None = None, prefix: str | None = None) -> list[dict]:
-    """Release rows as Balrog's ``getReleaseInfo`` gives them, by name."""
+def listing(
+    catalog: Any, product: str | None = None, prefix: str | None = None, by_name: bool = False
+) -> list[dict]:
+    """Release rows as Balrog's ``getReleaseInfo`` gives them.
+
+    In the order Balrog's table scan returns them: as the releases were created
+    (``by_name=False``), or by name when only names are read (its primary-key index).
+    """
     mapped: dict[str, list[dict[str, Any]]] = {}
     for rule in sorted(catalog.rules.values(), key=lambda r: r["rule_id"]):
         for name in dict.fromkeys((rule.get("mapping"), rule.get("fallbackMapping"))):
@@ -72,7 +78,7 @@ def listing(catalog: Any, product: str | None = None, prefix: str | None = None)
                 mapped.setdefault(name, []).append(rule)
     policies = list(catalog.policies["product"].values())
     rows = []
-    for name in sorted(catalog.releases):
+    for name in sorted(catalog.releases) if by_name else list(catalog.releases):
         row = catalog.releases[name]
         if (product and row["product"] != product) or (prefix and not name.startswith(prefix)):
             continue
@@ -104,7 +110,7 @@ def list_releases(
     names_only: str | None = Query(None, description="Any value: list names only."),
 ) -> Any:
     with reader.current() as model:
-        rows = listing(model.catalog, product, name_prefix)
+        rows = listing(model.catalog, product, name_prefix, by_name=bool(names_only))
     if names_only:
         return JSONResponse({"names": [r["name"] for r in rows]})
     return JSONResponse({"releases": rows})
@@ -147,11 +153,7 @@ def release_column(column: str, reader: Reader) -> Any:
         raise Problem(404, "Requested column does not exist")
     with reader.current() as model:
         rows = listing(model.catalog)
-    values: list[Any] = []
-    for row in rows:
-        value = row[column]
-        if value is not None and value not in values:
-            values.append(value)
+    values = balrog_distinct(row[column] for row in rows if row[column] is not None)
     return JSONResponse({"count": len(values), column: values})
 
 

@@ -252,8 +252,8 @@ def product_policy_revisions(
     service: Service,
     reader: Reader,
     product: str = Query(..., min_length=1, max_length=15),
+    role: str = Query(..., min_length=1, max_length=50),  # Balrog's parameter order
     channel: str = Query(..., min_length=1, max_length=75),
-    role: str = Query(..., min_length=1, max_length=50),
     page: int | None = PAGE_Q,
     limit: int | None = LIMIT_Q,
 ) -> Any:

@@ -10,7 +10,7 @@ them is always its "No Signoffs given".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,10 +49,10 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 # --------------------------------------------------------------- helpers
 
 
-def strict_query(*allowed: str) -> Callable[[Request], None]:
+def strict_query(*allowed: str) -> Callable[[Request], Awaitable[None]]:
     """Balrog's strict validation: a query parameter its spec does not name is a 400."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: no I/O, so no thread hop
         extra = sorted(set(request.query_params) - set(allowed))
         if extra:
             raise Problem(400, f"Extra query parameter(s) {', '.join(extra)} not in spec")
@@ -206,8 +206,21 @@ def rule_column(column: str, reader: Reader) -> Any:
         raise Problem(404, "Rule column was not found", exception="Requested column does not exist")
     with reader.current() as model:
         values = [r.get(column) for r in ordered(list(model.catalog.rules.values()))]
-    distinct = list(dict.fromkeys(v for v in values if v is not None))
+    distinct = balrog_distinct(v for v in values if v is not None)
     return JSONResponse({"count": len(distinct), column: distinct})
+
+
+def balrog_distinct(values: Iterable[Any]) -> list[Any]:
+    """Distinct values in the order of Balrog's ``list(set(...))``.
+
+    For numbers and booleans that order is Python's and reproducible, so it is
+    kept exactly; text hashes differently in every Balrog process, so text
+    values keep their first-seen order instead (stable for clients and tests).
+    """
+    values = list(values)
+    if all(isinstance(v, (int, float)) for v in values):
+        return list(set(values))
+    return list(dict.fromkeys(values))
 
 
 @router.get(
@@ -231,10 +244,13 @@ def _update(
 ) -> JSONResponse:
     given = checked_body(body, update=True)
     what = {k: cleaned(v) for k, v in given.items()}
-    with reader.current() as model:
-        if find_rule(model.catalog.rules, id_or_alias) is None:
-            raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION)
-        check_mappings(what, model.catalog.releases, creating=False)
+    if what.get("data_version") is None or {"mapping", "fallbackMapping"} & set(what):
+        # Checks that need the catalogue, in Balrog's order (a missing rule first).
+        # A plain edit skips them: the command itself answers a missing rule (404).
+        with reader.current() as model:
+            if find_rule(model.catalog.rules, id_or_alias) is None:
+                raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION)
+            check_mappings(what, model.catalog.releases, creating=False)
     if what.get("data_version") is None:
         raise Problem(
             400,

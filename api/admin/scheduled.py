@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from api.admin.deps import Actor, Reader, Service
 from api.admin.problems import Problem
+from api.admin.release_blob_errors import blob_errors
 from api.admin.scheduled_actions import enact, gone, sign_off
 from api.admin.scheduled_bodies import NOUNS, check_required, creation, modification
 from api.admin.scheduled_rows import (
@@ -43,9 +44,13 @@ from api.admin.scheduled_schemas import (
     SignoffBody,
 )
 from api.admin.schemas import ProblemDoc
-from domain.errors import Conflict, NotFound
+from domain import ids
+from domain.errors import Conflict, Invalid, NotFound
+from domain.policies import KEY_COLUMNS
 from domain.scheduling import KINDS
-from domain.targets import target_for
+from domain.signoffs import check_policy_holders
+from domain.targets import rules_mapping, target_for
+from domain.users import RoleRoster
 
 router = APIRouter(tags=["scheduled changes"])
 
@@ -120,6 +125,38 @@ def _scheduling_problem(error: Exception, kind: str, change_type: Any) -> Except
     return error
 
 
+def _check_release_plan(service: Any, change_type: Any, row: dict[str, Any]) -> None:
+    """What Balrog's release table refuses when the change is scheduled, not enacted."""
+    data = row.get("data")
+    if change_type in ("insert", "update") and data is not None:
+        errors = blob_errors(data)
+        if errors:
+            raise Problem(400, "Invalid Blob", exception=errors)
+    name = row.get("name")
+    if change_type == "delete" and isinstance(name, str) and rules_mapping(service, name):
+        raise Problem(
+            400,
+            "Unknown error",
+            exception=f"{name} has rules pointing to it. Hence it cannot be deleted.",
+        )
+
+
+def _check_policy_plan(service: Any, kind: str, change_type: Any, row: dict[str, Any]) -> None:
+    """Balrog validates a scheduled policy as it would the policy itself: enough holders."""
+    if not kind.startswith("required_signoffs/") or change_type not in ("insert", "update"):
+        return
+    role, count = row.get("role"), row.get("signoffs_required")
+    if not isinstance(role, str) or not isinstance(count, int):
+        return
+    roster = service.find(ids.role_roster_id(role), RoleRoster)
+    holders = len(roster.holders) if roster else 0
+    target = ", ".join(str(row.get(c)) for c in KEY_COLUMNS[kind.split("/", 1)[1]][:-1])
+    try:
+        check_policy_holders(role, count, holders, target=target)
+    except Invalid as error:
+        raise Problem(400, "Unknown error", exception=str(error)) from None
+
+
 def _register(kind: str) -> None:
     base = f"/scheduled_changes/{kind}"
     body_model = BODIES[kind]
@@ -152,6 +189,9 @@ def _register(kind: str) -> None:
         with reader.current() as model:
             releases = set(model.catalog.releases)
         plan = creation(kind, given, change_type, _now_ms(service), releases)
+        if kind == "releases":
+            _check_release_plan(service, plan.change_type, plan.row)
+        _check_policy_plan(service, kind, plan.change_type, plan.row)
         try:
             sc = service.schedule_change(
                 kind, plan.change_type, plan.row, plan.condition, changed_by, plan.data_version
@@ -282,6 +322,14 @@ def _register(kind: str) -> None:
         if not isinstance(body.role, str):
             raise Problem(400, "role: None is not of type 'string'")
         with reader.current() as model:
+            held = model.catalog.users.get(changed_by, {}).get("roles") or {}
+            if body.role not in held:
+                # Balrog checks the role before it looks at the change at all.
+                raise Problem(
+                    403,
+                    "Permission Denied",
+                    exception=f"{changed_by} cannot signoff with role '{body.role}'",
+                )
             sign_off(service, model.catalog, kind, sc_id, body.role, changed_by)
         return JSONResponse({})
 

@@ -16,7 +16,7 @@ from typing import Any
 from api.admin.problems import Problem
 from api.agent import Agent, fingerprint_policy
 from api.verification import ChannelViews, sign_off_verified
-from domain.errors import NotFound, SignoffRequired
+from domain.errors import NotFound, PermissionDenied, SignoffRequired
 from domain.signoffs import reduce_requirements
 from projections.state import Catalog
 
@@ -55,21 +55,35 @@ def sign_off(service: Any, state: Catalog, kind: str, sc_id: int, role: str, use
 def enact(service: Any, state: Catalog, kind: str, sc_id: int, enacted_by: str) -> None:
     """Enact one change now (whatever its condition), as the agent would enact it.
 
-    Balrog's order of refusals: who may enact, then signoffs; then rulelog's
+    Balrog's order of refusals: who may enact (before the change is even looked
+    up), then signoffs; then rulelog's
     own check that the signoffs were given on the test views as they are now
     (refused unless ``RULELOG_FINGERPRINT_POLICY=warn``, which records the
     mismatch instead); the domain then refuses a stale change.
     """
+    try:
+        service.require(enacted_by, "scheduled_change.enact")
+    except PermissionDenied:
+        # Balrog words this refusal with its message's format arguments unapplied.
+        words = ("%s is not allowed to enact scheduled changes", enacted_by)
+        raise Problem(403, "Permission Denied", exception=str(words)) from None
     sc = state.scheduled.get((kind, sc_id))
     if sc is None or sc["status"] == "cancelled":
         raise gone(kind, sc_id)
+    if sc["status"] != "pending" and sc["change_type"] != "insert":
+        # Balrog enacts it again, against the row the first enactment changed.
+        raise Problem(
+            400,
+            "OutdatedDataError",
+            exception="Couldn't perform the request POST. Outdated Data Version. "
+            "old_data_version doesn't match current data_version",
+        )
     if sc["status"] != "pending":
         raise Problem(
             400,
             f"Scheduled change {sc_id} is already {sc['status']}",
             exception=f"Scheduled change {kind}/{sc_id} was enacted already",
         )
-    service.require(enacted_by, "scheduled_change.enact")
     aggregate = service.get_scheduled_change(kind, sc_id)
     if service.missing_signoffs(aggregate):
         raise signoff_problem(service, kind, sc_id)

@@ -17,6 +17,7 @@ from typing import Any
 
 from api.admin.problems import Problem
 from api.admin.scheduled_rows import condition_columns, when_millis
+from api.admin.users_schemas import PERMISSION_PARAM
 from domain.errors import Invalid
 
 CHANGE_TYPES = ("insert", "update", "delete")
@@ -138,6 +139,14 @@ JSON_TEXT_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
+def check_permission_name(kind: str, body: dict[str, Any]) -> None:
+    """The schema's enum of permission names, for a scheduled permission change."""
+    names = PERMISSION_PARAM["enum"]
+    value = body.get("permission")
+    if kind == "permissions" and "permission" in body and value not in names:
+        raise Problem(400, f"permission: {value!r} is not one of {names}")
+
+
 def check_json_text(kind: str, body: dict[str, Any]) -> None:
     """Balrog's schema: a release's ``data`` and a permission's ``options`` are JSON text."""
     name, types = JSON_TEXT_FIELDS.get(kind, ("", ""))
@@ -236,6 +245,7 @@ def creation(
     """A new scheduled change from a POST body, checked as Balrog's view checks it."""
     check_required(body, REQUIRED_ON_CREATE[kind])
     check_change_type(kind, body)
+    check_permission_name(kind, body)
     check_json_text(kind, body)
     if kind == "emergency_shutoff" and body.get("change_type") != "delete":
         raise Problem(400, "Invalid or missing change_type")

@@ -74,7 +74,10 @@ def target_columns(sc: dict[str, Any]) -> dict[str, Any]:
     source = dict(sc.get("row") or {})
     if sc["change_type"] != "insert":
         source = {**source, **key_row(kind, sc["target"])}
-    return {name: source.get(name) for name in COLUMNS[kind]}
+    columns = {name: source.get(name) for name in COLUMNS[kind]}
+    if kind == "releases" and columns["read_only"] is None:
+        columns["read_only"] = False  # Balrog's column default
+    return columns
 
 
 def base_row(sc: dict[str, Any]) -> dict[str, Any]:

@@ -50,12 +50,19 @@ def refused(answer: Any, status: int, detail: str) -> dict[str, Any]:
 # ----------------------------------------------------------------- reading
 
 
-def test_list_filters_and_required_signoffs(fx: AdminClient) -> None:
+def test_list_filters_and_required_signoffs(fx: AdminClient, fixture_snapshot: dict) -> None:
     guard_firefox_release(fx)
     listed = fx.get("/releases", as_user=None)
     assert listed.status == 200
     rows = listed.json["releases"]
-    assert len(rows) == 12 and [r["name"] for r in rows] == sorted(r["name"] for r in rows)
+    # As Balrog's table scan returns them: in the order they were created (the snapshot's);
+    # names alone come by name (its primary-key index).
+    assert len(rows) == 12
+    created = [r["name"] for r in fixture_snapshot["releases"]] + [UNMAPPED]
+    assert [r["name"] for r in rows] == created
+    assert [r["name"] for r in rows] != sorted(r["name"] for r in rows)
+    names_only = fx.get("/releases", query={"names_only": "1"}).json["names"]
+    assert names_only == sorted(r["name"] for r in rows)
     mapped = next(r for r in rows if r["name"] == MAPPED)
     assert mapped["rule_ids"] == [1, 7, 14, 23] and mapped["data_version"] == 1
     assert mapped["rule_info"]["1"] == {"product": "Firefox", "channel": "release"}
@@ -109,24 +116,33 @@ def test_get_and_put_one_locale(fx: AdminClient) -> None:
 
 
 def test_post_creates_a_release(fx: AdminClient) -> None:
-    made = fx.post("/releases", {"name": "New-1", "product": "Firefox", "blob": blob("New-1")})
+    made = fx.post(
+        "/releases", {"name": "New-1", "product": "Firefox", "blob": json.dumps(blob("New-1"))}
+    )
     assert (made.status, made.json) == (201, {"new_data_version": 1})
     assert fx.get("/releases/New-1").json == blob("New-1")
     # Older clients send the blob as JSON text.
     text = json.dumps(blob("New-2"))
     assert fx.post("/releases", {"name": "New-2", "product": "Firefox", "blob": text}).status == 201
     before = fx.event_count()
-    again = fx.post("/releases", {"name": "New-1", "product": "Firefox", "blob": blob("New-1")})
+    again = fx.post(
+        "/releases", {"name": "New-1", "product": "Firefox", "blob": json.dumps(blob("New-1"))}
+    )
     body = refused(again, 400, "Release: New-1 already exists")
     assert body["exception"] == "Database already contains the release"
-    bad = fx.post("/releases", {"name": "B", "product": "Firefox", "blob": {"name": "B"}})
+    bad = fx.post(
+        "/releases", {"name": "B", "product": "Firefox", "blob": json.dumps({"name": "B"})}
+    )
     assert refused(bad, 400, "Couldn't create release")["exception"] == [
         "schema_version is not set"
     ]
     extra = {**blob("B"), "x": 1}
-    invalid = fx.post("/releases", {"name": "B", "product": "Firefox", "blob": extra})
-    assert refused(invalid, 400, "Couldn't create release")["exception"][0].startswith("blob")
-    other = fx.post("/releases", {"name": "B", "product": "Firefox", "blob": blob("C")})
+    invalid = fx.post("/releases", {"name": "B", "product": "Firefox", "blob": json.dumps(extra)})
+    # Balrog's list: each JSON-schema error, worded as its validator words it.
+    assert refused(invalid, 400, "Couldn't create release")["exception"] == [
+        "Additional properties are not allowed ('x' was unexpected)"
+    ]
+    other = fx.post("/releases", {"name": "B", "product": "Firefox", "blob": json.dumps(blob("C"))})
     assert refused(other, 400, "Couldn't create release")["exception"] == [
         "name in database (B) does not match name in blob (C)"
     ]
@@ -139,7 +155,7 @@ def test_post_creates_a_release(fx: AdminClient) -> None:
 
 def test_writes_need_identity_and_permission(fx: AdminClient) -> None:
     before = fx.event_count()
-    body = {"name": "N", "product": "Firefox", "blob": blob("N")}
+    body = {"name": "N", "product": "Firefox", "blob": json.dumps(blob("N"))}
     assert fx.post("/releases", body, as_user=None).status == 401
     assert fx.put("/releases/N", body, as_user=None).status == 401
     assert fx.post("/releases", body, as_user="bob").status == 403
@@ -154,19 +170,27 @@ def test_writes_need_identity_and_permission(fx: AdminClient) -> None:
 
 
 def test_put_creates_then_replaces(fx: AdminClient) -> None:
-    created = fx.put("/releases/P", {"name": "P", "product": "Firefox", "blob": blob("P")})
+    created = fx.put(
+        "/releases/P", {"name": "P", "product": "Firefox", "blob": json.dumps(blob("P"))}
+    )
     assert created.status == 201 and created.body == b""
     replaced = fx.put(
         "/releases/P",
-        {"name": "P", "product": "Firefox", "blob": blob("P", detailsUrl="u"), "data_version": 1},
+        {
+            "name": "P",
+            "product": "Firefox",
+            "blob": json.dumps(blob("P", detailsUrl="u")),
+            "data_version": 1,
+        },
     )
     assert (replaced.status, replaced.json) == (200, {"new_data_version": 2})
     assert fx.get("/releases/P").json["detailsUrl"] == "u"
     before = fx.event_count()
-    nodv = fx.put("/releases/P", {"name": "P", "product": "Firefox", "blob": blob("P")})
+    nodv = fx.put("/releases/P", {"name": "P", "product": "Firefox", "blob": json.dumps(blob("P"))})
     refused(nodv, 400, "data_version field is missing")
     wrong = fx.put(
-        "/releases/P", {"name": "P", "product": "Firefox", "blob": blob("Q"), "data_version": 2}
+        "/releases/P",
+        {"name": "P", "product": "Firefox", "blob": json.dumps(blob("Q")), "data_version": 2},
     )
     assert refused(wrong, 400, "Couldn't update release")["exception"] == [
         "name in database (P) does not match name in blob (Q)"
@@ -174,7 +198,12 @@ def test_put_creates_then_replaces(fx: AdminClient) -> None:
     # Stale, and changing what changed since: refused.
     stale = fx.put(
         "/releases/P",
-        {"name": "P", "product": "Firefox", "blob": blob("P", detailsUrl="v"), "data_version": 1},
+        {
+            "name": "P",
+            "product": "Firefox",
+            "blob": json.dumps(blob("P", detailsUrl="v")),
+            "data_version": 1,
+        },
     )
     refused(stale, 400, "OutdatedDataError")
     assert fx.event_count() == before
@@ -185,8 +214,12 @@ def test_put_at_an_older_data_version_merges(fx: AdminClient) -> None:
     fx.service.replace_release_blob("M", 1, blob("M", detailsUrl="b"), "alice")
     merged = fx.put(
         "/releases/M",
-        {"name": "M", "product": "Firefox", "blob": blob("M", detailsUrl="a", licenseUrl="l"),
-         "data_version": 1},
+        {
+            "name": "M",
+            "product": "Firefox",
+            "blob": json.dumps(blob("M", detailsUrl="a", licenseUrl="l")),
+            "data_version": 1,
+        },
     )
     assert (merged.status, merged.json) == (200, {"new_data_version": 3})
     assert fx.get("/releases/M").json == blob("M", detailsUrl="b", licenseUrl="l")
@@ -196,13 +229,17 @@ def test_put_refuses_read_only_and_signoff_guarded(fx: AdminClient) -> None:
     guard_firefox_release(fx)
     body = {"name": MAPPED, "product": "Firefox", "data_version": 1}
     before = fx.event_count()
-    guarded = fx.put(f"/releases/{MAPPED}", {**body, "blob": fx.get(f"/releases/{MAPPED}").json})
+    guarded = fx.put(
+        f"/releases/{MAPPED}", {**body, "blob": json.dumps(fx.get(f"/releases/{MAPPED}").json)}
+    )
     assert refused(guarded, 400, "Signoff Required")["exception"] == "No Signoffs given"
     make(fx, "RO")
     fx.service.set_release_read_only("RO", 1, True, "alice")
     before = fx.event_count()
-    locked = fx.put("/releases/RO", {"name": "RO", "product": "Firefox", "blob": blob("RO"),
-                                     "data_version": 2})
+    locked = fx.put(
+        "/releases/RO",
+        {"name": "RO", "product": "Firefox", "blob": json.dumps(blob("RO")), "data_version": 2},
+    )
     body = refused(locked, 403, "Couldn't update release. Release is marked read only")
     assert body["exception"] == ["Release 'RO' is read only"]
     assert fx.event_count() == before
@@ -219,8 +256,12 @@ def test_post_merges_keys_and_creates(fx: AdminClient) -> None:
     assert fx.get("/releases/K").json == blob("K", detailsUrl="b", licenseUrl="l")
     fresh = fx.post(
         "/releases/F",
-        {"product": "Firefox", "data": {"detailsUrl": "d"}, "schema_version": 1,
-         "hashFunction": "sha512"},
+        {
+            "product": "Firefox",
+            "data": json.dumps({"detailsUrl": "d"}),
+            "schema_version": 1,
+            "hashFunction": "sha512",
+        },
     )
     assert (fresh.status, fresh.json) == (201, {"new_data_version": 2})
     assert fx.get("/releases/F").json == blob("F", detailsUrl="d")
@@ -230,10 +271,13 @@ def test_post_refusals(fx: AdminClient) -> None:
     make(fx, "K")
     fx.service.replace_release_blob("K", 1, blob("K", detailsUrl="x"), "alice")
     before = fx.event_count()
-    base = {"product": "Firefox", "data": {"detailsUrl": "y"}, "schema_version": 1}
+    base = {"product": "Firefox", "data": json.dumps({"detailsUrl": "y"}), "schema_version": 1}
     refused(fx.post("/releases/K", base), 400, "Release exists, data_version must be provided")
-    refused(fx.post("/releases/K", {"product": "Firefox", "data": {}}), 400,
-            "schema_version is required")
+    refused(
+        fx.post("/releases/K", {"product": "Firefox", "data": json.dumps({})}),
+        400,
+        "schema_version is required",
+    )
     refused(
         fx.post("/releases/K", {**base, "product": "Thunderbird", "data_version": 2}),
         400,
@@ -243,9 +287,10 @@ def test_post_refusals(fx: AdminClient) -> None:
     stale = fx.post("/releases/K", {**base, "data_version": 1})
     message = "Failed to update row, old_data_version doesn't match current data_version"
     assert refused(stale, 400, f"Couldn't update release: {message}")["exception"] == [message]
-    invalid = fx.post("/releases/K", {**base, "data": {"bogus": 1}, "data_version": 2})
-    assert invalid.json["exception"][0].startswith("blob")
-    refused(invalid, 400, "Couldn't update release: Invalid Blob")
+    invalid = fx.post("/releases/K", {**base, "data": json.dumps({"bogus": 1}), "data_version": 2})
+    refused(invalid, 400, "Couldn't update release: Invalid blob! See 'errors' for details.")
+    extra = "Additional properties are not allowed ('bogus' was unexpected)"
+    assert invalid.json["exception"] == [extra]
     refused(fx.post("/releases/K", {"product": "Firefox"}), 400, "'data' is a required property")
     assert fx.event_count() == before
 
@@ -261,11 +306,13 @@ def test_delete(fx: AdminClient) -> None:
     assert body["exception"] == f"{MAPPED} has rules pointing to it. Hence it cannot be deleted."
     refused(fx.delete("/releases/nope", query={"data_version": 1}), 404, "Release: nope not found")
     refused(fx.delete(f"/releases/{UNMAPPED}"), 400, "Missing query parameter 'data_version'")
-    refused(fx.delete(f"/releases/{UNMAPPED}", query={"data_version": 2}), 400,
-            "OutdatedDataError")
+    refused(fx.delete(f"/releases/{UNMAPPED}", query={"data_version": 2}), 400, "OutdatedDataError")
     assert fx.delete(f"/releases/{UNMAPPED}", query={"data_version": 1}, as_user=None).status == 401
-    refused(fx.delete(f"/releases/{UNMAPPED}", query={"data_version": 1}, as_user="releng"),
-            403, "Permission Denied")
+    refused(
+        fx.delete(f"/releases/{UNMAPPED}", query={"data_version": 1}, as_user="releng"),
+        403,
+        "Permission Denied",
+    )
     assert fx.event_count() == before
     gone = fx.delete(f"/releases/{UNMAPPED}", query={"data_version": 1})
     assert gone.status == 200 and gone.body == b""
@@ -292,17 +339,35 @@ def test_read_only_switch(fx: AdminClient) -> None:
     assert (again.status, again.json) == (201, {"new_data_version": 2})
     fx.service.grant_permission("releng", "release_read_only", {"actions": ["set"]}, "alice")
     before = fx.event_count()
-    refused(fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": ""}), 400,
-            "'data_version' is a required property")
-    refused(fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": "", "data_version": 1}),
-            400, "OutdatedDataError")
-    denied = fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": False, "data_version": 2},
-                    as_user="releng")
+    refused(
+        fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": ""}),
+        400,
+        "'data_version' is a required property",
+    )
+    refused(
+        fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": "", "data_version": 1}),
+        400,
+        "OutdatedDataError",
+    )
+    denied = fx.put(
+        f"/releases/{UNMAPPED}/read_only", {"read_only": False, "data_version": 2}, as_user="releng"
+    )
     assert refused(denied, 403, "Permission Denied")["exception"] == (
         "releng is not allowed to mark Firefox products read write"
     )
-    assert fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": False, "data_version": 2},
-                  as_user=None).status == 401
+    # Balrog checks the permission before the data_version.
+    stale = fx.put(
+        f"/releases/{UNMAPPED}/read_only", {"read_only": False, "data_version": 9}, as_user="releng"
+    )
+    assert refused(stale, 403, "Permission Denied")["exception"] == (
+        "releng is not allowed to mark Firefox products read write"
+    )
+    assert (
+        fx.put(
+            f"/releases/{UNMAPPED}/read_only", {"read_only": False, "data_version": 2}, as_user=None
+        ).status
+        == 401
+    )
     assert fx.event_count() == before
     cleared = fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": "", "data_version": 2})
     assert (cleared.status, cleared.json) == (201, {"new_data_version": 3})
@@ -314,8 +379,9 @@ def test_unlocking_needs_product_signoffs(fx: AdminClient) -> None:
     assert signoffs.json == {"required_signoffs": {"relman": 1}}
     other = fx.get("/releases/GMP-Superblob-2023/read_only/product/required_signoffs")
     assert other.json == {"required_signoffs": {}}
-    refused(fx.get("/releases/nope/read_only/product/required_signoffs"), 404,
-            "Release: nope not found")
+    refused(
+        fx.get("/releases/nope/read_only/product/required_signoffs"), 404, "Release: nope not found"
+    )
     fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": True, "data_version": 1})
     before = fx.event_count()
     unlock = fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": False, "data_version": 2})
@@ -328,13 +394,17 @@ def test_unlocking_needs_product_signoffs(fx: AdminClient) -> None:
 
 def test_locale_upload_created_updated_and_merged(fx: AdminClient) -> None:
     url = "/releases/L/builds/p/de"
-    body = {"product": "Firefox", "data": json.dumps(LOCALE), "schema_version": 1,
-            "hashFunction": "sha512"}
+    body = {
+        "product": "Firefox",
+        "data": json.dumps(LOCALE),
+        "schema_version": 1,
+        "hashFunction": "sha512",
+    }
     created = fx.put(url, body)  # the release is created, then the locale added
     assert (created.status, created.json) == (201, {"new_data_version": 2})
     assert fx.get(url).json == LOCALE and fx.get(url).headers["X-Data-Version"] == "2"
     other = {**LOCALE, "complete": {**LOCALE["complete"], "filesize": 2}}
-    updated = fx.put(url, {**body, "data": other, "data_version": 2})
+    updated = fx.put(url, {**body, "data": json.dumps(other), "data_version": 2})
     assert (updated.status, updated.json) == (200, {"new_data_version": 3})
     # Two uploads made from data_version 3: the second is merged in.
     first = fx.put("/releases/L/builds/p/fr", {**body, "data_version": 3})
@@ -357,26 +427,30 @@ def test_locale_upload_created_updated_and_merged(fx: AdminClient) -> None:
 def test_locale_upload_refusals(fx: AdminClient) -> None:
     make(fx, "L", platforms={"p": {"locales": {"de": LOCALE}}})
     url = "/releases/L/builds/p/de"
-    body = {"product": "Firefox", "data": LOCALE, "schema_version": 1}
+    body = {"product": "Firefox", "data": json.dumps(LOCALE), "schema_version": 1}
     before = fx.event_count()
     refused(fx.put(url, body), 400, "Release exists, data_version must be provided")
-    bad = fx.put(url, {**body, "data": {"complete": 5}, "data_version": 1})
-    assert refused(bad, 400, "Couldn't update release: Invalid Blob")["exception"][0].startswith(
-        "blob: platforms.p.locales.de.complete"
-    )
+    bad = fx.put(url, {**body, "data": json.dumps({"complete": 5}), "data_version": 1})
+    detail = "Couldn't update release: Invalid blob! See 'errors' for details."
+    assert refused(bad, 400, detail)["exception"] == [
+        "{'locales': {'de': {'complete': 5}}} is not valid under any of the given schemas"
+    ]
     assert fx.put(url, {**body, "data_version": 1}, as_user=None).status == 401
     fx.service.grant_permission("releng", "release", {"products": ["Firefox"]}, "alice")
     before = fx.event_count()
     changed = {**LOCALE["complete"], "filesize": 2}
-    denied = refused(fx.put(url, {**body, "data_version": 1}, as_user="releng"), 403,
-                     "Permission Denied")
+    denied = refused(
+        fx.put(url, {**body, "data_version": 1}, as_user="releng"), 403, "Permission Denied"
+    )
     assert denied["exception"] == "releng is not allowed to add builds for product Firefox"
     fx.service.replace_release_blob(
         "L", 1, blob("L", platforms={"p": {"locales": {"de": {"complete": changed}}}}), "alice"
     )
     before = fx.event_count()
-    conflict = fx.put(url, {**body, "data": {"complete": {**changed, "filesize": 3}},
-                            "data_version": 1})
+    conflict = fx.put(
+        url,
+        {**body, "data": json.dumps({"complete": {**changed, "filesize": 3}}), "data_version": 1},
+    )
     assert conflict.json["detail"].startswith("Couldn't update release: Failed to update row")
     fx.service.set_release_read_only("L", 2, True, "alice")
     before = fx.event_count()
@@ -390,8 +464,9 @@ def test_locale_upload_needs_signoffs_on_guarded_release(fx: AdminClient) -> Non
     before = fx.event_count()
     url = f"/releases/{MAPPED}/builds/Linux_x86_64-gcc3/de"
     en = fx.get(f"/releases/{MAPPED}/builds/Linux_x86_64-gcc3/en-US").json
-    guarded = fx.put(url, {"product": "Firefox", "data": en, "data_version": 1,
-                           "schema_version": 9})
+    guarded = fx.put(
+        url, {"product": "Firefox", "data": json.dumps(en), "data_version": 1, "schema_version": 9}
+    )
     assert refused(guarded, 400, "Signoff Required")["exception"] == "No Signoffs given"
     assert fx.event_count() == before
 
@@ -424,11 +499,17 @@ def test_revisions_and_revert(fx: AdminClient) -> None:
     fx.service.set_release_read_only("R", 3, False, "alice")
     before = fx.event_count()
     refused(fx.post("/releases/R/revisions", {}), 400, "No change_id passed in the request body")
-    refused(fx.post("/releases/R/revisions", {"change_id": 10**9}), 400,
-            f"Invalid change_id : {10**9} passed in the request body")
+    refused(
+        fx.post("/releases/R/revisions", {"change_id": 10**9}),
+        400,
+        f"Invalid change_id : {10**9} passed in the request body",
+    )
     other = fx.get(f"/releases/{UNMAPPED}/revisions").json["revisions"][0]["change_id"]
-    refused(fx.post("/releases/R/revisions", {"change_id": other}), 400,
-            "Bad name passed in the request")
+    refused(
+        fx.post("/releases/R/revisions", {"change_id": other}),
+        400,
+        "Bad name passed in the request",
+    )
     refused(fx.post("/releases/nope/revisions", change), 404, "bad release")
     assert fx.post("/releases/R/revisions", change, as_user=None).status == 401
     assert fx.event_count() == before
@@ -467,10 +548,18 @@ def test_other_products_permission_is_refused_everywhere(fx: AdminClient) -> Non
     fx.service.grant_permission("releng", "release", {"products": ["Thunderbird"]}, "alice")
     change_id = fx.get(f"/releases/{UNMAPPED}/revisions").json["revisions"][0]["change_id"]
     before = fx.event_count()
-    whole = {"name": UNMAPPED, "product": "Firefox", "blob": blob(UNMAPPED, detailsUrl="x"),
-             "data_version": 1}
-    partial = {"product": "Firefox", "data": {"detailsUrl": "x"}, "schema_version": 1,
-               "data_version": 1}
+    whole = {
+        "name": UNMAPPED,
+        "product": "Firefox",
+        "blob": json.dumps(blob(UNMAPPED, detailsUrl="x")),
+        "data_version": 1,
+    }
+    partial = {
+        "product": "Firefox",
+        "data": json.dumps({"detailsUrl": "x"}),
+        "schema_version": 1,
+        "data_version": 1,
+    }
     message = "releng is not allowed to modify releases for product Firefox"
     for answer in (
         fx.put(f"/releases/{UNMAPPED}", whole, as_user="releng"),
@@ -491,8 +580,14 @@ def test_other_products_permission_is_refused_everywhere(fx: AdminClient) -> Non
 
 def test_post_and_copy_to(fx: AdminClient) -> None:
     make(fx, "C1")
-    body = {"product": "Firefox", "data": {"detailsUrl": "d"}, "schema_version": 1,
-            "hashFunction": "sha512", "data_version": 1, "copyTo": '["C2"]'}
+    body = {
+        "product": "Firefox",
+        "data": json.dumps({"detailsUrl": "d"}),
+        "schema_version": 1,
+        "hashFunction": "sha512",
+        "data_version": 1,
+        "copyTo": '["C2"]',
+    }
     answer = fx.post("/releases/C1", body)
     assert (answer.status, answer.json) == (200, {"new_data_version": 2})
     assert fx.get("/releases/C2").json == blob("C2", detailsUrl="d")
@@ -500,7 +595,30 @@ def test_post_and_copy_to(fx: AdminClient) -> None:
     before = fx.event_count()
     guarded = fx.post(
         f"/releases/{MAPPED}",
-        {**body, "copyTo": None, "schema_version": 9, "data": {"displayVersion": "121"}},
+        {
+            **body,
+            "copyTo": None,
+            "schema_version": 9,
+            "data": json.dumps({"displayVersion": "121"}),
+        },
     )
     assert refused(guarded, 400, "Signoff Required")["exception"] == "No Signoffs given"
+    assert fx.event_count() == before
+
+
+def test_blob_fields_are_json_text_as_in_balrog(fx: AdminClient) -> None:
+    before = fx.event_count()
+    as_object = fx.post("/releases", {"name": "O", "product": "Firefox", "blob": {"name": "O"}})
+    refused(as_object, 400, "blob: {'name': 'O'} is not of type 'string'")
+    partial = fx.post(f"/releases/{UNMAPPED}", {"product": "Firefox", "data": {"x": 1}})
+    refused(partial, 400, "data: {'x': 1} is not of type 'string'")
+    copy_to = {"product": "Firefox", "data": "{}", "copyTo": ["C2"], "data_version": 1}
+    listed = fx.post(f"/releases/{UNMAPPED}", copy_to)
+    refused(listed, 400, "copyTo: ['C2'] is not of type 'string'")
+    # A blob refused by the schema: Balrog's PUT says only that, and lists each error.
+    bad = {"name": "O", "schema_version": 9, "hashFunction": "sha512", "appVersion": 5}
+    put = fx.put("/releases/O", {"name": "O", "product": "Firefox", "blob": json.dumps(bad)})
+    assert refused(put, 400, "Couldn't update release")["exception"] == [
+        "5 is not of type 'string'"
+    ]
     assert fx.event_count() == before

@@ -123,7 +123,14 @@ def test_revisions(admin: AdminClient) -> None:
         "Requested Required Signoff does not exist",
     )
     incomplete = admin.get("/required_signoffs/permissions/revisions", query={"product": "x"})
-    assert incomplete.status == 400
+    assert (incomplete.status, incomplete.json["detail"]) == (
+        400,
+        "Missing query parameter 'role'",
+    )
+    # Balrog names the first missing parameter in its order: product, role, channel.
+    for given, first_missing in (({}, "product"), ({"product": "Firefox"}, "role")):
+        missing = admin.get("/required_signoffs/product/revisions", query=given)
+        assert missing.json["detail"] == f"Missing query parameter '{first_missing}'"
     bad_page = admin.get("/required_signoffs/product/revisions", query={**query, "page": 0})
     assert bad_page.status == 400
     assert bad_page.json["detail"].startswith("0 is less than the minimum of 1")

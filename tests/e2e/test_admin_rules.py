@@ -89,6 +89,22 @@ def test_create_ignores_unknown_members_as_balrog_does(seeded: AdminClient) -> N
         (rule(fallbackMapping="nope"),
          "Invalid fallbackMapping value. No release name found in DB"),
         ([1], "[1] is not of type 'object'"),
+        # Balrog's version and buildID checks, each part of a list in turn.
+        (rule(version="<abc"),
+         "Invalid input for <abc . No Operator or Match found. version: '<abc' is not a 'version'"),
+        (rule(version="bad<"),
+         "Invalid input for bad< . No Operator or Match found. version: 'bad<' is not a 'version'"),
+        (rule(version="70.*,71.0"),
+         "Invalid input for 70.*,71.0 .Relational Operators are not allowed when providing a "
+         "list of versions. version: '70.*,71.0' is not a 'version'"),
+        (rule(version="1.0,,"),
+         "Invalid input for 1.0,, . No Operator or Match found. "
+         "version: '1.0,,' is not a 'version'"),
+        (rule(buildID="*"),
+         "Invalid input for buildID: must be an integer. buildID: '*' is not a 'buildID'"),
+        (rule(buildID="<"),
+         "Invalid input for buildID : <. No Operator or Match found. "
+         "buildID: '<' is not a 'buildID'"),
     ],
 )
 def test_create_refuses_bad_bodies_with_balrogs_texts(
@@ -278,3 +294,8 @@ def test_delete_under_a_signoff_policy_is_refused(seeded: AdminClient) -> None:
     answer = seeded.delete(f"/rules/{rule_id}", query={"data_version": 1})
     refused(answer, 400, "Signoff Required", "No Signoffs given")
     assert seeded.event_count() == before
+
+
+def test_an_unknown_method_is_balrogs_405(seeded: AdminClient) -> None:
+    answer = seeded.request("PATCH", "/rules/1", json_body={})
+    refused(answer, 405, "The method is not allowed for the requested URL.")

@@ -187,7 +187,12 @@ def test_schedule_refusals_change_nothing(guarded: AdminClient) -> None:
     )
     assert stale.status == 400 and stale.json["detail"] == "OutdatedDataError"
     assert guarded.post(rules, {"change_type": "delete"}, as_user=None).status == 401
-    assert guarded.post(rules, {"change_type": "delete"}, as_user="bob").status == 403
+    # A caller without permissions (a machine account, no "@") gets Balrog's view checks.
+    unchecked = guarded.post(rules, {"change_type": "delete"}, as_user="bob")
+    assert (unchecked.status, unchecked.json["detail"]) == (
+        400,
+        "'when' cannot be set to null when scheduling a new change for a Rule",
+    )
     assert guarded.event_count() == before
 
 
@@ -241,7 +246,8 @@ def test_modify(guarded: AdminClient) -> None:
     unknown = guarded.post("/scheduled_changes/rules/9", {"sc_data_version": 1})
     assert unknown.status == 404 and unknown.json["detail"] == "Unknown sc_id"
     assert guarded.post(path, {"sc_data_version": 1}, as_user=None).status == 401
-    assert guarded.post(path, {"sc_data_version": 1}, as_user="bob").status == 403
+    unchecked = guarded.post(path, {"sc_data_version": 1}, as_user="bob")
+    assert (unchecked.status, unchecked.json["exception"]) == (400, "data_version is missing")
     assert guarded.event_count() == before
 
     changed = guarded.post(path, {"priority": 92, "data_version": 1, "sc_data_version": 1})
@@ -339,3 +345,72 @@ def test_list_filter_by_rule(guarded: AdminClient) -> None:
     assert found["count"] == 1
     other = guarded.get("/scheduled_changes/rules", query={"rule_id": 2}, as_user=None).json
     assert other["count"] == 0
+
+
+# ------------------------------------------- Balrog's answers, side by side
+
+
+def test_enact_checks_the_permission_first_and_an_enacted_update_is_outdated(
+    guarded: AdminClient,
+) -> None:
+    schedule_rule_update(guarded, priority=91)
+    before = guarded.event_count()
+    # Balrog refuses before it even looks the change up, in its own (unformatted) words.
+    for sc_id in (1, 99):
+        denied = guarded.post(f"/scheduled_changes/rules/{sc_id}/enact", as_user="bob")
+        assert (denied.status, denied.json["detail"]) == (403, "Permission Denied")
+        assert denied.json["exception"] == (
+            "('%s is not allowed to enact scheduled changes', 'bob')"
+        )
+    assert guarded.event_count() == before
+    guarded.post("/scheduled_changes/rules/1/signoffs", {"role": "relman"}, as_user="releng")
+    assert guarded.post("/scheduled_changes/rules/1/enact").status == 200
+    # Enacting an update again runs against the row it already changed.
+    again = guarded.post("/scheduled_changes/rules/1/enact")
+    assert (again.status, again.json["detail"]) == (400, "OutdatedDataError")
+    assert again.json["exception"] == (
+        "Couldn't perform the request POST. Outdated Data Version. "
+        "old_data_version doesn't match current data_version"
+    )
+
+
+def test_signoff_checks_the_role_before_the_change(guarded: AdminClient) -> None:
+    before = guarded.event_count()
+    answer = guarded.post("/scheduled_changes/rules/99/signoffs", {"role": "qa"}, as_user="bob")
+    assert (answer.status, answer.json["detail"]) == (403, "Permission Denied")
+    assert answer.json["exception"] == "bob cannot signoff with role 'qa'"
+    assert guarded.event_count() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "detail", "exception"),
+    [
+        (
+            {"change_type": "bogus"},
+            "change_type: 'bogus' is not one of ['insert', 'update', 'delete']",
+            None,
+        ),
+        (
+            {"change_type": "insert", "telemetry_product": "Firefox"},
+            "Unknown error",
+            "Invalid combination of conditions: dict_keys(['when', 'telemetry_product'])",
+        ),
+        (
+            {"change_type": "insert", "telemetry_product": "Firefox", "telemetry_channel": "r",
+             "telemetry_uptake": 5},
+            "Unknown error",
+            "Invalid combination of conditions: dict_keys(['when', 'telemetry_product', "
+            "'telemetry_channel', 'telemetry_uptake'])",
+        ),
+    ],
+)
+def test_schedule_rule_refusals_in_balrogs_words(
+    guarded: AdminClient, body: dict[str, Any], detail: str, exception: str | None
+) -> None:
+    rule = {"product": "Firefox", "channel": "e2e", "priority": 5, "backgroundRate": 100,
+            "update_type": "minor", "mapping": "Firefox-121.0-build1", "when": WHEN}
+    before = guarded.event_count()
+    answer = guarded.post("/scheduled_changes/rules", {**rule, **body})
+    assert (answer.status, answer.json["detail"]) == (400, detail), answer.text
+    assert answer.json.get("exception") == exception
+    assert guarded.event_count() == before

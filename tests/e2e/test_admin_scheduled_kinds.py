@@ -205,3 +205,111 @@ def test_pin_insert_modify_and_revert(loaded: AdminClient) -> None:
     )
     assert other.status == 404
     assert loaded.post(f"{path}/{sc_id}/enact").status == 200
+
+
+# ------------------------------------------- Balrog's answers, side by side
+
+INVALID_JSON = (
+    "Not a valid json. Error: Expecting property name enclosed in double quotes: "
+    "line 1 column 2 (char 1). {field}: '{{bad' is not a 'JSONStringField'"
+)
+
+
+def _new_release(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "schema_version": 1, "hashFunction": "sha512", **extra}
+
+
+@pytest.mark.parametrize(
+    ("body", "detail", "exception"),
+    [
+        # Balrog's schema: the blob is JSON text, never an object.
+        (
+            {"data": {"name": "N", "schema_version": 1}},
+            "data: {'name': 'N', 'schema_version': 1} is not of type 'string'",
+            None,
+        ),
+        ({"data": "{bad"}, INVALID_JSON.format(field="data"), None),
+        # Refused when scheduled, with every schema error listed.
+        (
+            {"data": json.dumps(_new_release("N", bogus=1, platforms={"p": {"locales": 5}}))},
+            "Invalid Blob",
+            [
+                "Additional properties are not allowed ('bogus' was unexpected)",
+                "{'locales': 5} is not valid under any of the given schemas",
+            ],
+        ),
+    ],
+)
+def test_release_schedule_refusals(
+    loaded: AdminClient, body: dict[str, Any], detail: str, exception: Any
+) -> None:
+    base = {"change_type": "insert", "when": WHEN, "name": "N", "product": "Firefox"}
+    before = loaded.event_count()
+    answer = loaded.post("/scheduled_changes/releases", {**base, **body})
+    assert (answer.status, answer.json["detail"]) == (400, detail), answer.text
+    assert answer.json.get("exception") == exception
+    assert loaded.event_count() == before
+
+
+def test_release_deletion_with_rules_is_refused_when_scheduled(loaded: AdminClient) -> None:
+    before = loaded.event_count()
+    body = {"change_type": "delete", "when": WHEN, "name": RELEASE, "data_version": 1}
+    answer = loaded.post("/scheduled_changes/releases", body)
+    assert (answer.status, answer.json["detail"]) == (400, "Unknown error")
+    assert answer.json["exception"] == (
+        f"{RELEASE} has rules pointing to it. Hence it cannot be deleted."
+    )
+    assert loaded.event_count() == before
+
+
+def test_inserted_release_row_is_writable(loaded: AdminClient) -> None:
+    body = {"change_type": "insert", "when": WHEN, "name": "N", "product": "Firefox",
+            "data": json.dumps(_new_release("N"))}
+    made = loaded.post("/scheduled_changes/releases", body)
+    assert made.status == 200, made.text
+    row = loaded.get(f"/scheduled_changes/releases/{made.json['sc_id']}").json["scheduled_change"]
+    assert row["read_only"] is False  # Balrog's column default, not null
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (
+            {"options": {"products": ["Firefox"]}},
+            "options: {'products': ['Firefox']} is not of type 'string', 'null'",
+        ),
+        ({"options": "{bad"}, INVALID_JSON.format(field="options")),
+        (
+            {"permission": "bogus"},
+            "permission: 'bogus' is not one of ['admin', 'emergency_shutoff', 'rule', 'release', "
+            "'release_read_only', 'release_locale', 'required_signoff', 'permission', "
+            "'scheduled_change', 'pinnable_release']",
+        ),
+    ],
+)
+def test_permission_schedule_refusals(
+    loaded: AdminClient, body: dict[str, Any], detail: str
+) -> None:
+    base = {"change_type": "insert", "when": WHEN, "username": "zed", "permission": "rule"}
+    before = loaded.event_count()
+    answer = loaded.post("/scheduled_changes/permissions", {**base, **body})
+    assert (answer.status, answer.json["detail"]) == (400, detail), answer.text
+    assert loaded.event_count() == before
+
+
+def test_policy_needs_enough_holders_when_scheduled(loaded: AdminClient) -> None:
+    before = loaded.event_count()
+    body = {"change_type": "insert", "when": WHEN, "product": "Firefox", "role": "relman",
+            "signoffs_required": 2}
+    answer = loaded.post("/scheduled_changes/required_signoffs/permissions", body)
+    assert (answer.status, answer.json["detail"]) == (400, "Unknown error")
+    assert answer.json["exception"] == (
+        "Cannot require 2 signoffs for Firefox - only 1 users hold the relman role"
+    )
+    product = loaded.post(
+        "/scheduled_changes/required_signoffs/product", {**body, "channel": "beta"}
+    )
+    assert product.json["exception"] == (
+        "Cannot require 2 signoffs for Firefox, beta - only 1 users hold the relman role"
+    )
+    assert loaded.event_count() == before

@@ -43,11 +43,18 @@ def test_create_refusals_change_nothing(admin: AdminClient) -> None:
     again = admin.post("/emergency_shutoff", SHUTOFF)
     assert (again.status, again.json["detail"]) == (400, "Invalid Emergency shutoff data")
     assert again.json["exception"] == "Emergency shutoff for product/channel already exists."
-    assert admin.post("/emergency_shutoff", {"product": "Firefox"}).status == 400
+    no_channel = admin.post("/emergency_shutoff", {"product": "Firefox"})
+    assert (no_channel.status, no_channel.json["detail"]) == (
+        400,
+        "'channel' is a required property",
+    )
     too_long = admin.post("/emergency_shutoff", {"product": "F" * 16, "channel": "x"})
     assert too_long.status == 400
     assert admin.post("/emergency_shutoff", SHUTOFF, as_user=None).status == 401
-    assert admin.post("/emergency_shutoff", SHUTOFF, as_user="bob").status == 403
+    assert admin.post("/emergency_shutoff", SHUTOFF, as_user="bob").status == 400  # exists
+    bob = admin.post("/emergency_shutoff", {**SHUTOFF, "channel": "beta"}, as_user="bob")
+    assert (bob.status, bob.json["detail"]) == (403, "Permission Denied")
+    assert bob.json["exception"] == "bob is not allowed to shut off updates for product Firefox"
     denied = admin.post("/emergency_shutoff", {**SHUTOFF, "channel": "beta"}, as_user="rm")
     assert (denied.status, denied.json["detail"]) == (403, "Permission Denied")
     assert denied.json["exception"] == "rm is not allowed to shut off updates for product Firefox"

@@ -23,14 +23,19 @@ def test_create_then_read_a_rule(admin: AdminClient, fixture_snapshot: dict) -> 
 
 def test_no_token_is_401_and_changes_nothing(admin: AdminClient) -> None:
     before = admin.event_count()
-    answer = admin.post("/rules", {"mapping": "x"}, as_user=None)
+    answer = admin.post("/rules", VALID_RULE, as_user=None)
     assert answer.status == 401
     assert answer.json["detail"] == "PermissionDeniedError"
     assert admin.event_count() == before
 
 
-def test_token_without_permission_is_403(admin: AdminClient) -> None:
-    answer = admin.post("/rules", {"mapping": "x"}, as_user="bob")
+VALID_RULE = {"mapping": "x", "backgroundRate": 100, "priority": 5, "update_type": "minor"}
+
+
+def test_token_without_permission_is_403(admin: AdminClient, fixture_snapshot: dict) -> None:
+    admin.service.import_snapshot(fixture_snapshot, "importer")
+    rule = {**VALID_RULE, "mapping": fixture_snapshot["releases"][0]["name"]}
+    answer = admin.post("/rules", rule, as_user="bob")
     assert answer.status == 403
 
 

@@ -50,8 +50,13 @@ def test_list_users_shows_holders_only(admin: AdminClient) -> None:
 
 def test_list_users_needs_a_token_a_permission_and_view(admin: AdminClient) -> None:
     assert admin.get("/users", as_user=None).status == 401
+    # A person (an e-mail identity) Balrog does not know is refused outright ...
+    stranger = admin.get("/users", as_user="stranger@example.com")
+    assert (stranger.status, stranger.json["detail"]) == (403, "Authorization Required")
+    # ... a machine account without permissions gets the route's own refusal.
     refused = admin.get("/users", as_user="bob")
-    assert (refused.status, refused.json["detail"]) == (403, "Authorization Required")
+    assert (refused.status, refused.json["detail"]) == (403, "Permission Denied")
+    assert refused.json["exception"] == "You are not authorized to view permissions of other users."
     _grant(admin, "rm", "rule")
     denied = admin.get("/users", as_user="rm")
     assert denied.status == 403

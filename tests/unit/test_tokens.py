@@ -131,3 +131,14 @@ def test_jwt_settings_from_env() -> None:
         {"RULELOG_JWT_ISSUER": ISSUER, "RULELOG_JWT_AUDIENCE": "a", "RULELOG_JWT_JWKS": "/x"}
     )
     assert made is not None and made.audience == "a" and made.email_claim == "email"
+
+
+def test_a_token_seen_before_is_still_checked_fresh(app: RulelogApp) -> None:
+    """The owner of a token is remembered; its revocation and the user's rows are not."""
+    token_id, token = app.issue_token("ops", "root")
+    assert app.authenticate_user(token) == ("ops", None)  # no permission yet
+    app.add_user("ops", admin=True, recorded_by="root")
+    name, user = app.authenticate_user(token) or ("", None)
+    assert name == "ops" and user is not None and "admin" in user.permissions
+    app.revoke_token(token_id, "root")
+    assert app.authenticate_user(token) is None
