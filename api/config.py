@@ -7,12 +7,16 @@ server and production points the same code at PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from domain.application import RulelogApp
+from domain.blobs.common import PRODUCTION_ALLOWLIST, Allowlist
 from domain.errors import Invalid
 from projections.timeline import Timeline
 
@@ -67,3 +71,25 @@ def open_timeline(app: RulelogApp) -> Timeline:
     """The position/time index and checkpoints, in the store's own database."""
     engine = app.recorder.datastore.engine  # type: ignore[attr-defined]
     return Timeline(app, str(engine.url), every=checkpoint_every(), engine=engine)
+
+
+ENV_DOMAIN_ALLOWLIST = "RULELOG_DOMAIN_ALLOWLIST"
+
+
+def domain_allowlist(env: Mapping[str, str] | None = None) -> Allowlist:
+    """Download hosts per product: Balrog's production list, or the JSON file named by
+    ``RULELOG_DOMAIN_ALLOWLIST`` (``{"host": ["Product", ...], "host2": {"path regex":
+    ["Product"]}}``). One setting for both apps: the admin API refuses blobs naming
+    other hosts, and the update server never offers their URLs."""
+    path = (os.environ if env is None else env).get(ENV_DOMAIN_ALLOWLIST, "")
+    if not path:
+        return PRODUCTION_ALLOWLIST
+    try:
+        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise Invalid(f"{ENV_DOMAIN_ALLOWLIST}: cannot read {path}: {error}") from None
+    if not isinstance(loaded, dict) or not all(
+        isinstance(v, list | dict) for v in loaded.values()
+    ):
+        raise Invalid(f"{ENV_DOMAIN_ALLOWLIST}: {path} must map hosts to lists of products")
+    return {host: tuple(v) if isinstance(v, list) else v for host, v in loaded.items()}

@@ -36,7 +36,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.config import ENV_DATABASE_URL, open_app
+from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
 from api.logs import configure_logging, get_logger
 from api.public_api import PublicApi, flask_json, problem
 from api.public_middleware import RequestLogMiddleware, request_info
@@ -78,6 +78,7 @@ class PublicSettings:
             cache_control=env.get("RULELOG_CACHE_CONTROL", cls.cache_control),
             poll_interval=float(env.get("RULELOG_POLL_INTERVAL", cls.poll_interval)),
             version_file=env.get("RULELOG_VERSION_FILE") or None,
+            serving=ServingSettings(allowlist=domain_allowlist(env)),
         )
 
 

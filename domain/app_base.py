@@ -22,6 +22,7 @@ from eventsourcing.utils import EnvType
 
 from domain import ids
 from domain.batch_reads import BatchReader
+from domain.blobs.validation import DomainAllowlist
 from domain.errors import Conflict, Invalid, PermissionDenied, SignoffRequired
 from domain.permissions import UNSET, require_change
 from domain.policies import SignoffPolicies
@@ -74,6 +75,10 @@ class AppBase(Application):
     #: Aggregate types kept decoded between commands, always brought up to date
     #: by the read that hands them out (see ``domain.batch_reads``).
     cached_aggregates: ClassVar[tuple[type[Aggregate], ...]] = ()
+    #: Download hosts a release blob may name, per product (Balrog's DOMAIN_ALLOWLIST),
+    #: set by the deployment (the admin API). None skips the check, as for the
+    #: operator's imports of Balrog snapshots, whose blobs Balrog already accepted.
+    domain_allowlist: DomainAllowlist | None = None
 
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)

@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from domain import ids
 from domain.app_base import AppBase
+from domain.blobs.validation import check_download_domains
 from domain.errors import Conflict, Invalid, NotFound
 from domain.importing import ImportSummary, plan_import
 from domain.pins import PinnableRelease
@@ -182,6 +183,8 @@ class CatalogCommands(AppBase):
                 target.describe(str(key)), current.data_version or 0, data_version
             )
         new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
+        if target.kind == "releases" and new is not None and self.domain_allowlist is not None:
+            check_download_domains(new["data"], new["product"], self.domain_allowlist)
         cur_product, new_product = target.products(current, new)
         self.require(
             changed_by,

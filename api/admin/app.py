@@ -11,7 +11,7 @@ unexpected into a 503 with a message rather than a 500.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 
 from fastapi import FastAPI
@@ -20,10 +20,11 @@ from api.admin import dockerflow, problems
 from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
-from api.config import ENV_DATABASE_URL, open_app
+from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
 from api.logs import configure_logging
 from api.public_middleware import RequestLogMiddleware
 from domain.application import RulelogApp
+from domain.blobs.common import PRODUCTION_ALLOWLIST, Allowlist
 
 __all__ = ["AdminSettings", "create_admin_app", "create_app_from_env"]
 
@@ -34,12 +35,16 @@ API_PREFIX = "/api"
 class AdminSettings:
     jwt: JwtSettings | None = None
     version_file: str | None = None
+    #: Download hosts release blobs may name (``RULELOG_DOMAIN_ALLOWLIST``).
+    allowlist: Allowlist = field(default_factory=lambda: PRODUCTION_ALLOWLIST)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
         env = dict(os.environ if env is None else env)
         return cls(
-            jwt=JwtSettings.from_env(env), version_file=env.get("RULELOG_VERSION_FILE") or None
+            jwt=JwtSettings.from_env(env),
+            version_file=env.get("RULELOG_VERSION_FILE") or None,
+            allowlist=domain_allowlist(env),
         )
 
 
@@ -67,6 +72,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
+    service.domain_allowlist = settings.allowlist  # blobs are checked as Balrog's admin does
     app.state.service = service
     app.state.settings = settings
     app.state.reader = CatalogReader(service)

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.auth import AuthError
 from api.logs import get_logger
+from domain.blobs.validation import FORBIDDEN_DOMAIN
 from domain.errors import (
     Conflict,
     Invalid,
@@ -73,7 +74,18 @@ class Problem(Exception):
         return problem(self.status, self.title, self.detail, self.ext)
 
 
-def domain_problem(error: RulelogError, method: str) -> JSONResponse:
+def _forbidden_domain(method: str, path: str) -> JSONResponse:
+    """Balrog's answer when a blob names a download host its product may not use."""
+    if method == "POST" and path.rstrip("/") == "/api/releases":
+        detail = "Couldn't create release"
+    elif method == "PUT" and path.count("/") == 3:  # PUT /api/releases/{name}
+        detail = "Couldn't update release"
+    else:
+        detail = f"Couldn't update release: {FORBIDDEN_DOMAIN}"
+    return problem(400, "Bad Request", detail, {"exception": [FORBIDDEN_DOMAIN]})
+
+
+def domain_problem(error: RulelogError, method: str, path: str = "") -> JSONResponse:
     """The answer Balrog gives for the failure ``error`` stands for."""
     message = str(error)
     if isinstance(error, NotFound):
@@ -108,6 +120,8 @@ def domain_problem(error: RulelogError, method: str) -> JSONResponse:
             return problem(400, "Bad Request", "ChangeScheduledError", {"exception": exception})
         return problem(400, "Bad Request", message, {"exception": message})
     if isinstance(error, Invalid):
+        if error.context.get("reason") == "forbidden_domain":
+            return _forbidden_domain(method, path)
         return problem(400, "Bad Request", message, {"exception": message})
     return problem(400, "Bad Request", message, {"exception": message})
 
@@ -122,7 +136,7 @@ def install(app: Any) -> None:
     @app.exception_handler(RulelogError)
     async def _domain(request: Request, error: RulelogError) -> JSONResponse:
         log.info("admin.refused", error=type(error).__name__, message=str(error))
-        return domain_problem(error, request.method)
+        return domain_problem(error, request.method, request.url.path)
 
     @app.exception_handler(AuthError)
     async def _auth(request: Request, error: AuthError) -> JSONResponse:

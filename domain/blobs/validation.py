@@ -489,6 +489,23 @@ def _extra_properties(instance: dict[str, Any], schema: Mapping[str, Any]) -> It
 _MALFORMED = (AttributeError, KeyError, TypeError)
 
 
+#: Balrog's words for a blob naming a download host its product may not use.
+FORBIDDEN_DOMAIN = "Blob contains forbidden domain(s)"
+
+
+def check_download_domains(
+    blob: dict[str, Any], product: str | None, allowlist: DomainAllowlist
+) -> None:
+    """Raise Invalid (``reason="forbidden_domain"``) if ``blob`` names a download URL on
+    a host ``allowlist`` does not grant ``product``; the blob must be schema-valid."""
+    try:
+        _check_domains(blob, _schema_version_of(blob), product, allowlist)
+    except Invalid as error:
+        raise Invalid(
+            f"{FORBIDDEN_DOMAIN}: {error}", field="blob", reason="forbidden_domain"
+        ) from None
+
+
 def _check_domains(
     blob: dict[str, Any], schema_version: int, product: str | None, allowlist: DomainAllowlist
 ) -> None:

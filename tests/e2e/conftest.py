@@ -65,6 +65,7 @@ class AdminServer:
 
     def use(self, service: RulelogApp) -> None:
         state = self.app.state
+        service.domain_allowlist = state.settings.allowlist
         state.service = service
         state.reader = CatalogReader(service)
         state.auth = Authenticator(service, state.settings.jwt)

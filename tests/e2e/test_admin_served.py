@@ -250,8 +250,9 @@ def test_release_automation_drives_it_like_balrog(store: Store, served: Served) 
         f"/releases/{NEW_RELEASE}",
     )  # fmt: skip
     # 2. the top level (Release.update_release: a POST merged into the blob)
+    download = "http://download.mozilla.org/?lang=%LOCALE%"  # an allowlisted host
     top = {"appVersion": "122.0", "displayVersion": "122.0", "updateLine": [],
-           "fileUrls": {"*": {"completes": {"*": "https://dl.example.com/%LOCALE%"}}}}  # fmt: skip
+           "fileUrls": {"*": {"completes": {"*": download}}}}  # fmt: skip
     answer = ffxbld.write(
         "POST", f"/releases/{NEW_RELEASE}",
         {"name": NEW_RELEASE, "product": "Firefox", "hashFunction": "sha512",
