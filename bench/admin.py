@@ -1,9 +1,11 @@
 """Rule updates/s through the admin HTTP API next to the application service, same run.
 
-    .venv/bin/python bench/admin.py [--duration 10] [--clients 4] [--store sqlite|postgres]
+    .venv/bin/python bench/admin.py [--duration 10] [--clients 4] [--workers 1]
+                                    [--store sqlite|postgres]
 
 For each store (SQLite, and PostgreSQL when reachable): a fresh store holding
-the fixture, imported with the real CLI, and ``rulelog serve admin``. wrk
+the fixture, imported with the real CLI, and ``rulelog serve admin`` (``--workers``
+processes). wrk
 drives ``PUT /api/rules/{id}`` from ``--clients`` threads with one connection
 each; every client owns one rule and sends the ``data_version`` the previous
 answer gave it, as release automation does. Then the same number of updates
@@ -193,7 +195,7 @@ def bench_store(kind: str, args: argparse.Namespace) -> None:
         snapshot = json.loads((DATA / "fixture.json").read_text())
         rule_ids = sorted(r["rule_id"] for r in snapshot["rules"])[: args.clients]
         before = count_rule_updates(url)
-        with server(url, 1, str(Path(tmp) / "admin.log"), app="admin") as base:
+        with server(url, args.workers, str(Path(tmp) / "admin.log"), app="admin") as base:
             warm_up(base, env_token, rule_ids)
             warm = count_rule_updates(url)
             result = http_updates(base, env_token, rule_ids, args.duration)
@@ -230,6 +232,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk load per store")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (wrk threads)")
     parser.add_argument("--store", choices=["sqlite", "postgres"], action="append")
+    parser.add_argument("--workers", type=int, default=1, help="admin server worker processes")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
