@@ -6,17 +6,25 @@ compares each signoff's fingerprints with the views now: if a change was
 added, modified or cancelled in between, the signoff was given on something
 else. This module is the wiring between the domain (which records) and the
 projections (which compute the views).
+
+A scheduler holding a required role signs off automatically, on the test
+views *with* the change in them: those exist only once the change is
+scheduled, so ``verify_scheduler_signoffs`` computes them from the log at the
+position the change was scheduled at and records them in the save right
+after (``RulelogApp.record_signoff_views``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from domain.application import RulelogApp
 from domain.scheduling import ScheduledChange
+from projections.diff import restore_channel
 from projections.state import Catalog
+from projections.timeline import Timeline
 from projections.views import ChannelView, derived_view, live_channel_of
 
 ScKey = tuple[str, int]
@@ -84,9 +92,57 @@ def sign_off_verified(
     return app.sign_off(kind, sc_id, role, username, fingerprints=seen)
 
 
+def verify_scheduler_signoffs(
+    app: RulelogApp, timeline: Timeline, changes: Sequence[ScheduledChange]
+) -> list[ScheduledChange]:
+    """Record the test views the automatic signoffs of just-scheduled changes were
+    given on: each affected view as it was once the changes were scheduled (one
+    position for all, the last scheduling's, for changes scheduled as one decision).
+
+    A change modified or ended meanwhile keeps its signoffs unverified (the
+    agent reports them as such), as does one that touches no test view.
+    """
+    unverified = {
+        (sc.kind, sc.sc_id)
+        for sc in changes
+        if any(not sc.signoff_fingerprints.get(u) for u in sc.signoffs)
+    }
+    if not unverified:
+        return list(changes)
+    timeline.catch_up()
+    latest = timeline.current()
+    positions = [latest.scheduled[k]["position"] for k in unverified if k in latest.scheduled]
+    if not positions:
+        return list(changes)
+    state = timeline.state_at(max(positions))
+    views = ChannelViews(state)
+    done: list[ScheduledChange] = []
+    for sc in changes:
+        row = state.scheduled.get((sc.kind, sc.sc_id))
+        if (sc.kind, sc.sc_id) in unverified and row is not None:
+            seen = views.fingerprints(row)
+            signers = {u: seen for u in sc.signoffs if not sc.signoff_fingerprints.get(u)}
+            sc = app.record_signoff_views(sc.kind, sc.sc_id, sc.data_version, signers)
+        done.append(sc)
+    return done
+
+
 def only_pending(state: Catalog, keys: Iterable[ScKey]) -> Catalog:
     """The same state with only these changes pending: the live state they produce."""
     wanted = set(keys)
     return dataclasses.replace(
         state, scheduled={k: v for k, v in state.scheduled.items() if k in wanted}
     )
+
+
+def restore_verified(
+    app: RulelogApp, timeline: Timeline, channel: str, to: Any, changed_by: str, **options: Any
+) -> dict[str, Any]:
+    """``projections.diff.restore_channel``, with the restorer's automatic signoffs made
+    on the test views holding every change of the restore (the CLI and HTTP both call it)."""
+    result = restore_channel(app, timeline, channel, to, changed_by, **options)
+    scheduled = [
+        app.get_scheduled_change("rules", c["sc_id"]) for c in result["changes"] if c["sc_id"]
+    ]
+    verify_scheduler_signoffs(app, timeline, [sc for sc in scheduled if sc.signoffs])
+    return result

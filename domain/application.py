@@ -9,7 +9,7 @@ simply takes the next id).
 
 The commands live in mixins by subject -- catalogue (rules, releases,
 shutoffs, pins, import), access (users, permissions, roles, signoff
-policies), workflow (scheduled changes, enactment, uptake), API tokens --
+policies), workflow (scheduled changes, enactment, uptake), signoffs, API tokens --
 composed here.
 """
 
@@ -22,12 +22,12 @@ from domain.releases import Release, ReleaseUsage
 from domain.rules import Rule
 from domain.scheduling import PendingTarget
 from domain.sequence import Sequence
+from domain.signoff_commands import SignoffCommands
 from domain.token_commands import TokenCommands
 from domain.users import User
-from domain.workflow_commands import WorkflowCommands
 
 
-class RulelogApp(WorkflowCommands, TokenCommands):
+class RulelogApp(SignoffCommands, TokenCommands):
     """Every rulelog command, on one event store."""
 
     name = "rulelog"

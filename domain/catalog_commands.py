@@ -91,12 +91,17 @@ class CatalogCommands(AppBase):
 
         def attempt() -> Aggregate:
             key, current, new = self.prepare_change(
-                target, change_type, row, data_version, changed_by
+                target, change_type, row, data_version, changed_by, check_version=False
             )
             self.refuse_if_signoffs_needed(
                 f"this {change_type} of {target.describe(str(key or 'new'))}",
                 target.required(self, current, new),
             )
+            # Balrog's order for a direct change: permission, signoffs, then data_version.
+            if change_type != "insert":
+                self.check_data_version(
+                    target.describe(str(key)), current.data_version or 0, data_version
+                )
             touched = target.plan(self, change_type, current, new, changed_by)
             if key is not None:
                 touched += self._merge_into_pending(
@@ -157,11 +162,15 @@ class CatalogCommands(AppBase):
         row: Mapping[str, Any],
         data_version: int | None,
         changed_by: str,
+        *,
+        check_version: bool = True,
     ) -> tuple[str | None, Current, dict[str, Any] | None]:
         """Validate a change as if made now, and check its scheduler may make it.
 
         Saves nothing: callers that schedule several changes as one decision
-        (a restore) check them all with this first.
+        (a restore) check them all with this first. ``check_version=False``
+        leaves the ``data_version`` check to the caller (a direct change makes
+        it after the signoff check, as Balrog does).
         """
         if change_type not in CHANGE_TYPES or change_type not in target.change_types:
             raise Invalid(
@@ -179,9 +188,10 @@ class CatalogCommands(AppBase):
         if change_type != "insert":
             if not current.exists:
                 raise NotFound(f"{target.describe(str(key))} does not exist")
-            self.check_data_version(
-                target.describe(str(key)), current.data_version or 0, data_version
-            )
+            if check_version:
+                self.check_data_version(
+                    target.describe(str(key)), current.data_version or 0, data_version
+                )
         new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
         if target.kind == "releases" and new is not None and self.domain_allowlist is not None:
             check_download_domains(new["data"], new["product"], self.domain_allowlist)

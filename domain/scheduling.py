@@ -10,6 +10,14 @@ recomputes on read and so loses.
 modification, rebasing (a direct edit merged in), cancellation and enactment,
 but not with signoffs, which Balrog keeps in a separate table.
 
+A change that *restores* a prior row (``restores``: the row's key and the
+``data_version`` it had, as ``rulelog restore`` schedules) is validated as the
+stored row it brings back, not as a client's request: it reproduces what was
+there, even a row the admin API would no longer accept (a rule without a
+mapping). The domain checks the claim against the row's history when the
+change is scheduled or modified; a modification that changes the row makes it
+an ordinary change again.
+
 ``PendingTarget`` makes "at most one pending change per target row" hold under
 concurrent writers: it is claimed when a change is scheduled and released when
 the change ends, in the same saves.
@@ -99,6 +107,7 @@ class ScheduledChange(Aggregate):
 
     class Created(Aggregate.Created):
         TOPIC = "rulelog:scheduled-change.scheduled"
+        class_version = 2
         kind: str
         sc_id: int
         change_type: str
@@ -108,14 +117,26 @@ class ScheduledChange(Aggregate):
         condition: dict[str, Any]
         scheduled_by: str
         required: list[dict[str, Any]]
+        #: The prior row this change brings back ({key columns, data_version}), if any.
+        restores: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["restores"] = None
 
     class Modified(Aggregate.Event):
         TOPIC = "rulelog:scheduled-change.modified"
+        class_version = 2
         row: dict[str, Any] | None
         base_data_version: int | None
         condition: dict[str, Any]
         changed_by: str
         required: list[dict[str, Any]]
+        restores: dict[str, Any] | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["restores"] = None
 
     class Rebased(Aggregate.Event):
         """A direct edit of the target, merged into this pending change."""
@@ -179,6 +200,7 @@ class ScheduledChange(Aggregate):
         condition: dict[str, Any],
         scheduled_by: str,
         required: list[dict[str, Any]],
+        restores: dict[str, Any] | None = None,
     ) -> None:
         self.kind = kind
         self.sc_id = sc_id
@@ -189,6 +211,7 @@ class ScheduledChange(Aggregate):
         self.condition = condition
         self.scheduled_by = scheduled_by
         self.required = required
+        self.restores = restores
         self.signoffs: dict[str, str] = {}
         #: username -> {live channel: fingerprint of its test view when they signed}
         self.signoff_fingerprints: dict[str, dict[str, str]] = {}
@@ -220,6 +243,7 @@ class ScheduledChange(Aggregate):
         condition: dict[str, Any],
         changed_by: str,
         required: list[dict[str, Any]],
+        restores: dict[str, Any] | None = None,
     ) -> None:
         self.require_pending()
         self._modified(
@@ -228,6 +252,7 @@ class ScheduledChange(Aggregate):
             condition=condition,
             changed_by=changed_by,
             required=required,
+            restores=restores,
         )
 
     @event(Modified)
@@ -238,8 +263,10 @@ class ScheduledChange(Aggregate):
         condition: dict[str, Any],
         changed_by: str,
         required: list[dict[str, Any]],
+        restores: dict[str, Any] | None,
     ) -> None:
         self.row = row
+        self.restores = restores
         self.base_data_version = base_data_version
         self.condition = condition
         self.required = required

@@ -7,6 +7,11 @@ how to find a row's current state, validate a new row, name the permission
 checks and required signoffs, and *plan* the change: build the touched
 aggregates without saving them, so the caller can save them atomically with
 whatever else belongs to the same fact (an enactment, a merged schedule).
+
+A change that restores a prior row (``rulelog restore``) goes through the
+adapter's ``restoring`` variant, which validates the row as a stored row
+rather than as a client's request; ``check_restores`` verifies, against the
+row's history, that it is the row it claims to bring back.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain import ids
@@ -112,6 +118,16 @@ class Target:
     def describe(self, key: str) -> str:
         return f"{self.kind} {key}"
 
+    def restoring(self) -> Target:
+        """The adapter for changes that bring back a prior row exactly as it was."""
+        raise Invalid(f"restores: {self.kind} changes cannot restore a prior row", field="restores")
+
+    def check_restores(
+        self, app: AppBase, change_type: str, restores: Any, new: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Verify that ``new`` is the prior row ``restores`` names; return the reference."""
+        raise Invalid(f"restores: {self.kind} changes cannot restore a prior row", field="restores")
+
 
 # --------------------------------------------------------------------- rules
 
@@ -176,6 +192,9 @@ class Rules(Target):
     kind = "rules"
     permission = "rule"
     uptake_allowed = True
+    #: A new rule is checked as Balrog's admin API checks a client's request
+    #: (a mapping is required, ...); a restored one as a stored rule.
+    admin_api = True
 
     def key(self, row: dict[str, Any]) -> str:
         rule_id = row.get("rule_id")
@@ -192,7 +211,7 @@ class Rules(Target):
     def normalize(self, change_type: str, row: dict[str, Any], current: Current) -> dict[str, Any]:
         fields = {k: v for k, v in row.items() if k not in ("rule_id", "data_version")}
         if change_type == "insert":
-            return {"rule_id": None, **normalize_rule(fields, admin_api=True)}
+            return {"rule_id": None, **normalize_rule(fields, admin_api=self.admin_api)}
         assert isinstance(current.aggregate, Rule)
         changes = current.aggregate.diff(fields)
         return {**(current.row or {}), **changes}
@@ -216,7 +235,7 @@ class Rules(Target):
                 ids.sequence_id(RULE_SEQUENCE), Sequence, lambda: Sequence(name=RULE_SEQUENCE)
             )
             fields = {k: v for k, v in row.items() if k != "rule_id"}
-            rule = Rule.create(sequence.allocate(), fields, changed_by, admin_api=True)
+            rule = Rule.create(sequence.allocate(), fields, changed_by, admin_api=self.admin_api)
             return [
                 rule,
                 sequence,
@@ -241,6 +260,54 @@ class Rules(Target):
             touched += _free_alias(app, old_alias)
             touched += _claim_alias(app, rule.alias, rule.rule_id)
         return touched + _remap(app, rule, old_mapped)
+
+    def restoring(self) -> Target:
+        return RESTORED_RULES
+
+    def check_restores(
+        self, app: AppBase, change_type: str, restores: Any, new: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """A deleted rule inserted again: ``new`` must be that rule's columns as they
+        were at the ``data_version`` named (the rule comes back under a new id)."""
+        if change_type != "insert" or new is None:
+            raise Invalid(
+                "restores: only an insert can bring back a deleted rule", field="restores"
+            )
+        if not isinstance(restores, dict) or set(restores) != {"rule_id", "data_version"}:
+            raise Invalid(
+                "restores: must name the rule_id and data_version of the rule brought back",
+                field="restores",
+            )
+        rule_id, version = restores["rule_id"], restores["data_version"]
+        for name, value in (("rule_id", rule_id), ("data_version", version)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise Invalid(f"restores: {name} must be a positive integer", field="restores")
+        try:
+            then = app.repository.get(ids.rule_id(rule_id), version=version)
+        except AggregateNotFoundError:
+            then = None
+        if not isinstance(then, Rule) or then.version != version or then.deleted:
+            raise Invalid(
+                f"restores: rule {rule_id} never had data_version {version}", field="restores"
+            )
+        if {k: v for k, v in new.items() if k != "rule_id"} != normalize_rule(then.fields):
+            raise Invalid(
+                f"restores: the row is not rule {rule_id} as it was at data_version {version}",
+                field="restores",
+            )
+        return {"rule_id": rule_id, "data_version": version}
+
+
+class RestoredRules(Rules):
+    """Rules brought back as they were: validated as stored rows, as an import is."""
+
+    admin_api = False
+
+    def restoring(self) -> Target:
+        return self
+
+
+RESTORED_RULES = RestoredRules()
 
 
 # ------------------------------------------------------------------ releases

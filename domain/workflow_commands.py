@@ -1,4 +1,4 @@
-"""Scheduled changes: schedule, modify, sign off, revoke, cancel, enact; uptake.
+"""Scheduled changes: schedule, modify, cancel, enact; uptake (signoffs: ``signoff_commands``).
 
 Enactment saves the change's ``Enacted`` event and the change itself (the
 rule, release, ... events) in one atomic save, runs the underlying change as
@@ -29,8 +29,6 @@ from domain.sequence import Sequence
 from domain.signoffs import (
     Requirement,
     auto_signoff_role,
-    check_signoff,
-    check_signoff_revoke,
     is_satisfied,
     missing,
 )
@@ -80,13 +78,26 @@ class WorkflowCommands(AccessCommands):
         condition: Mapping[str, Any],
         changed_by: str,
         data_version: int | None = None,
+        restores: Mapping[str, Any] | None = None,
     ) -> ScheduledChange:
-        """Schedule an insert, update or delete of a row, conditioned on time or uptake."""
+        """Schedule an insert, update or delete of a row, conditioned on time or uptake.
+
+        ``restores`` names the prior row this change brings back exactly as it was
+        (``rulelog restore``): the row is then validated as a stored row, once the
+        row's history confirms it is that row (``Target.check_restores``).
+        """
         target = target_for(check_kind(kind))
+        if restores is not None:
+            target = target.restoring()
 
         def attempt() -> ScheduledChange:
             key, current, new = self.prepare_change(
                 target, change_type, row, data_version, changed_by
+            )
+            restored = (
+                target.check_restores(self, change_type, dict(restores), new)
+                if restores is not None
+                else None
             )
             cond = normalize_condition(
                 dict(condition), self.now(), uptake_allowed=target.uptake_allowed
@@ -113,6 +124,7 @@ class WorkflowCommands(AccessCommands):
                 condition=cond,
                 scheduled_by=changed_by,
                 required=requirements_as_data(required),
+                restores=restored,
             )
             self._auto_signoff(sc, changed_by, required)
             self.save(sc, lock, *touched)
@@ -150,8 +162,13 @@ class WorkflowCommands(AccessCommands):
                 base_row.update(self._target_key_row(target, sc.target))
             proposed = {**base_row, **(row or {})}
             base_version = data_version if data_version is not None else sc.base_data_version
+            restores = self._still_restores(target, sc, proposed)
             _, current, new = self.prepare_change(
-                target, sc.change_type, proposed, base_version, changed_by
+                target.restoring() if restores else target,
+                sc.change_type,
+                proposed,
+                base_version,
+                changed_by,
             )
             cond = normalize_condition(
                 dict(condition) if condition is not None else sc.condition,
@@ -165,12 +182,28 @@ class WorkflowCommands(AccessCommands):
                 condition=cond,
                 changed_by=changed_by,
                 required=requirements_as_data(required),
+                restores=restores,
             )
             self._auto_signoff(sc, changed_by, required)
             self.save(sc)
             return sc
 
         return self.with_retries(attempt)
+
+    def _still_restores(
+        self, target: Target, sc: ScheduledChange, proposed: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A restoring change stays one while its row is still the row it brings back
+        (a new condition, say); a modification that changes the row makes it an
+        ordinary change, validated as a client's request."""
+        if sc.restores is None:
+            return None
+        restoring = target.restoring()
+        try:
+            new = restoring.normalize(sc.change_type, dict(proposed), ABSENT)
+            return restoring.check_restores(self, sc.change_type, sc.restores, new)
+        except Invalid:
+            return None
 
     @staticmethod
     def _target_key_row(target: Target, key: str) -> dict[str, Any]:
@@ -191,62 +224,6 @@ class WorkflowCommands(AccessCommands):
         if target.kind == "rules":
             values["rule_id"] = int(key)
         return values
-
-    # ------------------------------------------------------------- signoffs
-
-    def sign_off(
-        self,
-        kind: str,
-        sc_id: int,
-        role: str,
-        username: str,
-        fingerprints: Mapping[str, str] | None = None,
-    ) -> ScheduledChange:
-        """Sign off with ``role``; ``fingerprints`` are the affected test views as seen.
-
-        Signing again with the same role records nothing, unless the views
-        have changed since (new fingerprints): then the signoff is given again
-        on what is there now.
-        """
-
-        def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
-            user = self.user(username)
-            new = check_signoff(
-                username, role, user.roles if user else (), sc.signoffs.get(username)
-            )
-            seen = dict(fingerprints or {})
-            if new or (seen and sc.signoff_fingerprints.get(username) != seen):
-                sc.sign_off(username, role, seen)
-                self.save(sc)
-            return sc
-
-        return self.with_retries(attempt)
-
-    def revoke_signoff(
-        self, kind: str, sc_id: int, changed_by: str, username: str | None = None
-    ) -> ScheduledChange:
-        """Withdraw a signoff (one's own by default)."""
-        whose = username or changed_by
-
-        def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
-            if whose not in sc.signoffs:
-                raise NotFound(f"{whose} has not signed off scheduled change {sc_id}")
-            actor = self.user(changed_by)
-            check_signoff_revoke(
-                changed_by,
-                sc.signoffs[whose],
-                actor.roles if actor else (),
-                "admin" in (actor.permissions if actor else {}),
-            )
-            sc.revoke_signoff(whose, changed_by)
-            self.save(sc)
-            return sc
-
-        return self.with_retries(attempt)
 
     # ------------------------------------------------------ cancel and enact
 
@@ -320,6 +297,8 @@ class WorkflowCommands(AccessCommands):
         target = target_for(check_kind(kind))
         sc = self.get_scheduled_change(kind, sc_id)
         sc.require_pending()
+        if sc.restores is not None:  # verified when scheduled: the row as it was
+            target = target.restoring()
         current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT
         if sc.change_type != "insert":
             if not current.exists:

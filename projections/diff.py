@@ -11,7 +11,9 @@ rule for the test channel's name) is reported as unexplained.
 ``sync_status`` does that for every live channel, with each pending change's
 signoffs against the ``required`` recorded when it was scheduled; and
 ``restore_channel`` schedules the rule changes that undo a channel's diff
-since a past time, so a rollback goes through the same signoff workflow.
+since a past time, so a rollback goes through the same signoff workflow; a
+deleted rule comes back exactly as it was (``restores``), even one the admin
+API would no longer accept from a client (a rule without a mapping).
 """
 
 from __future__ import annotations
@@ -253,6 +255,9 @@ class RestoreStep:
     row: Row  # as given to ``schedule_change``
     data_version: int | None
     changes: dict[str, dict[str, Any]]
+    #: For a deleted rule brought back: the rule and data_version it had at T, so the
+    #: row is validated as the stored row it was, not as a client's request.
+    restores: Row | None = None
 
 
 _ORDER = {"delete": 0, "update": 1, "insert": 3}
@@ -287,6 +292,11 @@ def plan_restore(now: Catalog, then: Catalog, channel: str) -> list[RestoreStep]
                 row=row,
                 data_version=current["data_version"] if current is not None else None,
                 changes=field_changes(current, old),
+                restores=(
+                    {"rule_id": rule_id, "data_version": old["data_version"]}
+                    if change_type == "insert" and old is not None
+                    else None
+                ),
             )
         )
 
@@ -350,7 +360,8 @@ def restore_channel(
     _check_restorable(now, channel, steps)
     target = target_for("rules")
     for step in steps:  # validates fields, data_version and permissions, saves nothing
-        app.prepare_change(target, step.change_type, step.row, step.data_version, changed_by)
+        adapter = target.restoring() if step.restores else target
+        app.prepare_change(adapter, step.change_type, step.row, step.data_version, changed_by)
     when = (app.now() + timedelta(minutes=delay_minutes)).isoformat()
     scheduled: list[ScheduledChange] = []
     if not dry_run:
@@ -363,6 +374,7 @@ def restore_channel(
                     {"when": when},
                     changed_by,
                     data_version=step.data_version,
+                    restores=step.restores,
                 )
                 scheduled.append(sc)
         except RulelogError:

@@ -78,6 +78,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     app.state.reader = CatalogReader(service)
     app.state.auth = Authenticator(service, settings.jwt)
     problems.install(app)
+    app.router.redirect_slashes = False  # Balrog answers 404 to a trailing slash, not 307
     app.include_router(dockerflow.router)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)

@@ -10,27 +10,50 @@ to the route, whose own permission check names what they may not do.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.admin.problems import Problem
 from api.admin.reading import CatalogReader
-from api.auth import Authenticator
+from api.auth import Authenticator, AuthError
 from domain.application import RulelogApp
 
 #: Declares the bearer scheme in the OpenAPI document; the header is checked by ``actor``.
 bearer = HTTPBearer(auto_error=False, description="A rulelog API token or an OIDC JWT.")
 
 
+class _AfterLogin:
+    """The service or reader, refusing an unidentified caller on first use.
+
+    Balrog validates a request against its schema before its login check, so
+    a bad body or query without a valid token is a 400, not a 401: ``actor``
+    records the refusal instead of raising it, and the handler meets it at the
+    first lookup or command, after its own request validation (a handler's
+    other refusals before that give way to it: ``problems.install``).
+    """
+
+    __slots__ = ("_request", "_target")
+
+    def __init__(self, target: object, request: Request) -> None:
+        self._target = target
+        self._request = request
+
+    def __getattr__(self, name: str) -> Any:
+        refusal = getattr(self._request.state, "login_refusal", None)
+        if refusal is not None and name != "now":  # reading the clock reveals nothing
+            raise refusal
+        return getattr(self._target, name)
+
+
 # ``async`` where nothing blocks: FastAPI runs a sync dependency in a worker thread.
 async def service(request: Request) -> RulelogApp:
-    return request.app.state.service
+    return _AfterLogin(request.app.state.service, request)  # type: ignore[return-value]
 
 
 async def reader(request: Request) -> CatalogReader:
-    return request.app.state.reader
+    return _AfterLogin(request.app.state.reader, request)  # type: ignore[return-value]
 
 
 def actor(
@@ -38,10 +61,14 @@ def actor(
     credentials: HTTPAuthorizationCredentials | None = Security(bearer),
 ) -> str:
     authenticator: Authenticator = request.app.state.auth
-    username, user = authenticator.identify_user(request.headers.get("authorization"))
-    known = user is not None and bool(user.permissions or user.roles)
-    if "@" in username and not known:
-        raise Problem(403, "Authorization Required", title="Forbidden")
+    try:
+        username, user = authenticator.identify_user(request.headers.get("authorization"))
+        known = user is not None and bool(user.permissions or user.roles)
+        if "@" in username and not known:
+            raise Problem(403, "Authorization Required", title="Forbidden")
+    except (AuthError, Problem) as refusal:
+        request.state.login_refusal = refusal  # raised by the service or reader, see above
+        return ""
     request.scope.setdefault("rulelog.log", {})["user"] = username
     return username
 

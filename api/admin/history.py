@@ -204,7 +204,11 @@ def rules_history(request: Request, reader: Reader) -> Any:
 def permissions_history(request: Request, reader: Reader) -> Any:
     """Every state of every permission grant, and of every scheduled permission change."""
     with reader.current() as model:
-        rows = filtered(request, model.history.permissions)
+        # A grant without options is ``null`` in Balrog's history, as in its listings.
+        rows = [
+            dict(r, options=r.get("options") or None)
+            for r in filtered(request, model.history.permissions)
+        ]
         scheduled = sc_history(request, model, "permissions")
     body = {
         "Permissions": listing(request, rows, 10, "revisions"),
@@ -260,6 +264,7 @@ def permissions_signoffs_history(request: Request, reader: Reader) -> Any:
 )
 def rule_revisions(rule_id: int, request: Request, reader: Reader) -> Any:
     """A live rule's stored states, newest first, paged (``page``, ``limit``)."""
+    page_of(request, [], 10)  # Balrog checks the paging parameters before the rule
     with reader.current() as model:
         exists = rule_id in model.catalog.rules
         revisions = model.rule_revisions.of(rule_id) if exists else []
@@ -271,8 +276,10 @@ def rule_revisions(rule_id: int, request: Request, reader: Reader) -> Any:
 
 def _change_id(body: Any) -> int:
     """The body's ``change_id``, checked as Balrog's schema and handler check it."""
-    if not isinstance(body, dict):
+    if body is None:
         raise Problem(400, "No change_id passed in the request body")
+    if not isinstance(body, dict):
+        raise Problem(400, f"{body!r} is not of type 'object'")
     if "change_id" not in body:
         raise Problem(400, "'change_id' is a required property")
     change_id = body["change_id"]
@@ -280,8 +287,6 @@ def _change_id(body: Any) -> int:
         raise Problem(400, f"change_id: {change_id!r} is not of type 'integer'")
     if change_id < 0:
         raise Problem(400, f"change_id: {change_id!r} is less than the minimum of 0")
-    if not change_id:
-        raise Problem(400, "No change_id passed in the request body")
     return change_id
 
 
@@ -301,11 +306,13 @@ def revert_rule(
     rule_id: int, service: Service, reader: Reader, changed_by: Actor, body: Any = Body(None)
 ) -> Response:
     """Make the rule what it was at revision ``change_id`` (an update, checked as one)."""
+    change_id = _change_id(body)  # the schema's checks come before any lookup
     with reader.current() as model:
         current = model.catalog.rules.get(rule_id)
         if current is None:
             raise Problem(404, "bad rule_id")
-        change_id = _change_id(body)
+        if not change_id:
+            raise Problem(400, "No change_id passed in the request body")
         change = next((r for r in model.history.rules if r["change_id"] == change_id), None)
         data_version = current["data_version"]
     if change is None or change["data_version"] is None:

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.admin.params import below_minimum
 from api.auth import AuthError
 from api.logs import get_logger
 from domain.blobs.validation import FORBIDDEN_DOMAIN
@@ -31,6 +32,11 @@ from domain.errors import (
 )
 
 log = get_logger("rulelog.admin")
+
+NOT_FOUND_PAGE = (
+    "The requested URL was not found on the server. If you entered the URL "
+    "manually please check your spelling and try again."
+)
 
 TITLES = {
     400: "Bad Request",
@@ -46,14 +52,14 @@ TITLES = {
 
 
 def problem_body(
-    status: int, title: str, detail: str, ext: dict[str, Any] | None = None
+    status: int, title: str | None, detail: str, ext: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     body = {"type": "about:blank", "title": title, "detail": detail, "status": status}
     return {**body, **(ext or {})}
 
 
 def problem(
-    status: int, title: str, detail: str, ext: dict[str, Any] | None = None
+    status: int, title: str | None, detail: str, ext: dict[str, Any] | None = None
 ) -> JSONResponse:
     return JSONResponse(problem_body(status, title, detail, ext), status_code=status)
 
@@ -76,6 +82,8 @@ class Problem(Exception):
 
 def _forbidden_domain(method: str, path: str) -> JSONResponse:
     """Balrog's answer when a blob names a download host its product may not use."""
+    if path.startswith("/api/scheduled_changes/"):  # a scheduled change's ValueError
+        return problem(400, "Bad Request", "Unknown error", {"exception": FORBIDDEN_DOMAIN})
     if method == "POST" and path.rstrip("/") == "/api/releases":
         detail = "Couldn't create release"
     elif method == "PUT" and path.count("/") == 3:  # PUT /api/releases/{name}
@@ -91,9 +99,7 @@ def domain_problem(error: RulelogError, method: str, path: str = "") -> JSONResp
     if isinstance(error, NotFound):
         return problem(404, "Not Found", message, {"exception": message})
     if isinstance(error, PermissionDenied):
-        return problem(
-            403, "Forbidden", "Permission Denied", {"exception": message}
-        )
+        return problem(403, "Forbidden", "Permission Denied", {"exception": message})
     if isinstance(error, SignoffRequired):
         # Balrog's text: a direct edit carries no signoffs at all
         exception = error.context.get("balrog", "No Signoffs given")
@@ -131,6 +137,14 @@ def install(app: Any) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem) -> JSONResponse:
+        # Only Balrog's request validator answers before its login check.
+        refusal = getattr(request.state, "login_refusal", None)
+        if refusal is not None and refusal is not error and not _from_validator(error):
+            return (
+                await _auth(request, refusal)
+                if isinstance(refusal, AuthError)
+                else (refusal.response())
+            )
         return error.response()
 
     @app.exception_handler(RulelogError)
@@ -145,7 +159,12 @@ def install(app: Any) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        return problem(400, "Bad Request", _describe(error.errors()))
+        errors = list(error.errors())
+        if any(
+            e.get("type") == "int_parsing" and e.get("loc", ())[:1] == ("path",) for e in errors
+        ):
+            return problem(404, "Not Found", NOT_FOUND_PAGE)  # Balrog's route does not match
+        return problem(400, "Bad Request", _describe(errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -154,11 +173,32 @@ def install(app: Any) -> None:
         if error.status_code == 405 and detail == "Method Not Allowed":
             detail = "The method is not allowed for the requested URL."
         if error.status_code == 404 and detail == "Not Found":
-            detail = (
-                "The requested URL was not found on the server. If you entered the URL "
-                "manually please check your spelling and try again."
-            )
+            detail = NOT_FOUND_PAGE
         return problem(error.status_code, title, detail)
+
+
+#: How the texts of Balrog's request validator (connexion, jsonschema) read.
+_VALIDATOR_TEXTS = (
+    "is a required property",
+    "is not of type",
+    "is not a '",
+    "is not one of",
+    "is not valid JSON",
+    "is less than the minimum",
+    "is greater than the maximum",
+    "is too long",
+    "is too short",
+    "does not match",
+    "Additional properties",
+    "Extra query parameter",
+    "Missing query parameter",
+    "Wrong type, expected",
+)
+
+
+def _from_validator(error: Problem) -> bool:
+    """Whether Balrog's request validator gives this answer (before its login check)."""
+    return error.status == 400 and any(t in str(error.detail) for t in _VALIDATOR_TEXTS)
 
 
 def _describe(errors: Any) -> str:
@@ -169,7 +209,20 @@ def _describe(errors: Any) -> str:
     """
     errors = list(errors)
     for err in errors:
-        loc = tuple(err.get("loc", ()))
+        loc, kind = tuple(err.get("loc", ())), err.get("type")
+        if kind == "json_invalid":
+            return "Request body is not valid JSON"
+        if kind in ("model_attributes_type", "dict_type") and loc == ("body",):
+            return f"{err.get('input')!r} is not of type 'object'"
+        if kind == "int_parsing" and len(loc) == 2 and loc[0] in ("query", "path"):
+            return f"Wrong type, expected 'integer' for {loc[0]} parameter '{loc[1]}'"
+        if kind in ("int_parsing", "int_type") and len(loc) == 2 and loc[0] == "body":
+            return f"{loc[1]}: {err.get('input')!r} is not of type 'integer'"
+        if err.get("type") == "greater_than_equal" and len(loc) == 2:
+            value = str(err.get("input", ""))
+            bounded = value.lstrip("-").isdigit() and below_minimum(*map(str, loc), int(value))
+            if bounded:
+                return bounded
         if err.get("type") == "missing" and len(loc) == 2 and loc[0] == "query":
             return f"Missing query parameter '{loc[1]}'"
         if err.get("type") == "missing" and len(loc) == 2 and loc[0] == "body":

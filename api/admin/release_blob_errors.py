@@ -9,6 +9,7 @@ Balrog's single message for a part that fits no alternative.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jsonschema.validators import validator_for
@@ -30,8 +31,23 @@ def blob_errors(blob: Any) -> list[str] | None:
     try:
         validate_blob(blob)
     except Invalid as error:
-        return schema_messages(blob) or [str(error)]
+        return schema_messages(blob) or [_balrog_check_message(str(error))]
     return None
+
+
+_HASH_LENGTH = re.compile(r"must be (\d+) characters long for (\w+), not \d+$")
+
+
+def _balrog_check_message(message: str) -> str:
+    """A blob class's own check (beyond the schema), as Balrog's class words it."""
+    hashed = _HASH_LENGTH.search(message)
+    if hashed:
+        required, function = hashed.groups()
+        return (
+            f"The hashValue length is different from the required length of {required} "
+            f"for {function}."
+        )
+    return message
 
 
 def schema_messages(blob: dict[str, Any]) -> list[str]:

@@ -65,7 +65,11 @@ def get_read_only(release: str, reader: Reader) -> Any:
     responses=PROBLEMS,
 )
 def put_read_only(
-    release: str, service: Service, changed_by: Actor, body: ReleaseReadOnlyBody = Body(...)
+    release: str,
+    service: Service,
+    reader: Reader,
+    changed_by: Actor,
+    body: ReleaseReadOnlyBody = Body(...),
 ) -> Any:
     """Set (``release_read_only`` set) or clear (its unset, and signoffs) the flag."""
     require_fields(body, "data_version", "read_only")
@@ -76,6 +80,11 @@ def put_read_only(
     wanted = bool(body.read_only)
     if wanted and existing.read_only:
         return JSONResponse({"new_data_version": data_version}, status_code=201)
+    if wanted and data_version == existing.data_version and _has_pending_change(reader, release):
+        # Balrog merges the flag into the release's pending scheduled change, whose
+        # re-validation then finds the release read-only: the lock is refused.
+        service.require(changed_by, "release_read_only.set", current_product=existing.product)
+        raise Problem(400, "Read only", exception=read_only_message(release))
     if not wanted and not existing.read_only:
         # Balrog checks (and bumps) even when the release is writable already.
         service.require(changed_by, "release_read_only.unset", current_product=existing.product)
@@ -84,6 +93,14 @@ def put_read_only(
     except SignoffRequired as error:
         raise no_signoffs(error) from None
     return JSONResponse({"new_data_version": changed.data_version}, status_code=201)
+
+
+def _has_pending_change(reader: Reader, release: str) -> bool:
+    with reader.current() as model:
+        return any(
+            sc["kind"] == "releases" and sc["status"] == "pending" and sc["target"] == release
+            for sc in model.catalog.scheduled.values()
+        )
 
 
 @router.get(

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.admin.deps import Actor, Reader, Service
 from api.admin.problems import Problem
+from api.admin.rules import strict_query
 from api.admin.schemas import NewDataVersion, ProblemDoc
 from api.admin.users_schemas import (
     WRITE_PROBLEMS,
@@ -27,6 +28,9 @@ from api.admin.users_schemas import (
 )
 from domain import ids
 from domain.policies import KEY_COLUMNS, SignoffPolicies, policy_key
+from domain.signoffs import check_policy_holders
+from domain.targets import target_for
+from domain.users import RoleRoster
 from projections.history import stream_of
 
 router = APIRouter(tags=["required signoffs"])
@@ -126,6 +130,14 @@ def _create(
         raise Problem(
             400, "Signoff Required", exception="Required Signoffs cannot be directly modified"
         )
+    # Balrog's order: the permission, enough role holders, then the signoffs it needs.
+    target = target_for(f"required_signoffs/{kind}")
+    service.require(changed_by, target.change_name("insert"), new_product=row["product"])
+    roster = service.find(ids.role_roster_id(row["role"]), RoleRoster)
+    where = ", ".join(str(row[c]) for c in KEY_COLUMNS[kind][:-1])
+    with as_balrog_value_error():
+        holders = len(roster.holders) if roster else 0
+        check_policy_holders(row["role"], row["signoffs_required"], holders, target=where)
     with as_balrog_value_error(), direct_edit():
         service.add_required_signoff(kind, row, changed_by)
     return JSONResponse({"new_data_version": 1}, status_code=201)
@@ -247,6 +259,7 @@ def delete_product_policy() -> Any:
     "/required_signoffs/product/revisions",
     response_model=PolicyRevisionList,
     responses=REVISION_PROBLEMS,
+    dependencies=[Depends(strict_query("product", "role", "channel", "page", "limit"))],
 )
 def product_policy_revisions(
     service: Service,
@@ -294,6 +307,7 @@ def delete_permissions_policy() -> Any:
     "/required_signoffs/permissions/revisions",
     response_model=PolicyRevisionList,
     responses=REVISION_PROBLEMS,
+    dependencies=[Depends(strict_query("product", "role", "page", "limit"))],
 )
 def permissions_policy_revisions(
     service: Service,

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.admin.deps import Actor, Reader, Service
+from api.admin.params import below_minimum
 from api.admin.problems import Problem
 from api.admin.rules_schemas import (
     ColumnValues,
@@ -55,7 +56,9 @@ def strict_query(*allowed: str) -> Callable[[Request], Awaitable[None]]:
     async def check(request: Request) -> None:  # async: no I/O, so no thread hop
         extra = sorted(set(request.query_params) - set(allowed))
         if extra:
-            raise Problem(400, f"Extra query parameter(s) {', '.join(extra)} not in spec")
+            refusal = Problem(400, f"Extra query parameter(s) {', '.join(extra)} not in spec")
+            refusal.title = None  # type: ignore[assignment]  # Balrog's has a null title
+            raise refusal
 
     return check
 
@@ -72,7 +75,8 @@ def int_query(request: Request, name: str, *, required: bool = False, minimum: i
     except ValueError:
         raise Problem(400, f"Wrong type, expected 'integer' for query parameter '{name}'") from None
     if value < minimum:
-        raise Problem(400, f"{value} is less than the minimum of {minimum}")
+        detail = below_minimum("query", name, value)
+        raise Problem(400, detail or f"{value} is less than the minimum of {minimum}")
     return value
 
 
@@ -144,7 +148,7 @@ def check_mappings(what: dict[str, Any], releases: Any, *, creating: bool) -> No
 def list_rules(request: Request, reader: Reader) -> Any:
     """Every rule, or a product's, or (``timestamp``, ms) those live at that time."""
     product = request.query_params.get("product")
-    timestamp = int_query(request, "timestamp")
+    timestamp = int_query(request, "timestamp", minimum=-(2**63))  # Balrog bounds it not
     if timestamp is not None and product:
         raise Problem(400, "Cannot query with a timestamp and a product at the same time")
     with reader.current() as model:
@@ -153,7 +157,9 @@ def list_rules(request: Request, reader: Reader) -> Any:
             for row in model.history.rules:
                 if row["timestamp"] <= timestamp:
                     latest[row["rule_id"]] = row
-            rows = [dict(r) for r in latest.values() if r["data_version"] is not None]
+            # Balrog's point-in-time query has no ORDER BY: rows come in change order.
+            live = [r for r in latest.values() if r["data_version"] is not None]
+            rows = [dict(r) for r in sorted(live, key=lambda r: r["change_id"])]
         else:
             rows = ordered([balrog_rule(r) for r in model.catalog.rules.values()])
     if timestamp is None and product:

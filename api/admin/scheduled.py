@@ -14,14 +14,16 @@ and FastAPI must see their parameter types as objects, not as names.
 import difflib
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from api.admin.deps import Actor, Reader, Service
+from api.admin.params import below_minimum
 from api.admin.problems import Problem
 from api.admin.release_blob_errors import blob_errors
+from api.admin.rules import strict_query
 from api.admin.scheduled_actions import enact, gone, sign_off
 from api.admin.scheduled_bodies import NOUNS, check_required, creation, modification
 from api.admin.scheduled_rows import (
@@ -44,10 +46,12 @@ from api.admin.scheduled_schemas import (
     SignoffBody,
 )
 from api.admin.schemas import ProblemDoc
+from api.admin.timeline import Past
+from api.verification import verify_scheduler_signoffs
 from domain import ids
 from domain.errors import Conflict, Invalid, NotFound
 from domain.policies import KEY_COLUMNS
-from domain.scheduling import KINDS
+from domain.scheduling import KINDS, PendingTarget
 from domain.signoffs import check_policy_holders
 from domain.targets import rules_mapping, target_for
 from domain.users import RoleRoster
@@ -69,8 +73,18 @@ def _now_ms(service: Any) -> int:
     return (service.now() - EPOCH) // timedelta(milliseconds=1)
 
 
-def _rule_filters(rule_id: int | None = Query(None, description="Only this rule's")) -> dict:
-    return {"rule_id": rule_id} if rule_id else {}
+def _rule_filters(rule_id: str | None = Query(None, description="Only this rule's")) -> dict:
+    """``rule_id`` checked as Balrog's validator does: an integer, at least 1."""
+    if not rule_id:
+        return {}
+    try:
+        value = int(rule_id)
+    except ValueError:
+        raise Problem(400, "Wrong type, expected 'integer' for query parameter 'rule_id'") from None
+    bounded = below_minimum("query", "rule_id", value)
+    if bounded:
+        raise Problem(400, bounded)
+    return {"rule_id": value}
 
 
 def _release_filters(name: str | None = Query(None, description="Only this release's")) -> dict:
@@ -93,6 +107,20 @@ def _permissions_policy_filters(
 def _no_filters() -> dict:
     return {}
 
+
+#: Routes Balrog's v1 spec lacks for a kind (it answers 405 or 404 there).
+ABSENT: dict[str, tuple[str, ...]] = {"emergency_shutoff": ("get_one", "revisions", "revert")}
+
+#: Balrog's ``sc_id`` path parameter: an integer, at least 0.
+ScId = Annotated[int, Path(ge=0)]
+
+#: The listing's filters, as Balrog's spec names them (``all`` besides).
+LIST_QUERY: dict[str, tuple[str, ...]] = {
+    "rules": ("rule_id",),
+    "releases": ("name",),
+    "required_signoffs/product": ("product", "channel"),
+    "required_signoffs/permissions": ("product", "channel"),
+}
 
 FILTERS = {
     "rules": _rule_filters,
@@ -141,6 +169,32 @@ def _check_release_plan(service: Any, change_type: Any, row: dict[str, Any]) -> 
         )
 
 
+class _Releases:
+    """The release names, read on first use (Balrog's lookups follow its login check)."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._names: set[str] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        if self._names is None:
+            with self._reader.current() as model:
+                self._names = set(model.catalog.releases)
+        return name in self._names
+
+
+def _pending_sc(service: Any, kind: str, change_type: Any, row: dict[str, Any]) -> int | None:
+    """The pending change already scheduled for the row an update or delete names."""
+    if change_type not in ("update", "delete"):
+        return None
+    try:
+        key = target_for(kind).key(dict(row))
+    except (Invalid, KeyError, TypeError, ValueError):
+        return None
+    lock = service.find(ids.pending_target_id(kind, key), PendingTarget)
+    return None if lock is None else lock.sc_id
+
+
 def _check_policy_plan(service: Any, kind: str, change_type: Any, row: dict[str, Any]) -> None:
     """Balrog validates a scheduled policy as it would the policy itself: enough holders."""
     if not kind.startswith("required_signoffs/") or change_type not in ("insert", "update"):
@@ -181,15 +235,22 @@ def _register(kind: str) -> None:
     def create(
         service: Service,
         reader: Reader,
+        timeline: Past,
         changed_by: Actor,
         body: body_model = Body(...),  # type: ignore[valid-type]
         change_type: str | None = Query(None, description="If the body has none (rules)"),
     ) -> Any:
         given = body.given()
-        with reader.current() as model:
-            releases = set(model.catalog.releases)
+        releases = _Releases(reader)  # read when first needed: after the body's own checks
         plan = creation(kind, given, change_type, _now_ms(service), releases)
-        if kind == "releases":
+        duplicate = plan.change_type == "insert" and plan.row.get("name") in releases
+        pending = _pending_sc(service, kind, plan.change_type, plan.row)
+        if pending is not None and plan.change_type == "delete":
+            # Balrog checks no data_version on a scheduled delete before this clash.
+            clash = Conflict("a change is scheduled already", sc_id=pending)
+            raise _scheduling_problem(clash, kind, plan.change_type)
+        if kind == "releases" and not duplicate and pending is None:
+            # Balrog refuses a duplicate or a second pending change before the blob.
             _check_release_plan(service, plan.change_type, plan.row)
         _check_policy_plan(service, kind, plan.change_type, plan.row)
         try:
@@ -198,9 +259,11 @@ def _register(kind: str) -> None:
             )
         except (Conflict, NotFound) as error:
             raise _scheduling_problem(error, kind, plan.change_type) from error
+        # The scheduler's automatic signoff is on the test views with the change in them.
+        [sc] = verify_scheduler_signoffs(service, timeline, [sc])
         return JSONResponse({"sc_id": sc.sc_id, "signoffs": dict(sc.signoffs)})
 
-    def get_one(sc_id: int, reader: Reader, service: Service) -> Any:
+    def get_one(sc_id: ScId, reader: Reader, service: Service) -> Any:
         with reader.current() as model:
             sc = visible(model.catalog, kind, sc_id)
             if sc is None:
@@ -209,7 +272,7 @@ def _register(kind: str) -> None:
         return JSONResponse({"scheduled_change": row})
 
     def modify(
-        sc_id: int,
+        sc_id: ScId,
         service: Service,
         reader: Reader,
         changed_by: Actor,
@@ -246,7 +309,7 @@ def _register(kind: str) -> None:
         )
 
     def cancel(
-        sc_id: int,
+        sc_id: ScId,
         service: Service,
         reader: Reader,
         changed_by: Actor,
@@ -266,7 +329,7 @@ def _register(kind: str) -> None:
         return JSONResponse({})
 
     def revisions(
-        sc_id: int,
+        sc_id: ScId,
         reader: Reader,
         page: int = Query(1, ge=1),
         limit: int = Query(10, ge=1),
@@ -280,12 +343,14 @@ def _register(kind: str) -> None:
         return JSONResponse({"revisions": rows, "count": len(found)})
 
     def revert(
-        sc_id: int,
+        sc_id: ScId,
         service: Service,
         reader: Reader,
         changed_by: Actor,
         body: RevertBody | None = Body(None),
     ) -> Any:
+        if body is not None and "change_id" not in body.model_fields_set:
+            raise Problem(400, "'change_id' is a required property")  # before any lookup
         with reader.current() as model:
             sc = visible(model.catalog, kind, sc_id)
             if sc is None:
@@ -312,7 +377,7 @@ def _register(kind: str) -> None:
         return HTMLResponse("Success")
 
     def signoff(
-        sc_id: int,
+        sc_id: ScId,
         service: Service,
         reader: Reader,
         changed_by: Actor,
@@ -334,7 +399,7 @@ def _register(kind: str) -> None:
         return JSONResponse({})
 
     def revoke(
-        sc_id: int,
+        sc_id: ScId,
         service: Service,
         reader: Reader,
         changed_by: Actor,
@@ -348,7 +413,7 @@ def _register(kind: str) -> None:
         service.revoke_signoff(kind, sc_id, changed_by, whose)
         return JSONResponse({})
 
-    def enact_change(sc_id: int, service: Service, reader: Reader, changed_by: Actor) -> Any:
+    def enact_change(sc_id: ScId, service: Service, reader: Reader, changed_by: Actor) -> Any:
         with reader.current() as model:
             enact(service, model.catalog, kind, sc_id, changed_by)
         return JSONResponse({})
@@ -367,11 +432,22 @@ def _register(kind: str) -> None:
         (f"{one}/signoffs", revoke, ["DELETE"], Empty, JSONResponse, "Revoke a signoff"),
         (f"{one}/enact", enact_change, ["POST"], Empty, JSONResponse, "Enact it now"),
     ]
+    # Balrog validates strictly: a query parameter its spec does not name is a 400.
+    allowed = {
+        "list_changes": ("all", *LIST_QUERY.get(kind, ())),
+        "create": ("change_type",),
+        "cancel": ("data_version",),
+        "revisions": ("page", "limit"),
+        "revoke": ("username",),
+    }
     for path, endpoint, methods, model_out, response_class, summary in routes:
+        if endpoint.__name__ in ABSENT.get(kind, ()):
+            continue
         name = f"{endpoint.__name__}_{kind.replace('/', '_')}"
         router.add_api_route(
             path,
             endpoint,
+            dependencies=[Depends(strict_query(*allowed.get(endpoint.__name__, ())))],
             methods=methods,
             response_model=model_out,
             response_class=response_class,
@@ -398,7 +474,7 @@ for _kind in KINDS:
     },
     summary="A scheduled release change's blob against the release's current blob",
 )
-def release_diff(sc_id: int, reader: Reader, service: Service) -> Response:
+def release_diff(sc_id: ScId, reader: Reader, service: Service) -> Response:
     with reader.current() as model:
         sc = visible(model.catalog, "releases", sc_id)
         if sc is None:

@@ -12,6 +12,7 @@ permissions, signoffs, pending changes) is the domain's.
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,13 +109,17 @@ def missing(name: str) -> Problem:
     return Problem(400, "Missing field", exception=f"{name} is missing")
 
 
-def _as_int(name: str, value: Any) -> Any:
+def _as_int(name: str, value: Any, *, form: bool = False) -> Any:
     """Balrog's ``int(...)`` on a numeric field; a non-number is a 400, not its 500."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     try:
         return int(str(value).strip())
     except ValueError:
+        if form:  # Balrog's rule form, whose message names the format
+            detail = f"Invalid input for {name}. Not an integer. "
+            detail += f"{name}: {value!r} is not a '{name}'"
+            raise Problem(400, detail) from None
         raise Invalid(f"{name}: must be an integer, got {value!r}", field=name) from None
 
 
@@ -224,7 +229,7 @@ def _strip_rule_form(what: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_mappings(what: dict[str, Any], releases: set[str], *, insert: bool) -> None:
+def _check_mappings(what: dict[str, Any], releases: Container[str], *, insert: bool) -> None:
     if ("mapping" in what or insert) and what.get("mapping") is None:
         raise Problem(400, "mapping value cannot be set to null/empty")
     for name in ("mapping", "fallbackMapping"):
@@ -240,9 +245,13 @@ def _target_row(what: dict[str, Any]) -> dict[str, Any]:
 
 
 def creation(
-    kind: str, body: dict[str, Any], query_type: str | None, now_ms: int, releases: set[str]
+    kind: str, body: dict[str, Any], query_type: str | None, now_ms: int, releases: Container[str]
 ) -> Plan:
     """A new scheduled change from a POST body, checked as Balrog's view checks it."""
+    if kind == "rules":  # the formats of Balrog's rule form come first
+        for name in ("data_version", "rule_id"):
+            if body.get(name) is not None:
+                _as_int(name, body[name], form=True)
     check_required(body, REQUIRED_ON_CREATE[kind])
     check_change_type(kind, body)
     check_permission_name(kind, body)
@@ -278,7 +287,9 @@ def creation(
     )
 
 
-def _rule_creation(what: dict[str, Any], change_type: Any, releases: set[str]) -> dict[str, Any]:
+def _rule_creation(
+    what: dict[str, Any], change_type: Any, releases: Container[str]
+) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for name, value in what.items():
         if change_type == "insert" and name in ("rule_id", "data_version"):
@@ -290,7 +301,9 @@ def _rule_creation(what: dict[str, Any], change_type: Any, releases: set[str]) -
             "change_type",
         ):
             continue
-        kept[name] = _as_int(name, value) if name in ("rule_id", "data_version") else value
+        kept[name] = (
+            _as_int(name, value, form=True) if name in ("rule_id", "data_version") else value
+        )
     if change_type in ("update", "delete"):
         for name in ("rule_id", "data_version"):
             if not kept.get(name):
@@ -351,7 +364,7 @@ def modification(
     body: dict[str, Any],
     condition: dict[str, Any],
     now_ms: int,
-    releases: set[str],
+    releases: Container[str],
 ) -> Plan:
     """A modification of a pending change, checked as Balrog's view checks it."""
     check_required(body, ("sc_data_version",))
@@ -387,7 +400,9 @@ def modification(
     )
 
 
-def _rule_modifiable(body: dict[str, Any], change_type: str, releases: set[str]) -> dict[str, Any]:
+def _rule_modifiable(
+    body: dict[str, Any], change_type: str, releases: Container[str]
+) -> dict[str, Any]:
     what = {
         k: v
         for k, v in body.items()

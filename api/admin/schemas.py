@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Strict = ConfigDict(strict=True, extra="forbid")
 
@@ -19,7 +19,7 @@ class ProblemDoc(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     type: str = "about:blank"
-    title: str
+    title: str | None = Field(description="null where Balrog's request validator answers")
     detail: Any
     status: int
     exception: Any = None

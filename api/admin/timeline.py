@@ -40,11 +40,12 @@ from api.admin.timeline_schemas import (
     UptakeOut,
 )
 from api.config import open_timeline
+from api.verification import restore_verified
 from domain.errors import Invalid, NotFound
 from domain.request import RouteNotFound, RouteRedirect
 from projections.at import channel_known, release_at, rules_at
 from projections.audit import KINDS, changes
-from projections.diff import diff_states, live_test_diff, restore_channel, sync_status
+from projections.diff import diff_states, live_test_diff, sync_status
 from projections.explain import explain, parse_headers
 from projections.timeline import Timeline
 
@@ -256,7 +257,7 @@ def timeline_restore(
     enacted, as any other scheduled change. ``dry_run`` validates and schedules nothing."""
     to = _position(timeline, "to", body.to)
     _require_channel(timeline, body.channel, to, None)
-    result = restore_channel(
+    result = restore_verified(
         service,
         timeline,
         body.channel,

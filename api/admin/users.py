@@ -174,6 +174,7 @@ def put_user_permission(
 ) -> Any:
     """Grant the permission, or update its options if the user holds it already."""
     check_param(PERMISSION_PARAM, permission)
+    parse_options(body.options)  # a format check of Balrog's schema: before its login
     _may_view(service, username, changed_by)
     if permission in _permissions_of(reader, username):
         return _update(service, username, permission, body, changed_by)
@@ -198,6 +199,7 @@ def post_user_permission(
 ) -> Any:
     """Update a permission the user holds (never grants one)."""
     check_param(PERMISSION_PARAM, permission)
+    parse_options(body.options)
     _may_view(service, username, changed_by)
     if permission not in _permissions_of(reader, username):
         raise _not_held(username, permission)
@@ -227,10 +229,10 @@ def delete_user_permission(
 ) -> Response:
     """Revoke a permission; revoking a user's last one revokes their roles too."""
     check_param(PERMISSION_PARAM, permission)
+    version = required_data_version(data_version)  # a query check: before the login
     _may_view(service, username, changed_by)
     if permission not in _permissions_of(reader, username):
         raise _not_held(username, permission)
-    version = required_data_version(data_version)
     try:
         with as_balrog_value_error(), direct_edit():
             service.revoke_permission(username, permission, version, changed_by)
@@ -308,4 +310,3 @@ def revoke_role(
     except Invalid as error:  # the policies a revoke would leave unsatisfiable
         raise Problem(400, "Unknown error", exception=str(error)) from error
     return Response(status_code=200)
-

@@ -16,9 +16,10 @@ from api.cli import main
 from api.cli.catalog import print_table
 from api.cli.context import actor_of, app_from, as_option, json_option, print_json
 from api.cli.timeline import timeline_from
+from api.verification import restore_verified
 from domain.errors import Invalid
 from projections.audit import KINDS, changes
-from projections.diff import diff_states, live_test_diff, restore_channel, sync_status
+from projections.diff import diff_states, live_test_diff, sync_status
 from projections.history import release_history, rule_history, sc_history, short, summarize
 
 Row = dict[str, Any]
@@ -260,14 +261,9 @@ def restore_command(
     """
     if not channel or not to:
         raise Invalid("restore: --channel C and --to T are required")
-    result = restore_channel(
-        app_from(ctx),
-        timeline_from(ctx),
-        channel,
-        to,
-        actor_of(actor),
-        delay_minutes=delay,
-        dry_run=dry_run,
+    app, timeline = app_from(ctx), timeline_from(ctx)
+    result = restore_verified(
+        app, timeline, channel, to, actor_of(actor), delay_minutes=delay, dry_run=dry_run
     )
     if as_json:
         print_json(result)

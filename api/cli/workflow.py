@@ -14,7 +14,7 @@ from api.cli import main
 from api.cli.catalog import current_catalog, print_table
 from api.cli.context import actor_of, app_from, as_option, json_option, print_json
 from api.config import open_timeline
-from api.verification import sign_off_verified
+from api.verification import sign_off_verified, verify_scheduler_signoffs
 from domain.errors import Invalid
 from domain.scheduling import KINDS, ScheduledChange
 
@@ -160,9 +160,12 @@ def sc_schedule(
     condition = _condition(when, telemetry)
     if condition is None:
         raise Invalid("give --when or --uptake")
-    change = app_from(ctx).schedule_change(
+    app = app_from(ctx)
+    change = app.schedule_change(
         kind, change_type, _row(row), condition, actor_of(actor), data_version
     )
+    # The scheduler's automatic signoff is on the test views with the change in them.
+    [change] = verify_scheduler_signoffs(app, open_timeline(app), [change])
     if as_json:
         print_json(sc_as_dict(change))
     else:

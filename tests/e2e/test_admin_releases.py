@@ -622,3 +622,44 @@ def test_blob_fields_are_json_text_as_in_balrog(fx: AdminClient) -> None:
         "5 is not of type 'string'"
     ]
     assert fx.event_count() == before
+
+
+# ------------------------------------------ round 2: Balrog's answers, side by side
+
+
+def test_locking_a_release_with_a_pending_change_is_refused(fx: AdminClient) -> None:
+    sc = fx.post("/scheduled_changes/releases", {
+        "change_type": "update", "when": 1_900_000_000_000, "name": UNMAPPED,
+        "product": "Firefox", "data": json.dumps(blob(UNMAPPED)), "data_version": 1,
+    })
+    assert sc.status == 200, sc.text
+    before = fx.event_count()
+    # Balrog merges the flag into the pending change, which then finds the release locked.
+    locked = fx.put(f"/releases/{UNMAPPED}/read_only", {"read_only": True, "data_version": 1})
+    assert refused(locked, 400, "Read only")["exception"] == f"Release '{UNMAPPED}' is read only"
+    assert fx.get(f"/releases/{UNMAPPED}/read_only").json == {"read_only": False}
+    assert fx.event_count() == before
+
+
+def test_blob_class_checks_are_worded_as_balrog_words_them(fx: AdminClient) -> None:
+    gmp = {"name": "gmp-1", "schema_version": 1000, "hashFunction": "SHA512", "vendors": {
+        "c": {"version": "1", "platforms": {"p": {
+            "filesize": 2, "hashValue": "3", "fileUrl": "http://edgedl.me.gvt1.com/x"}}}}}
+    before = fx.event_count()
+    short = fx.put("/releases/gmp-1", {"name": "gmp-1", "product": "GMP", "blob": json.dumps(gmp)})
+    assert refused(short, 400, "Couldn't update release")["exception"] == [
+        "The hashValue length is different from the required length of 128 for sha512."
+    ]
+    v9 = {"name": "v9", "schema_version": 9, "hashFunction": "sha512", "appVersion": "1.0",
+          "displayVersion": "1.0", "updateLine": [{"for": {}, "fields": {"disableBITS": False}}]}
+    bits = fx.post("/releases", {"name": "v9", "product": "Firefox", "blob": json.dumps(v9)})
+    assert bits.status == 400 and bits.json["exception"] == ["False is not one of [True]"]
+    # A scheduled change naming a host its product may not use: Balrog's ValueError.
+    evil = dict(blob("evil"), platforms={"p": {"locales": {"de": {"complete": {
+        "filesize": 1, "from": "*", "hashValue": "x", "fileUrl": "http://evil.example/x"}}}}})
+    scheduled = fx.post("/scheduled_changes/releases", {
+        "change_type": "insert", "when": 1_900_000_000_000, "name": "evil",
+        "product": "Firefox", "data": json.dumps(evil)})
+    assert scheduled.status == 400 and scheduled.json["detail"] == "Unknown error"
+    assert scheduled.json["exception"] == "Blob contains forbidden domain(s)"
+    assert fx.event_count() == before

@@ -134,3 +134,27 @@ def test_revisions(admin: AdminClient) -> None:
     bad_page = admin.get("/required_signoffs/product/revisions", query={**query, "page": 0})
     assert bad_page.status == 400
     assert bad_page.json["detail"].startswith("0 is less than the minimum of 1")
+
+
+# ------------------------------------------ round 2: Balrog's answers, side by side
+
+
+def test_too_few_holders_is_reported_before_the_signoff_need(admin: AdminClient) -> None:
+    _holders(admin, "relman", "rm")
+    _holders(admin, "qa", "qa1", "qa2")
+    policy = {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1}
+    assert admin.post("/required_signoffs/product", policy).status == 201
+    before = _quiet(admin)
+    qa = {**policy, "role": "qa"}
+    three = admin.post("/required_signoffs/product", {**qa, "signoffs_required": 3})
+    assert three.status == 400
+    assert three.json["detail"] == (
+        "('Cannot require 3 signoffs for Firefox, release - only 2 users hold the qa role',)"
+    )
+    two = admin.post("/required_signoffs/product", {**qa, "signoffs_required": 2})
+    assert two.json["detail"] == "Signoff Required"
+    extra = admin.get("/required_signoffs/permissions/revisions",
+                      query={"product": "Firefox", "role": "relman", "channel": "release"})
+    assert extra.status == 400 and extra.json["title"] is None
+    assert extra.json["detail"] == "Extra query parameter(s) channel not in spec"
+    assert admin.event_count() == before

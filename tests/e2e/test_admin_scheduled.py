@@ -327,7 +327,9 @@ def test_revisions_and_revert(guarded: AdminClient) -> None:
     assert guarded.get("/scheduled_changes/rules/9/revisions", as_user=None).status == 404
 
     before = guarded.event_count()
-    assert guarded.post(path, {}).json["detail"] == "No change_id passed in the request body"
+    # Balrog's schema requires change_id, checked before login and lookups.
+    assert guarded.post(path, {}).json["detail"] == "'change_id' is a required property"
+    assert guarded.post(path, {}, as_user=None).status == 400
     bad = guarded.post(path, {"change_id": 999999})
     assert bad.status == 400
     assert bad.json["detail"] == "Invalid change_id : 999999 passed in the request body"
@@ -413,4 +415,64 @@ def test_schedule_rule_refusals_in_balrogs_words(
     answer = guarded.post("/scheduled_changes/rules", {**rule, **body})
     assert (answer.status, answer.json["detail"]) == (400, detail), answer.text
     assert answer.json.get("exception") == exception
+    assert guarded.event_count() == before
+
+
+# ------------------------------------------ round 2: Balrog's answers, side by side
+
+
+def test_request_checks_come_before_the_login_and_lookups(guarded: AdminClient) -> None:
+    before = guarded.event_count()
+    path = "/scheduled_changes/rules"
+    # Balrog's request validator runs before its login check: a 400, not a 401.
+    no_type = guarded.post("/scheduled_changes/releases", {}, as_user=None)
+    assert no_type.status == 400
+    assert no_type.json["detail"] == "'change_type' is a required property"
+    assert guarded.post(path, [], as_user=None).json["detail"] == "[] is not of type 'object'"
+    text = guarded.post(path, "{not json", as_user=None)  # a JSON string
+    assert text.json["detail"] == "'{not json' is not of type 'object'"
+    broken = guarded.request(
+        "POST", path, raw=b"{not json", headers={"Content-Type": "application/json"}, as_user=None
+    )
+    assert broken.status == 400 and broken.json["detail"] == "Request body is not valid JSON"
+    # A check Balrog's handler makes comes after its login check.
+    assert guarded.post(path, {"change_type": "delete"}, as_user=None).status == 401
+    # rule_id is an integer: an alias is refused in the words of Balrog's form.
+    alias = guarded.post(path, {"change_type": "delete", "when": WHEN, "rule_id": "some-alias",
+                                "data_version": 1})
+    assert alias.json == {
+        "type": "about:blank", "title": "Bad Request", "status": 400,
+        "detail": "Invalid input for rule_id. Not an integer. rule_id: 'some-alias' is not a "
+        "'rule_id'",
+    }
+    assert guarded.event_count() == before
+
+
+def test_listing_and_path_parameters_are_checked_as_balrog_does(guarded: AdminClient) -> None:
+    path = "/scheduled_changes/rules"
+    wrong = guarded.get(path, query={"rule_id": "fx"}, as_user=None)
+    assert wrong.json["detail"] == "Wrong type, expected 'integer' for query parameter 'rule_id'"
+    zero = guarded.get(path, query={"rule_id": 0}, as_user=None)
+    assert zero.status == 400 and zero.json["detail"].startswith(
+        "0 is less than the minimum of 1\n\nFailed validating 'minimum' in schema:\n"
+        "    {'name': 'rule_id',\n     'in': 'query',\n     'description': 'A rule_id',"
+    )
+    negative = guarded.get(f"{path}/-1", as_user=None)
+    assert negative.status == 400 and negative.json["detail"].endswith("On instance:\n    -1")
+    assert guarded.get(f"{path}/abc", as_user=None).status == 404  # no route matches
+    extra = guarded.delete(f"{path}/1/signoffs", query={"data_version": 1})
+    assert extra.status == 400 and extra.json["title"] is None
+    assert extra.json["detail"] == "Extra query parameter(s) data_version not in spec"
+    # Balrog's spec has neither one scheduled shutoff nor its revisions.
+    assert guarded.get("/scheduled_changes/emergency_shutoff/1", as_user=None).status == 405
+    assert guarded.get("/scheduled_changes/emergency_shutoff/1/revisions").status == 404
+
+
+def test_a_pending_change_is_reported_before_a_stale_data_version(guarded: AdminClient) -> None:
+    schedule_rule_update(guarded, priority=91)
+    before = guarded.event_count()
+    # Balrog checks no data_version for a scheduled delete before the clash.
+    clash = guarded.post("/scheduled_changes/rules",
+                         {"change_type": "delete", "when": WHEN, "rule_id": 1, "data_version": 9})
+    assert clash.json["detail"] == "ChangeScheduledError"
     assert guarded.event_count() == before

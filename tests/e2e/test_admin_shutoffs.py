@@ -77,7 +77,13 @@ def test_delete(admin: AdminClient) -> None:
     )
     assert denied.status == 403
     assert denied.json["exception"] == "rm is not allowed to delete shutoffs for product Firefox"
-    assert admin.delete("/emergency_shutoff/Firefox/nightly", as_user=None).status == 401
+    # Balrog validates the query before its login check: no data_version is a 400 first.
+    bare = admin.delete("/emergency_shutoff/Firefox/nightly", as_user=None)
+    assert bare.status == 400 and bare.json["detail"] == "Missing query parameter 'data_version'"
+    unauthenticated = admin.delete(
+        "/emergency_shutoff/Firefox/nightly", query={"data_version": 1}, as_user=None
+    )
+    assert unauthenticated.status == 401
     assert admin.event_count() == before
     done = admin.delete("/emergency_shutoff/Firefox/nightly", query={"data_version": 1})
     assert (done.status, done.body) == (200, b"")

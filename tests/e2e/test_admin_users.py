@@ -248,3 +248,33 @@ def test_revoke_role_that_a_policy_needs(admin: AdminClient) -> None:
     assert denied.status == 403
     assert denied.json["exception"] == "('%s is not allowed to revoke user roles', 'rm')"
     assert admin.event_count() == before
+
+
+# ------------------------------------------ round 2: Balrog's answers, side by side
+
+
+def test_request_checks_before_login_and_permission(admin: AdminClient) -> None:
+    _grant(admin, "bob", "rule", {"products": ["Firefox"]})
+    before = _quiet(admin, "bob", "nobody")
+    bad = admin.put("/users/x/permissions/rule", {"options": "{bad"}, as_user=None)
+    assert bad.status == 400 and bad.json["detail"].startswith("Not a valid json. Error: ")
+    no_version = admin.delete("/users/bob/permissions/rule", as_user="nobody")
+    assert no_version.status == 400
+    assert no_version.json["detail"] == "Missing query parameter 'data_version'"
+    assert admin.event_count() == before
+
+
+def test_update_under_a_policy_needs_signoff_before_data_version(admin: AdminClient) -> None:
+    _grant(admin, "bob", "rule", {"products": ["Firefox"]})
+    _relman_policy(admin)
+    before = _quiet(admin)
+    body = {"options": '{"products": ["Firefox"]}', "data_version": 9}
+    stale = admin.post("/users/bob/permissions/rule", body)
+    assert stale.json["detail"] == "Signoff Required"  # Balrog: signoffs, then data_version
+    assert admin.event_count() == before
+
+
+def test_permissions_history_shows_no_options_as_null(admin: AdminClient) -> None:
+    assert admin.put("/users/qa/permissions/rule", {}).status == 201
+    rows = admin.get("/permissions/history").json["Permissions"]["revisions"]
+    assert [r["options"] for r in rows if r["username"] == "qa"] == [None]

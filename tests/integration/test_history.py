@@ -393,10 +393,11 @@ def test_restore_refuses_and_schedules_nothing(hv: RulelogApp, tl: Timeline) -> 
         restore_channel(hv, tl, "beta-cdntest", then, "alice")
     with pytest.raises(Invalid, match="at"):
         restore_channel(hv, tl, "beta", "a while ago", "alice")
-    # Rule 22 has no mapping, which the admin API cannot insert: nothing is scheduled.
+    # Rule 22 has no mapping, which the admin API would refuse from a client; a
+    # restore brings it back as it was (tests/integration/test_restore_null_mapping.py).
     hv.delete_rule(22, 1, "alice")
-    with pytest.raises(Invalid, match="mapping"):
-        restore_channel(hv, tl, "beta", then, "alice")
+    planned = restore_channel(hv, tl, "beta", then, "alice", dry_run=True)["changes"]
+    assert [(c["change_type"], c["rule_id"]) for c in planned][-1] == ("insert", None)
     assert tl.current().pending() == []
 
 

@@ -305,7 +305,7 @@ SCHEMA_ERRORS = [
     ),
     (
         changed(V9, "updateLine.0.fields.disableBITS", False),
-        "blob: updateLine.0.fields.disableBITS: must be True, not False",
+        "blob: updateLine.0.fields.disableBITS: False is not one of [True]",
     ),
     (changed(V9, "updateLine.0.if", {}), "blob: updateLine.0: unexpected property 'if'"),
     (
