@@ -135,8 +135,8 @@ class CatalogCommands(AppBase):
             )
         old = current.row or {}
         changed = {c: v for c, v in (new or {}).items() if v != old.get(c)}
-        if not changed:
-            return []
+        # Even an edit that changes nothing moves the row's data_version (as Balrog's),
+        # so the pending change is rebased onto it in every case.
         merged: dict[str, Any] | None = None
         if sc.row is not None:
             for column in changed:

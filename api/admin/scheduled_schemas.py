@@ -11,6 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.admin.rules_schemas import RuleIn
+
 Loose = ConfigDict(extra="allow")
 
 
@@ -30,32 +32,13 @@ class SCBody(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
-class RuleSCBody(SCBody):
+class RuleSCBody(SCBody, RuleIn):
+    """A scheduled rule change: the schedule's members and every rule column."""
+
     telemetry_product: str | None = None
     telemetry_channel: str | None = None
     telemetry_uptake: int | str | None = None
     rule_id: int | str | None = None
-    alias: str | None = None
-    priority: int | str | None = None
-    mapping: str | None = None
-    fallbackMapping: str | None = None
-    backgroundRate: int | str | None = None
-    update_type: str | None = None
-    product: str | None = None
-    version: str | None = None
-    channel: str | None = None
-    buildTarget: str | None = None
-    buildID: str | None = None
-    locale: str | None = None
-    osVersion: str | None = None
-    memory: str | None = None
-    instructionSet: str | None = None
-    jaws: bool | None = None
-    mig64: bool | None = None
-    distribution: str | None = None
-    distVersion: str | None = None
-    headerArchitecture: str | None = None
-    comment: str | None = None
 
 
 class ReleaseSCBody(SCBody):

@@ -26,7 +26,7 @@ from api.admin.app import AdminSettings, create_admin_app
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator
 from domain.application import RulelogApp
-from tests.conftest import Store
+from tests.conftest import Store, _postgres_store
 
 
 @dataclass
@@ -149,3 +149,16 @@ def admin(admin_server: AdminServer, store: Store) -> Iterator[AdminClient]:
         yield AdminClient(admin_server.port, service)
     finally:
         service.close()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """A store per module and kind, for modules that start one server for all their tests."""
+    if request.param == "sqlite":
+        yield Store("sqlite", f"sqlite:///{tmp_path_factory.mktemp('served') / 'rulelog.db'}")
+    else:
+        yield from _postgres_store()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DATA, Store, _postgres_store
+from tests.conftest import DATA, Store
 from tests.e2e.test_cli import RULELOG
 from tests.e2e.test_cli import ok as cli_ok
 from tests.e2e.test_cli import run as cli
@@ -28,16 +28,10 @@ from tests.e2e.test_cli import run as cli
 STARTUP_DEADLINE = 60.0
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Store]:
-    if request.param == "sqlite":
-        yield Store("sqlite", f"sqlite:///{tmp_path_factory.mktemp('admin') / 'rulelog.db'}")
-    else:
-        yield from _postgres_store()
+@pytest.fixture(scope="module")
+def store(module_store: Store) -> Store:
+    """One server per store kind serves every test of this module."""
+    return module_store
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from domain.blobs.render import EMPTY_UPDATES
-from tests.conftest import DATA, Store, _postgres_store
+from tests.conftest import DATA, Store
 
 RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"
 VECTORS = [json.loads(line) for line in (DATA / "expected.jsonl").read_text().splitlines()]
@@ -34,17 +34,10 @@ STARTUP_DEADLINE = 60.0
 FRESHNESS_BOUND = 1.0
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Store]:
+@pytest.fixture(scope="module")
+def store(module_store: Store) -> Store:
     """The conftest ``store``, module-scoped so one server serves every test of a store."""
-    if request.param == "sqlite":
-        yield Store("sqlite", f"sqlite:///{tmp_path_factory.mktemp('public') / 'rulelog.db'}")
-    else:
-        yield from _postgres_store()
+    return module_store
 
 
 @dataclass

@@ -72,6 +72,21 @@ def test_an_update_that_changes_nothing_still_bumps_data_version(app: RulelogApp
     assert again.fields == rule.fields
 
 
+def test_an_unchanged_edit_rebases_the_pending_change_so_it_still_enacts(
+    app: RulelogApp,
+) -> None:
+    """The edit bumps the rule's data_version; the scheduled change follows it (mergeUpdate)."""
+    rule = app.create_rule(RULE, changed_by="alice")
+    when = {"when": "2099-01-01T00:00:00Z"}
+    sc = app.schedule_change("rules", "update", {"rule_id": rule.rule_id, "priority": 50},
+                             when, "alice", 1)  # fmt: skip
+    app.update_rule(rule.rule_id, 1, dict(RULE), changed_by="alice")
+    rebased = app.get_scheduled_change("rules", sc.sc_id)
+    assert rebased.base_data_version == 2
+    app.enact_scheduled_change("rules", sc.sc_id, "alice")
+    assert app.get_rule(rule.rule_id).fields["priority"] == 50
+
+
 def test_stale_data_version_is_a_conflict_and_changes_nothing(app: RulelogApp) -> None:
     rule = app.create_rule(RULE, changed_by="alice")
     app.update_rule(rule.rule_id, 1, {"priority": 11}, changed_by="alice")
