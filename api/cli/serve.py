@@ -38,6 +38,26 @@ def _log_level(ctx: click.Context) -> str:
     return str(root.params.get("log_level") or "INFO")
 
 
+def _run(ctx: click.Context, app: str, factory: str, host: str, port: int, workers: int) -> None:
+    """uvicorn, with the store and log level handed to its workers through the environment."""
+    import uvicorn  # imported here so the rest of the CLI starts fast
+
+    os.environ[ENV_DATABASE_URL] = database_url(ctx.find_root().obj.get("database_url"))
+    os.environ["RULELOG_LOG_LEVEL"] = _log_level(ctx)
+    log.warning(f"serve.{app}", host=host, port=port, workers=workers)
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # the app logs one structured line per request itself
+        log_level="warning",
+        server_header=False,
+        lifespan="on",
+    )
+
+
 @serve.command("public")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -70,27 +90,11 @@ def serve_public(
     poll_interval: float | None,
 ) -> None:
     """Serve /update, /json, dockerflow and the read-only /api/v1 from the live view."""
-    import uvicorn  # imported here so the rest of the CLI starts fast
-
-    os.environ[ENV_DATABASE_URL] = database_url(ctx.find_root().obj.get("database_url"))
-    os.environ["RULELOG_LOG_LEVEL"] = _log_level(ctx)
     if cache_control is not None:
         os.environ["RULELOG_CACHE_CONTROL"] = cache_control
     if poll_interval is not None:
         os.environ["RULELOG_POLL_INTERVAL"] = str(poll_interval)
-    log.warning("serve.public", host=host, port=port, workers=workers)
-    uvicorn.run(
-        PUBLIC_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,  # the app logs one structured line per request itself
-        log_level="warning",
-        server_header=False,
-        lifespan="on",
-    )
-
+    _run(ctx, "public", PUBLIC_FACTORY, host, port, workers)
 
 @serve.command("admin")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
@@ -109,19 +113,4 @@ def serve_admin(ctx: click.Context, host: str, port: int, workers: int) -> None:
     OpenID Connect JWTs are accepted too when RULELOG_JWT_ISSUER, RULELOG_JWT_AUDIENCE
     and RULELOG_JWT_JWKS (a URL or a file) are set. OpenAPI: /api/openapi.json, /api/docs.
     """
-    import uvicorn
-
-    os.environ[ENV_DATABASE_URL] = database_url(ctx.find_root().obj.get("database_url"))
-    os.environ["RULELOG_LOG_LEVEL"] = _log_level(ctx)
-    log.warning("serve.admin", host=host, port=port, workers=workers)
-    uvicorn.run(
-        ADMIN_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        lifespan="on",
-    )
+    _run(ctx, "admin", ADMIN_FACTORY, host, port, workers)
