@@ -14,9 +14,17 @@ from typing import TextIO
 
 import structlog
 
+#: Where ``configure_logging`` sent the lines, and from which level, for writers
+#: that format their own lines (``api.request_log``) but must go to the same place.
+_stream: TextIO | None = None
+_level = logging.INFO
+
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    global _stream, _level
     out = stream or sys.stderr
+    _stream = out
+    _level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: structlog.typing.Processor
     if out.isatty():
         renderer = structlog.dev.ConsoleRenderer()
@@ -30,9 +38,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(_level),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
@@ -40,3 +46,12 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name)
+
+
+def log_stream() -> TextIO:
+    return _stream or sys.stderr
+
+
+def request_lines_enabled() -> bool:
+    """Request lines are INFO: written unless the configured level is above that."""
+    return _level <= logging.INFO

@@ -34,19 +34,21 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
 from api.logs import configure_logging, get_logger
 from api.public_api import PublicApi, flask_json, problem
+from api.public_front import DEFAULT_CACHE_ENTRIES, PublicFront, prepare
 from api.public_middleware import RequestLogMiddleware, request_info
+from api.request_log import RequestLog
 from domain.blobs.common import ServingSettings
 from domain.errors import Invalid
 from domain.evaluate import Response as Answer
 from domain.evaluate import evaluate, route_not_found
 from domain.request import RouteNotFound, RouteRedirect, UpdateRequest, parse
 from projections.follow import Follower
-from projections.serving import ServingState
+from projections.serving import LiveIndex, ServingState
 
 __all__ = ["PublicServer", "PublicSettings", "create_app_from_env", "create_public_app"]
 
@@ -70,6 +72,8 @@ class PublicSettings:
     version_file: str | None = None
     #: Start the follower thread; tests that drive ``poll_once`` themselves turn it off.
     follow: bool = True
+    #: Update answers cached per index generation (``api.public_front``); 0 turns it off.
+    answer_cache: int = DEFAULT_CACHE_ENTRIES
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
@@ -78,6 +82,7 @@ class PublicSettings:
             cache_control=env.get("RULELOG_CACHE_CONTROL", cls.cache_control),
             poll_interval=float(env.get("RULELOG_POLL_INTERVAL", cls.poll_interval)),
             version_file=env.get("RULELOG_VERSION_FILE") or None,
+            answer_cache=int(env.get("RULELOG_ANSWER_CACHE", cls.answer_cache)),
             serving=ServingSettings(allowlist=domain_allowlist(env)),
         )
 
@@ -120,13 +125,16 @@ class PublicServer:
     def stop(self) -> None:
         self.follower.stop()
 
-    async def answer(self, request: UpdateRequest) -> tuple[Answer, int]:
-        """The answer and the log position it was computed at.
+    async def answer(
+        self, request: UpdateRequest, index: LiveIndex | None = None
+    ) -> tuple[Answer, int, bool]:
+        """The answer over ``index`` (default: the current generation), the log position
+        it was computed at, and whether it is complete (every blob it needed loaded).
 
         Evaluation never blocks: blobs the evaluation missed are loaded off the
         event loop and it runs again (a missed blob only voids that attempt).
         """
-        index = self.state.index
+        index = self.state.index if index is None else index
         for attempt in range(1, LOAD_ROUNDS + 1):
             view = index.for_request(request)
             try:
@@ -136,76 +144,59 @@ class PublicServer:
                     raise
             else:
                 if not view.missing or attempt == LOAD_ROUNDS:
-                    return answer, index.position
+                    return answer, index.position, not view.missing
             await anyio.to_thread.run_sync(index.load_missing, view.missing)
         raise AssertionError("unreachable: the last round returns or raises")
 
 
 class UpdateEndpoint:
-    """``/update/...`` and ``/json/...`` (and any path no other route takes)."""
+    """Answers ``/update/...`` and ``/json/...``, and any path no other route takes.
+
+    ``PublicFront`` calls ``answer`` for the two update prefixes (and caches
+    what it may); as a Starlette endpoint it serves the catch-all route,
+    inside ``RequestLogMiddleware``.
+    """
 
     def __init__(self, server: PublicServer) -> None:
         self.server = server
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        answer, position = await self._answer(scope)
+        answer, position, _ = await self.answer(scope, self.server.state.index)
         info = request_info(scope)
         if "Rule-ID" in answer.headers:
             info["rule_id"] = answer.headers["Rule-ID"]
         if answer.problem:
             info["problem"] = answer.problem
-        body = answer.body.encode("utf-8")
-        headers = [
-            (b"content-type", answer.content_type.encode("latin-1")),
-            (b"content-length", str(len(body)).encode("latin-1")),
-        ]
-        headers += [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()
-        ]
-        headers.append((b"x-rulelog-position", str(position).encode()))
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        prepared = prepare(answer, position)
+        start = {"type": "http.response.start", "status": answer.status}
+        await send({**start, "headers": prepared.headers})
+        await send({"type": "http.response.body", "body": prepared.body})
 
-    async def _answer(self, scope: Scope) -> tuple[Answer, int]:
-        position = self.server.state.index.position
+    async def answer(self, scope: Scope, index: LiveIndex) -> tuple[Answer, int, bool]:
+        """(answer, position, cacheable): whether the same request always gets it
+        from this generation (no dice rolled, every blob loaded, index loaded)."""
+        position = index.position
         path, query = raw_target(scope)
         try:
             request = parse(path, query, {"User-Agent": _user_agent(scope)})
         except RouteNotFound as error:
-            return route_not_found(error), position
+            return route_not_found(error), position, True
         except RouteRedirect as error:
             location = quote(error.location, safe=":/?#[]@!$&'()*+,;=%~")
-            return Answer(308, TEXT, f"Redirecting to {location}", {"Location": location}), position
+            redirect = Answer(308, TEXT, f"Redirecting to {location}", {"Location": location})
+            return redirect, position, True
         except Invalid as error:  # connexion's parameter validation: a problem document
             body = problem(400, None, error.message).body.decode()
-            return Answer(400, "application/problem+json", body), position
+            return Answer(400, "application/problem+json", body), position, True
         if scope["method"] not in ("GET", "HEAD"):
-            return Answer(405, TEXT, "Method Not Allowed", {"Allow": "GET, HEAD"}), position
+            return Answer(405, TEXT, "Method Not Allowed", {"Allow": "GET, HEAD"}), position, False
         if not self.server.state.loaded:
-            return Answer(503, TEXT, NOT_LOADED, {"Retry-After": "1"}), position
+            return Answer(503, TEXT, NOT_LOADED, {"Retry-After": "1"}), position, False
         try:
-            return await self.server.answer(request)
+            answer, position, complete = await self.server.answer(request, index)
         except Invalid as error:  # Balrog's BadDataError: the message, escaped
-            return Answer(400, TEXT, html.escape(error.message, quote=False)), position
-
-
-class UpdateFastPath:
-    """Hands ``/update/`` and ``/json/`` straight to the endpoint, before route matching.
-
-    They are nearly all the traffic, and the router would try every other
-    route first; no other route starts with these prefixes, so the answer is
-    the same as the catch-all route's, only sooner.
-    """
-
-    def __init__(self, app: ASGIApp, *, endpoint: UpdateEndpoint) -> None:
-        self.app = app
-        self.endpoint = endpoint
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(("/update/", "/json/")):
-            await self.endpoint(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+            return Answer(400, TEXT, html.escape(error.message, quote=False)), position, True
+        return answer, position, complete and not answer.varies
 
 
 def raw_target(scope: Scope) -> tuple[str, str]:
@@ -281,10 +272,11 @@ def create_public_app(
     settings: PublicSettings | None = None,
     *,
     store: Any = None,
-) -> Starlette:
+) -> PublicFront:
     """The public app over ``database_url`` (or an open ``store``); serves after startup."""
     server = PublicServer(database_url, settings, store=store)
     docker, api, updates = Dockerflow(server), PublicApi(server), UpdateEndpoint(server)
+    request_log = RequestLog(server.worker)
     routes = [
         Route("/__heartbeat__", docker.heartbeat, methods=["GET"]),
         Route("/__lbheartbeat__", docker.lbheartbeat, methods=["GET"]),
@@ -302,25 +294,31 @@ def create_public_app(
             yield
         finally:
             await anyio.to_thread.run_sync(server.stop)
+            request_log.close()
 
     app = Starlette(
         routes=routes,
         middleware=[
             Middleware(
                 RequestLogMiddleware,
-                worker=server.worker,
+                request_log=request_log,
                 cache_control=server.settings.cache_control,
             ),
-            Middleware(UpdateFastPath, endpoint=updates),
         ],
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # Balrog's routes are exact; "/x/" is not "/x"
     app.state.server = server
-    return app
+    return PublicFront(
+        app,
+        updates,
+        request_log=request_log,
+        cache_control=server.settings.cache_control,
+        cache_entries=server.settings.answer_cache,
+    )
 
 
-def create_app_from_env() -> Starlette:
+def create_app_from_env() -> PublicFront:
     """The uvicorn factory (``--factory api.public:create_app_from_env``), one per worker."""
     configure_logging(os.environ.get("RULELOG_LOG_LEVEL", "INFO"))
     return create_public_app(os.environ.get(ENV_DATABASE_URL), PublicSettings.from_env())

@@ -15,17 +15,18 @@ its traceback; nothing reaches the server's own 500 handling.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import get_logger
+from api.request_log import RequestLog
 from domain.blobs.render import EMPTY_UPDATES
 
-__all__ = ["RequestLogMiddleware", "request_info"]
+__all__ = ["RequestLogMiddleware", "new_request_id", "request_info"]
 
 log = get_logger("rulelog.public")
 
@@ -36,8 +37,11 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
 UNAVAILABLE = b"The server could not answer this request; please try again later."
-#: Longest request target written to the log (attackers send long ones).
-LOGGED_TARGET_MAX = 1000
+
+
+def new_request_id() -> str:
+    """32 random hex digits (a quarter of ``uuid4().hex``'s cost)."""
+    return os.urandom(16).hex()
 
 
 def request_info(scope: Scope) -> dict[str, Any]:
@@ -61,19 +65,20 @@ class RequestLogMiddleware:
     """Request id, Balrog's headers, one log line per request, and the catch-all."""
 
     def __init__(
-        self, app: ASGIApp, *, worker: str = "", cache_control: str = "public, max-age=90"
+        self, app: ASGIApp, *, request_log: RequestLog, cache_control: str = "public, max-age=90"
     ) -> None:
         self.app = app
-        self.worker = worker
+        self.request_log = request_log
         self.cache_control = cache_control.encode("latin-1")
-        self.extra = [*SECURITY_HEADERS, (b"x-rulelog-worker", worker.encode("latin-1"))]
+        worker = request_log.worker.encode("latin-1")
+        self.extra = [*SECURITY_HEADERS, (b"x-rulelog-worker", worker)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         info = request_info(scope)
         status = 0
@@ -101,15 +106,8 @@ class RequestLogMiddleware:
             target = scope.get("raw_path") or b""
             if scope.get("query_string"):
                 target += b"?" + scope["query_string"]
-            log.info(
-                "request",
-                method=scope.get("method"),
-                target=target[:LOGGED_TARGET_MAX].decode("latin-1"),
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                worker=self.worker,
-                **info,
-            )
+            duration = time.perf_counter() - started
+            self.request_log.record(request_id, scope["method"], target, status, duration, info)
             structlog.contextvars.unbind_contextvars("request_id")
 
     @staticmethod

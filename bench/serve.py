@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ from bench.stores import fresh_store, postgres_available
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"
+UVICORN = shutil.which("uvicorn", path=str(Path(sys.executable).parent)) or "uvicorn"
 BALROG_REFERENCE = 1150.0  # req/s, Balrog's public app on comparable hardware
 
 LUA = """
@@ -160,34 +162,68 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/__lbheartbeat__", timeout=2) as answer:
+                if answer.status < 500:
+                    return
+        except urllib.error.HTTPError as error:  # the ceiling answers every path, 200
+            if error.code < 500:
+                return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"server did not start; see {log_path}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def _serving(command: list[str], env: dict[str, str], log_path: str, port: int) -> Iterator[str]:
+    with open(log_path, "ab") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process, log_path)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 @contextmanager
 def server(url: str, workers: int, log_path: str, app: str = "public") -> Iterator[str]:
     """``rulelog serve APP`` on a free port; yields its base URL once it answers."""
     port = free_port()
     env = {**os.environ, "RULELOG_DATABASE_URL": url}
-    with open(log_path, "wb") as sink:
-        process = subprocess.Popen(
-            [RULELOG, "serve", app, "--port", str(port), "--workers", str(workers)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/__lbheartbeat__", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"server did not start; see {log_path}") from None
-                time.sleep(0.1)
+    command = [RULELOG, "serve", app, "--port", str(port), "--workers", str(workers)]
+    with _serving(command, env, log_path, port) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+
+
+def find_ceiling() -> Path | None:
+    """``shared/bench/ceiling_app.py`` in the nearest folder above the project that has one
+    (``../shared`` from a checkout next to it, ``../../shared`` from a worktree)."""
+    for folder in ROOT.parents:
+        candidate = folder / "shared" / "bench" / "ceiling_app.py"
+        if candidate.exists():
+            return candidate
+    return None
+
+
+@contextmanager
+def ceiling(path: Path, workers: int, log_path: str) -> Iterator[str]:
+    """The bare Starlette no-op app under the uvicorn settings ``rulelog serve`` uses
+    (workers, httptools/uvloop, no access log, no server header, log level warning)."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(path.parent)}
+    command = [
+        *(UVICORN, f"{path.stem}:app", "--port", str(port), "--workers", str(workers)),
+        *("--log-level", "warning", "--no-access-log", "--no-server-header"),
+    ]
+    with _serving(command, env, log_path, port) as base:
+        yield base
 
 
 def run_wrk(base: str, urls: list[str], args: argparse.Namespace, seconds: float) -> dict[str, Any]:
@@ -197,7 +233,7 @@ def run_wrk(base: str, urls: list[str], args: argparse.Namespace, seconds: float
     try:
         out = subprocess.run(
             [
-                *("wrk", "-t", str(args.threads), "-c", str(args.connections)),
+                *("wrk", "-t", str(args.wrk_threads), "-c", str(args.connections)),
                 *("-d", f"{max(1, round(seconds))}s", "--latency", "-s", script.name, base),
             ],
             check=True,
@@ -212,80 +248,103 @@ def run_wrk(base: str, urls: list[str], args: argparse.Namespace, seconds: float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per mix")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per mix and target")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved slices per mix")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", default="1,2", help="wrk threads; one run per value")
     parser.add_argument("--urls", type=int, default=3000, help="distinct URLs in mix (b)")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--log", default=os.devnull, help="where the server's log lines go")
+    parser.add_argument("--ceiling", type=Path, default=find_ceiling(), help="ceiling_app.py")
+    parser.add_argument("--log", default=os.devnull, help="where the servers' log lines go")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu)")
+    if args.ceiling is None or not args.ceiling.exists():
+        raise SystemExit("no ceiling app: pass --ceiling PATH/TO/shared/bench/ceiling_app.py")
     if args.store == "postgres" and not postgres_available():
         raise SystemExit("PostgreSQL is not reachable")
     random_mix = random_urls(args.urls)
     on_release = [u for u in random_mix if "/release/" in u]
     mixes = {
-        "noop": ["/__noop__"],
         "vectors (a)": vector_urls(),
         "random (b)": random_mix,
+        "noop": ["/__noop__"],
         "release": on_release,
         "release-cdntest": [u.replace("/release/", "/release-cdntest/") for u in on_release],
     }
     with fresh_store(args.store) as url:
         run_cli(url, "users", "add", "bench", "--admin")
         run_cli(url, "import", str(DATA / "fixture.json"), "--as", "bench")
-        with server(url, args.workers, args.log) as base:
-            run_wrk(base, random_mix, args, 2)  # warm-up: blobs loaded, code paths hot
-            results = measure(base, mixes, args)
-    report(results, mixes, args)
+        with (
+            server(url, args.workers, args.log) as base,
+            ceiling(args.ceiling, args.workers, args.log) as bare,
+        ):
+            for threads in [int(t) for t in args.threads.split(",")]:
+                args.wrk_threads = threads
+                run_wrk(base, random_mix, args, 2)  # warm-up: blobs loaded, code paths hot
+                run_wrk(bare, random_mix, args, 1)
+                report(measure(base, bare, mixes, args), mixes, args)
 
 
-def measure(base: str, mixes: dict[str, list[str]], args: Any) -> dict[str, dict[str, Any]]:
-    """Every mix in ``--rounds`` interleaved slices, so load that drifts over the run
-    (a shared machine) weighs on all mixes alike; latencies are medians of the slices."""
+#: Mixes also sent to the ceiling, each right before rulelog's slice (A B A B ...).
+PAIRED = ("vectors (a)", "random (b)")
+
+
+def measure(base: str, bare: str, mixes: dict[str, list[str]], args: Any) -> dict[str, Any]:
+    """Every mix in ``--rounds`` interleaved slices, the ceiling's slice of a paired mix
+    right before rulelog's, so load that drifts over the run (a shared machine) weighs
+    on both alike; each ratio is taken within a round, and medians are reported."""
     slices: dict[str, list[dict[str, Any]]] = {name: [] for name in mixes}
+    slices.update({f"ceiling {name}": [] for name in PAIRED})
+    seconds = args.duration / args.rounds
     for _ in range(args.rounds):
         for name, urls in mixes.items():
-            slices[name].append(run_wrk(base, urls, args, args.duration / args.rounds))
-    results = {}
+            if name in PAIRED:
+                slices[f"ceiling {name}"].append(run_wrk(bare, urls, args, seconds))
+            slices[name].append(run_wrk(base, urls, args, seconds))
+    for runs in slices.values():
+        for r in runs:
+            r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    return slices
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    return f"{statistics.median(values):{fmt}} [{min(values):{fmt}}-{max(values):{fmt}}]"
+
+
+def report(slices: dict[str, list[dict[str, Any]]], mixes: dict[str, list[str]], args: Any) -> None:
+    print(
+        f"\nwrk {args.wrk_threads} thread(s), {args.connections} connections; "
+        f"{args.workers} server workers each, {args.store}; {args.rounds} slices of "
+        f"{args.duration / args.rounds:g} s per mix and target; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
+    )
+    print("medians of the slices [min-max]")
+    print(f"{'target':<28}{'urls':>6}{'req/s':>22}{'p99 ms':>22}{'non-2xx':>9}{'errors':>8}")
     for name, runs in slices.items():
-        requests = sum(r["requests"] for r in runs)
-        seconds = sum(r["duration_us"] for r in runs) / 1e6
-        results[name] = {
-            "rps": requests / seconds,
-            "p50_us": statistics.median(r["p50_us"] for r in runs),
-            "p99_us": statistics.median(r["p99_us"] for r in runs),
-            "bad_status": sum(r["bad_status"] for r in runs),
-            "errors": sum(r["errors"] for r in runs),
-        }
-    return results
+        urls = len(mixes[name.removeprefix("ceiling ")])
+        rps = _spread([r["rps"] for r in runs], ".0f")
+        p99 = _spread([r["p99_us"] / 1000 for r in runs], ".2f")
+        bad = sum(r["bad_status"] for r in runs)
+        errors = sum(r["errors"] for r in runs)
+        print(f"{name:<28}{urls:>6}{rps:>22}{p99:>22}{bad:>9}{errors:>8}")
 
+    def ratio(a: str, b: str, key: str) -> list[float]:
+        return [x[key] / max(y[key], 1) for x, y in zip(slices[a], slices[b], strict=True)]
 
-def report(results: dict[str, dict[str, Any]], mixes: dict[str, list[str]], args: Any) -> None:
-    print(
-        f"rulelog serve public: {args.workers} workers, {args.store}; wrk {args.threads} threads,"
-        f" {args.connections} connections, {args.duration:g} s per mix in {args.rounds} slices;"
-        f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end"
-    )
-    print(
-        f"{'mix':<18}{'urls':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'4xx/5xx':>9}{'errors':>8}"
-    )
-    for name, r in results.items():
-        print(
-            f"{name:<18}{len(mixes[name]):>6}{r['rps']:>10.0f}{r['p50_us'] / 1000:>9.2f}"
-            f"{r['p99_us'] / 1000:>9.2f}{r['bad_status']:>9}{r['errors']:>8}"
-        )
-    noop, a, b = results["noop"], results["vectors (a)"], results["random (b)"]
-    print(f"mix (b) vs Balrog's {BALROG_REFERENCE:.0f} req/s:  {b['rps'] / BALROG_REFERENCE:.2f}x")
-    print(f"mix (b) vs no-op ceiling:       {b['rps'] / noop['rps']:.0%}")
-    print(f"mix (a) vs no-op ceiling:       {a['rps'] / noop['rps']:.0%}")
-    print(f"p99 (b) vs no-op p99:           {b['p99_us'] / max(noop['p99_us'], 1):.2f}x")
-    print(f"p99 (a) vs no-op p99:           {a['p99_us'] / max(noop['p99_us'], 1):.2f}x")
-    ratio = results["release-cdntest"]["rps"] / results["release"]["rps"]
-    print(f"release-cdntest vs release:     {ratio:.2f}")
+    print("ratios, per round, median [min-max]:")
+    for name, target in (("vectors (a)", 0.60), ("random (b)", 0.45)):
+        rps = _spread(ratio(name, f"ceiling {name}", "rps"), ".2f")
+        p99 = _spread(ratio(name, f"ceiling {name}", "p99_us"), ".2f")
+        print(f"  {name} req/s vs ceiling:    {rps}   (target >= {target:.2f})")
+        print(f"  {name} p99 vs ceiling p99:  {p99}   (target <= 2.00)")
+    noop = _spread(ratio("noop", "ceiling vectors (a)", "rps"), ".2f")
+    print(f"  rulelog's own no-op route vs ceiling: {noop}")
+    b = statistics.median(r["rps"] for r in slices["random (b)"])
+    print(f"  random (b) vs Balrog's {BALROG_REFERENCE:.0f} req/s: {b / BALROG_REFERENCE:.2f}x")
+    cdn = _spread(ratio("release-cdntest", "release", "rps"), ".2f")
+    print(f"  release-cdntest vs release:          {cdn}   (target >= 0.90)")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,9 @@ class Response:
     body: str
     headers: Mapping[str, str] = field(default_factory=dict)
     problem: str | None = None
+    #: The answer depended on a dice roll (a ``backgroundRate`` below 100): the
+    #: same request may get another answer, so it must never be cached.
+    varies: bool = False
 
     @property
     def rule_id(self) -> str | None:
@@ -109,8 +112,13 @@ class _Evaluation:
 
     def __init__(self, view: ServingView, dice: Dice) -> None:
         self.view = view
-        self.dice = dice
+        self._dice = dice
         self.top_rule: CompiledRule | None = None
+        self.rolled = False
+
+    def dice(self) -> int:
+        self.rolled = True
+        return self._dice()
 
     def load(self, name: str) -> Blob:
         data = self.view.release(name)
@@ -122,7 +130,9 @@ class _Evaluation:
         """Whether this request falls outside the rule's backgroundRate."""
         if request.force is Force.MAIN or rule.background_rate >= 100:
             return False
-        return request.force is Force.FALLBACK or self.dice() >= rule.background_rate
+        if request.force is Force.FALLBACK or rule.background_rate <= 0:
+            return True  # a roll of 0-99 is never below 0: no dice, the answer is fixed
+        return self.dice() >= rule.background_rate
 
     def resolve(
         self, request: UpdateRequest, *, top: bool = False
@@ -193,7 +203,13 @@ def evaluate(
     evaluation = _Evaluation(view, rng or _default_dice)
     ctx = RenderContext(settings or ServingSettings(), view.release)
     if request.api == "json":
-        return _evaluate_json(request, evaluation, ctx)
+        answer = _evaluate_json(request, evaluation, ctx)
+    else:
+        answer = _evaluate_xml(request, evaluation, ctx)
+    return replace(answer, varies=True) if evaluation.rolled else answer
+
+
+def _evaluate_xml(request: UpdateRequest, evaluation: _Evaluation, ctx: RenderContext) -> Response:
     try:
         if request.defect:
             raise ServingCrash(request.defect)
