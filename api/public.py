@@ -36,7 +36,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
+from api.config import ENV_DATABASE_URL, domain_allowlist, open_app, open_timeline
 from api.logs import configure_logging, get_logger
 from api.public_api import PublicApi, flask_json, problem
 from api.public_front import DEFAULT_CACHE_ENTRIES, PublicFront, prepare
@@ -48,6 +48,7 @@ from domain.evaluate import Response as Answer
 from domain.evaluate import evaluate, route_not_found
 from domain.request import RouteNotFound, RouteRedirect, UpdateRequest, parse
 from projections.follow import Follower
+from projections.log import last_position
 from projections.serving import LiveIndex, ServingState
 
 __all__ = ["PublicServer", "PublicSettings", "create_app_from_env", "create_public_app"]
@@ -74,6 +75,9 @@ class PublicSettings:
     follow: bool = True
     #: Update answers cached per index generation (``api.public_front``); 0 turns it off.
     answer_cache: int = DEFAULT_CACHE_ENTRIES
+    #: Start from the newest checkpoint of the timeline (after bringing it up to date)
+    #: rather than folding the whole log; off, the node folds from position 1.
+    start_from_checkpoint: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
@@ -83,6 +87,7 @@ class PublicSettings:
             poll_interval=float(env.get("RULELOG_POLL_INTERVAL", cls.poll_interval)),
             version_file=env.get("RULELOG_VERSION_FILE") or None,
             answer_cache=int(env.get("RULELOG_ANSWER_CACHE", cls.answer_cache)),
+            start_from_checkpoint=env.get("RULELOG_START_FROM_CHECKPOINT", "1") != "0",
             serving=ServingSettings(allowlist=domain_allowlist(env)),
         )
 
@@ -103,7 +108,10 @@ class PublicServer:
         self.worker = uuid.uuid4().hex[:12]
         self._store = store
         self._opening = threading.Lock()
-        self.follower = Follower(self.store, self.state, interval=self.settings.poll_interval)
+        prepare = self._start_from_checkpoint if self.settings.start_from_checkpoint else None
+        self.follower = Follower(
+            self.store, self.state, interval=self.settings.poll_interval, prepare=prepare
+        )
 
     def store(self) -> Any:
         """The event store, opened on first use (so a server can start while it is down)."""
@@ -111,6 +119,21 @@ class PublicServer:
             if self._store is None:
                 self._store = open_app(self.database_url)
             return self._store
+
+    def _start_from_checkpoint(self, app: Any) -> None:
+        """Bring the timeline's checkpoints up to date (every K events; concurrent nodes
+        race safely), then start the index from the newest one: a node then folds at
+        most K events, however long the log."""
+        timeline = open_timeline(app)
+        try:
+            head = timeline.catch_up()
+        except Exception as error:  # a read-only role, say: use what checkpoints there are
+            log.warning("public.checkpoints_not_updated", error=f"{type(error).__name__}: {error}")
+            head = last_position(app)
+        checkpoint = timeline.checkpoint_at_or_before(head)
+        if checkpoint.position:
+            self.state.start_from(checkpoint, app)
+        log.info("public.checkpoint", position=checkpoint.position, head=head)
 
     def start(self) -> None:
         """Load the index before serving; if the store is down, keep retrying in the background."""

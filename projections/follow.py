@@ -9,8 +9,12 @@ so positions become visible in order and polling "after the last position"
 never skips one.
 
 Failures (the store restarting, a network blip) are logged and retried with
-a growing pause, up to ``max_backoff``; the state keeps serving the last
-generation it built meanwhile.
+a growing pause, up to ``max_backoff`` (1 s: a node must catch up within
+moments of the store's return); the state keeps serving the last generation
+it built meanwhile, and ``stale_for`` says for how long.
+
+``prepare`` runs once before the first fold, with the store: a serving node
+uses it to start from a checkpoint rather than from the start of the log.
 """
 
 from __future__ import annotations
@@ -41,16 +45,19 @@ class Follower:
         state: ServingState,
         *,
         interval: float = 0.2,
-        max_backoff: float = 5.0,
+        max_backoff: float = 1.0,
         on_advance: Callable[[int], None] | None = None,
+        prepare: Callable[[Any], None] | None = None,
     ) -> None:
         self.store = store  # opened lazily, so a follower can start while the store is down
         self.state = state
         self.interval = interval
         self.max_backoff = max_backoff
         self.on_advance = on_advance
+        self.prepare = prepare
         self.last_success: float | None = None  # time.monotonic() of the last good poll
         self.failures = 0
+        self.started = time.monotonic()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -63,7 +70,11 @@ class Follower:
         state has one writer at a time.
         """
         with self._folding:
-            count = self.state.advance(self.store())
+            app = self.store()
+            if self.prepare is not None and not self.state.loaded:
+                self.prepare(app)
+                self.prepare = None
+            count = self.state.advance(app)
             if count:
                 self._warm()
         if count and self.on_advance is not None:
@@ -77,6 +88,13 @@ class Follower:
             self.state.warm()
         except Exception as error:  # requests load what they need themselves
             log.warning("follow.warm_failed", error=f"{type(error).__name__}: {error}")
+
+    def stale_for(self, now: float | None = None) -> float | None:
+        """Seconds since the last good poll, if the last poll failed (else None)."""
+        if not self.failures:
+            return None
+        since = self.last_success if self.last_success is not None else self.started
+        return (time.monotonic() if now is None else now) - since
 
     def wake(self) -> None:
         """Poll now rather than at the end of the current pause."""
@@ -106,6 +124,8 @@ class Follower:
                     log.debug("follow.advanced", events=count, position=self.state.index.position)
             except Exception as error:  # keep serving the last generation; retry
                 self.failures += 1
+                if self.failures == 1:
+                    log.warning("follow.stale", position=self.state.index.position)
                 pause = min(max(pause * 2, self.interval), self.max_backoff)
                 log.warning(
                     "follow.failed",

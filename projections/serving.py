@@ -35,7 +35,7 @@ from domain.rules import Rule
 from domain.scheduling import ScheduledChange
 from domain.shutoffs import EmergencyShutoff
 from projections.log import read_log
-from projections.revisions import RuleRevisions
+from projections.revisions import RuleRevisions, stored_revisions
 from projections.state import Catalog
 from projections.views import ChannelView, derived_view, live_channel_of
 
@@ -363,6 +363,17 @@ class ServingState:
     @property
     def index(self) -> LiveIndex:
         return self._index
+
+    def start_from(self, checkpoint: Catalog, app: Any) -> None:
+        """Begin at a checkpoint of the log rather than at its start (before the first
+        ``advance``): the next fold reads only the events after it. Revisions of
+        rules that existed then are read from the store when asked for."""
+        if self.loaded or self.catalog.position:
+            raise ValueError("a serving state starts from a checkpoint only before its first fold")
+        self.catalog = checkpoint
+        self.revisions = RuleRevisions(
+            since=checkpoint.position, loader=lambda rule_id: stored_revisions(app, rule_id)
+        )
 
     def advance(self, app: Any) -> int:
         """Fold the events after the current position; returns how many there were.

@@ -10,7 +10,6 @@ pins, test-channel mappings and scheduled changes that test channels show.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from collections.abc import Callable, Iterator
@@ -24,12 +23,12 @@ from hypothesis import strategies as st
 
 import domain.evaluate
 from api.public import PublicSettings, create_public_app
-from api.public_front import PublicFront
 from domain.application import RulelogApp
 from domain.errors import RulelogError
 from projections.log import read_log
 from projections.state import Catalog
 from tests.conftest import DATA, new_store
+from tests.integration.public_driver import Driver
 
 WHEN = {"when": (datetime.now(UTC) + timedelta(days=365)).isoformat()}
 TEST_CHANNEL = "release-qa"
@@ -53,49 +52,6 @@ def _urls() -> list[str]:
 
 
 URLS = _urls()
-
-
-class Driver:
-    """Calls a public app over ASGI and returns (status, headers without request id, body)."""
-
-    def __init__(self, app: PublicFront) -> None:
-        self.app = app
-        self.server = app.state.server
-        self.loop = asyncio.new_event_loop()
-
-    def get(self, url: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        path, _, query = url.partition("?")
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "root_path": "",
-            "headers": [(b"host", b"test")],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-        }
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        self.loop.run_until_complete(self.app(scope, receive, send))
-        headers = [
-            (k, v) for k, v in sent[0]["headers"] if k not in (b"x-request-id", b"x-rulelog-worker")
-        ]
-        return sent[0]["status"], headers, sent[1]["body"]
-
-    def answers(self) -> dict[str, Any]:
-        self.server.follower.poll_once()
-        return {url: self.get(url) for url in URLS}
 
 
 @contextmanager
@@ -258,20 +214,20 @@ def test_cached_answers_equal_uncached_after_every_change(
     with new_store(store_kind) as store:
         app = store.open_with_admins()
         with serving(app, fixture_snapshot) as (cached, uncached):
-            cached.answers()  # every answer cached before the first change
+            cached.answers(URLS)  # every answer cached before the first change
             for change in changes:
                 try:
                     change(app, data)
                 except RulelogError:
                     continue  # refused (e.g. by a validator): nothing stored
-                assert cached.answers() == uncached.answers(), change.__name__
+                assert cached.answers(URLS) == uncached.answers(URLS), change.__name__
 
 
 def test_answers_are_cached_until_the_log_moves(
     app: RulelogApp, fixture_snapshot: dict[str, Any]
 ) -> None:
     with serving(app, fixture_snapshot) as (cached, _):
-        cached.answers()
+        cached.answers(URLS)
         front = cached.app
         assert len(front.cache_for(cached.server.state.index)) > len(URLS) // 2
         rule = app.get_rule(1)
