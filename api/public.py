@@ -59,6 +59,8 @@ HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 ROBOTS = "# Per bug 997919, we don't want anything indexable\nUser-agent: *\nDisallow: /\n"
 NOT_LOADED = "The update index is not loaded yet; try again shortly."
+#: Seconds the heartbeat waits for the store to answer.
+HEARTBEAT_TIMEOUT = 2.0
 #: Rounds of "load the blobs this evaluation missed, evaluate again" per request.
 LOAD_ROUNDS = 8
 
@@ -249,16 +251,34 @@ class Dockerflow:
         self.server = server
 
     async def heartbeat(self, request: Request) -> Response:
-        """The store answers and the index is loaded: the live rule count, as Balrog."""
+        """The store answers and the index is current: the live rule count, as Balrog.
+
+        A node that has lost its database keeps answering update requests from
+        its last view (``__lbheartbeat__`` stays 200, so a load balancer keeps
+        sending it traffic: an update answer a few seconds old beats none),
+        while this says 502, as Balrog does, and how stale the view is, for
+        monitoring. It turns 200 again once the follower has caught up.
+        """
         headers = {"Cache-Control": "public, max-age=60"}
         if not self.server.state.loaded:
             return Response(NOT_LOADED, 503, headers, media_type=HTML)
-        try:
-            with anyio.fail_after(5):
-                await anyio.to_thread.run_sync(self._ping, abandon_on_cancel=True)
-        except Exception as error:
-            request_info(request.scope)["problem"] = f"{type(error).__name__}: {error}"
-            return Response("Can't connect to the database.", 502, headers, media_type=HTML)
+        stale = self.server.follower.stale_for()
+        problem = "the log cannot be followed" if stale is not None else None
+        if problem is None:
+            try:
+                with anyio.fail_after(HEARTBEAT_TIMEOUT):
+                    await anyio.to_thread.run_sync(self._ping, abandon_on_cancel=True)
+            except Exception as error:
+                problem = f"{type(error).__name__}: {error}"
+                stale = self.server.follower.since_success()
+        if problem is not None:
+            request_info(request.scope)["problem"] = problem
+            position = self.server.state.index.position
+            body = (
+                "Can't connect to the database. Serving the view at position"
+                f" {position}, stale for {stale:.1f} s."
+            )
+            return Response(body, 502, headers, media_type=HTML)
         return Response(
             str(self.server.state.index.rule_table.count), 200, headers, media_type=HTML
         )

@@ -89,12 +89,14 @@ class Follower:
         except Exception as error:  # requests load what they need themselves
             log.warning("follow.warm_failed", error=f"{type(error).__name__}: {error}")
 
-    def stale_for(self, now: float | None = None) -> float | None:
+    def stale_for(self) -> float | None:
         """Seconds since the last good poll, if the last poll failed (else None)."""
-        if not self.failures:
-            return None
+        return self.since_success() if self.failures else None
+
+    def since_success(self) -> float:
+        """Seconds since the last good poll (or since this follower was made)."""
         since = self.last_success if self.last_success is not None else self.started
-        return (time.monotonic() if now is None else now) - since
+        return time.monotonic() - since
 
     def wake(self) -> None:
         """Poll now rather than at the end of the current pause."""
