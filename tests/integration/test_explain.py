@@ -68,9 +68,8 @@ def test_explaining_the_past_gives_what_was_served(
     release = app.get_release("Firefox-121.0-build1")
     blob = copy.deepcopy(release.blob)
     blob["displayVersion"] = "121.0 respin"
-    app.schedule_change(
-        "releases", "update", {"name": release.name, "data": blob}, WHEN, "alice", data_version=1
-    )
+    app.schedule_change("releases", "update", {"name": release.name, "data": blob}, WHEN,
+                        "alice", data_version=1)
     recorded.append((last_position(app), served(app, state)))
 
     app.create_shutoff("Firefox", "beta", "alice")

@@ -55,22 +55,21 @@ def test_scheduled_changes_are_served_on_the_test_channel_only(
     cdntest_before = answer(app, state, "release-cdntest")
     assert live_before.startswith("rule 1:") and cdntest_before.startswith("rule 1:")
     # Rule 1 leaves release (for beta): release-cdntest falls through to another rule.
-    rule_change = app.schedule_change(
-        "rules", "update", {"rule_id": 1, "channel": "beta"}, WHEN, "alice", data_version=1
-    )
+    rule_change = app.schedule_change("rules", "update", {"rule_id": 1, "channel": "beta"},
+                                      WHEN, "alice", data_version=1)
     release = app.get_release("Firefox-121.0-build1")
     blob = copy.deepcopy(release.blob)
     blob["displayVersion"] = "121.0 respin"
-    release_change = app.schedule_change(
-        "releases", "update", {"name": release.name, "data": blob}, WHEN, "alice", data_version=1
-    )
+    release_change = app.schedule_change("releases", "update",
+                                         {"name": release.name, "data": blob}, WHEN, "alice",
+                                         data_version=1)
     cdntest = answer(app, state, "release-cdntest")
     assert not cdntest.startswith("rule 1:")
     assert answer(app, state, "release") == live_before
     # An unrelated channel's test channel is untouched (same rule; its own download URLs).
-    assert (
-        answer(app, state, "beta-cdntest").split(":")[0] == answer(app, state, "beta").split(":")[0]
-    )
+    assert answer(app, state, "beta-cdntest").split(":")[0] == answer(app, state, "beta").split(
+        ":"
+    )[0]
 
     # The scheduled blob is served where the (overlaid) rules map to it: cancel the
     # rule change and release-cdntest serves rule 1 with the respun blob.
@@ -81,9 +80,8 @@ def test_scheduled_changes_are_served_on_the_test_channel_only(
     # After cancellation neither serves it; after enactment both do.
     app.cancel_scheduled_change("releases", release_change.sc_id, 1, "alice")
     assert answer(app, state, "release-cdntest") == cdntest_before
-    again = app.schedule_change(
-        "releases", "update", {"name": release.name, "data": blob}, WHEN, "alice", data_version=1
-    )
+    again = app.schedule_change("releases", "update", {"name": release.name, "data": blob},
+                                WHEN, "alice", data_version=1)
     app.enact_scheduled_change("releases", again.sc_id, "robot")
     assert "respin" in answer(app, state, "release")
     assert "respin" in answer(app, state, "release-cdntest")
@@ -94,8 +92,7 @@ def test_an_explicitly_mapped_test_channel_is_derived(
 ) -> None:
     app, state = served
     app.map_test_channel("release", "release-qa", "alice")
-    app.schedule_change(
-        "rules", "update", {"rule_id": 1, "channel": "beta"}, WHEN, "alice", data_version=1
-    )
+    app.schedule_change("rules", "update", {"rule_id": 1, "channel": "beta"}, WHEN,
+                        "alice", data_version=1)
     assert not answer(app, state, "release-qa").startswith("rule 1:")
     assert answer(app, state, "release").startswith("rule 1:")
