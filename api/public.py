@@ -123,16 +123,22 @@ class PublicServer:
             return self._store
 
     def _start_from_checkpoint(self, app: Any) -> None:
-        """Bring the timeline's checkpoints up to date (every K events; concurrent nodes
-        race safely), then start the index from the newest one: a node then folds at
-        most K events, however long the log."""
-        timeline = open_timeline(app)
+        """Start the index from the newest checkpoint: a node then folds only the tail.
+
+        When the timeline lags the log by more than K events, it is brought up to
+        date first (its checkpoints then serve every node started later; nodes
+        starting together race safely). Anything failing here only means a fold
+        from the start of the log, as without checkpoints.
+        """
         try:
-            head = timeline.catch_up()
-        except Exception as error:  # a read-only role, say: use what checkpoints there are
-            log.warning("public.checkpoints_not_updated", error=f"{type(error).__name__}: {error}")
+            timeline = open_timeline(app)
             head = last_position(app)
-        checkpoint = timeline.checkpoint_at_or_before(head)
+            if head - timeline.tracked()[0] > timeline.every:
+                head = timeline.catch_up()
+            checkpoint = timeline.checkpoint_at_or_before(head)
+        except Exception as error:
+            log.warning("public.no_checkpoint", error=f"{type(error).__name__}: {error}")
+            return
         if checkpoint.position:
             self.state.start_from(checkpoint, app)
         log.info("public.checkpoint", position=checkpoint.position, head=head)
@@ -192,9 +198,9 @@ class UpdateEndpoint:
             info["rule_id"] = answer.headers["Rule-ID"]
         if answer.problem:
             info["problem"] = answer.problem
-        prepared = prepare(answer, position)
-        start = {"type": "http.response.start", "status": answer.status}
-        await send({**start, "headers": prepared.headers})
+        prepared = prepare(answer)
+        headers = prepared.headers(str(position).encode())
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": prepared.body})
 
     async def answer(self, scope: Scope, index: LiveIndex) -> tuple[Answer, int, bool]:

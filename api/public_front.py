@@ -7,14 +7,19 @@ to the Starlette app (dockerflow, robots, ``/api/v1``) and its middleware.
 Measured against a bare Starlette no-op (``bench/serve.py``), the router and
 middleware stack alone cost a quarter of the capacity.
 
-Answers are cached per index generation (``AnswerCache``): the key is the
-request as received -- raw path, raw query and whether the User-Agent says
-PPC, the one header evaluation reads -- so it holds everything that
-determines the answer, and a new generation (every change the follower
-folds: rules, releases, shutoffs, pins, test-channel mappings, scheduled
-changes, anything else) starts an empty cache. Answers that depended on a
-dice roll (``backgroundRate``), on blobs that could not be loaded, or on an
-index not loaded yet are never cached.
+Answers are cached (``AnswerCache``): the key is the request as received --
+raw path, raw query and whether the User-Agent says PPC, the one header
+evaluation reads -- so it holds everything that determines the answer
+besides the index generation. When the follower publishes a generation
+whose only serving changes are edits of rules with a product (the common
+case: release automation), the answers for those products are dropped and
+the rest kept (each answer records the products it was chosen from);
+anything else -- releases, shutoffs, pins, test-channel mappings, scheduled
+changes, rules without a product, a generation skipped -- empties the
+cache. Answers that depended on a dice roll (``backgroundRate``), on blobs
+that could not be loaded, or on an index not loaded yet are never cached.
+``X-Rulelog-Position`` is the position of the generation an answer is
+served from (it holds there).
 """
 
 from __future__ import annotations
@@ -43,39 +48,45 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class PreparedAnswer:
-    """An answer ready to send: every header but the request id, the body as bytes."""
+    """An answer ready to send: headers before and after ``X-Rulelog-Position`` (which,
+    like the request id, is added when sent), the body as bytes."""
 
     status: int
-    headers: list[tuple[bytes, bytes]]
+    head: list[tuple[bytes, bytes]]
+    tail: list[tuple[bytes, bytes]]
     body: bytes
     #: Items of the request's log line (rule id, problem), or None.
     log_items: Mapping[str, Any] | None
+    #: The products the answer was chosen from (None: it may depend on anything).
+    products: frozenset[str] | None = None
+
+    def headers(self, position: bytes, *more: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+        return [*self.head, (b"x-rulelog-position", position), *self.tail, *more]
 
 
 def prepare(
     answer: Answer,
-    position: int,
     cache_control: bytes | None = None,
     tail: list[tuple[bytes, bytes]] | None = None,
 ) -> PreparedAnswer:
     """Headers in the order Balrog's app and rulelog's middleware give them: the answer's,
-    the position, ``cache_control`` unless the answer has its own, then ``tail``."""
+    (the position,) ``cache_control`` unless the answer has its own, then ``tail``."""
     body = answer.body.encode("utf-8")
-    headers = [
+    head = [
         (b"content-type", answer.content_type.encode("latin-1")),
         (b"content-length", str(len(body)).encode("latin-1")),
         *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.items()),
-        (b"x-rulelog-position", str(position).encode()),
     ]
-    if cache_control is not None and not any(k == b"cache-control" for k, _ in headers):
-        headers.append((b"cache-control", cache_control))
-    headers += tail or ()
+    after = []
+    if cache_control is not None and not any(k == b"cache-control" for k, _ in head):
+        after.append((b"cache-control", cache_control))
+    after += tail or ()
     items: dict[str, Any] = {}
     if "Rule-ID" in answer.headers:
         items["rule_id"] = answer.headers["Rule-ID"]
     if answer.problem:
         items["problem"] = answer.problem
-    return PreparedAnswer(answer.status, headers, body, items or None)
+    return PreparedAnswer(answer.status, head, after, body, items or None, answer.products)
 
 
 class AnswerCache:
@@ -99,6 +110,15 @@ class AnswerCache:
         while answers and (len(answers) > self.entries or self.bytes > self.size):
             oldest = next(iter(answers))
             self.bytes -= len(answers.pop(oldest).body) + len(oldest)
+
+    def drop(self, products: frozenset[str]) -> None:
+        """Forget the answers chosen from rules of ``products`` (and those not known)."""
+        if not products:
+            return
+        for key, answer in list(self._answers.items()):
+            if answer.products is None or not answer.products.isdisjoint(products):
+                del self._answers[key]
+                self.bytes -= len(answer.body) + len(key)
 
     def __len__(self) -> int:
         return len(self._answers)
@@ -140,6 +160,7 @@ class PublicFront:
         ]
         self._cache = AnswerCache(0)
         self._cached_index: Any = None
+        self._position = b"0"
 
     @property
     def state(self) -> Any:
@@ -147,10 +168,17 @@ class PublicFront:
         return self.app.state  # type: ignore[attr-defined]
 
     def cache_for(self, index: Any) -> AnswerCache:
-        """The cache of generation ``index``: a new, empty one whenever it changed."""
-        if index is not self._cached_index:
-            self._cache = AnswerCache(self.cache_entries)
+        """The cache valid for generation ``index``: what the change from the previous
+        generation cannot have touched is kept (see the module's docstring)."""
+        cached = self._cached_index
+        if index is not cached:
+            narrow = index.changed_products
+            if cached is None or narrow is None or index.generation != cached.generation + 1:
+                self._cache = AnswerCache(self.cache_entries)
+            else:
+                self._cache.drop(narrow)
             self._cached_index = index
+            self._position = str(index.position).encode()
         return self._cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -161,9 +189,9 @@ class PublicFront:
         request_id = new_request_id()
         status, items = 0, None
         try:
-            prepared = await self._prepared(scope)
+            prepared, position = await self._prepared(scope)
             status, items = prepared.status, prepared.log_items
-            headers = [*prepared.headers, (b"x-request-id", request_id.encode())]
+            headers = prepared.headers(position, (b"x-request-id", request_id.encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": prepared.body})
         except Exception as error:
@@ -180,19 +208,21 @@ class PublicFront:
             duration = time.perf_counter() - started
             self.request_log.record(request_id, scope["method"], target, status, duration, items)
 
-    async def _prepared(self, scope: Scope) -> PreparedAnswer:
+    async def _prepared(self, scope: Scope) -> tuple[PreparedAnswer, bytes]:
+        """The answer and the position it holds at."""
         index = self.endpoint.server.state.index
         cache = self.cache_for(index)
+        position = self._position
         key = cache_key(scope) if scope["method"] == "GET" else None
         if key is not None:
             found = cache.get(key)
             if found is not None:
-                return found
-        answer, position, cacheable = await self.endpoint.answer(scope, index)
-        prepared = prepare(answer, position, self.cache_control, self.tail)
-        if key is not None and cacheable:
+                return found, position
+        answer, at, cacheable = await self.endpoint.answer(scope, index)
+        prepared = prepare(answer, self.cache_control, self.tail)
+        if key is not None and cacheable and index is self._cached_index:
             cache.put(key, prepared)
-        return prepared
+        return prepared, str(at).encode()
 
     async def _fallback(self, scope: Scope, send: Send, request_id: str) -> int:
         status, content_type, body = fallback_answer(scope.get("path", ""))

@@ -227,23 +227,36 @@ def ceiling(path: Path, workers: int, log_path: str) -> Iterator[str]:
 
 
 def run_wrk(base: str, urls: list[str], args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    return finish_wrk(start_wrk(base, urls, args.wrk_threads, args.connections, seconds))
+
+
+def start_wrk(
+    base: str, urls: list[str], threads: int, connections: int, seconds: float
+) -> tuple[subprocess.Popen[str], str]:
+    """wrk cycling through ``urls`` against ``base``, started; ``finish_wrk`` collects it."""
     table = ",".join(json.dumps(u) for u in urls)  # JSON strings are valid Lua strings here
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % table)
+    command = [
+        *("wrk", "-t", str(threads), "-c", str(connections)),
+        *("-d", f"{max(1, round(seconds))}s", "--latency", "-s", script.name, base),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    return process, script.name
+
+
+def finish_wrk(handle: tuple[subprocess.Popen[str], str]) -> dict[str, Any]:
+    process, script = handle
     try:
-        out = subprocess.run(
-            [
-                *("wrk", "-t", str(args.wrk_threads), "-c", str(args.connections)),
-                *("-d", f"{max(1, round(seconds))}s", "--latency", "-s", script.name, base),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        out, _ = process.communicate()
     finally:
-        os.unlink(script.name)
+        os.unlink(script)
+    if process.returncode:
+        raise SystemExit(f"wrk failed ({process.returncode})")
     line = next(x for x in out.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
+    result = json.loads(line[len("RESULT ") :])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
 
 
 def main() -> None:
@@ -303,9 +316,6 @@ def measure(base: str, bare: str, mixes: dict[str, list[str]], args: Any) -> dic
             if name in PAIRED:
                 slices[f"ceiling {name}"].append(run_wrk(bare, urls, args, seconds))
             slices[name].append(run_wrk(base, urls, args, seconds))
-    for runs in slices.values():
-        for r in runs:
-            r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
     return slices
 
 

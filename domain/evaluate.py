@@ -91,6 +91,9 @@ class Response:
     #: The answer depended on a dice roll (a ``backgroundRate`` below 100): the
     #: same request may get another answer, so it must never be cached.
     varies: bool = False
+    #: The products whose rules the answer was chosen from (superblobs ask for several);
+    #: None when not known. A rule change for another product cannot change it.
+    products: frozenset[str] | None = None
 
     @property
     def rule_id(self) -> str | None:
@@ -115,6 +118,7 @@ class _Evaluation:
         self._dice = dice
         self.top_rule: CompiledRule | None = None
         self.rolled = False
+        self.products: set[str] = set()
 
     def dice(self) -> int:
         self.rolled = True
@@ -139,6 +143,7 @@ class _Evaluation:
     ) -> tuple[Blob | None, Any, CompiledRule | None]:
         """Balrog's ``evaluateRules``: (release, update_type, rule)."""
         view, product = self.view, request.product
+        self.products.add(product)
         if view.is_shut_off(product, request.channel) or view.is_shut_off(
             product, request.fallback_channel
         ):
@@ -206,7 +211,7 @@ def evaluate(
         answer = _evaluate_json(request, evaluation, ctx)
     else:
         answer = _evaluate_xml(request, evaluation, ctx)
-    return replace(answer, varies=True) if evaluation.rolled else answer
+    return replace(answer, varies=evaluation.rolled, products=frozenset(evaluation.products))
 
 
 def _evaluate_xml(request: UpdateRequest, evaluation: _Evaluation, ctx: RenderContext) -> Response:

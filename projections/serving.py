@@ -216,6 +216,10 @@ class LiveIndex:
     overrides: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     #: The derived view a test-channel index serves (None for the live index).
     view: ChannelView | None = None
+    #: This generation's number, and the products whose answers may differ from the
+    #: previous generation's (None: any answer may): what answer caches drop.
+    generation: int = 0
+    changed_products: frozenset[str] | None = None
 
     # ---- ServingView
     def rules(self, product: str) -> Sequence[CompiledRule]:
@@ -357,6 +361,8 @@ class ServingState:
         self.blobs = BlobCache(loader)
         self._index = LiveIndex(blobs=self.blobs)
         self._dirty: set[str] = set()
+        #: Products whose answers the unpublished events may change (None: any).
+        self._products: set[str] | None = set()
         self.loaded = False
         self.generation = 0
 
@@ -385,17 +391,36 @@ class ServingState:
             self.blobs.loader = app_loader(app)
         count = 0
         for logged in read_log(app, self.catalog.position + 1):
+            kind = _KINDS.get(type(logged.event))
+            before = self._rule_product(logged) if kind == "rules" else None
             self.catalog.apply(logged)
             count += 1
-            kind = _KINDS.get(type(logged.event))
             if kind is not None:
                 self._dirty.add(kind)
                 if kind == "rules":
                     self.revisions.record(logged, self.catalog)
+                    self._note_products(before, self._rule_product(logged))
+                else:
+                    self._products = None
         if count or self._dirty or not self.loaded:
             self._publish()
         self.loaded = True
         return count
+
+    def _rule_product(self, logged: Any) -> str | None:
+        """The product of the rule ``logged`` is about, as the catalog has it now."""
+        stream = self.catalog._streams.get(logged.originator_id.int)
+        row = self.catalog.rules.get(stream.key) if stream is not None else None
+        product = row.get("product") if row is not None else None
+        return product if isinstance(product, str) else None
+
+    def _note_products(self, before: str | None, after: str | None) -> None:
+        """A rule event can change only answers for its product before and after (a rule
+        without one, or one created or deleted here, may touch any: all answers)."""
+        if self._products is None or before is None or after is None:
+            self._products = None
+        else:
+            self._products |= {before, after}
 
     def warm(self) -> int:
         """Load the blobs rules map to, so the first requests need no store read."""
@@ -437,6 +462,10 @@ class ServingState:
             test_channels=dict(c.test_channels),
         )
         changes["tests"] = {}
+        changes["generation"] = self.generation + 1
+        products = self._products
+        changes["changed_products"] = None if products is None else frozenset(products)
         self._index = replace(old, **changes)
         self._dirty = set()
+        self._products = set()
         self.generation += 1

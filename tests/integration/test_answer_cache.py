@@ -223,14 +223,21 @@ def test_cached_answers_equal_uncached_after_every_change(
                 assert cached.answers(URLS) == uncached.answers(URLS), change.__name__
 
 
-def test_answers_are_cached_until_the_log_moves(
+def test_a_rule_edit_drops_only_its_products_answers(
     app: RulelogApp, fixture_snapshot: dict[str, Any]
 ) -> None:
     with serving(app, fixture_snapshot) as (cached, _):
         cached.answers(URLS)
-        front = cached.app
-        assert len(front.cache_for(cached.server.state.index)) > len(URLS) // 2
-        rule = app.get_rule(1)
-        app.update_rule(1, rule.data_version, {"comment": "moved"}, "alice")
+        front, state = cached.app, cached.server.state
+        before = len(front.cache_for(state.index))
+        assert before > len(URLS) // 2
+        thunderbird = next(r for r in _catalog(app).rules.values() if r["product"] == "Thunderbird")
+        rule = app.get_rule(thunderbird["rule_id"])
+        app.update_rule(rule.rule_id, rule.data_version, {"comment": "moved"}, "alice")
         cached.server.follower.poll_once()
-        assert len(front.cache_for(cached.server.state.index)) == 0
+        kept = front.cache_for(state.index)
+        assert 0 < len(kept) < before
+        assert all(a.products and "Thunderbird" not in a.products for a in kept._answers.values())
+        app.create_shutoff("Firefox", "beta", "alice")  # not a rule edit: nothing kept
+        cached.server.follower.poll_once()
+        assert len(front.cache_for(state.index)) == 0
