@@ -12,8 +12,10 @@ raw path, raw query and whether the User-Agent says PPC, the one header
 evaluation reads -- so it holds everything that determines the answer
 besides the index generation. When the follower publishes a generation
 whose only serving changes are edits of rules with a product (the common
-case: release automation), the answers for those products are dropped and
-the rest kept (each answer records the products it was chosen from);
+case: release automation), only what they can change is dropped -- the
+answers a rule gave when only fields matching never reads changed (its
+mapping, throttle, comment), else all answers for its product -- and the
+rest kept (each answer records the products and rules it was chosen from);
 anything else -- releases, shutoffs, pins, test-channel mappings, scheduled
 changes, rules without a product, a generation skipped -- empties the
 cache. Answers that depended on a dice roll (``backgroundRate``), on blobs
@@ -57,8 +59,9 @@ class PreparedAnswer:
     body: bytes
     #: Items of the request's log line (rule id, problem), or None.
     log_items: Mapping[str, Any] | None
-    #: The products the answer was chosen from (None: it may depend on anything).
+    #: The products and rules the answer was chosen from (None: it may depend on anything).
     products: frozenset[str] | None = None
+    rules: frozenset[int] | None = None
 
     def headers(self, position: bytes, *more: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
         return [*self.head, (b"x-rulelog-position", position), *self.tail, *more]
@@ -86,7 +89,9 @@ def prepare(
         items["rule_id"] = answer.headers["Rule-ID"]
     if answer.problem:
         items["problem"] = answer.problem
-    return PreparedAnswer(answer.status, head, after, body, items or None, answer.products)
+    return PreparedAnswer(
+        answer.status, head, after, body, items or None, answer.products, answer.rules
+    )
 
 
 class AnswerCache:
@@ -111,12 +116,18 @@ class AnswerCache:
             oldest = next(iter(answers))
             self.bytes -= len(answers.pop(oldest).body) + len(oldest)
 
-    def drop(self, products: frozenset[str]) -> None:
-        """Forget the answers chosen from rules of ``products`` (and those not known)."""
-        if not products:
+    def drop(self, products: frozenset[str], rules: frozenset[int]) -> None:
+        """Forget the answers chosen from rules of ``products``, those ``rules`` gave,
+        and those whose origins are not known."""
+        if not products and not rules:
             return
         for key, answer in list(self._answers.items()):
-            if answer.products is None or not answer.products.isdisjoint(products):
+            if (
+                answer.products is None
+                or answer.rules is None
+                or not answer.products.isdisjoint(products)
+                or not answer.rules.isdisjoint(rules)
+            ):
                 del self._answers[key]
                 self.bytes -= len(answer.body) + len(key)
 
@@ -176,7 +187,7 @@ class PublicFront:
             if cached is None or narrow is None or index.generation != cached.generation + 1:
                 self._cache = AnswerCache(self.cache_entries)
             else:
-                self._cache.drop(narrow)
+                self._cache.drop(narrow, index.changed_rules)
             self._cached_index = index
             self._position = str(index.position).encode()
         return self._cache

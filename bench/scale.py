@@ -133,12 +133,14 @@ class Writer:
         self._results: Any = None
 
     def start(self, rate: float, seconds: float) -> None:
+        """Start writing once the child process has its store open (returns then)."""
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
         self._process = context.Process(
             target=_write, args=(self.url, rate, seconds, self._results), daemon=True
         )
         self._process.start()
+        assert self._results.get(timeout=120) == "ready"
 
     def join(self) -> None:
         self.commits, self.failures = self._results.get()
@@ -149,6 +151,7 @@ def _write(url: str, rate: float, seconds: float, results: Any) -> None:
     app = open_app(url)
     versions = {rule_id: app.get_rule(rule_id).data_version for rule_id in EDITED_RULES}
     commits, failures = [], 0
+    results.put("ready")
     started, n = time.monotonic(), 0
     while (now := time.monotonic()) - started < seconds:
         due = started + n / rate

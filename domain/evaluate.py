@@ -94,6 +94,8 @@ class Response:
     #: The products whose rules the answer was chosen from (superblobs ask for several);
     #: None when not known. A rule change for another product cannot change it.
     products: frozenset[str] | None = None
+    #: The rules that won (the top-level one and a superblob's parts'); None: not known.
+    rules: frozenset[int] | None = None
 
     @property
     def rule_id(self) -> str | None:
@@ -119,6 +121,7 @@ class _Evaluation:
         self.top_rule: CompiledRule | None = None
         self.rolled = False
         self.products: set[str] = set()
+        self.rules: set[int] = set()
 
     def dice(self) -> int:
         self.rolled = True
@@ -149,6 +152,8 @@ class _Evaluation:
         ):
             return None, None, None
         rule = select_rule(matching_rules(request, view.rules(product)))
+        if rule is not None:
+            self.rules.add(rule.rule_id)
         if top:
             self.top_rule = rule
         if rule is None or not rule.mapping:
@@ -211,7 +216,12 @@ def evaluate(
         answer = _evaluate_json(request, evaluation, ctx)
     else:
         answer = _evaluate_xml(request, evaluation, ctx)
-    return replace(answer, varies=evaluation.rolled, products=frozenset(evaluation.products))
+    return replace(
+        answer,
+        varies=evaluation.rolled,
+        products=frozenset(evaluation.products),
+        rules=frozenset(evaluation.rules),
+    )
 
 
 def _evaluate_xml(request: UpdateRequest, evaluation: _Evaluation, ctx: RenderContext) -> Response:

@@ -84,6 +84,12 @@ _KINDS: dict[type, str] = {
     **{cls: "scheduled" for cls in (ChannelMap.Mapped, ChannelMap.Unmapped)},
 }
 
+#: Rule fields that matching never reads: an edit of only these changes nothing but
+#: the answers that rule itself gave (what it maps to, throttling, its data_version).
+SERVING_ONLY_FIELDS = frozenset(
+    {"mapping", "fallbackMapping", "backgroundRate", "update_type", "comment", "alias"}
+)
+
 #: Narrowed candidate lists kept per generation; keys come from requests, so bounded.
 NARROWED_MAX = 4096
 
@@ -220,6 +226,7 @@ class LiveIndex:
     #: previous generation's (None: any answer may): what answer caches drop.
     generation: int = 0
     changed_products: frozenset[str] | None = None
+    changed_rules: frozenset[int] = frozenset()
 
     # ---- ServingView
     def rules(self, product: str) -> Sequence[CompiledRule]:
@@ -361,8 +368,10 @@ class ServingState:
         self.blobs = BlobCache(loader)
         self._index = LiveIndex(blobs=self.blobs)
         self._dirty: set[str] = set()
-        #: Products whose answers the unpublished events may change (None: any).
+        #: Products whose answers the unpublished events may change (None: any), and
+        #: rules whose own answers they may change.
         self._products: set[str] | None = set()
+        self._rules: set[int] = set()
         self.loaded = False
         self.generation = 0
 
@@ -399,7 +408,7 @@ class ServingState:
                 self._dirty.add(kind)
                 if kind == "rules":
                     self.revisions.record(logged, self.catalog)
-                    self._note_products(before, self._rule_product(logged))
+                    self._note_rule_change(logged, before)
                 else:
                     self._products = None
         if count or self._dirty or not self.loaded:
@@ -414,9 +423,24 @@ class ServingState:
         product = row.get("product") if row is not None else None
         return product if isinstance(product, str) else None
 
-    def _note_products(self, before: str | None, after: str | None) -> None:
-        """A rule event can change only answers for its product before and after (a rule
-        without one, or one created or deleted here, may touch any: all answers)."""
+    def _note_rule_change(self, logged: Any, before: str | None) -> None:
+        """Which answers a rule event can change.
+
+        An edit of fields matching never reads (``SERVING_ONLY_FIELDS``) changes
+        only the answers that rule gave; any other edit only the answers for its
+        product before and after; a rule without a product, or one created or
+        deleted, may change any answer.
+        """
+        stream = self.catalog._streams.get(logged.originator_id.int)
+        event = logged.event
+        if (
+            isinstance(event, Rule.Updated)
+            and stream is not None
+            and set(event.changes) <= SERVING_ONLY_FIELDS
+        ):
+            self._rules.add(stream.key)
+            return
+        after = self._rule_product(logged)
         if self._products is None or before is None or after is None:
             self._products = None
         else:
@@ -465,7 +489,9 @@ class ServingState:
         changes["generation"] = self.generation + 1
         products = self._products
         changes["changed_products"] = None if products is None else frozenset(products)
+        changes["changed_rules"] = frozenset(self._rules)
         self._index = replace(old, **changes)
         self._dirty = set()
         self._products = set()
+        self._rules = set()
         self.generation += 1
