@@ -319,7 +319,11 @@ def outage(
     restored = time.monotonic()
     writer.join()
     results = [finish_wrk(h) for h in handles]
-    time.sleep(1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(
+        any(t > restored + 2 for t, _, _ in p.beats) for p in probes
+    ):
+        time.sleep(0.1)
     last = writer.commits[-1][1] if writer.commits else 0
     print(
         f"\noutage: proxy cut for {args.cut_seconds:g} s under load, {len(writer.commits)}"
