@@ -65,13 +65,18 @@ class RequestLogMiddleware:
     """Request id, Balrog's headers, one log line per request, and the catch-all."""
 
     def __init__(
-        self, app: ASGIApp, *, request_log: RequestLog, cache_control: str = "public, max-age=90"
+        self,
+        app: ASGIApp,
+        *,
+        worker: str = "",
+        request_log: RequestLog | None = None,
+        cache_control: str = "public, max-age=90",
     ) -> None:
         self.app = app
-        self.request_log = request_log
+        self.request_log = request_log or RequestLog(worker)
         self.cache_control = cache_control.encode("latin-1")
-        worker = request_log.worker.encode("latin-1")
-        self.extra = [*SECURITY_HEADERS, (b"x-rulelog-worker", worker)]
+        worker_id = self.request_log.worker.encode("latin-1")
+        self.extra = [*SECURITY_HEADERS, (b"x-rulelog-worker", worker_id)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -16,6 +16,7 @@ below INFO nothing is recorded at all.
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
 import time
@@ -130,6 +131,7 @@ class RequestLog:
                     target=self._run, name="rulelog-request-log", daemon=True
                 )
                 self._thread.start()
+                atexit.register(self.flush)  # lines of a process that ends without close()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
