@@ -95,7 +95,8 @@ def prepare(
 
 
 class AnswerCache:
-    """Prepared answers of one index generation, bounded in entries and bytes."""
+    """Prepared answers valid for the current index generation (``PublicFront.cache_for``
+    says what survives a new one), bounded in entries and bytes; the oldest go first."""
 
     def __init__(
         self, entries: int = DEFAULT_CACHE_ENTRIES, size: int = DEFAULT_CACHE_BYTES

@@ -29,14 +29,17 @@ from domain import ids
 from domain.channels import ChannelMap
 from domain.matching import ChannelPattern, CompiledRule, compile_rule
 from domain.pins import PinnableRelease
+from domain.policies import SignoffPolicies
 from domain.releases import Release
 from domain.request import UpdateRequest, fallback_channel
 from domain.rules import Rule
 from domain.scheduling import ScheduledChange
 from domain.shutoffs import EmergencyShutoff
+from domain.uptake import Uptake
+from domain.users import User
 from projections.log import read_log
 from projections.revisions import RuleRevisions, stored_revisions
-from projections.state import Catalog
+from projections.state import Catalog, folded_topics
 from projections.views import ChannelView, derived_view, live_channel_of
 
 __all__ = ["BlobCache", "LiveIndex", "RequestView", "RuleTable", "ServingState", "app_loader"]
@@ -89,6 +92,27 @@ _KINDS: dict[type, str] = {
 SERVING_ONLY_FIELDS = frozenset(
     {"mapping", "fallbackMapping", "backgroundRate", "update_type", "comment", "alias"}
 )
+
+#: Events the catalog folds that change nothing served (who may do what, signoffs,
+#: uptake). Any other folded event outside ``_KINDS`` -- one added later, say --
+#: makes answer caches start again, so a cache is never wrong by omission.
+_INERT: frozenset[type] = frozenset(
+    {
+        User.Created,
+        User.PermissionGranted,
+        User.PermissionChanged,
+        User.PermissionRevoked,
+        User.RoleGranted,
+        User.RoleRevoked,
+        SignoffPolicies.PolicySet,
+        SignoffPolicies.PolicyRemoved,
+        Uptake.Created,
+        Uptake.Reported,
+        ScheduledChange.SignedOff,
+        ScheduledChange.SignoffRevoked,
+    }
+)
+_FOLDED = frozenset(folded_topics())
 
 #: Narrowed candidate lists kept per generation; keys come from requests, so bounded.
 NARROWED_MAX = 4096
@@ -411,6 +435,8 @@ class ServingState:
                     self._note_rule_change(logged, before)
                 else:
                     self._products = None
+            elif logged.topic in _FOLDED and type(logged.event) not in _INERT:
+                self._products = None  # folded, yet not known to leave answers alone
         if count or self._dirty or not self.loaded:
             self._publish()
         self.loaded = True

@@ -245,6 +245,10 @@ def test_a_rule_edit_drops_only_the_answers_it_can_change(
         answers = front.cache_for(state.index)._answers
         before = len(answers)
         assert before > len(URLS) // 2
+        app.grant_permission("robot", "rule", {"products": ["Firefox"]}, "alice")
+        cached.server.follower.poll_once()  # a new generation that serves nothing new
+        answers = front.cache_for(state.index)._answers
+        assert len(answers) == before
         rule_id = next(iter(a.rules for a in answers.values() if a.products == {"Thunderbird"}))
         (rule_id,) = rule_id
         rule = app.get_rule(rule_id)
