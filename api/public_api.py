@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api.excerpt import clipped
 from projections.revisions import balrog_rule
 from projections.serving import LiveIndex
 
@@ -41,6 +42,7 @@ def flask_json(value: Any, status: int = 200, headers: Mapping[str, str] | None 
 def problem(status: int, title: str | None, detail: str, **ext: Any) -> Response:
     """connexion's ``problem()``: an RFC 7807 document, as Balrog's spec layer writes it."""
     document = {"type": "about:blank", "title": title, "detail": detail, "status": status, **ext}
+    document = clipped(document)  # never quote more than an excerpt of the input
     body = json.dumps(document, indent=2, sort_keys=True) + "\n"
     return Response(body, status, media_type="application/problem+json")
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.admin.problems import Problem
+from api.admin.problems import LoginRefusal, Problem
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, AuthError
 from domain.application import RulelogApp
@@ -41,9 +41,9 @@ class _AfterLogin:
         self._request = request
 
     def __getattr__(self, name: str) -> Any:
-        refusal = getattr(self._request.state, "login_refusal", None)
+        refusal: LoginRefusal | None = getattr(self._request.state, "login_refusal", None)
         if refusal is not None and name != "now":  # reading the clock reveals nothing
-            raise refusal
+            raise refusal.error()
         return getattr(self._target, name)
 
 
@@ -67,7 +67,8 @@ def actor(
         if "@" in username and not known:
             raise Problem(403, "Authorization Required", title="Forbidden")
     except (AuthError, Problem) as refusal:
-        request.state.login_refusal = refusal  # raised by the service or reader, see above
+        # raised by the service or reader, see above; a plain value, see LoginRefusal
+        request.state.login_refusal = LoginRefusal.of(refusal)
         return ""
     request.scope.setdefault("rulelog.log", {})["user"] = username
     return username
