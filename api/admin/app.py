@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api.admin import dockerflow, problems
+from api.admin import access, dockerflow, problems
 from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
@@ -75,6 +75,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        dependencies=[Depends(access.enforce)],  # every route's need, from access.READS
     )
     service.domain_allowlist = settings.allowlist  # blobs are checked as Balrog's admin does
     app.state.service = service
@@ -83,6 +84,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     app.state.auth = Authenticator(service, settings.jwt)
     problems.install(app)
     app.router.redirect_slashes = False  # Balrog answers 404 to a trailing slash, not 307
+    access.install(app, [(dockerflow.router, ""), *((r, API_PREFIX) for r in _routers())])
     app.include_router(dockerflow.router)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)

@@ -56,22 +56,32 @@ async def reader(request: Request) -> CatalogReader:
     return _AfterLogin(request.app.state.reader, request)  # type: ignore[return-value]
 
 
-def actor(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Security(bearer),
-) -> str:
+def identify(request: Request) -> str:
+    """The caller's username, once per request; "" with the refusal recorded if none."""
+    known: str | None = getattr(request.state, "caller", None)
+    if known is not None:
+        return known
     authenticator: Authenticator = request.app.state.auth
+    request.state.caller = ""
     try:
         username, user = authenticator.identify_user(request.headers.get("authorization"))
-        known = user is not None and bool(user.permissions or user.roles)
-        if "@" in username and not known:
+        known_user = user is not None and bool(user.permissions or user.roles)
+        if "@" in username and not known_user:
             raise Problem(403, "Authorization Required", title="Forbidden")
     except (AuthError, Problem) as refusal:
         # raised by the service or reader, see above; a plain value, see LoginRefusal
         request.state.login_refusal = LoginRefusal.of(refusal)
         return ""
     request.scope.setdefault("rulelog.log", {})["user"] = username
+    request.state.caller = username
     return username
+
+
+def actor(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Security(bearer),
+) -> str:
+    return identify(request)
 
 
 Service = Annotated[RulelogApp, Depends(service)]

@@ -101,9 +101,10 @@ class LoginRefusal:
     17: unauthenticated requests that each pinned their whole body).
     """
 
-    status: int  #: 401 (no identity) or 403 (an identity Balrog does not let in)
+    status: int  #: 401 (no identity) or 403 (an identity not let in, or not allowed)
     code: str
     description: str
+    exception: str | None = None  #: Balrog's ``exception`` member of a 403
 
     @classmethod
     def of(cls, error: AuthError | Problem) -> LoginRefusal:
@@ -115,14 +116,15 @@ class LoginRefusal:
         """A fresh exception to raise for this refusal."""
         if self.status == 401:
             return AuthError(self.code, self.description)
-        raised = Problem(self.status, self.description, title=self.code)
+        raised = Problem(self.status, self.description, title=self.code, exception=self.exception)
         raised.from_login = True
         return raised
 
     def response(self) -> JSONResponse:
         if self.status == 401:
             return auth_problem({"code": self.code, "description": self.description})
-        return problem(self.status, self.code, self.description)
+        ext = {"exception": self.exception} if self.exception is not None else None
+        return problem(self.status, self.code, self.description, ext)
 
 
 def _forbidden_domain(method: str, path: str) -> JSONResponse:
