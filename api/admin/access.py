@@ -171,7 +171,10 @@ def may_view_access(request: Request) -> bool:
     if not request.headers.get("authorization"):
         return False
     username = _identity(request)
-    return bool(username) and _may_view(request, username)
+    if not username:  # a public read: an unidentified caller is not refused, sees less
+        request.state.login_refusal = None
+        return False
+    return _may_view(request, username)
 
 
 def enforce(request: Request) -> None:
