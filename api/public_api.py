@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
 from api.excerpt import clipped
 from projections.revisions import balrog_rule
 from projections.serving import LiveIndex
@@ -127,7 +128,7 @@ class PublicApi:
         get = ["GET"]
         return [
             Route("/api/v1/rules", self.rules, methods=get),
-            Route("/api/v1/rules/{rule_id:int}/revisions", self.revisions, methods=get),
+            Route("/api/v1/rules/{rule_id:id}/revisions", self.revisions, methods=get),
             Route("/api/v1/rules/{id_or_alias}", self.rule, methods=get),
             Route("/api/v1/releases", self.releases, methods=get),
             Route("/api/v1/releases/{release}", self.release, methods=get),

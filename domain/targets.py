@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import ids
 from domain.blobs.validation import validate_blob
+from domain.bounds import id_from
 from domain.errors import Conflict, Invalid, NotFound
 from domain.permissions import UNSET, validate_grant
 from domain.pins import PinnableRelease
@@ -203,7 +204,8 @@ class Rules(Target):
         return str(rule_id)
 
     def current(self, app: AppBase, key: str) -> Current:
-        rule = app.find(ids.rule_id(int(key)), Rule) if key.isdigit() else None
+        rule_id = id_from(key)
+        rule = app.find(ids.rule_id(rule_id), Rule) if rule_id is not None else None
         if rule is None or rule.deleted:
             return ABSENT
         return Current(_rule_row(rule), rule.data_version, rule)

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+import api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
 from api.admin.deps import Actor, Reader, Service
 from api.admin.problems import Problem
 from api.admin.reading import ReadModel
@@ -253,7 +254,7 @@ def permissions_signoffs_history(request: Request, reader: Reader) -> Any:
 
 
 @router.get(
-    "/rules/{rule_id:int}/revisions",
+    "/rules/{rule_id:id}/revisions",
     response_model=RuleRevisionsOut,
     responses={400: PROBLEMS[400], 404: {"description": "no such rule (plain text)"}},
     dependencies=[Depends(strict_query("page", "limit"))],
@@ -287,7 +288,7 @@ def _change_id(body: Any) -> int:
 
 
 @router.post(
-    "/rules/{rule_id:int}/revisions",
+    "/rules/{rule_id:id}/revisions",
     response_class=Response,
     responses={200: {"description": "reverted ('Excellent!')"}, **PROBLEMS},
     dependencies=[Depends(strict_query())],
