@@ -644,7 +644,9 @@ class Permissions(Target):
             return [user, *_drop_roles_without_permissions(app, user, changed_by)]
         assert row is not None
         user = app.find_or_create(
-            ids.user_id(row["username"]), User, lambda: User(username=row["username"])
+            ids.user_id(row["username"]),
+            User,
+            lambda: User(username=row["username"], created_by=changed_by),
         )
         if change_type == "insert":
             user.grant(row["permission"], row["options"], changed_by)
@@ -660,10 +662,12 @@ def _drop_roles_without_permissions(app: AppBase, user: User, changed_by: str) -
         return []
     rosters: list[Aggregate] = []
     for role in sorted(user.roles):
-        roster = app.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
+        roster = app.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(
+            role=role, created_by=changed_by
+        )
         check_role_revoke(role, app.policies().all_rows(), len(roster.holders))
         user.revoke_role(role, changed_by)
-        roster.leave(user.username)
+        roster.leave(user.username, changed_by)
         rosters.append(roster)
     return rosters
 

@@ -28,7 +28,11 @@ from api.public import PublicSettings, create_public_app
 from tests.conftest import DATA
 from tests.integration.asgi_driver import AsgiDriver
 
-FUZZ = settings(max_examples=int(os.environ.get("RULELOG_FUZZ_EXAMPLES", "120")), deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=int(os.environ.get("RULELOG_FUZZ_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 DEEP = "[" * 10_000 + "]" * 10_000
 HUGE = "9" * 5_000

@@ -15,6 +15,8 @@ from api.auth import Authenticator, AuthError, JwtSettings
 from domain.application import RulelogApp
 from domain.errors import Conflict, Invalid, NotFound
 from domain.tokens import digest, token_id_of
+from domain.users import RoleRoster, User
+from projections.log import read_log
 
 
 @pytest.fixture
@@ -213,3 +215,33 @@ def test_a_token_seen_before_is_still_checked_fresh(app: RulelogApp) -> None:
     assert name == "ops" and user is not None and "admin" in user.permissions
     app.revoke_token(token_id, "root")
     assert app.authenticate_user(token) is None
+
+
+def test_every_token_and_access_event_names_who_acted_not_its_subject(app: RulelogApp) -> None:
+    """Issue 17, finding 6: the issuer, the revoker and the granter are the actors."""
+    token_id, _ = app.issue_token("ops@example.com", "root")
+    app.revoke_token(token_id, "security-officer")
+    app.add_user("boss", admin=True, recorded_by="root")
+    app.grant_permission("carol", "rule", {}, "boss")
+    app.grant_role("carol", "relman", "boss")
+    actors = {
+        logged.topic: logged.actor
+        for logged in read_log(app)
+        if logged.topic.startswith(("rulelog:api-token", "rulelog:user", "rulelog:role-roster"))
+    }
+    assert actors["rulelog:api-token.issued"] == "root"
+    assert actors["rulelog:api-token.revoked"] == "security-officer"
+    assert actors["rulelog:user.created"] == "boss"  # carol's, created by her first grant
+    assert actors["rulelog:role-roster.joined"] == "boss"
+    assert None not in actors.values()
+
+
+def test_events_stored_before_they_named_the_actor_still_load() -> None:
+    """Old ``user.created`` and ``role-roster.joined`` events (class version 1) are
+    upcast: no actor rather than the subject in its place."""
+    state: dict[str, object] = {"username": "carol"}
+    User.Created.upcast_v1_v2(state)
+    assert state == {"username": "carol", "created_by": None}
+    state = {"username": "carol"}
+    RoleRoster.Joined.upcast_v1_v2(state)
+    assert state["changed_by"] is None
