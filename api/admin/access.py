@@ -32,6 +32,7 @@ from fastapi.routing import APIRoute
 
 from api.admin.problems import LoginRefusal
 from domain.errors import PermissionDenied
+from domain.scheduling import KINDS as SC_KINDS
 
 __all__ = ["Need", "install", "may_view_access", "need_of"]
 
@@ -45,14 +46,8 @@ class Need(StrEnum):
     SELF_OR_VIEW = "one's own, or permission/view"
 
 
-_SC_KINDS = (
-    "rules",
-    "releases",
-    "emergency_shutoff",
-    "pinnable_releases",
-    "required_signoffs/product",
-    "required_signoffs/permissions",
-)
+#: Scheduled changes anyone may read: all but those of permissions (grants).
+_SC_KINDS = tuple(kind for kind in SC_KINDS if kind != "permissions")
 
 #: Reads, by path as the OpenAPI document lists it. Writes (any other method) need an
 #: identity and the permission the domain checks for the change they make.

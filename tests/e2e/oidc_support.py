@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from api.auth import Authenticator, JwtSettings
@@ -82,6 +83,14 @@ class Provider:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(scope="module", name="provider")
+def provider_fixture() -> Iterator[Provider]:
+    """A stand-in provider for a test module (import it into the module to use it)."""
+    running = Provider()
+    yield running
+    running.stop()
 
 
 @contextmanager

@@ -20,7 +20,7 @@ import pytest
 from api.admin.access import Need
 from projections.audit import exposes_access
 from tests.e2e.conftest import AdminClient, AdminServer
-from tests.e2e.oidc_support import Provider, oidc_on
+from tests.e2e.oidc_support import Provider, oidc_on, provider_fixture  # noqa: F401
 from tests.e2e.test_admin_authz import FX, REL, make_rule
 
 #: A value for each path parameter, naming something that exists.
@@ -40,13 +40,6 @@ PATH_VALUES = {
     "role": "relman",
 }
 CALLERS = ("nobody", "no-permission", "unknown-oidc")
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Provider]:
-    running = Provider()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -15,15 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.e2e.conftest import AdminClient, AdminServer
-from tests.e2e.oidc_support import Provider, oidc_on
+from tests.e2e.oidc_support import Provider, oidc_on, provider_fixture  # noqa: F401
 from tests.e2e.test_admin_authz import make_rule
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[Provider]:
-    running = Provider()
-    yield running
-    running.stop()
 
 
 @pytest.fixture
