@@ -30,6 +30,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 
+from api.admin.deps import identify
 from api.admin.problems import LoginRefusal
 from domain.errors import PermissionDenied
 from domain.scheduling import KINDS as SC_KINDS
@@ -147,12 +148,6 @@ def _walk(routers: Iterable[tuple[APIRouter, str]]) -> Iterable[tuple[APIRoute, 
                 yield from _walk([(included, prefix + getattr(context, "prefix", ""))])
 
 
-def _identity(request: Request) -> str:
-    from api.admin.deps import identify  # deps builds on this module's refusals
-
-    return identify(request)
-
-
 def _may_view(request: Request, username: str) -> bool:
     try:
         request.app.state.service.require(username, "permission.view")
@@ -165,7 +160,7 @@ def may_view_access(request: Request) -> bool:
     """Whether the caller (if any) may see who holds which permission and role."""
     if not request.headers.get("authorization"):
         return False
-    username = _identity(request)
+    username = identify(request)
     if not username:  # a public read: an unidentified caller is not refused, sees less
         request.state.login_refusal = None
         return False
@@ -181,7 +176,7 @@ def enforce(request: Request) -> None:
         return
     if need in (Need.PUBLIC, Need.PUBLIC_REDACTED):
         return
-    username = _identity(request)  # no identity: the refusal is recorded
+    username = identify(request)  # no identity: the refusal is recorded
     if not username or need is Need.IDENTITY:
         return
     if need is Need.SELF_OR_VIEW and request.path_params.get("username") == username:
