@@ -36,6 +36,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from api.body_limit import BodyLimit, max_body_bytes
 from api.config import ENV_DATABASE_URL, domain_allowlist, open_app, open_timeline
 from api.logs import configure_logging, get_logger
 from api.public_api import PublicApi, flask_json, problem
@@ -353,6 +354,7 @@ def create_public_app(
                 request_log=request_log,
                 cache_control=server.settings.cache_control,
             ),
+            Middleware(BodyLimit, limit=max_body_bytes()),
         ],
         lifespan=lifespan,
     )
@@ -364,6 +366,7 @@ def create_public_app(
         request_log=request_log,
         cache_control=server.settings.cache_control,
         cache_entries=server.settings.answer_cache,
+        body_limit=max_body_bytes(),
     )
 
 

@@ -33,9 +33,10 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from api.logs import get_logger
 from api.public_middleware import SECURITY_HEADERS, fallback_answer, new_request_id
-from api.request_log import RequestLog
+from api.request_log import LOGGED_TARGET_MAX, RequestLog
 from domain.evaluate import Response as Answer
 
 __all__ = ["AnswerCache", "PreparedAnswer", "PublicFront", "prepare"]
@@ -160,8 +161,12 @@ class PublicFront:
         request_log: RequestLog,
         cache_control: str,
         cache_entries: int = DEFAULT_CACHE_ENTRIES,
+        body_limit: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.app = app
+        #: A GET's body is never read here; any other method meets the body limit
+        #: as on every other route (a declared length over it: 413 at once).
+        self._limited = BodyLimit(self._answer, limit=body_limit)
         self.endpoint = endpoint
         self.request_log = request_log
         self.cache_entries = cache_entries
@@ -196,7 +201,12 @@ class PublicFront:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(UPDATE_PREFIXES):
             await self.app(scope, receive, send)
-            return
+        elif scope["method"] == "GET":
+            await self._answer(scope, receive, send)
+        else:
+            await self._limited(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = new_request_id()
         status, items = 0, None
@@ -209,7 +219,10 @@ class PublicFront:
         except Exception as error:
             items = {**(items or {}), "problem": f"{type(error).__name__}: {error}"}
             log.error(
-                "request.failed", exc_info=True, path=scope.get("path"), request_id=request_id
+                "request.failed",
+                exc_info=True,
+                path=scope.get("path", "")[:LOGGED_TARGET_MAX],
+                request_id=request_id,
             )
             if status == 0:
                 status = await self._fallback(scope, send, request_id)

@@ -23,7 +23,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import get_logger
-from api.request_log import RequestLog
+from api.request_log import LOGGED_TARGET_MAX, RequestLog
 from domain.blobs.render import EMPTY_UPDATES
 
 __all__ = ["RequestLogMiddleware", "new_request_id", "request_info"]
@@ -104,7 +104,9 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception as error:
             info["problem"] = f"{type(error).__name__}: {error}"
-            log.error("request.failed", exc_info=True, path=scope.get("path"))
+            log.error(
+                "request.failed", exc_info=True, path=scope.get("path", "")[:LOGGED_TARGET_MAX]
+            )
             if status == 0:
                 await self._fallback(scope, send_with_headers)
         finally:
