@@ -43,6 +43,7 @@ class RulesAt(Stamp):
     rules: list[Row]
     channel: str | None = None
     live_channel: str | None = None
+    answered_by: str | None = Field(None, description="live, derived or hand-kept")
     overlays: list[OverlayRef] | None = None
 
 
@@ -177,6 +178,11 @@ class Explanation(Stamp):
     channel: str
     live_channel: str
     test_channel: bool
+    answered_by: str = Field(
+        description="live (a live channel's rules), derived (a test channel's derived view) "
+        "or hand-kept (live rules naming the test channel on its own, matched as in Balrog)"
+    )
+    hand_kept_by: list[int] = Field(description="The rules keeping the test channel hand-kept.")
     response: ExplainedResponse
     matched_rules: list[MatchedRule]
     release: ExplainedRelease | None
