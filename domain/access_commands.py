@@ -194,8 +194,11 @@ class AccessCommands(CatalogCommands):
                 target_for("rules"), "delete", {"rule_id": rule_id}, data_version, changed_by
             )
         except SignoffRequired as error:
+            roles = ", ".join(
+                f"{r['signoffs_required']} {r['role']}" for r in error.context.get("required", [])
+            )
             raise SignoffRequired(
-                f"rule {rule_id} keeps {test} hand-kept, and {error}; once its deletion is "
-                f"enacted, derive {test} again",
+                f"rule {rule_id} keeps {test} hand-kept and deleting it requires signoffs "
+                f"({roles}): schedule its deletion, and derive {test} once it is enacted",
                 **error.context,
             ) from error
