@@ -141,6 +141,28 @@ class SyncStatus(Stamp):
     channels: list[ChannelSync]
 
 
+class TestChannelRow(BaseModel):
+    """A test channel: its live channel, and whether it is derived or hand-kept."""
+
+    __test__ = False  # not a pytest class
+
+    channel: str
+    live_channel: str
+    mode: str = Field(description="derived, or hand-kept (answered as Balrog answers it)")
+    mapped: bool = Field(description="Mapped explicitly (`rulelog channels map`).")
+    hand_kept_by: list[int] = Field(
+        description="Live rules naming the channel on their own (ignored once it is mapped)."
+    )
+
+
+class TestChannels(Stamp):
+    """Every test channel at that time, like ``rulelog channels list``."""
+
+    __test__ = False
+
+    test_channels: list[TestChannelRow]
+
+
 class Origin(BaseModel):
     """The event that put something in place: who, when."""
 

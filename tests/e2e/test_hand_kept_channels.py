@@ -152,3 +152,11 @@ def test_the_admin_api_explain_says_which_answered(admin: AdminClient) -> None:
         assert (got.json["answered_by"], got.json["hand_kept_by"]) == (mode, kept)
         rules = admin.get("/timeline/rules", query={"channel": channel}, as_user=None).json
         assert rules["answered_by"] == mode
+    listed = admin.get("/timeline/test-channels", query={"live": "esr"}, as_user=None)
+    assert listed.status == 200
+    assert [(r["channel"], r["mode"], r["hand_kept_by"]) for r in listed.json["test_channels"]] == [
+        ("esr-cdntest", "derived", []),
+        ("esr-localtest", "hand-kept", [82]),
+    ]
+    bad = admin.get("/timeline/test-channels", query={"at": "soon"}, as_user=None)
+    assert bad.status == 400 and "at" in bad.json["detail"]
