@@ -69,7 +69,7 @@ def rules_at(
     test = as_test_channel(state, channel)
     answer.update(
         channel=channel,
-        live_channel=view.live_channel,
+        live_channel=test.live if test is not None else channel,
         answered_by=answered_by(test),
         rules=view.sorted_rules(),
         overlays=[

@@ -40,6 +40,8 @@ def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
         print_json(answer)
         return
     click.echo(f"position {answer['position']} at {answer['time']}")
+    if answer.get("answered_by") in ("derived", "hand-kept"):
+        click.echo(f"{channel}: {answer['answered_by']} test channel of {answer['live_channel']}")
     print_table(answer["rules"], (*RULE_TABLE, "data_version"))
     for overlay in answer.get("overlays", []):
         click.echo(

@@ -6,8 +6,6 @@ says which answered -- on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +15,8 @@ import pytest
 from domain.evaluate import SnapshotView
 from tests.conftest import Store
 from tests.e2e.conftest import AdminClient
-from tests.e2e.test_cli import RULELOG, ok, run
-from tests.e2e.test_public_http import Server, _free_port, _wait_until_ready
+from tests.e2e.test_cli import ok, run
+from tests.e2e.test_public_http import Server, public_server
 from tests.hand_kept_support import DERIVED, HAND_KEPT, answer, hand_kept_snapshot, urls
 
 SNAPSHOT = hand_kept_snapshot()
@@ -38,30 +36,9 @@ def loaded(module_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Sto
 
 @pytest.fixture(scope="module")
 def server(loaded: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = _free_port()
     log = tmp_path_factory.mktemp("hand-kept-log") / "server.log"
-    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                *(RULELOG, "--database-url", loaded.url, "serve", "public"),
-                *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    running = Server("127.0.0.1", port, process, log)
-    try:
-        _wait_until_ready(running)
+    with public_server(loaded, log, workers=1) as running:
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def over_http(server: Server, url: str) -> tuple[int, str | None, str]:
@@ -126,6 +103,8 @@ def test_the_cli_lists_derives_and_explains(server: Server, loaded: Store) -> No
         ok(loaded, "at", f"position:{position}", "rules", "--channel", "release-cdntest", "--json")
     )
     assert past["answered_by"] == "hand-kept"
+    text = ok(loaded, "at", f"position:{position}", "rules", "--channel", "release-cdntest")
+    assert "release-cdntest: hand-kept test channel of release" in text
     listed = json.loads(ok(loaded, "channels", "list", "--json"))["test_channels"]
     row = next(r for r in listed if r["channel"] == "release-cdntest")
     assert row == {

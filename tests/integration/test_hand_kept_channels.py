@@ -131,7 +131,8 @@ def test_derive_switches_a_channel_to_derived_in_one_recorded_save(
 
     # As of before the switch: the rules and mapping of that time.
     then = f"position:{before}"
-    assert rules_at(tl, then, "release-cdntest")["answered_by"] == "hand-kept"
+    past = rules_at(tl, then, "release-cdntest")
+    assert (past["answered_by"], past["live_channel"]) == ("hand-kept", "release")
     assert {80, 81} <= {r["rule_id"] for r in rules_at(tl, then, "release-cdntest")["rules"]}
     assert rules_at(tl, None, "release-cdntest")["answered_by"] == "derived"
     listed = {r["channel"]: r for r in list_test_channels(tl, then)["test_channels"]}
