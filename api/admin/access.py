@@ -96,6 +96,7 @@ READS: dict[str, Need] = {
     "/api/timeline/diff": Need.PUBLIC,
     "/api/timeline/sync-status": Need.PUBLIC,
     "/api/timeline/explain": Need.PUBLIC,
+    "/api/timeline/test-channels": Need.PUBLIC,
 }
 
 #: Writes that are refused to everyone, before any login (Balrog: policies are never
