@@ -457,8 +457,8 @@ class ServingState:
 
         An edit of fields matching never reads (``SERVING_ONLY_FIELDS``) changes
         only the answers that rule gave; any other edit only the answers for its
-        product before and after; a rule without a product, or one created or
-        deleted, may change any answer.
+        product before and after -- unless it moves the rule's channel; a rule
+        without a product, or one created or deleted, may change any answer.
         """
         stream = self.catalog._streams.get(logged.originator_id.int)
         event = logged.event
@@ -470,7 +470,10 @@ class ServingState:
             self._rules.add(stream.key)
             return
         after = self._rule_product(logged)
-        if self._products is None or before is None or after is None:
+        # A rule's channel also decides whether a test channel is hand-kept or derived,
+        # for every product (``projections.views.kept_by``): all answers may change.
+        channel_moved = isinstance(event, Rule.Updated) and "channel" in event.changes
+        if self._products is None or before is None or after is None or channel_moved:
             self._products = None
         else:
             self._products |= {before, after}

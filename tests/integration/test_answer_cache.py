@@ -124,6 +124,7 @@ def edit_rule(app: RulelogApp, data: st.DataObject) -> None:
                 ("backgroundRate", 100),
                 ("channel", "beta"),
                 ("channel", "release*"),
+                ("channel", "release-cdntest"),  # hand-kept from now on
                 ("version", "<1.0"),
                 ("locale", "de"),
                 ("mapping", "__release__"),
