@@ -34,6 +34,13 @@ def invalid(detail: str) -> JSONResponse:
     return JSONResponse(problem_body(400, "Bad Request", detail), 400, media_type=PROBLEM_JSON)
 
 
+def login_first(request: Request) -> None:
+    """Balrog checks a v2 write's login before its body (in ``before_request``)."""
+    refusal = getattr(request.state, "login_refusal", None)
+    if refusal is not None:
+        raise refusal
+
+
 class BodyError(Exception):
     def __init__(self, detail: str) -> None:
         self.detail = detail
@@ -188,6 +195,7 @@ MODIFY_SCHEMA: dict[str, tuple[type, ...]] = {
 @router.post("/releases/{name}")
 async def update_release(name: str, request: Request, service: Service, changed_by: Actor) -> Any:
     """Merge part of a release (only the parts it changes are checked)."""
+    login_first(request)
     try:
         body = await json_body(request, MODIFY_SCHEMA, ("blob", "old_data_versions"))
     except BodyError as error:
@@ -204,6 +212,7 @@ async def update_release(name: str, request: Request, service: Service, changed_
 @router.put("/releases/{name}")
 async def ensure_release(name: str, request: Request, service: Service, changed_by: Actor) -> Any:
     """Make the release exactly the blob given (created if new: ``product`` then)."""
+    login_first(request)
     try:
         body = await json_body(request, MODIFY_SCHEMA, ("blob",))
     except BodyError as error:
@@ -231,6 +240,7 @@ def delete_release(name: str, service: Service, changed_by: Actor) -> Any:
 
 @router.put("/releases/{name}/read_only")
 async def set_read_only(name: str, request: Request, service: Service, changed_by: Actor) -> Any:
+    login_first(request)
     try:
         body = await json_body(
             request,
@@ -257,6 +267,7 @@ def _pending_sc_id(service: Any, name: str) -> int | None:
 async def signoff(
     name: str, request: Request, service: Service, reader: Reader, changed_by: Actor
 ) -> Any:
+    login_first(request)
     try:
         body = await json_body(request, {"role": (str,)}, ("role",))
     except BodyError as error:
@@ -299,6 +310,7 @@ def enact_changes(name: str, service: Service, reader: Reader, changed_by: Actor
 
 @router.put("/releases/{name}/pinnable")
 async def set_pinnable(name: str, request: Request, service: Service, changed_by: Actor) -> Any:
+    login_first(request)
     try:
         body = await json_body(
             request,

@@ -340,3 +340,9 @@ def test_scheduled_v2_change_with_signoffs(admin: AdminClient, fixture_snapshot:
     assert after["data_versions"]["platforms"][platform]["locales"][locale] == 2
     gone = admin.post(f"/v2/releases/{name}/enact")
     assert gone.status == 404 and gone.json["detail"] == "Release has no scheduled changes"
+
+
+def test_a_v2_write_checks_the_login_before_the_body(v2: AdminClient) -> None:
+    answer = v2.post(f"/v2/releases/{NAME}", {"nope": 1}, as_user=None)
+    assert answer.status == 401, answer.text
+    assert answer.json["detail"] == "PermissionDeniedError"
