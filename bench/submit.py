@@ -165,7 +165,7 @@ def bench_store(kind: str, args: argparse.Namespace) -> None:
         )
         with server(url, args.workers, str(Path(tmp) / "admin.log"), app="admin") as base:
             results = {}
-            for flow, submit in (("v1", v1_submit), ("v2", v2_submit)):
+            for flow, submit in (("v2", v2_submit), ("v1", v1_submit)):
                 name = f"Firefox-nightly-{flow}"
                 blob = {
                     "name": name,
@@ -177,20 +177,17 @@ def bench_store(kind: str, args: argparse.Namespace) -> None:
                     "PUT", f"/api/v2/releases/{name}", {"product": "Firefox", "blob": blob}
                 )
                 assert status == 200, answer
-                result = run_flow(submit, base, token, name, args.submissions, args.writers)
-                result["held"] = locales_held(base, token, name)
-                results[flow] = result
-        for flow, r in results.items():
-            kept = (
-                "all kept"
-                if r["held"] == args.submissions
-                else f"LOST {args.submissions - r['held']}"
-            )
-            print(
-                f"{kind:9} {flow}: {r['per_s']:7.1f} submissions/s "
-                f"({r['ok']} in {r['seconds']:.1f} s, {args.writers} writers), "
-                f"conflicts {r['conflicts']}, locales {r['held']} ({kept})"
-            )
+                r = run_flow(submit, base, token, name, args.submissions, args.writers)
+                r["held"] = locales_held(base, token, name)
+                results[flow] = r
+                lost = args.submissions - r["held"]
+                print(
+                    f"{kind:9} {flow}: {r['per_s']:7.1f} submissions/s "
+                    f"({r['ok']} in {r['seconds']:.1f} s, {args.writers} writers), "
+                    f"conflicts {r['conflicts']}, locales {r['held']} "
+                    f"({'all kept' if lost == 0 else f'LOST {lost}'})",
+                    flush=True,
+                )
         print(f"{kind:9} v2 / v1: {results['v2']['per_s'] / results['v1']['per_s']:.1f}x")
 
 
