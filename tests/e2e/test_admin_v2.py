@@ -346,3 +346,26 @@ def test_a_v2_write_checks_the_login_before_the_body(v2: AdminClient) -> None:
     answer = v2.post(f"/v2/releases/{NAME}", {"nope": 1}, as_user=None)
     assert answer.status == 401, answer.text
     assert answer.json["detail"] == "PermissionDeniedError"
+
+
+def test_unlocking_a_guarded_release_is_scheduled(
+    admin: AdminClient, fixture_snapshot: dict
+) -> None:
+    admin.service.import_snapshot(fixture_snapshot, "importer")
+    name = "Firefox-121.0-build1"
+    admin.service.grant_permission("rm", "release", {"products": ["Firefox"]}, "alice")
+    admin.service.grant_role("rm", "relman", "alice")
+    policy = {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1}
+    admin.service.add_required_signoff("product", policy, "alice")
+    locked = admin.put(f"/v2/releases/{name}/read_only", {"read_only": True, "old_data_version": 1})
+    assert locked.json == {".": 2}
+    answer = admin.put(
+        f"/v2/releases/{name}/read_only", {"read_only": False, "old_data_version": 2}
+    )
+    assert answer.status == 200, answer.text
+    assert answer.json["."]["change_type"] == "update"
+    assert admin.service.get_release(name).read_only is True  # not yet
+    admin.token_for("rm")
+    assert admin.put(f"/v2/releases/{name}/signoff", {"role": "relman"}, as_user="rm").status == 200
+    assert admin.post(f"/v2/releases/{name}/enact").status == 200
+    assert admin.service.get_release(name).read_only is False
