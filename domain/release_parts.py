@@ -13,7 +13,7 @@ projections share one definition of "a part".
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 BASE = "."
@@ -81,21 +81,6 @@ def set_path(root: dict[str, Any], path: Path, value: Any) -> None:
     node[path[-1]] = value
 
 
-def drop_path(root: dict[str, Any], path: Path) -> None:
-    """Remove a part, and the platform entry it leaves empty (Balrog has no such row)."""
-    nodes = [root]
-    for key in path[:-1]:
-        child = nodes[-1].get(key)
-        if not isinstance(child, dict):
-            return
-        nodes.append(child)
-    nodes[-1].pop(path[-1], None)
-    for depth in range(len(path) - 1, 0, -1):
-        if nodes[depth]:
-            break
-        nodes[depth - 1].pop(path[depth - 1], None)
-
-
 def get_path(root: Any, path: Path) -> Any:
     """The value at ``path``, or None where any step is missing (Balrog's get_by_path)."""
     node = root
@@ -130,18 +115,3 @@ def nested(flat: Mapping[Path, Any], base: Any = None) -> dict[str, Any]:
     for path, value in sorted(flat.items()):
         set_path(out, path, value)
     return out
-
-
-def walk_versions(data_versions: Any) -> Iterator[tuple[Path, Any]]:
-    """The leaves of a nested ``old_data_versions`` object (the base as ``()``)."""
-    if not isinstance(data_versions, Mapping):
-        return
-    for key, value in data_versions.items():
-        if key == BASE:
-            yield (), value
-        elif isinstance(value, Mapping):
-            for path, leaf in walk_versions(value):
-                if path:
-                    yield (key, *path), leaf
-        else:
-            yield (key,), value

@@ -38,7 +38,7 @@ from domain.release_parts import (
     nested,
     parts_of,
 )
-from domain.releases import Release, check_release_identity
+from domain.releases import Release, apply_parts, check_release_identity
 from domain.scheduling import PendingTarget, ScheduledChange
 from domain.targets import Current, rules_mapping, target_for
 
@@ -436,8 +436,6 @@ def changed_parts(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Path]:
 
 
 def _apply(blob: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    from domain.releases import apply_parts
-
     return apply_parts(blob, change["base"], change["parts"])
 
 
@@ -473,4 +471,4 @@ def _sc_detail(sc: ScheduledChange, change_type: str, when: int) -> dict[str, An
     }
 
 
-__all__ = ["ReleasesV2", "changed_parts", "compose"]
+__all__ = ["ReleasesV2", "changed_parts"]

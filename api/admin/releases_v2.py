@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.admin.deps import Actor, Reader, Service
 from api.admin.problems import Problem, problem, problem_body
@@ -397,6 +398,4 @@ def get_pin(product: str, channel: str, version: str, service: Service) -> Any:
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
     """Run a blocking command off the event loop (the async routes read the raw body)."""
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(fn, *args)
