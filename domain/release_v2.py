@@ -378,6 +378,7 @@ class ReleasesV2:
                     if p.get("product") == release.product
                 ]
                 use_sc = bool(reqs and mapped) or bool(product_policies)
+            # Balrog's v2 names the actions the other way round from its v1.
             action = "unset" if read_only else "set"
             app.require(changed_by, f"release_read_only.{action}", current_product=release.product)
             current = release.part_versions.get(BASE, 1)

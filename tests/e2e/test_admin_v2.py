@@ -333,6 +333,15 @@ def test_scheduled_v2_change_with_signoffs(admin: AdminClient, fixture_snapshot:
     assert early.status == 400 and early.json["detail"] == "Signoff Required"
     admin.token_for("rm")
     assert admin.put(f"/v2/releases/{name}/signoff", {"role": "relman"}, as_user="rm").status == 200
+
+    def signoffs() -> dict[str, str]:
+        rows = admin.get("/v2/releases").json["releases"]
+        return next(r for r in rows if r["name"] == name)["scheduled_changes"][0]["signoffs"]
+
+    assert signoffs() == {"rm": "relman"}
+    assert admin.delete(f"/v2/releases/{name}/signoff", as_user="rm").status == 200
+    assert signoffs() == {}
+    assert admin.put(f"/v2/releases/{name}/signoff", {"role": "relman"}, as_user="rm").status == 200
     enacted = admin.post(f"/v2/releases/{name}/enact")
     assert enacted.status == 200, enacted.text
     after = admin.get(f"/v2/releases/{name}").json
