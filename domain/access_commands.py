@@ -36,7 +36,7 @@ class AccessCommands(CatalogCommands):
             raise Invalid("username: must be a string of 1-100 characters", field="username")
 
         def attempt() -> User:
-            user = self.user(username) or User(username=username)
+            user = self.user(username) or User(username=username, created_by=recorded_by)
             if admin and "admin" not in user.permissions:
                 user.grant("admin", validate_grant("admin", None), recorded_by)
             self.save(user)
@@ -83,8 +83,10 @@ class AccessCommands(CatalogCommands):
             check_role_grant(user.held if user else {})
             assert user is not None
             user.grant_role(role, changed_by)
-            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
-            roster.join(username)
+            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(
+                role=role, created_by=changed_by
+            )
+            roster.join(username, changed_by)
             self.save(user, roster)
             return user
 
@@ -98,14 +100,16 @@ class AccessCommands(CatalogCommands):
         def attempt() -> User:
             self.require(changed_by, "role.revoke")
             user = self.get_user(username)
-            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
+            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(
+                role=role, created_by=changed_by
+            )
             check_role_revoke(role, self.policies().all_rows(), len(roster.holders))
             if data_version is not None and role in user.roles:
                 self.check_data_version(
                     f"role {role} of {username}", user.roles[role]["data_version"], data_version
                 )
             user.revoke_role(role, changed_by)
-            roster.leave(username)
+            roster.leave(username, changed_by)
             # The policies are read, not written; saving the roster makes a
             # concurrent policy change (which saves it too) conflict with us.
             self.save(user, roster)

@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError
 from domain import ids
 from domain.app_base import AppBase
 from domain.blobs.validation import check_download_domains
+from domain.bounds import id_from
 from domain.errors import Conflict, Invalid, NotFound
 from domain.importing import ImportSummary, plan_import
 from domain.pins import PinnableRelease
@@ -52,7 +53,7 @@ class CatalogCommands(AppBase):
         if isinstance(id_or_alias, int):
             return id_or_alias
         if id_or_alias.isdigit():
-            return int(id_or_alias)
+            return id_from(id_or_alias)
         claim = self.find(ids.alias_id(id_or_alias), AliasClaim)
         return claim.rule_id if claim is not None else None
 

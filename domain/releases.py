@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import ids
 from domain.errors import Conflict, Invalid, NotFound
+from domain.names import check_addressable
 from domain.release_parts import BASE, base_of, compose, dotted, parse_dotted, parts_of
 
 NAME_MAX = 100
@@ -27,6 +28,8 @@ def check_release_identity(name: object, product: object) -> None:
         raise Invalid(f"name: must be a string of 1-{NAME_MAX} characters", field="name")
     if not isinstance(product, str) or not product or len(product) > PRODUCT_MAX:
         raise Invalid(f"product: must be a string of 1-{PRODUCT_MAX} characters", field="product")
+    check_addressable("name", name)
+    check_addressable("product", product)
 
 
 def initial_part_versions(blob: dict[str, Any]) -> dict[str, int]:

@@ -39,7 +39,7 @@ def login_first(request: Request) -> None:
     """Balrog checks a v2 write's login before its body (in ``before_request``)."""
     refusal = getattr(request.state, "login_refusal", None)
     if refusal is not None:
-        raise refusal
+        raise refusal.error()
 
 
 class BodyError(Exception):

@@ -9,7 +9,8 @@ takes -- ISO 8601 UTC, epoch milliseconds, ``position:N`` -- and are resolved
 to a position first, each named in its own error, so one request sees one
 state however the log moves meanwhile.
 
-Reads need no token, like Balrog's GETs; ``restore`` (which only schedules,
+Reads need no token, like Balrog's GETs (the audit feed shows grants, roles
+and tokens only to a caller with ``permission``/``view``); ``restore`` (which only schedules,
 through the normal signoff workflow) and uptake reports need a verified
 identity, and the domain checks its permissions.
 """
@@ -23,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
+from api.admin.access import may_view_access
 from api.admin.deps import Actor, Service
 from api.admin.problems import Problem
 from api.admin.schemas import ProblemDoc
@@ -142,6 +144,7 @@ def timeline_release(
     summary="The audit log",
 )
 def timeline_changes(
+    request: Request,
     service: Service,
     timeline: Past,
     since: str | None = Query(None, description="From the state at this time [the start]."),
@@ -154,7 +157,9 @@ def timeline_changes(
     """One row per change between two times, like ``rulelog changes``.
 
     ``product`` and ``channel`` filter rows over a range, where a channel may
-    come and go, so an unmatched one gives fewer rows rather than a 404.
+    come and go, so an unmatched one gives fewer rows rather than a 404. Rows
+    about permissions, roles and tokens are shown only to a caller holding
+    ``permission``/``view`` (``api.admin.access``).
     """
     rows = changes(
         service,
@@ -165,6 +170,7 @@ def timeline_changes(
         channel=channel,
         by=by,
         kinds=kind,
+        with_access=may_view_access(request),
     )
     return _answer(rows)
 
