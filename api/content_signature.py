@@ -14,8 +14,10 @@ rulelog reads the same settings as ``RULELOG_AUTOGRAPH[_<PRODUCT>]_{URL,KEYID,
 USERNAME,PASSWORD}`` and ``RULELOG_CONTENT_SIGNATURE_PRODUCTS``; a deployment
 without Autograph may instead name a P-384 private key (PEM) and the URL of its
 certificate chain: ``RULELOG_SIGNING[_<PRODUCT>]_KEY_FILE`` and ``..._X5U``.
-When Autograph cannot sign, Balrog's request fails with a 500, and so does
-rulelog's (the client tries again later; an unsigned answer would be refused).
+When Autograph cannot sign, Balrog's request crashes (a 500). rulelog answers
+503 with ``Retry-After`` instead: the failure is the signer's and temporary, an
+unsigned answer would be refused by the client, and a 503 is neither cached by
+the CDN nor mistaken for a bug in the update server.
 """
 
 from __future__ import annotations
@@ -259,20 +261,21 @@ class ContentSignature:
                 )
             except SigningError as error:
                 log.error("signing.failed", key=name or "default", problem=str(error))
-                await Response(INTERNAL_ERROR, 500, media_type="text/html")(scope, receive, send)
+                await Response(
+                    SIGNER_UNAVAILABLE,
+                    503,
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                    media_type="text/plain",
+                )(scope, receive, send)
                 return
             headers.append((b"content-signature", header_value(x5u, signature).encode()))
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-#: Flask's page for an unhandled error: what Balrog answers when signing fails.
-INTERNAL_ERROR = (
-    "<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
-    "<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was "
-    "unable to complete your request. Either the server is overloaded or there is an error "
-    "in the application.</p>\n"
-)
+#: The answer when no signature can be had: the client is told to come back later.
+SIGNER_UNAVAILABLE = "The answer cannot be signed right now; try again later.\n"
+RETRY_AFTER_SECONDS = 60
 
 
 async def contribute_json(request: Request) -> Response:

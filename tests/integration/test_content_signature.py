@@ -150,7 +150,7 @@ def test_autograph_signs_once_per_answer(imported: RulelogApp, autograph: StandI
 
 
 @pytest.mark.parametrize("down", ["refused", "wrong password"])
-def test_autograph_failing_answers_as_balrog(
+def test_autograph_failing_answers_503_to_retry_later(
     imported: RulelogApp, autograph: StandIn, down: str
 ) -> None:
     if down == "refused":
@@ -162,8 +162,10 @@ def test_autograph_failing_answers_as_balrog(
         signer = Autograph(autograph.url, "key1", "balrog", "wrong")
     with client_for(imported, SigningSettings(default=signer)) as web:
         answer = web.get(JSON_URL)
-        assert answer.status_code == 500
-        assert answer.headers["Content-Type"].startswith("text/html")
+        # Balrog crashes (500); rulelog tells the client to retry, never sends it unsigned.
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "60"
+        assert answer.headers["Content-Type"].startswith("text/plain")
         assert "Content-Signature" not in answer.headers
         assert web.get("/__lbheartbeat__").status_code == 200  # the rest still serves
 
