@@ -38,6 +38,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.body_limit import BodyLimit, max_body_bytes
 from api.config import ENV_DATABASE_URL, domain_allowlist, open_app, open_timeline
+from api.content_signature import ContentSignature, SigningSettings, contribute_json
 from api.logs import configure_logging, get_logger
 from api.public_api import PublicApi, flask_json, problem
 from api.public_front import DEFAULT_CACHE_ENTRIES, PublicFront, prepare
@@ -81,6 +82,8 @@ class PublicSettings:
     #: Start from the newest checkpoint of the timeline (after bringing it up to date)
     #: rather than folding the whole log; off, the node folds from position 1.
     start_from_checkpoint: bool = True
+    #: Who signs which answers (``api.content_signature``; none by default).
+    signing: SigningSettings = field(default_factory=SigningSettings)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
@@ -92,6 +95,7 @@ class PublicSettings:
             answer_cache=int(env.get("RULELOG_ANSWER_CACHE", cls.answer_cache)),
             start_from_checkpoint=env.get("RULELOG_START_FROM_CHECKPOINT", "1") != "0",
             serving=ServingSettings(allowlist=domain_allowlist(env)),
+            signing=SigningSettings.from_env(env),
         )
 
 
@@ -333,6 +337,7 @@ def create_public_app(
         Route("/__version__", docker.version, methods=["GET"]),
         Route("/__noop__", docker.noop, methods=["GET"]),
         Route("/robots.txt", docker.robots, methods=["GET"]),
+        Route("/contribute.json", contribute_json, methods=["GET"]),
         *api.routes(),
         Route("/{path:path}", updates),
     ]
@@ -355,6 +360,7 @@ def create_public_app(
                 cache_control=server.settings.cache_control,
             ),
             Middleware(BodyLimit, limit=max_body_bytes()),
+            Middleware(ContentSignature, settings=server.settings.signing),
         ],
         lifespan=lifespan,
     )
@@ -367,6 +373,7 @@ def create_public_app(
         cache_control=server.settings.cache_control,
         cache_entries=server.settings.answer_cache,
         body_limit=max_body_bytes(),
+        signing=server.settings.signing,
     )
 
 

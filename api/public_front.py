@@ -34,6 +34,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from api.content_signature import ContentSignature, SigningSettings
 from api.logs import get_logger
 from api.public_middleware import SECURITY_HEADERS, fallback_answer, new_request_id
 from api.request_log import LOGGED_TARGET_MAX, RequestLog
@@ -162,11 +163,16 @@ class PublicFront:
         cache_control: str,
         cache_entries: int = DEFAULT_CACHE_ENTRIES,
         body_limit: int = DEFAULT_MAX_BODY_BYTES,
+        signing: SigningSettings | None = None,
     ) -> None:
         self.app = app
+        #: Answers Balrog signs get their Content-Signature here too, when signing is on.
+        self._get: ASGIApp = self._answer
+        if signing is not None and signing.enabled:
+            self._get = ContentSignature(self._answer, settings=signing)
         #: A GET's body is never read here; any other method meets the body limit
         #: as on every other route (a declared length over it: 413 at once).
-        self._limited = BodyLimit(self._answer, limit=body_limit)
+        self._limited = BodyLimit(self._get, limit=body_limit)
         self.endpoint = endpoint
         self.request_log = request_log
         self.cache_entries = cache_entries
@@ -202,7 +208,7 @@ class PublicFront:
         if scope["type"] != "http" or not scope["path"].startswith(UPDATE_PREFIXES):
             await self.app(scope, receive, send)
         elif scope["method"] == "GET":
-            await self._answer(scope, receive, send)
+            await self._get(scope, receive, send)
         else:
             await self._limited(scope, receive, send)
 

@@ -56,6 +56,7 @@ _KINDS: dict[type, str] = {
             Release.Created,
             Release.Recreated,
             Release.BlobReplaced,
+            Release.PartsChanged,
             Release.ReadOnlyChanged,
             Release.Deleted,
         )
