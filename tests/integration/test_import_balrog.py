@@ -6,6 +6,8 @@ reads from a real MariaDB server.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +22,8 @@ from api.balrog_verify import verify
 from api.config import open_timeline
 from domain import ids
 from domain.application import RulelogApp
-from domain.releases import ReleaseUsage
 from domain.errors import Conflict, Invalid
+from domain.releases import ReleaseUsage
 from projections.at import rules_at
 from projections.log import last_position, read_log
 from projections.state import Catalog
@@ -71,7 +73,7 @@ def assert_rules_agree_at_every_time(app: RulelogApp, engine: Engine) -> None:
 
 
 def test_whole_history_imports_and_verifies(store: Store, balrog: tuple) -> None:
-    url, writer, moments = balrog
+    url, writer, _moments = balrog
     app = store.open()
     summary = run_import(app, url)
     assert summary.events_total > 100
@@ -224,3 +226,50 @@ def test_a_database_that_is_not_balrog_is_refused(store: Store, tmp_path: Path) 
     with pytest.raises(Invalid, match="is not a Balrog database"):
         run_import(app, url)
     assert last_position(app) == 0
+
+
+# ---------------------------------------------------------------- MariaDB / MySQL
+
+MARIADB_SERVER = os.environ.get("RULELOG_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306")
+REQUIRE_MARIADB = os.environ.get("RULELOG_REQUIRE_MARIADB") == "1"
+
+
+@pytest.fixture
+def mariadb_balrog() -> Iterator[tuple[str, BalrogWriter]]:
+    """A Balrog database of its own on the MariaDB server, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    server = create_engine(f"{MARIADB_SERVER}/test")
+    try:
+        with server.connect():
+            pass
+    except OperationalError as error:
+        reason = f"MariaDB not reachable at {MARIADB_SERVER}: {str(error.orig).splitlines()[0]}"
+        if REQUIRE_MARIADB:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    name = f"balrog_{uuid.uuid4().hex[:12]}"
+    with server.begin() as conn:
+        conn.execute(text(f"CREATE DATABASE `{name}`"))
+    writer = BalrogWriter(create_balrog_db(f"{MARIADB_SERVER}/{name}"))
+    try:
+        yield f"{MARIADB_SERVER}/{name}", writer
+    finally:
+        writer.engine.dispose()
+        with server.begin() as conn:
+            conn.execute(text(f"DROP DATABASE `{name}`"))
+        server.dispose()
+
+
+def test_import_balrog_mariadb(store: Store, mariadb_balrog: tuple) -> None:
+    url, writer = mariadb_balrog
+    build_full_history(writer)
+    app = store.open()
+    summary = run_import(app, url)
+    assert summary.rows["rules"] > 10 and summary.without_history == {"releases": 3}
+    assert differences(app, url) == []
+    assert_rules_agree_at_every_time(app, writer.engine)
+    writer.update("rules", {"rule_id": 1}, {"priority": 7}, "bob")
+    assert run_import(app, url, since_last=True).rows == {"rules": 1}
+    assert differences(app, url) == []
