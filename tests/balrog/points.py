@@ -14,8 +14,11 @@ from sqlalchemy import Engine, MetaData, func, select
 NOT_DATA = ("change_id", "changed_by", "timestamp", "rule_id")
 
 
-def balrog_rules_at(engine: Engine, timestamp: int) -> dict[int, dict[str, Any]]:
-    """rule_id -> the rule's columns (``data_version`` included) at ``timestamp`` (ms)."""
+def balrog_rules_at(
+    engine: Engine, timestamp: int, *, whole_rows: bool = False
+) -> dict[int, dict[str, Any]]:
+    """rule_id -> the rule's columns (``data_version`` included) at ``timestamp`` (ms);
+    ``whole_rows`` keeps the history columns (what Balrog's API answers)."""
     metadata = MetaData()
     metadata.reflect(engine, only=["rules_history"])
     h = metadata.tables["rules_history"]
@@ -30,7 +33,7 @@ def balrog_rules_at(engine: Engine, timestamp: int) -> dict[int, dict[str, Any]]
     for row in rows:
         data = {k: v for k, v in row.items() if k not in NOT_DATA}
         if any(v is not None for v in data.values()):
-            out[row["rule_id"]] = data
+            out[row["rule_id"]] = dict(row) if whole_rows else data
     return out
 
 
