@@ -54,7 +54,6 @@ UNSUPPORTED_TABLES: tuple[str, ...] = (
 )
 #: The columns of a scheduled change's conditions.
 CONDITION_COLUMNS = ("when", "telemetry_product", "telemetry_channel", "telemetry_uptake")
-_SC_OWN = ("sc_id", "scheduled_by", "complete", "change_type", "data_version")
 _POLICY_KIND = {"product_req_signoffs": "product", "permissions_req_signoffs": "permissions"}
 
 
@@ -125,12 +124,13 @@ def _json(value: Any, field: str) -> Any:
 
 def rule_fields(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """A rules row's columns (``base_`` ones for a scheduled change), normalized."""
-    raw = {
-        k[len(prefix) :]: v
-        for k, v in values.items()
-        if k.startswith(prefix) and k[len(prefix) :] not in ("rule_id", "data_version")
-    }
-    raw = {k: v for k, v in raw.items() if k not in _SC_OWN or prefix}
+    if prefix:
+        cut = len(prefix)
+        raw = {k[cut:]: v for k, v in values.items() if k.startswith(prefix)}
+    else:
+        raw = dict(values)
+    raw.pop("rule_id", None)
+    raw.pop("data_version", None)
     for flag in ("jaws", "mig64"):
         if isinstance(raw.get(flag), int) and not isinstance(raw.get(flag), bool):
             raw[flag] = bool(raw[flag])

@@ -262,6 +262,7 @@ def mariadb_balrog() -> Iterator[tuple[str, BalrogWriter]]:
         server.dispose()
 
 
+@pytest.mark.mariadb
 def test_import_balrog_mariadb(store: Store, mariadb_balrog: tuple) -> None:
     url, writer = mariadb_balrog
     build_full_history(writer)
