@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import update
 
 from tests.balrog.points import balrog_rules_at, comparable, rule_times
-from tests.balrog.scenarios import build_full_history
-from tests.balrog.writer import BalrogWriter, create_balrog_db
 from tests.conftest import Store
 from tests.e2e.conftest import AdminClient, AdminServer
 from tests.e2e.test_cli import ok, run
@@ -22,15 +18,6 @@ EXPLAINED = (
     "Windows_NT%2010.0.0.0.22631.2861%20(x64)/ISET:SSE4_2,MEM:16384/default/default/"
     "update.xml?force=1"
 )
-
-
-@pytest.fixture
-def balrog(tmp_path: Path) -> Iterator[tuple[str, BalrogWriter, dict[str, int]]]:
-    url = f"sqlite:///{tmp_path / 'balrog.db'}"
-    writer = BalrogWriter(create_balrog_db(url, release_history=True))
-    moments = build_full_history(writer)
-    yield url, writer, moments
-    writer.engine.dispose()
 
 
 def one_line_failure(result: object, code: int, *words: str) -> None:

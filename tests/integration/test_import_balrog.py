@@ -33,15 +33,6 @@ from tests.balrog.writer import BalrogWriter, create_balrog_db
 from tests.conftest import Store
 
 
-@pytest.fixture
-def balrog(tmp_path: Path) -> Iterator[tuple[str, BalrogWriter, dict[str, int]]]:
-    url = f"sqlite:///{tmp_path / 'balrog.db'}"
-    writer = BalrogWriter(create_balrog_db(url, release_history=True))
-    moments = build_full_history(writer)
-    yield url, writer, moments
-    writer.engine.dispose()
-
-
 def run_import(app: RulelogApp, url: str, **kw: Any) -> Any:
     source = BalrogSource(url)
     try:
