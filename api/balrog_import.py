@@ -31,7 +31,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 from sqlalchemy import insert
 
-from api.balrog_source import BalrogSource
+from api.balrog_source import UNKNOWN_ACTOR, BalrogSource
 from domain import ids
 from domain.application import RulelogApp
 from domain.balrog_marks import BalrogImport
@@ -40,11 +40,13 @@ from domain.balrog_rows import HistoryRow
 from domain.errors import Conflict
 from domain.releases import Release
 from projections.balrog_compare import COMPARED, differences, rulelog_side
-from projections.log import last_position
+from projections.log import decode, last_position, read_notifications
 from projections.state import Catalog
 
 #: Events written (flushed) per batch inside the import's transaction.
 BATCH = 2000
+#: Releases read per statement by a catch-up.
+RELEASE_READS = 500
 #: Data_version gaps listed in the summary (all are counted).
 GAPS_LISTED = 20
 
@@ -142,6 +144,8 @@ def import_balrog(
         start = first - 1 if first is not None else int(time.time() * 1000)
         streams.append(source.without_history(start))
     streams.append(source.history(since, until=marks))
+    if since_last and not source.has_history("releases"):
+        streams.append(r for r in _releases_changed_since(app, source))
     rows = chain(*streams)
     writer = _Writer(app, catalog, dry_run)
     with ExitStack() as cursors, writer:
@@ -177,6 +181,37 @@ def import_balrog(
         if not since_last:
             writer.snapshots(app, replay.aggregates())
     return summary
+
+
+def _releases_changed_since(app: RulelogApp, source: BalrogSource) -> list[HistoryRow]:
+    """Releases Balrog changed since the import, for a catch-up.
+
+    Current Balrog keeps no release history in its database, so high-water
+    marks cannot find these: a release whose data_version differs from the
+    store's (or that is new) is brought over as its current row, one that is
+    gone as a deletion, at the time of the catch-up. The store's releases are
+    read in batches of one statement each.
+    """
+    now = int(time.time() * 1000)
+    theirs = {v["name"]: v for v in source.current("releases")}
+    created = read_notifications(app, topics=(Release.Created.TOPIC,))
+    names = set(theirs) | {decode(app, n).event.name for n in created}
+    rows = []
+    ordered = sorted(names)
+    for start in range(0, len(ordered), RELEASE_READS):
+        chunk = ordered[start : start + RELEASE_READS]
+        found = app.reader.get_many([ids.release_id(name) for name in chunk])
+        for name in chunk:
+            release = found.get(ids.release_id(name))
+            live = release is not None and not release.deleted
+            values = theirs.get(name)
+            if values is None and live:
+                rows.append(HistoryRow("releases", None, UNKNOWN_ACTOR, now, {"name": name}))
+            elif values is not None and (
+                not live or release.data_version != values["data_version"]
+            ):
+                rows.append(HistoryRow("releases", None, UNKNOWN_ACTOR, now, values))
+    return rows
 
 
 def _record_marks(
