@@ -270,3 +270,28 @@ def test_import_balrog_mariadb(store: Store, mariadb_balrog: tuple) -> None:
                   {"data": blob("Firefox-120.0-build1", "120.0.1")}, "bob")
     assert run_import(app, url, since_last=True).rows == {"rules": 1, "releases": 2}
     assert differences(app, url) == []
+
+
+def test_the_public_server_answers_from_the_imported_rows(store: Store, balrog: tuple) -> None:
+    from starlette.testclient import TestClient
+
+    from api.public import PublicSettings, create_public_app
+
+    url, writer, _ = balrog
+    app = store.open()
+    run_import(app, url)
+    web = create_public_app(settings=PublicSettings(follow=False), store=app)
+    with TestClient(web) as client:
+        rules = client.get("/api/v1/rules").json()["rules"]
+        current = {r["rule_id"]: r for r in writer.engine.connect().execute(
+            writer.t("rules").select()).mappings()}
+        assert {r["rule_id"]: r["data_version"] for r in rules} == {
+            k: v["data_version"] for k, v in current.items()}
+        answer = client.get("/update/6/Firefox/119.0/20231016134553/WINNT_x86_64-msvc-x64/"
+                            "en-US/release/Windows_NT%2010.0/ISET:SSE4_2,MEM:16384/default/"
+                            "default/update.xml?force=1")
+        assert answer.status_code == 200
+        assert answer.headers["Rule-ID"] == "1"
+        assert answer.headers["Rule-Data-Version"] == str(current[1]["data_version"])
+        shutoff = client.get("/api/v1/emergency_shutoff/Firefox/beta")
+        assert shutoff.status_code == 200 and shutoff.json()["data_version"] == 1
