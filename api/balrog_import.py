@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, islice
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -45,6 +45,8 @@ from projections.state import Catalog
 
 #: Events written (flushed) per batch inside the import's transaction.
 BATCH = 2000
+#: History rows whose aggregates a catch-up reads in one statement.
+READ_AHEAD = 1000
 #: Releases read per statement by a catch-up.
 RELEASE_READS = 500
 #: Data_version gaps listed in the summary (all are counted).
@@ -135,7 +137,7 @@ def import_balrog(
     marks = source.marks()
     mode = "dry run" if dry_run else ("catch-up" if since_last else "import")
     summary = BalrogImportSummary(source=source.safe_url, mode=mode)
-    replay = BalrogReplay(app.find if since_last else None)
+    replay = BalrogReplay(app.find, app.reader.get_many) if since_last else BalrogReplay()
     catalog = None if since_last else Catalog(keep_ended=True)
 
     streams: list[Iterator[HistoryRow]] = []
@@ -151,7 +153,7 @@ def import_balrog(
     with ExitStack() as cursors, writer:
         for stream in streams:
             cursors.callback(stream.close)  # type: ignore[attr-defined]
-        for row in rows:
+        for row in _read_ahead(rows, replay if since_last else None):
             replay.apply(row)
             if row.change_id is None:
                 summary.without_history[row.table] = summary.without_history.get(row.table, 0) + 1
@@ -181,6 +183,16 @@ def import_balrog(
         if not since_last:
             writer.snapshots(app, replay.aggregates())
     return summary
+
+
+def _read_ahead(rows: Iterator[HistoryRow], replay: BalrogReplay | None) -> Iterator[HistoryRow]:
+    """The rows, with the stored aggregates each stretch is about read in one statement."""
+    if replay is None:
+        yield from rows
+        return
+    while chunk := list(islice(rows, READ_AHEAD)):
+        replay.prefetch(chunk)
+        yield from chunk
 
 
 def _releases_changed_since(app: RulelogApp, source: BalrogSource) -> list[HistoryRow]:

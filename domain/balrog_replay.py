@@ -99,8 +99,15 @@ class ReplayReport:
 class BalrogReplay:
     """Turns Balrog history rows, given in time order, into domain events."""
 
-    def __init__(self, find: Finder | None = None) -> None:
+    def __init__(
+        self,
+        find: Finder | None = None,
+        find_many: Callable[[list[UUID]], dict[UUID, Aggregate]] | None = None,
+    ) -> None:
         self._find: Finder = find or _never_stored
+        self._find_many = find_many
+        #: ids a prefetch found absent from the store (not asked again)
+        self._absent: set[UUID] = set()
         self._aggregates: dict[UUID, Aggregate] = {}
         self._events: list[Any] = []
         self.report = ReplayReport()
@@ -110,9 +117,20 @@ class BalrogReplay:
 
     # ------------------------------------------------------------ plumbing
 
+    def prefetch(self, rows: list[HistoryRow]) -> None:
+        """Read the stored aggregates ``rows`` are about in one go (a catch-up's reads)."""
+        if self._find_many is None:
+            return
+        wanted = [i for r in rows for i in row_aggregate_ids(r)]
+        wanted = [i for i in dict.fromkeys(wanted) if i not in self._aggregates]
+        if wanted:
+            found = self._find_many(wanted)
+            self._aggregates.update(found)
+            self._absent.update(i for i in wanted if i not in found)
+
     def get(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         found = self._aggregates.get(aggregate_id)
-        if found is None:
+        if found is None and aggregate_id not in self._absent:
             found = self._find(aggregate_id, cls)
             if found is not None:
                 self._aggregates[aggregate_id] = found
@@ -127,6 +145,7 @@ class BalrogReplay:
 
     def _create(self, cls: type[A], event_cls: type, **kw: Any) -> A:
         agg = cls._create(event_cls, **self._kw(kw))
+        self._absent.discard(agg.id)
         self._take(agg, event_cls)
         self._aggregates[agg.id] = agg
         return agg
@@ -166,9 +185,7 @@ class BalrogReplay:
             )
         if given > expected:
             label = self._row.label if self._row else ""
-            self.report.gaps.append(
-                f"{label}: data_version {current} -> {given} (history missing)"
-            )
+            self.report.gaps.append(f"{label}: data_version {current} -> {given} (history missing)")
         return given - expected
 
     # ------------------------------------------------------------ the rows
@@ -565,6 +582,30 @@ class BalrogReplay:
         self._emit(
             sc, ScheduledChange.SignedOff, username=username, role=values["role"], fingerprints={}
         )
+
+
+def row_aggregate_ids(row: HistoryRow) -> list[UUID]:
+    """The aggregates a history row is about (what a catch-up reads ahead)."""
+    table, v = row.table, row.values
+    try:
+        if table == "rules":
+            return [ids.rule_id(int(v["rule_id"]))]
+        if table == "releases":
+            return [ids.release_id(str(v["name"]))]
+        if table == "emergency_shutoffs":
+            return [ids.shutoff_id(str(v["product"]), str(v["channel"]))]
+        if table == "pinnable_releases":
+            return [ids.pin_id(str(v["product"]), str(v["channel"]), str(v["version"]))]
+        if table in ("permissions", "user_roles"):
+            return [ids.user_id(str(v["username"]))]
+        if table in ("product_req_signoffs", "permissions_req_signoffs"):
+            return [ids.signoff_policies_id()]
+        kind = SC_KINDS.get(base_of(table))
+        if kind is not None:
+            return [ids.scheduled_change_id(kind, int(v["sc_id"]))]
+    except (KeyError, TypeError, ValueError):
+        pass  # a malformed row is reported when it is applied
+    return []
 
 
 def blob_digest(blob: Any) -> str:
