@@ -45,6 +45,8 @@ from projections.state import Catalog
 
 #: Events written (flushed) per batch inside the import's transaction.
 BATCH = 2000
+#: Streams at least this long end the import with a snapshot.
+SNAPSHOT_FROM = 5
 #: History rows whose aggregates a catch-up reads in one statement.
 READ_AHEAD = 1000
 #: Releases read per statement by a catch-up.
@@ -312,35 +314,34 @@ class _Writer:
             self._locked = True
         # Core executemany into the recorder's own table: the ORM unit of work the
         # recorder uses costs more than the rest of the import together.
-        to_stored = self.app.mapper.to_stored_event
-        rows = []
-        for event in events:
-            stored = to_stored(event)
-            rows.append(
-                {
-                    "originator_id": stored.originator_id,
-                    "originator_version": stored.originator_version,
-                    "topic": stored.topic,
-                    "state": stored.state,
-                }
-            )
+        self._insert(recorder, [self.app.mapper.to_stored_event(e) for e in events])
+
+    def _insert(self, recorder: Any, stored: list[Any]) -> None:
+        rows = [
+            {
+                "originator_id": s.originator_id,
+                "originator_version": s.originator_version,
+                "topic": s.topic,
+                "state": s.state,
+            }
+            for s in stored
+        ]
         self.session.execute(insert(recorder.events_record_cls.__table__), rows)
 
     def snapshots(self, app: RulelogApp, aggregates: list[Aggregate]) -> None:
-        """Snapshots of long streams, as the application takes them (not of releases,
-        whose blobs the replay does not keep in memory)."""
+        """Snapshots of the imported streams (not of releases, whose blobs the replay
+        does not keep in memory)."""
         if self.dry_run or app.snapshots is None:
             return
-        intervals = type(app).snapshotting_intervals
         taken = []
         for agg in aggregates:
-            interval = intervals.get(type(agg))
-            if interval and agg.version >= interval and not isinstance(agg, Release):
+            # Every stream of the import ends in a snapshot (one row each): a catch-up,
+            # and every command after the switch, reads one row instead of a replay.
+            if agg.version >= SNAPSHOT_FROM and not isinstance(agg, Release):
                 snapshot_class = getattr(type(agg), "Snapshot", type(app).snapshot_class)
                 taken.append(app.mapper.to_stored_event(snapshot_class.take(agg)))
         for start in range(0, len(taken), BATCH):
-            app.snapshots.recorder.insert_events(taken[start : start + BATCH])
-            self.session.expunge_all()
+            self._insert(app.snapshots.recorder, taken[start : start + BATCH])
 
 
 def history_row_count(source: BalrogSource, since: dict[str, int] | None = None) -> int:
