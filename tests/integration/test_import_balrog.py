@@ -33,6 +33,23 @@ from tests.balrog.writer import BalrogWriter, create_balrog_db
 from tests.conftest import Store
 
 
+@pytest.fixture(autouse=True)
+def _close_stores(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every application a test opens (PostgreSQL's connections are shared)."""
+    opened: list[RulelogApp] = []
+    real = Store.open
+
+    def tracking(self: Store) -> RulelogApp:
+        app = real(self)
+        opened.append(app)
+        return app
+
+    monkeypatch.setattr(Store, "open", tracking)
+    yield
+    for app in opened:
+        app.close()
+
+
 def run_import(app: RulelogApp, url: str, **kw: Any) -> Any:
     source = BalrogSource(url)
     try:

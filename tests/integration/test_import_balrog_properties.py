@@ -68,9 +68,14 @@ def test_at_t_equals_balrog_history_at_t(ops: list[tuple[str, Any, Any, int]]) -
             write_history(w, ops)
             with new_store("sqlite") as store:
                 app = store.open()
-                run_import(app, url)
-                for ms in [*rule_times(w.engine), w.now + 1]:
-                    theirs = {k: comparable(v) for k, v in balrog_rules_at(w.engine, ms).items()}
-                    assert rulelog_rules_at(app, ms) == theirs, ms
+                try:
+                    run_import(app, url)
+                    for ms in [*rule_times(w.engine), w.now + 1]:
+                        theirs = {
+                            k: comparable(v) for k, v in balrog_rules_at(w.engine, ms).items()
+                        }
+                        assert rulelog_rules_at(app, ms) == theirs, ms
+                finally:
+                    app.close()
         finally:
             w.engine.dispose()
