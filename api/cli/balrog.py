@@ -65,8 +65,8 @@ def import_balrog_command(
         if since_last:
             marks = app.find(ids.balrog_import_id(), BalrogImport)
             since = dict(marks.marks) if marks is not None else None
-        total = history_row_count(source, since)
         show = sys.stderr.isatty() and not as_json
+        total = history_row_count(source, since) if show else 0  # counting costs a pass
         bar_cm: Any = (
             click.progressbar(length=total, label="history", file=sys.stderr, show_pos=True)
             if show
