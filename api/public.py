@@ -36,6 +36,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.body_limit import BodyLimit, max_body_bytes
 from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
 from api.logs import configure_logging, get_logger
 from api.public_api import PublicApi, flask_json, problem
@@ -311,6 +312,7 @@ def create_public_app(
                 worker=server.worker,
                 cache_control=server.settings.cache_control,
             ),
+            Middleware(BodyLimit, limit=max_body_bytes()),
             Middleware(UpdateFastPath, endpoint=updates),
         ],
         lifespan=lifespan,
