@@ -403,7 +403,10 @@ class BalrogReplay:
             raise self._fail(f"not a user name: {username!r}", "username")
         user = self.get(ids.user_id(username), User)
         if user is None:
-            user = self._create(User, User.Created, username=username)
+            assert self._row is not None
+            user = self._create(
+                User, User.Created, username=username, created_by=self._row.changed_by
+            )
         return user
 
     def _permissions(self, row: HistoryRow) -> None:
@@ -443,15 +446,15 @@ class BalrogReplay:
                 return self._marker("user_roles")
             self._emit(user, User.RoleRevoked, role=role, changed_by=by)
             if roster is not None and user.username in roster.holders:
-                self._emit(roster, RoleRoster.Left, username=user.username)
+                self._emit(roster, RoleRoster.Left, username=user.username, changed_by=by)
             return None
         if role in user.roles:
             raise self._fail(f"{user.username} already holds {role}", "role")
         self._versions(0, values)
         self._emit(user, User.RoleGranted, role=role, changed_by=by)
         if roster is None:
-            roster = self._create(RoleRoster, RoleRoster.Created, role=role)
-        self._emit(roster, RoleRoster.Joined, username=user.username)
+            roster = self._create(RoleRoster, RoleRoster.Created, role=role, created_by=by)
+        self._emit(roster, RoleRoster.Joined, username=user.username, changed_by=by)
         return None
 
     def _policies(self) -> SignoffPolicies:
