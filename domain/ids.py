@@ -76,3 +76,7 @@ def channel_map_id() -> UUID:
 
 def api_token_id(token_id: str) -> UUID:
     return _key("api-token", token_id)
+
+
+def expectation_id(name: str) -> UUID:
+    return _key("expectation", name)

@@ -79,6 +79,7 @@ def main(ctx: click.Context, database_url: str | None, log_level: str) -> None:
 from api.cli import (  # noqa: E402,F401
     access,
     catalog,
+    expect,
     history,
     serve,
     timeline,

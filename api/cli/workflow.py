@@ -214,17 +214,28 @@ def sc_modify(
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
 @click.option("--role", required=True, help="The role to sign off with (one you hold).")
+@click.option(
+    "--override-reason",
+    help="Sign off although expectations fail on the test view; recorded with the signoff.",
+)
 @json_option
 @as_option
 @click.pass_context
 def sc_signoff(
-    ctx: click.Context, kind: str, sc_id: int, role: str, as_json: bool, actor: str | None
+    ctx: click.Context,
+    kind: str,
+    sc_id: int,
+    role: str,
+    override_reason: str | None,
+    as_json: bool,
+    actor: str | None,
 ) -> None:
     """Sign off a pending change."""
     user = actor_of(actor)
     app = app_from(ctx)
     # The signoff records the test views it is given on (see api.verification).
-    change = sign_off_verified(app, open_timeline(app).current(), kind, sc_id, role, user)
+    state = open_timeline(app).current()
+    change = sign_off_verified(app, state, kind, sc_id, role, user, override_reason)
     _done(change, as_json, f"{user} signed off {kind} change {sc_id} as {role}")
 
 
