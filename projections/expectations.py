@@ -193,3 +193,15 @@ def refuse_unless_overridden(
 def _expected(expect: dict[str, Any]) -> str:
     (key, value), = expect.items()
     return {"no_update": "no update"}.get(key) or f"{key.replace('_', ' ')} {value}"
+
+
+def state_at(timeline: Any, at: str | None) -> Catalog:
+    """The state at ``at`` (now if None), the log folded up to it first."""
+    timeline.catch_up()
+    return timeline.state_at(timeline.resolve(at))
+
+
+def listed(state: Catalog, channel: str | None = None) -> list[dict[str, Any]]:
+    """The expectations of ``state``, by product, channel and name."""
+    rows = [e for e in state.expectations.values() if channel is None or e["channel"] == channel]
+    return sorted(rows, key=lambda e: (e["product"], e["channel"], e["name"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.admin import (
+    expectations,
     history,
     releases,
     required_signoffs,
@@ -24,4 +25,5 @@ ROUTERS: list[APIRouter] = [
     required_signoffs.router,
     users.router,
     timeline.router,
+    expectations.router,
 ]

@@ -13,7 +13,7 @@ from api.cli.context import actor_of, app_from, as_option, json_option, print_js
 from api.cli.timeline import timeline_from
 from domain.errors import Invalid, NotFound
 from domain.expectations import parse_import
-from projections.expectations import check_state, describe, summary
+from projections.expectations import check_state, describe, listed, state_at, summary
 
 
 @main.group()
@@ -74,9 +74,7 @@ def expect_add(ctx: click.Context, name: str, url: str, release: str | None,
 
 
 def _state(ctx: click.Context, at: str | None) -> Any:
-    timeline = timeline_from(ctx)
-    timeline.catch_up()
-    return timeline.state_at(timeline.resolve(at))
+    return state_at(timeline_from(ctx), at)
 
 
 @expect.command("list")
@@ -86,11 +84,7 @@ def _state(ctx: click.Context, at: str | None) -> Any:
 @click.pass_context
 def expect_list(ctx: click.Context, channel: str | None, at: str | None, as_json: bool) -> None:
     """Expectations, by product and channel."""
-    rows = sorted(
-        (e for e in _state(ctx, at).expectations.values()
-         if channel is None or e["channel"] == channel),
-        key=lambda e: (e["product"], e["channel"], e["name"]),
-    )  # fmt: skip
+    rows = listed(_state(ctx, at), channel)
     if as_json:
         print_json(rows)
     else:
