@@ -149,9 +149,19 @@ def summary(results: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def describe(got: dict[str, Any]) -> str:
+    rule_id = got["rule_id"]
+    rule = (
+        f"rule {rule_id}" if rule_id is None or rule_id < PENDING_RULE_ID_BASE
+        else f"the rule rules change {rule_id - PENDING_RULE_ID_BASE} inserts"
+    )  # fmt: skip
     if not got["update"]:
-        return "no update" + (f" (rule {got['rule_id']})" if got["rule_id"] else "")
-    return f"{got['release']} {got['version']} (rule {got['rule_id']})"
+        return "no update" + (f" ({rule})" if rule_id else "")
+    return f"{got['release']} {got['version']} ({rule})"
+
+
+def blamed_summary(app: Any, state: Catalog, kind: str, sc_id: int) -> list[str]:
+    """One line per expectation this pending change makes fail on a test view."""
+    return [_failure_line(r) for r in failures_blamed_on(app, state, kind, sc_id)]
 
 
 def failures_blamed_on(
@@ -178,15 +188,18 @@ def refuse_unless_overridden(
         return
     if override_reason is not None and override_reason.strip():
         return
-    parts = [
-        f"{r['name']} expects {_expected(r['expect'])} but gets {describe(r['test'])}"
-        for r in failures
-    ]
+    parts = [_failure_line(r) for r in failures]
     raise Conflict(
         f"{kind} change {sc_id} makes expectations fail on the test view of"
         f" {', '.join(sorted({r['channel'] for r in failures}))}: {'; '.join(parts)}"
         " (sign off with an override reason to proceed)",
         failures=[r["name"] for r in failures],
+    )
+
+
+def _failure_line(result: dict[str, Any]) -> str:
+    return f"{result['name']} expects {_expected(result['expect'])} but gets " + describe(
+        result["test"]
     )
 
 

@@ -17,6 +17,7 @@ from api.config import open_timeline
 from api.verification import sign_off_verified, verify_scheduler_signoffs
 from domain.errors import Invalid
 from domain.scheduling import KINDS, ScheduledChange
+from projections.expectations import blamed_summary
 
 KIND = click.Choice(KINDS)
 
@@ -129,6 +130,9 @@ def sc_show(ctx: click.Context, kind: str, sc_id: int, as_json: bool) -> None:
     shown = sc_as_dict(change)
     if change.pending:
         shown["missing_signoffs"] = app.missing_signoffs(change)
+        state = open_timeline(app).current()
+        shown["failing_expectations"] = blamed_summary(app, state, kind, sc_id)
+    shown["expectation_overrides"] = getattr(change, "expectation_overrides", [])
     if as_json:
         print_json(shown)
     else:
@@ -170,6 +174,14 @@ def sc_schedule(
         print_json(sc_as_dict(change))
     else:
         click.echo(f"scheduled {kind} change {change.sc_id} ({change_type} {change.target})")
+    _warn_failing(app, kind, change.sc_id)
+
+
+def _warn_failing(app: Any, kind: str, sc_id: int) -> None:
+    """Expectations are checked on the test view whenever a change is scheduled or
+    modified: those it makes fail are named on stderr (its signoff will be refused)."""
+    for line in blamed_summary(app, open_timeline(app).current(), kind, sc_id):
+        click.echo(f"warning: expectation failing on the test view: {line}", err=True)
 
 
 @sc.command("modify")
@@ -208,6 +220,7 @@ def sc_modify(
         print_json(sc_as_dict(change))
     else:
         click.echo(f"modified {kind} change {sc_id} (sc_data_version {change.data_version})")
+    _warn_failing(app_from(ctx), kind, sc_id)
 
 
 @sc.command("signoff")

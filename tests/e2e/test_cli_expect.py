@@ -39,13 +39,20 @@ def test_expectations_through_the_cli(store: Store, tmp_path: Path) -> None:
     checked = json.loads(ok(store, "expect", "check", "--channel", "release", "--json"))
     assert checked["summary"] == {"checked": 6, "failing_live": 0, "failing_test": 0}
 
-    scheduled = json.loads(ok(store, "sc", "schedule", "rules", "update", "--row",
-                              '{"rule_id": 1, "mapping": "Firefox-120.0-build1"}',
-                              "--data-version", "1", "--when", "2099-01-01T00:00:00+00:00",
-                              "--as", "admin", "--json"))  # fmt: skip
+    made = run(store, "sc", "schedule", "rules", "update", "--row",
+               '{"rule_id": 1, "mapping": "Firefox-120.0-build1"}',
+               "--data-version", "1", "--when", "2099-01-01T00:00:00+00:00",
+               "--as", "admin", "--json")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "warning: expectation failing on the test view: de-121 expects" in made.stderr
+    scheduled = json.loads(made.stdout)
     sc_id = str(scheduled["sc_id"])
+    shown = json.loads(ok(store, "sc", "show", "rules", sc_id, "--json"))
+    assert len(shown["failing_expectations"]) == 6
+    assert shown["failing_expectations"][0].startswith("de-121 expects release")
     checked = json.loads(ok(store, "expect", "check", "--json"))
     assert checked["summary"]["failing_test"] == 6
+    checked_names = [f"v{i}" for i in range(5)]
     assert run(store, "expect", "check", "--strict").returncode == 1
     blocked = run(store, "sc", "signoff", "rules", sc_id, "--role", "relman", "--as", "rm")
     assert blocked.returncode == 4
@@ -57,6 +64,9 @@ def test_expectations_through_the_cli(store: Store, tmp_path: Path) -> None:
        "--override-reason", "holding at 120")  # fmt: skip
     shown = json.loads(ok(store, "sc", "show", "rules", sc_id, "--json"))
     assert shown["signoffs"] == {"rm": "relman"}
+    assert shown["expectation_overrides"] == [
+        {"username": "rm", "reason": "holding at 120", "failures": ["de-121", *checked_names]}
+    ]
 
     ok(store, "expect", "remove", "de-121", "--reason", "done", "--as", "admin")
     assert len(json.loads(ok(store, "expect", "list", "--json"))) == 5
