@@ -81,7 +81,7 @@ def answer(index: LiveIndex, url: str) -> dict[str, Any]:
 
 
 def _test_index(index: LiveIndex, state: Catalog, live: str) -> LiveIndex:
-    return index.index_for(derived_channels_of(state, live)[0])
+    return index.test_view_index(live, derived_channels_of(state, live)[0])
 
 
 def _responsible(test: LiveIndex, got: dict[str, Any], live_got: dict[str, Any]) -> list[ScKey]:
@@ -114,6 +114,7 @@ def check_state(
     on the test view of its channel; sorted by product, channel, name."""
     index = index_of(state, app)
     wanted = set(names) if names is not None else None
+    tests: dict[str, LiveIndex] = {}
     results = []
     for exp in sorted(state.expectations.values(),
                       key=lambda e: (e["product"], e["channel"], e["name"])):  # fmt: skip
@@ -127,7 +128,9 @@ def check_state(
             "live": {**live_got, "passed": judge(exp["expect"], live_got, exp["product"])},
         }
         if test and not live_channel_of(state, exp["channel"]):
-            test_index = _test_index(index, state, exp["channel"])
+            if exp["channel"] not in tests:
+                tests[exp["channel"]] = _test_index(index, state, exp["channel"])
+            test_index = tests[exp["channel"]]
             got = answer(test_index, exp["url"])
             passed = judge(exp["expect"], got, exp["product"])
             blamed = [] if passed else _responsible(test_index, got, live_got)

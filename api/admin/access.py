@@ -96,6 +96,7 @@ READS: dict[str, Need] = {
     "/api/timeline/diff": Need.PUBLIC,
     "/api/timeline/sync-status": Need.PUBLIC,
     "/api/timeline/explain": Need.PUBLIC,
+    "/api/timeline/test-channels": Need.PUBLIC,
     "/api/expectations": Need.PUBLIC,
     "/api/expectations/check": Need.PUBLIC,
     "/api/expectations/{name}": Need.PUBLIC,

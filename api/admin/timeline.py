@@ -38,6 +38,7 @@ from api.admin.timeline_schemas import (
     RulesAt,
     StatesDiff,
     SyncStatus,
+    TestChannels,
     UptakeBody,
     UptakeOut,
 )
@@ -47,6 +48,7 @@ from domain.errors import Invalid, NotFound
 from domain.request import RouteNotFound, RouteRedirect
 from projections.at import channel_known, release_at, rules_at
 from projections.audit import KINDS, changes
+from projections.channels import list_test_channels
 from projections.diff import diff_states, live_test_diff, sync_status
 from projections.explain import explain, parse_headers
 from projections.timeline import Timeline
@@ -116,12 +118,29 @@ def timeline_rules(
     timeline: Past,
     at: str | None = Query(None, description=AT_HELP),
     channel: str | None = Query(
-        None, description="Only this channel's view (a test channel: its derived view)."
+        None,
+        description="Only this channel's view (a derived test channel: its derived view).",
     ),
 ) -> Response:
     """The rules in force at ``at``, like ``rulelog at T rules [--channel C]``."""
     position = _position(timeline, "at", at)
     return _answer(rules_at(timeline, position, channel or None, known_only=True))
+
+
+@router.get(
+    "/timeline/test-channels",
+    response_model=TestChannels,
+    responses=READ_ERRORS,
+    summary="Test channels at a time: derived or hand-kept",
+)
+def timeline_test_channels(
+    timeline: Past,
+    at: str | None = Query(None, description=AT_HELP),
+    live: str | None = Query(None, description="Only the test channels of this live channel."),
+) -> Response:
+    """Every test channel with its live channel, derived or hand-kept, and the rules that
+    keep it so, like ``rulelog channels list [LIVE] --at T``."""
+    return _answer(list_test_channels(timeline, _position(timeline, "at", at), live or None))
 
 
 @router.get(
