@@ -27,7 +27,12 @@ from domain.expectations import judge, request_of
 from projections.explain import LOAD_ROUNDS, index_of
 from projections.serving import LiveIndex, RequestView
 from projections.state import Catalog
-from projections.views import PENDING_RULE_ID_BASE, derived_channels_of, live_channel_of
+from projections.views import (
+    DEFAULT_TEST_SUFFIXES,
+    PENDING_RULE_ID_BASE,
+    derived_channels_of,
+    live_channel_of,
+)
 
 _APP_VERSION = re.compile(r'<update\b[^>]*\bappVersion="([^"]*)"')
 ScKey = tuple[str, int]
@@ -81,7 +86,10 @@ def answer(index: LiveIndex, url: str) -> dict[str, Any]:
 
 
 def _test_index(index: LiveIndex, state: Catalog, live: str) -> LiveIndex:
-    return index.test_view_index(live, derived_channels_of(state, live)[0])
+    # Any derived test channel of ``live`` names its test view (all show the same
+    # pending changes); if every suffixed one is hand-kept, the first suffix still does.
+    names = derived_channels_of(state, live) or [live + DEFAULT_TEST_SUFFIXES[0]]
+    return index.test_view_index(live, names[0])
 
 
 def _responsible(test: LiveIndex, got: dict[str, Any], live_got: dict[str, Any]) -> list[ScKey]:
