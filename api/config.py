@@ -88,8 +88,6 @@ def domain_allowlist(env: Mapping[str, str] | None = None) -> Allowlist:
         loaded = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise Invalid(f"{ENV_DOMAIN_ALLOWLIST}: cannot read {path}: {error}") from None
-    if not isinstance(loaded, dict) or not all(
-        isinstance(v, list | dict) for v in loaded.values()
-    ):
+    if not isinstance(loaded, dict) or not all(isinstance(v, list | dict) for v in loaded.values()):
         raise Invalid(f"{ENV_DOMAIN_ALLOWLIST}: {path} must map hosts to lists of products")
     return {host: tuple(v) if isinstance(v, list) else v for host, v in loaded.items()}

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.body_limit import BodyLimit, max_body_bytes
 from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
+from api.content_signature import ContentSignature, SigningSettings, contribute_json
 from api.logs import configure_logging, get_logger
 from api.public_api import PublicApi, flask_json, problem
 from api.public_middleware import RequestLogMiddleware, request_info
@@ -71,6 +72,8 @@ class PublicSettings:
     version_file: str | None = None
     #: Start the follower thread; tests that drive ``poll_once`` themselves turn it off.
     follow: bool = True
+    #: Who signs which answers (``api.content_signature``; none by default).
+    signing: SigningSettings = field(default_factory=SigningSettings)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
@@ -80,6 +83,7 @@ class PublicSettings:
             poll_interval=float(env.get("RULELOG_POLL_INTERVAL", cls.poll_interval)),
             version_file=env.get("RULELOG_VERSION_FILE") or None,
             serving=ServingSettings(allowlist=domain_allowlist(env)),
+            signing=SigningSettings.from_env(env),
         )
 
 
@@ -292,6 +296,7 @@ def create_public_app(
         Route("/__version__", docker.version, methods=["GET"]),
         Route("/__noop__", docker.noop, methods=["GET"]),
         Route("/robots.txt", docker.robots, methods=["GET"]),
+        Route("/contribute.json", contribute_json, methods=["GET"]),
         *api.routes(),
         Route("/{path:path}", updates),
     ]
@@ -313,6 +318,7 @@ def create_public_app(
                 cache_control=server.settings.cache_control,
             ),
             Middleware(BodyLimit, limit=max_body_bytes()),
+            Middleware(ContentSignature, settings=server.settings.signing),
             Middleware(UpdateFastPath, endpoint=updates),
         ],
         lifespan=lifespan,

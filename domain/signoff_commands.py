@@ -108,4 +108,3 @@ class SignoffCommands(WorkflowCommands):
             return sc
 
         return self.with_retries(attempt)
-

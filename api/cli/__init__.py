@@ -78,6 +78,7 @@ def main(ctx: click.Context, database_url: str | None, log_level: str) -> None:
 # Register the command modules (each adds its commands to ``main``).
 from api.cli import (  # noqa: E402,F401
     access,
+    balrog,
     catalog,
     expect,
     history,
