@@ -33,6 +33,7 @@ from domain.application import RulelogApp
 from domain.errors import Conflict, Invalid, PermissionDenied, SignoffRequired
 from domain.scheduling import parse_when
 from domain.signoffs import Requirement, is_satisfied
+from projections.expectations import check_state, describe
 from projections.log import read_log
 from projections.state import Catalog
 from projections.views import derived_view
@@ -55,6 +56,9 @@ class PassReport:
 
     decisions: Counter[str] = field(default_factory=Counter)
     enacted: list[list[ScKey]] = field(default_factory=list)
+    #: Expectations failing on live after this pass's enactments (checked on the
+    #: channels enacted changes touched; counted as ``expectation_failing_live``).
+    failing_live: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Agent:
@@ -93,7 +97,30 @@ class Agent:
         views = ChannelViews(state)
         for group in _groups(ready, views):
             self._enact_group(state, views, group, report)
+        if report.enacted:
+            self._check_live(views, report)
         return report
+
+    def _check_live(self, views: ChannelViews, report: PassReport) -> None:
+        """Check the expectations of the channels just enacted on, on live."""
+        channels = {
+            channel
+            for group in report.enacted
+            for kind, sc_id in group
+            for channel in views.affected({"kind": kind, "sc_id": sc_id})
+        }
+        self.catalog.fold(read_log(self.app, start=self.catalog.position + 1))
+        for channel in sorted(channels):
+            for result in check_state(self.app, self.catalog, channel=channel, test=False):
+                if not result["live"]["passed"]:
+                    report.failing_live.append(result)
+                    report.decisions["expectation_failing_live"] += 1
+                    log.warning(
+                        "expectation.failing_live",
+                        expectation=result["name"],
+                        channel=channel,
+                        gets=describe(result["live"]),
+                    )
 
     @staticmethod
     def _waiting(state: Catalog, sc: dict[str, Any], now: datetime) -> str | None:

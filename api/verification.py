@@ -23,6 +23,7 @@ from typing import Any
 from domain.application import RulelogApp
 from domain.scheduling import ScheduledChange
 from projections.diff import restore_channel
+from projections.expectations import failures_blamed_on, refuse_unless_overridden
 from projections.state import Catalog
 from projections.timeline import Timeline
 from projections.views import ChannelView, derived_view, live_channel_of
@@ -84,12 +85,23 @@ def _old_rule(state: Catalog, sc: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def sign_off_verified(
-    app: RulelogApp, state: Catalog, kind: str, sc_id: int, role: str, username: str
+    app: RulelogApp,
+    state: Catalog,
+    kind: str,
+    sc_id: int,
+    role: str,
+    username: str,
+    override_reason: str | None = None,
 ) -> ScheduledChange:
-    """Sign off, recording the test views the signoff is given on."""
+    """Sign off, recording the test views the signoff is given on; refused while the
+    change makes expectations fail on a test view, unless ``override_reason`` is given
+    (then recorded with the signoff)."""
     sc = state.scheduled.get((kind, sc_id))
     seen = ChannelViews(state).fingerprints(sc) if sc is not None else {}
-    return app.sign_off(kind, sc_id, role, username, fingerprints=seen)
+    failures = failures_blamed_on(app, state, kind, sc_id) if sc is not None else []
+    refuse_unless_overridden(failures, kind, sc_id, override_reason)
+    override = (override_reason or "", [r["name"] for r in failures]) if failures else None
+    return app.sign_off(kind, sc_id, role, username, fingerprints=seen, override=override)
 
 
 def verify_scheduler_signoffs(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from domain.expectation_commands import ExpectationCommands
 from domain.policies import SignoffPolicies
 from domain.releases import Release, ReleaseUsage
 from domain.rules import Rule
@@ -27,7 +28,7 @@ from domain.token_commands import TokenCommands
 from domain.users import User
 
 
-class RulelogApp(SignoffCommands, TokenCommands):
+class RulelogApp(SignoffCommands, TokenCommands, ExpectationCommands):
     """Every rulelog command, on one event store."""
 
     name = "rulelog"

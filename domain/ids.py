@@ -80,5 +80,9 @@ def api_token_id(token_id: str) -> UUID:
     return _key("api-token", token_id)
 
 
+def expectation_id(name: str) -> UUID:
+    return _key("expectation", name)
+
+
 def balrog_import_id() -> UUID:
     return _key("balrog-import")

@@ -160,6 +160,14 @@ class ScheduledChange(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["fingerprints"] = {}
 
+    class ExpectationsOverridden(Aggregate.Event):
+        """A signoff given although expectations fail on the test view: who, why, which."""
+
+        TOPIC = "rulelog:scheduled-change.expectations-overridden"
+        username: str
+        reason: str
+        failures: list[str]
+
     class SignoffRevoked(Aggregate.Event):
         TOPIC = "rulelog:scheduled-change.signoff-revoked"
         username: str
@@ -305,6 +313,17 @@ class ScheduledChange(Aggregate):
     def _signed_off(self, username: str, role: str, fingerprints: dict[str, str]) -> None:
         self.signoffs[username] = role
         self.signoff_fingerprints[username] = fingerprints
+
+    def override_expectations(self, username: str, reason: str, failures: list[str]) -> None:
+        self.require_pending()
+        self._overridden(username=username, reason=reason, failures=list(failures))
+
+    @event(ExpectationsOverridden)
+    def _overridden(self, username: str, reason: str, failures: list[str]) -> None:
+        self.expectation_overrides = [
+            *getattr(self, "expectation_overrides", []),
+            {"username": username, "reason": reason, "failures": failures},
+        ]
 
     def revoke_signoff(self, username: str, changed_by: str) -> None:
         self.require_pending()

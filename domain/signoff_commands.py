@@ -23,8 +23,12 @@ class SignoffCommands(WorkflowCommands):
         role: str,
         username: str,
         fingerprints: Mapping[str, str] | None = None,
+        override: tuple[str, list[str]] | None = None,
     ) -> ScheduledChange:
         """Sign off with ``role``; ``fingerprints`` are the affected test views as seen.
+
+        ``override`` (reason, failing expectations) is recorded in the same save
+        when the signer signs off although expectations fail on the test view.
 
         Signing again with the same role records nothing, unless the views
         have changed since (new fingerprints): then the signoff is given again
@@ -39,8 +43,10 @@ class SignoffCommands(WorkflowCommands):
                 username, role, user.roles if user else (), sc.signoffs.get(username)
             )
             seen = dict(fingerprints or {})
-            if new or (seen and sc.signoff_fingerprints.get(username) != seen):
+            if new or (seen and sc.signoff_fingerprints.get(username) != seen) or override:
                 sc.sign_off(username, role, seen)
+                if override:
+                    sc.override_expectations(username, override[0], override[1])
                 self.save(sc)
             return sc
 

@@ -296,6 +296,11 @@ class LiveIndex:
         self.tests[channel] = made
         return made
 
+    def test_view_index(self, live: str, test: str) -> LiveIndex:
+        """The derived index of ``live``'s test view (``test`` names it), whether or not
+        ``test`` is answered from it: what checks on a test view evaluate over."""
+        return self._derived(live, test)
+
     def _derived(self, live: str, test: str) -> LiveIndex:
         """The index of test channel ``test``: the live view of ``live`` plus its pending
         changes. A request on the test channel is evaluated as a request on the live

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from domain import ids
 from domain.channels import ChannelMap
+from domain.expectations import Expectation
 from domain.pins import PinnableRelease
 from domain.policies import SignoffPolicies, policy_key
 from domain.releases import Release
@@ -61,6 +62,8 @@ class Catalog:
     uptake: dict[tuple[str, str], float] = field(default_factory=dict)
     #: explicitly mapped test channel -> its live channel
     test_channels: dict[str, str] = field(default_factory=dict)
+    #: expectation name -> {name, product, channel, url, expect, changed_by, reason, data_version}
+    expectations: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Keep cancelled and enacted changes (a full audit listing) or drop them
     #: (what views and checkpoints need: the state stays the size of what is live).
     keep_ended: bool = False
@@ -142,6 +145,7 @@ class Catalog:
             "policies": self.policies,
             "uptake": [[p, c, v] for (p, c), v in self.uptake.items()],
             "test_channels": self.test_channels,
+            "expectations": list(self.expectations.values()),
             "streams": [
                 [i, s.table, list(s.key) if isinstance(s.key, tuple) else s.key, s.base]
                 for i, s in self._streams.items()
@@ -162,6 +166,8 @@ class Catalog:
             policies=data["policies"],
             uptake={(p, c): v for p, c, v in data["uptake"]},
             test_channels=data["test_channels"],
+            # Checkpoints written before expectations existed have none.
+            expectations={r["name"]: r for r in data.get("expectations", [])},
             _streams={
                 # Checkpoints written before streams were keyed by integer have UUID strings.
                 (UUID(i).int if isinstance(i, str) else i): _Stream(
@@ -466,6 +472,33 @@ _HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
         c._streams[ev.originator_id.int].key, ev.percent
     ),
 }
+
+
+def _expectation_row(ev: Any, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        **{k: getattr(ev, k) for k in ("product", "channel", "url", "expect", "changed_by")},
+        "reason": ev.reason,
+    }
+
+
+def _expectation_added(c: Catalog, ev: Expectation.Created) -> None:
+    c._streams[ev.originator_id.int] = _Stream("expectations", ev.name, ev.originator_version - 1)
+    c.expectations[ev.name] = {**_expectation_row(ev, ev.name), "data_version": 1}
+
+
+def _expectation_readded(c: Catalog, ev: Expectation.Readded) -> None:
+    stream = c._streams[ev.originator_id.int]
+    stream.base = ev.originator_version - 1
+    c.expectations[stream.key] = {**_expectation_row(ev, stream.key), "data_version": 1}
+
+
+_HANDLERS[Expectation.Created] = _expectation_added
+_HANDLERS[Expectation.Readded] = _expectation_readded
+_HANDLERS[Expectation.Changed] = lambda c, ev: c._change(
+    ev, _expectation_row(ev, c._streams[ev.originator_id.int].key)
+)
+_HANDLERS[Expectation.Removed] = lambda c, ev: c._close(ev)
 
 
 def folded_topics() -> tuple[str, ...]:

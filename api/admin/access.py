@@ -102,6 +102,9 @@ READS: dict[str, Need] = {
     "/api/timeline/sync-status": Need.PUBLIC,
     "/api/timeline/explain": Need.PUBLIC,
     "/api/timeline/test-channels": Need.PUBLIC,
+    "/api/expectations": Need.PUBLIC,
+    "/api/expectations/check": Need.PUBLIC,
+    "/api/expectations/{name}": Need.PUBLIC,
 }
 
 #: Writes that are refused to everyone, before any login (Balrog: policies are never

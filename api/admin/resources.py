@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.admin import (
+    expectations,
     history,
     releases,
     releases_v2,
@@ -26,4 +27,5 @@ ROUTERS: list[APIRouter] = [
     required_signoffs.router,
     users.router,
     timeline.router,
+    expectations.router,
 ]

@@ -395,7 +395,9 @@ def _register(kind: str) -> None:
                     "Permission Denied",
                     exception=f"{changed_by} cannot signoff with role '{body.role}'",
                 )
-            sign_off(service, model.catalog, kind, sc_id, body.role, changed_by)
+            sign_off(
+                service, model.catalog, kind, sc_id, body.role, changed_by, body.override_reason
+            )
         return JSONResponse({})
 
     def revoke(

@@ -94,6 +94,9 @@ BODIES: dict[str, type[SCBody]] = {
 class SignoffBody(BaseModel):
     model_config = Loose
     role: str | None = Field(None, description="The role to sign off with (required)")
+    override_reason: str | None = Field(
+        None, description="Why to sign off although expectations fail on the test view"
+    )
 
 
 class RevertBody(BaseModel):

@@ -80,6 +80,7 @@ from api.cli import (  # noqa: E402,F401
     access,
     balrog,
     catalog,
+    expect,
     history,
     serve,
     timeline,

@@ -17,6 +17,7 @@ from api.config import open_timeline
 from api.verification import sign_off_verified, verify_scheduler_signoffs
 from domain.errors import Invalid
 from domain.scheduling import KINDS, ScheduledChange
+from projections.expectations import blamed_summary
 
 KIND = click.Choice(KINDS)
 
@@ -129,6 +130,9 @@ def sc_show(ctx: click.Context, kind: str, sc_id: int, as_json: bool) -> None:
     shown = sc_as_dict(change)
     if change.pending:
         shown["missing_signoffs"] = app.missing_signoffs(change)
+        state = open_timeline(app).current()
+        shown["failing_expectations"] = blamed_summary(app, state, kind, sc_id)
+    shown["expectation_overrides"] = getattr(change, "expectation_overrides", [])
     if as_json:
         print_json(shown)
     else:
@@ -170,6 +174,14 @@ def sc_schedule(
         print_json(sc_as_dict(change))
     else:
         click.echo(f"scheduled {kind} change {change.sc_id} ({change_type} {change.target})")
+    _warn_failing(app, kind, change.sc_id)
+
+
+def _warn_failing(app: Any, kind: str, sc_id: int) -> None:
+    """Expectations are checked on the test view whenever a change is scheduled or
+    modified: those it makes fail are named on stderr (its signoff will be refused)."""
+    for line in blamed_summary(app, open_timeline(app).current(), kind, sc_id):
+        click.echo(f"warning: expectation failing on the test view: {line}", err=True)
 
 
 @sc.command("modify")
@@ -208,23 +220,35 @@ def sc_modify(
         print_json(sc_as_dict(change))
     else:
         click.echo(f"modified {kind} change {sc_id} (sc_data_version {change.data_version})")
+    _warn_failing(app_from(ctx), kind, sc_id)
 
 
 @sc.command("signoff")
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
 @click.option("--role", required=True, help="The role to sign off with (one you hold).")
+@click.option(
+    "--override-reason",
+    help="Sign off although expectations fail on the test view; recorded with the signoff.",
+)
 @json_option
 @as_option
 @click.pass_context
 def sc_signoff(
-    ctx: click.Context, kind: str, sc_id: int, role: str, as_json: bool, actor: str | None
+    ctx: click.Context,
+    kind: str,
+    sc_id: int,
+    role: str,
+    override_reason: str | None,
+    as_json: bool,
+    actor: str | None,
 ) -> None:
     """Sign off a pending change."""
     user = actor_of(actor)
     app = app_from(ctx)
     # The signoff records the test views it is given on (see api.verification).
-    change = sign_off_verified(app, open_timeline(app).current(), kind, sc_id, role, user)
+    state = open_timeline(app).current()
+    change = sign_off_verified(app, state, kind, sc_id, role, user, override_reason)
     _done(change, as_json, f"{user} signed off {kind} change {sc_id} as {role}")
 
 

@@ -346,6 +346,27 @@ def shutoff_delete(admin: AdminClient) -> Call:
     return Call(f"/emergency_shutoff/{FX}/nightly", query={"data_version": 1})
 
 
+EXPECTATION = {
+    "name": "fx-de",
+    "url": "/update/6/Firefox/119.0/1/Linux_x86_64-gcc3/de/release/a/b/c/d/update.xml",
+    "expect": {"no_update": True},
+}
+
+
+def expectation_create(admin: AdminClient) -> Call:
+    return Call("/expectations", EXPECTATION)
+
+
+def expectation_change(admin: AdminClient) -> Call:
+    admin.service.add_expectation(EXPECTATION, "alice")
+    return Call("/expectations/fx-de", {**EXPECTATION, "expect": {"rule_id": 1}})
+
+
+def expectation_remove(admin: AdminClient) -> Call:
+    admin.service.add_expectation(EXPECTATION, "alice")
+    return Call("/expectations/fx-de", query={"reason": "gone"})
+
+
 def product_policy_create(admin: AdminClient) -> Call:
     relman_holder(admin)
     body = {"product": FX, "channel": "release", "role": "relman", "signoffs_required": 1}
@@ -678,6 +699,20 @@ MATRIX: list[Case] = [
         "DELETE /emergency_shutoff/{product}/{channel}",
         shutoff_delete,
         (perm("emergency_shutoff", "delete", products=[FX]),),
+        200,
+    ),
+    # Expectations are governed by the rule permission of their product.
+    Case("POST /expectations", expectation_create, (perm("rule", "create", products=[FX]),), 201),
+    Case(
+        "PUT /expectations/{name}",
+        expectation_change,
+        (perm("rule", "modify", products=[FX]),),
+        200,
+    ),
+    Case(
+        "DELETE /expectations/{name}",
+        expectation_remove,
+        (perm("rule", "delete", products=[FX]),),
         200,
     ),
     Case(
