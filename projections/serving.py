@@ -27,6 +27,7 @@ from typing import Any
 
 from domain import ids
 from domain.channels import ChannelMap
+from domain.expectations import Expectation
 from domain.matching import ChannelPattern, CompiledRule, compile_rule
 from domain.pins import PinnableRelease
 from domain.policies import SignoffPolicies
@@ -95,7 +96,7 @@ SERVING_ONLY_FIELDS = frozenset(
 )
 
 #: Events the catalog folds that change nothing served (who may do what, signoffs,
-#: uptake). Any other folded event outside ``_KINDS`` -- one added later, say --
+#: uptake, expectations). Any other folded event outside ``_KINDS`` -- one added later, say --
 #: makes answer caches start again, so a cache is never wrong by omission.
 _INERT: frozenset[type] = frozenset(
     {
@@ -111,6 +112,10 @@ _INERT: frozenset[type] = frozenset(
         Uptake.Reported,
         ScheduledChange.SignedOff,
         ScheduledChange.SignoffRevoked,
+        Expectation.Created,
+        Expectation.Readded,
+        Expectation.Changed,
+        Expectation.Removed,
     }
 )
 _FOLDED = frozenset(folded_topics())
