@@ -14,11 +14,11 @@ Failures raise ``AuthError`` with Balrog's shape of reason (``code``,
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from api.settings import Settings, load_settings
 from domain.application import RulelogApp
 from domain.tokens import PREFIX
 from domain.users import User
@@ -44,18 +44,19 @@ class JwtSettings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> JwtSettings | None:
-        env = dict(os.environ if env is None else env)
-        issuer = env.get("RULELOG_JWT_ISSUER")
-        if not issuer:
+        return cls.from_settings(load_settings(env))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JwtSettings | None:
+        """The ``RULELOG_JWT_*`` settings (validated together by ``Settings``), if set."""
+        if not settings.jwt_issuer:
             return None
-        missing = [k for k in ("RULELOG_JWT_AUDIENCE", "RULELOG_JWT_JWKS") if not env.get(k)]
-        if missing:
-            raise ValueError(f"RULELOG_JWT_ISSUER is set but {', '.join(missing)} is not")
+        assert settings.jwt_audience and settings.jwt_jwks  # Settings refuses them missing
         return cls(
-            issuer=issuer,
-            audience=env["RULELOG_JWT_AUDIENCE"],
-            jwks=env["RULELOG_JWT_JWKS"],
-            email_claim=env.get("RULELOG_JWT_EMAIL_CLAIM", "email"),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks=settings.jwt_jwks,
+            email_claim=settings.jwt_email_claim,
         )
 
 

@@ -36,8 +36,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
-from api.logs import configure_logging, get_logger
+from api.config import open_app, settings
+from api.logs import configure_process, get_logger
+from api.metrics import CONTENT_TYPE, metrics_response_body, record_poll
 from api.public_api import PublicApi, flask_json, problem
 from api.public_middleware import RequestLogMiddleware, request_info
 from domain.blobs.common import ServingSettings
@@ -68,17 +69,19 @@ class PublicSettings:
     poll_interval: float = 0.2
     serving: ServingSettings = field(default_factory=ServingSettings)
     version_file: str | None = None
+    commit: str = "unknown"
     #: Start the follower thread; tests that drive ``poll_once`` themselves turn it off.
     follow: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
-        env = dict(os.environ if env is None else env)
+        loaded = settings(env)
         return cls(
-            cache_control=env.get("RULELOG_CACHE_CONTROL", cls.cache_control),
-            poll_interval=float(env.get("RULELOG_POLL_INTERVAL", cls.poll_interval)),
-            version_file=env.get("RULELOG_VERSION_FILE") or None,
-            serving=ServingSettings(allowlist=domain_allowlist(env)),
+            cache_control=loaded.cache_control,
+            poll_interval=loaded.poll_interval,
+            version_file=str(loaded.version_file) if loaded.version_file else None,
+            serving=ServingSettings(allowlist=loaded.allowlist()),
+            commit=loaded.commit,
         )
 
 
@@ -98,7 +101,12 @@ class PublicServer:
         self.worker = uuid.uuid4().hex[:12]
         self._store = store
         self._opening = threading.Lock()
-        self.follower = Follower(self.store, self.state, interval=self.settings.poll_interval)
+        self.follower = Follower(
+            self.store, self.state, interval=self.settings.poll_interval, on_poll=self._polled
+        )
+
+    def _polled(self, count: int | None) -> None:
+        record_poll(self.state.index.position, count, self.follower.last_success)
 
     def store(self) -> Any:
         """The event store, opened on first use (so a server can start while it is down)."""
@@ -120,7 +128,9 @@ class PublicServer:
     def stop(self) -> None:
         self.follower.stop()
 
-    async def answer(self, request: UpdateRequest) -> tuple[Answer, int]:
+    async def answer(
+        self, request: UpdateRequest, info: dict[str, Any] | None = None
+    ) -> tuple[Answer, int]:
         """The answer and the log position it was computed at.
 
         Evaluation never blocks: blobs the evaluation missed are loaded off the
@@ -129,6 +139,8 @@ class PublicServer:
         index = self.state.index
         for attempt in range(1, LOAD_ROUNDS + 1):
             view = index.for_request(request)
+            if attempt == 1 and info is not None:
+                info["cache"] = "miss" if view.missing else "hit"
             try:
                 answer = evaluate(request, view, settings=self.settings.serving)
             except Invalid:
@@ -184,7 +196,7 @@ class UpdateEndpoint:
         if not self.server.state.loaded:
             return Answer(503, TEXT, NOT_LOADED, {"Retry-After": "1"}), position
         try:
-            return await self.server.answer(request)
+            return await self.server.answer(request, request_info(scope))
         except Invalid as error:  # Balrog's BadDataError: the message, escaped
             return Answer(400, TEXT, html.escape(error.message, quote=False)), position
 
@@ -265,7 +277,7 @@ class Dockerflow:
             version = metadata.version("rulelog")
         except metadata.PackageNotFoundError:
             version = "unknown"
-        commit = os.environ.get("RULELOG_COMMIT", "unknown")
+        commit = self.server.settings.commit
         return flask_json({"source": "rulelog", "version": version, "commit": commit})
 
     async def robots(self, request: Request) -> Response:
@@ -274,6 +286,12 @@ class Dockerflow:
     async def noop(self, request: Request) -> Response:
         """A constant answer through the same stack: the ceiling benchmarks compare with."""
         return PlainTextResponse("OK")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus' text format: every worker's samples (see ``api.metrics``)."""
+    body = await anyio.to_thread.run_sync(metrics_response_body)
+    return Response(body, 200, {"Cache-Control": "no-cache"}, media_type=CONTENT_TYPE)
 
 
 def create_public_app(
@@ -291,6 +309,7 @@ def create_public_app(
         Route("/__version__", docker.version, methods=["GET"]),
         Route("/__noop__", docker.noop, methods=["GET"]),
         Route("/robots.txt", docker.robots, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         *api.routes(),
         Route("/{path:path}", updates),
     ]
@@ -310,6 +329,7 @@ def create_public_app(
                 RequestLogMiddleware,
                 worker=server.worker,
                 cache_control=server.settings.cache_control,
+                templates={r.endpoint: r.path for r in routes if r.path != "/{path:path}"},
             ),
             Middleware(UpdateFastPath, endpoint=updates),
         ],
@@ -322,5 +342,6 @@ def create_public_app(
 
 def create_app_from_env() -> Starlette:
     """The uvicorn factory (``--factory api.public:create_app_from_env``), one per worker."""
-    configure_logging(os.environ.get("RULELOG_LOG_LEVEL", "INFO"))
-    return create_public_app(os.environ.get(ENV_DATABASE_URL), PublicSettings.from_env())
+    loaded = settings()
+    configure_process(loaded)
+    return create_public_app(loaded.database_url, PublicSettings.from_env())

@@ -20,8 +20,9 @@ from api.admin import dockerflow, problems
 from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
-from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
-from api.logs import configure_logging
+from api.config import open_app, settings
+from api.logs import configure_process
+from api.metrics import count_appended_events
 from api.public_middleware import RequestLogMiddleware
 from domain.application import RulelogApp
 from domain.blobs.common import PRODUCTION_ALLOWLIST, Allowlist
@@ -40,11 +41,11 @@ class AdminSettings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
-        env = dict(os.environ if env is None else env)
+        loaded = settings(env)
         return cls(
-            jwt=JwtSettings.from_env(env),
-            version_file=env.get("RULELOG_VERSION_FILE") or None,
-            allowlist=domain_allowlist(env),
+            jwt=JwtSettings.from_settings(loaded),
+            version_file=str(loaded.version_file) if loaded.version_file else None,
+            allowlist=loaded.allowlist(),
         )
 
 
@@ -72,6 +73,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
+    count_appended_events(service)
     service.domain_allowlist = settings.allowlist  # blobs are checked as Balrog's admin does
     app.state.service = service
     app.state.settings = settings
@@ -84,11 +86,14 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
         app.include_router(router, prefix=API_PREFIX)
     worker = f"admin-{os.getpid()}"
     app.add_middleware(HeadAsGet)
-    app.add_middleware(RequestLogMiddleware, worker=worker, cache_control="no-store")
+    app.add_middleware(
+        RequestLogMiddleware, worker=worker, cache_control="no-store", app_name="admin"
+    )
     return app
 
 
 def create_app_from_env() -> FastAPI:
     """uvicorn's factory: the store and settings come from ``RULELOG_*`` variables."""
-    configure_logging(os.environ.get("RULELOG_LOG_LEVEL", "INFO"))
-    return create_admin_app(open_app(os.environ.get(ENV_DATABASE_URL)), AdminSettings.from_env())
+    loaded = settings()
+    configure_process(loaded)
+    return create_admin_app(open_app(loaded.database_url), AdminSettings.from_env())

@@ -52,7 +52,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def users_add(ctx: click.Context, username: str, admin: bool, as_json: bool) -> None:
     """Bootstrap a user from the local CLI (no permission needed; records who ran it)."""
-    user = app_from(ctx).add_user(username, admin=admin, recorded_by=local_user())
+    user = app_from(ctx, create=admin).add_user(username, admin=admin, recorded_by=local_user())
     held = ", ".join(sorted(user.permissions)) or "no permissions yet"
     _user_done(user, as_json, f"{username}: {held}")
 

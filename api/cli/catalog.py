@@ -70,7 +70,7 @@ def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
 
     The acting user must be an admin (``rulelog users add NAME --admin``).
     """
-    summary = run_import(app_from(ctx), load_snapshot(file), actor or local_user())
+    summary = run_import(app_from(ctx, create=True), load_snapshot(file), actor or local_user())
     click.echo(
         f"imported {summary.rules} rules, {summary.releases} releases, "
         f"{summary.emergency_shutoffs} emergency shutoffs, "
@@ -189,7 +189,7 @@ def events(ctx: click.Context, as_json: bool, limit: int) -> None:
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Load the bundled demo data into an empty store, then list the rules."""
-    app = app_from(ctx)
+    app = app_from(ctx, create=True)
     if last_position(app) == 0:
         snapshot = json.loads(resources.files("api").joinpath("demo_snapshot.json").read_text())
         app.add_user(DEMO_ADMIN, admin=True, recorded_by=local_user())

@@ -4,20 +4,45 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
 
-from api.config import open_app
+from api.config import database_url, open_app
 from domain.application import RulelogApp
+from domain.errors import NotFound
 
 
-def app_from(ctx: click.Context) -> RulelogApp:
-    """The application for this invocation, opened once and shared by its commands."""
+def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
+    """The application for this invocation, opened once and shared by its commands.
+
+    Only commands that create a store pass ``create``: for any other, a SQLite
+    file that does not exist is a mistyped ``--database-url`` far more often
+    than a wish for a new, empty store, so it is refused (naming the path).
+    """
     root = ctx.find_root()
     if "app" not in root.obj:
-        root.obj["app"] = open_app(root.obj.get("database_url"))
+        url = database_url(root.obj.get("database_url"))
+        if not create:
+            refuse_missing_store(url)
+        root.obj["app"] = open_app(url)
     return root.obj["app"]
+
+
+def refuse_missing_store(url: str) -> None:
+    """``NotFound`` naming the file when ``url`` is a SQLite store that does not exist."""
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return
+    if path.startswith("file:") or os.path.exists(path):
+        return
+    raise NotFound(
+        f"no store at {os.path.abspath(path)} (check --database-url; `rulelog demo`, "
+        "`rulelog import` or `rulelog users add NAME --admin` create one)"
+    )
 
 
 def local_user() -> str:

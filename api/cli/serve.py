@@ -10,14 +10,17 @@ API the same way.
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 
 import click
-from click.core import ParameterSource
 
-from api.cli import main
+from api.cli import EXIT_ADDRESS_IN_USE, EXIT_INVALID, EXIT_UNEXPECTED, Failure, main
+from api.cli.context import refuse_missing_store
 from api.config import ENV_DATABASE_URL, database_url
 from api.logs import get_logger
+from api.metrics import MULTIPROC_ENV, discard_multiprocess_dir, prepare_multiprocess_metrics
 
 log = get_logger("rulelog.serve")
 
@@ -30,32 +33,71 @@ def serve() -> None:
     """Run an HTTP server (the public update server, or the admin API)."""
 
 
-def _log_level(ctx: click.Context) -> str:
-    """Request lines are INFO: shown unless ``--log-level`` was given explicitly."""
-    root = ctx.find_root()
-    if root.get_parameter_source("log_level") in (ParameterSource.DEFAULT, None):
-        return "INFO"
-    return str(root.params.get("log_level") or "INFO")
-
-
 def _run(ctx: click.Context, app: str, factory: str, host: str, port: int, workers: int) -> None:
-    """uvicorn, with the store and log level handed to its workers through the environment."""
+    """uvicorn, with the store and log level handed to its workers through the environment.
+
+    The port is bound here first, so a busy one is one line and exit 8 rather
+    than uvicorn's startup failure; the socket is handed to uvicorn as is.
+    """
+    root = ctx.find_root().obj
+    url = database_url(root.get("database_url"))
+    refuse_missing_store(url)
+    os.environ[ENV_DATABASE_URL] = url
+    os.environ["RULELOG_LOG_LEVEL"] = root.get("log_level") or root["settings"].log_level or "INFO"
+    own_metrics_dir = MULTIPROC_ENV not in os.environ
+    metrics_dir = prepare_multiprocess_metrics()
+    try:
+        sock = _bind(host, port)
+        log.warning(f"serve.{app}", host=host, port=port, workers=workers, metrics=metrics_dir)
+        _serve(app, factory, workers, sock)
+    finally:
+        if own_metrics_dir:
+            discard_multiprocess_dir(metrics_dir)
+            os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _serve(app: str, factory: str, workers: int, sock: socket.socket) -> None:
     import uvicorn  # imported here so the rest of the CLI starts fast
 
-    os.environ[ENV_DATABASE_URL] = database_url(ctx.find_root().obj.get("database_url"))
-    os.environ["RULELOG_LOG_LEVEL"] = _log_level(ctx)
-    log.warning(f"serve.{app}", host=host, port=port, workers=workers)
-    uvicorn.run(
+    config = uvicorn.Config(
         factory,
         factory=True,
-        host=host,
-        port=port,
         workers=workers,
         access_log=False,  # the app logs one structured line per request itself
         log_level="warning",
+        log_config=None,  # uvicorn's lines go through rulelog's structured log
         server_header=False,
         lifespan="on",
     )
+    server = uvicorn.Server(config)
+    try:
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    if workers == 1 and not server.started:
+        raise Failure(f"serve {app}: the server did not start (see the log)", EXIT_UNEXPECTED)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or a one-line failure (exit 8) when the address is in use."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise Failure(f"{host}:{port}: address already in use", EXIT_ADDRESS_IN_USE) from None
+        raise Failure(f"{host}:{port}: cannot listen: {error.strerror}", EXIT_INVALID) from None
+    sock.listen(2048)  # uvicorn's default backlog
+    sock.set_inheritable(True)
+    return sock
 
 
 @serve.command("public")
