@@ -173,7 +173,9 @@ class RulelogGroup(click.Group):
                 if command is None or command.hidden:
                     continue
                 summary = command.get_short_help_str(limit)
-            rows.append((name, click.utils.make_default_short_help(summary, limit)))
+            if len(summary) > limit:
+                summary = summary[: limit - 3].rstrip() + "..."
+            rows.append((name, summary))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.engine import make_url
 
-from api.config import database_url, open_app
-from domain.application import RulelogApp
-from domain.errors import NotFound
+if TYPE_CHECKING:
+    from domain.application import RulelogApp
 
 
 def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
@@ -22,6 +20,8 @@ def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
     file that does not exist is a mistyped ``--database-url`` far more often
     than a wish for a new, empty store, so it is refused (naming the path).
     """
+    from api.config import database_url, open_app
+
     root = ctx.find_root()
     if "app" not in root.obj:
         url = database_url(root.obj.get("database_url"))
@@ -33,6 +33,10 @@ def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
 
 def refuse_missing_store(url: str) -> None:
     """``NotFound`` naming the file when ``url`` is a SQLite store that does not exist."""
+    from sqlalchemy.engine import make_url
+
+    from domain.errors import NotFound
+
     parsed = make_url(url)
     path = parsed.database
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
@@ -74,3 +78,12 @@ def print_json(value: Any) -> None:
 def actor_of(actor: str | None) -> str:
     """The identity a command acts as: ``--as`` or the local user."""
     return actor or local_user()
+
+
+def report(as_json: bool, payload: Any, *lines: str) -> None:
+    """What a command did: ``payload`` as JSON with ``--json``, else the lines for a person."""
+    if as_json:
+        print_json(payload)
+    else:
+        for line in lines:
+            click.echo(line)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from typing import Any
 
 import click
 
 from api.cli import EXIT_ADDRESS_IN_USE, EXIT_INVALID, EXIT_UNEXPECTED, Failure, main
 from api.cli.context import refuse_missing_store
 from api.config import ENV_DATABASE_URL, database_url
-from api.logs import get_logger
+from api.logs import configure_logging, get_logger
 from api.metrics import MULTIPROC_ENV, discard_multiprocess_dir, prepare_multiprocess_metrics
 
 log = get_logger("rulelog.serve")
@@ -100,6 +101,19 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def json_logs_option(func: Any) -> Any:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Log JSON lines (RULELOG_LOG_FORMAT=json)."
+    )(func)
+
+
+def _json_logs(as_json: bool) -> None:
+    """A server prints only its log: ``--json`` makes every line JSON, in every worker."""
+    if as_json:
+        os.environ["RULELOG_LOG_FORMAT"] = "json"
+        configure_logging(os.environ.get("RULELOG_LOG_LEVEL", "INFO"), format="json")
+
+
 @serve.command("public")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -122,9 +136,11 @@ def _bind(host: str, port: int) -> socket.socket:
     type=click.FloatRange(min=0.01),
     help="Seconds between polls of the event log [default: 0.2].",
 )
+@json_logs_option
 @click.pass_context
 def serve_public(
     ctx: click.Context,
+    as_json: bool,
     host: str,
     port: int,
     workers: int,
@@ -132,6 +148,7 @@ def serve_public(
     poll_interval: float | None,
 ) -> None:
     """Serve /update, /json, dockerflow and the read-only /api/v1 from the live view."""
+    _json_logs(as_json)
     if cache_control is not None:
         os.environ["RULELOG_CACHE_CONTROL"] = cache_control
     if poll_interval is not None:
@@ -148,11 +165,13 @@ def serve_public(
     type=click.IntRange(min=1),
     help="Worker processes (each folds the log for its own reads).",
 )
+@json_logs_option
 @click.pass_context
-def serve_admin(ctx: click.Context, host: str, port: int, workers: int) -> None:
+def serve_admin(ctx: click.Context, as_json: bool, host: str, port: int, workers: int) -> None:
     """Serve Balrog's admin API under /api (bearer tokens: `rulelog tokens create`).
 
     OpenID Connect JWTs are accepted too when RULELOG_JWT_ISSUER, RULELOG_JWT_AUDIENCE
     and RULELOG_JWT_JWKS (a URL or a file) are set. OpenAPI: /api/openapi.json, /api/docs.
     """
+    _json_logs(as_json)
     _run(ctx, "admin", ADMIN_FACTORY, host, port, workers)

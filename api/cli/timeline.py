@@ -8,7 +8,7 @@ import click
 
 from api.cli import main
 from api.cli.catalog import RULE_TABLE, print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
 from api.config import open_timeline
 from projections.at import release_at, rules_at
 from projections.timeline import Timeline
@@ -69,8 +69,9 @@ def projections() -> None:
 
 
 @projections.command("rebuild")
+@json_option
 @click.pass_context
-def projections_rebuild(ctx: click.Context) -> None:
+def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
     """Recompute the index and checkpoints from the whole log."""
     from projections.log import last_position
 
@@ -80,7 +81,7 @@ def projections_rebuild(ctx: click.Context) -> None:
         length=total, label="rebuilding", file=click.get_text_stream("stderr")
     ) as bar:
         position = timeline.rebuild(progress=bar.update)
-    click.echo(f"rebuilt the timeline up to position {position}")
+    report(as_json, {"position": position}, f"rebuilt the timeline up to position {position}")
 
 
 @main.group()
@@ -91,22 +92,26 @@ def channels() -> None:
 @channels.command("map")
 @click.argument("live")
 @click.argument("test")
+@json_option
 @as_option
 @click.pass_context
-def channels_map(ctx: click.Context, live: str, test: str, actor: str | None) -> None:
+def channels_map(
+    ctx: click.Context, live: str, test: str, as_json: bool, actor: str | None
+) -> None:
     """Make TEST a test channel of LIVE."""
     app_from(ctx).map_test_channel(live, test, actor_of(actor))
-    click.echo(f"{test} is a test channel of {live}")
+    report(as_json, {"test": test, "live": live}, f"{test} is a test channel of {live}")
 
 
 @channels.command("unmap")
 @click.argument("test")
+@json_option
 @as_option
 @click.pass_context
-def channels_unmap(ctx: click.Context, test: str, actor: str | None) -> None:
+def channels_unmap(ctx: click.Context, test: str, as_json: bool, actor: str | None) -> None:
     """Remove TEST's explicit mapping."""
     app_from(ctx).unmap_test_channel(test, actor_of(actor))
-    click.echo(f"{test} is no longer mapped")
+    report(as_json, {"test": test, "live": None}, f"{test} is no longer mapped")
 
 
 @channels.command("list")
