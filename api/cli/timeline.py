@@ -134,6 +134,11 @@ def channels_list(ctx: click.Context, live: str | None, as_json: bool) -> None:
             click.echo(f"{test} -> {of}")
 
 
+def _empty(body: str) -> bool:
+    """An answer that offers no update: an empty ``<updates>`` or ``{}``."""
+    return body.strip() == "{}" or body.replace("\n", "").endswith("<updates></updates>")
+
+
 @main.command()
 @click.argument("url")
 @click.option("--at", "when", metavar="T", help="ISO 8601 UTC, epoch ms or position:N [now].")
@@ -165,6 +170,16 @@ def explain(
         + (f" (test channel of {answer['live_channel']})" if answer["test_channel"] else "")
     )
     click.echo(f"status {response['status']}, Rule-ID {response['headers'].get('Rule-ID')}")
+    if response.get("problem"):
+        click.echo(f"  why no update: {response['problem']}")
+    elif not answer["matched_rules"]:
+        click.echo("  why no update: no rule matches this request")
+    elif _empty(response["body"]):
+        release = (answer["release"] or {}).get("name") or "no release"
+        click.echo(
+            f"  why no update: the chosen rule maps to {release}, which offers this request "
+            "nothing (not newer than its version, or no build for its platform and locale)"
+        )
     for entry in answer["matched_rules"]:
         origin = entry["put_in_place_by"] or {}
         click.echo(
