@@ -168,7 +168,8 @@ def test_every_readme_shell_block_runs_in_order(tmp_path: Path) -> None:
             )
             for expected in PRINTS.findall(block.text):
                 assert expected in result.stdout, (
-                    f"README.md line {block.line}: {expected!r} not printed:\n{result.stdout[-4000:]}"
+                    f"README.md line {block.line}: {expected!r} not printed:\n"
+                    f"{result.stdout[-4000:]}"
                 )
     finally:
         runner.stop()
