@@ -88,6 +88,14 @@ def _add_logger_name(logger: Any, method: str, event: dict[str, Any]) -> dict[st
     return event
 
 
+def _add_record_name(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A ``logging`` record's logger name (``uvicorn.error``, ``sqlalchemy.engine``)."""
+    record = event.get("_record")
+    if record is not None:
+        event.setdefault("logger", record.name)
+    return event
+
+
 def _drop_bridge_keys(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
     for key in _DROPPED:
         event.pop(key, None)
@@ -134,7 +142,7 @@ def configure_logging(
     handler = logging.StreamHandler(out)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[_add_record_name, *shared],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 _drop_bridge_keys,
