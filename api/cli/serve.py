@@ -116,7 +116,9 @@ def _json_logs(as_json: bool) -> None:
 
 @serve.command("public")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port."
+)
 @click.option(
     "--workers",
     default=1,
@@ -157,7 +159,9 @@ def serve_public(
 
 @serve.command("admin")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port."
+)
 @click.option(
     "--workers",
     default=1,

@@ -175,7 +175,12 @@ def sc_schedule(
 @sc.command("modify")
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
-@click.option("--sc-data-version", type=int, required=True)
+@click.option(
+    "--sc-data-version",
+    type=int,
+    required=True,
+    help="The scheduled change's own data_version (as `sc show` prints it).",
+)
 @click.option("--row", help="Fields to change in the scheduled row, as JSON or @FILE.")
 @click.option("--data-version", type=int, help="Rebase onto this data_version of the target.")
 @condition_options
@@ -252,7 +257,12 @@ def sc_revoke(
 @sc.command("cancel")
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
-@click.option("--sc-data-version", type=int, required=True)
+@click.option(
+    "--sc-data-version",
+    type=int,
+    required=True,
+    help="The scheduled change's own data_version (as `sc show` prints it).",
+)
 @json_option
 @as_option
 @click.pass_context

@@ -137,12 +137,24 @@ def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
 def test_agent_survives_postgres_going_away(pg_store: Store, tmp_path: Path) -> None:
     app = pg_store.open_with_admins()
     app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "alice")
-    blob = {"name": "R-1", "schema_version": 1, "appv": "1", "extv": "1",
-            "hashFunction": "sha512", "platforms": {}}
+    blob = {
+        "name": "R-1",
+        "schema_version": 1,
+        "appv": "1",
+        "extv": "1",
+        "hashFunction": "sha512",
+        "platforms": {},
+    }
     app.create_release("R-1", "Firefox", blob, "alice")
     rule = app.create_rule(
-        {"product": "Firefox", "channel": "beta", "priority": 10, "backgroundRate": 100,
-         "update_type": "minor", "mapping": "R-1"},
+        {
+            "product": "Firefox",
+            "channel": "beta",
+            "priority": 10,
+            "backgroundRate": 100,
+            "update_type": "minor",
+            "mapping": "R-1",
+        },
         "alice",
     )
     url = make_url(pg_store.url)
@@ -166,8 +178,12 @@ def test_agent_survives_postgres_going_away(pg_store: Store, tmp_path: Path) -> 
         # Scheduled during the outage (directly, not through the proxy), due before it ends.
         when = (app.now() + timedelta(seconds=OUTAGE / 2)).isoformat()
         change = app.schedule_change(
-            "rules", "update", {"rule_id": rule.rule_id, "priority": 11}, {"when": when},
-            "alice", data_version=1,
+            "rules",
+            "update",
+            {"rule_id": rule.rule_id, "priority": 11},
+            {"when": when},
+            "alice",
+            data_version=1,
         )
         time.sleep(max(0.0, went_away + OUTAGE - time.monotonic()))  # the outage lasts 5 s
         assert agent.poll() is None, "the agent exited during the outage:\n" + log.read_text()
@@ -196,7 +212,11 @@ def test_agent_once_fails_when_the_database_is_unavailable(pg_store: Store) -> N
         env = {k: v for k, v in os.environ.items() if not k.startswith("RULELOG_")}
         result = subprocess.run(
             [RULELOG, "--database-url", proxied, "agent", "--once", "--as", "robot"],
-            capture_output=True, text=True, env=env, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
         )
         assert result.returncode == 7, result.stderr
         assert result.stderr.startswith("rulelog: database unavailable")
