@@ -330,6 +330,7 @@ def agent(
     the pass is retried with a backoff (up to RULELOG_AGENT_BACKOFF_MAX seconds).
     """
     from api.agent_loop import AgentLoop
+    from api.metrics import count_appended_events
 
     def show(report: PassReport) -> None:
         if as_json:
@@ -338,9 +339,14 @@ def agent(
         summary = ", ".join(f"{k}={v}" for k, v in sorted(report.decisions.items()))
         click.echo(f"agent pass: {summary or 'nothing pending'}")
 
+    def make_agent() -> Agent:
+        app = app_from(ctx)
+        count_appended_events(app)
+        return Agent(app, actor_of(actor))
+
     settings = ctx.find_root().obj["settings"]
     loop = AgentLoop(
-        lambda: Agent(app_from(ctx), actor_of(actor)),
+        make_agent,
         interval,
         backoff_max=settings.agent_backoff_max,
         on_pass=show,

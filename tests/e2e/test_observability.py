@@ -29,7 +29,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.logs import configure_logging, get_logger
-from tests.conftest import DATA, new_store
+from api.metrics import count_appended_events
+from tests.conftest import DATA, Store, new_store
 
 BIN = Path(sys.executable).parent
 RULELOG = str(BIN / "rulelog")
@@ -245,3 +246,20 @@ def test_errors_reach_sentry_when_a_dsn_is_set() -> None:
         assert any(b"ZeroDivisionError" in body for body in _Sentry.received)
     finally:
         server.shutdown()
+
+
+def test_appended_events_are_counted_by_kind(store: Store) -> None:
+    """The admin server and the agent count what their application saves."""
+    from prometheus_client import REGISTRY
+
+    app = store.open()
+    count_appended_events(app)
+
+    def created() -> float:
+        return REGISTRY.get_sample_value(
+            "rulelog_events_appended_total", {"kind": "user.created"}
+        ) or 0.0
+
+    before = created()
+    app.add_user("metrics-alice", admin=True, recorded_by="tests")
+    assert created() == before + 1

@@ -14,12 +14,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from api.config import open_app
@@ -119,6 +121,23 @@ def test_proxy_forwards_and_cuts() -> None:
         echo.close()
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _agent_metrics(port: int) -> dict[tuple[str, str], float]:
+    """The agent's /metrics: (sample name, its one label's value) -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return {
+        (sample.name, next(iter(sample.labels.values()), "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 @pytest.fixture
 def pg_store() -> Iterator[Store]:
     yield from _postgres_store()
@@ -161,11 +180,23 @@ def test_agent_survives_postgres_going_away(pg_store: Store, tmp_path: Path) -> 
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
     log = tmp_path / "agent.log"
+    metrics_port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RULELOG_")}
     env |= {"RULELOG_LOG_FORMAT": "json", "RULELOG_AGENT_BACKOFF_MAX": "0.5"}
     with log.open("w") as out:
         agent = subprocess.Popen(
-            [RULELOG, "--database-url", proxied, "agent", "--interval", "0.2", "--as", "robot"],
+            [
+                RULELOG,
+                "--database-url",
+                proxied,
+                "agent",
+                "--interval",
+                "0.2",
+                "--as",
+                "robot",
+                "--metrics-port",
+                str(metrics_port),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -196,6 +227,10 @@ def test_agent_survives_postgres_going_away(pg_store: Store, tmp_path: Path) -> 
         assert fresh.get_rule(rule.rule_id).as_balrog()["priority"] == 11
         assert agent.poll() is None
         assert '"agent.recovered"' in log.read_text()
+        samples = _agent_metrics(metrics_port)
+        assert samples[("rulelog_agent_failures_total", "OperationalError")] >= 1
+        assert samples[("rulelog_agent_enactments_total", "rules")] == 1
+        assert samples[("rulelog_agent_runs_total", "ok")] >= 2
     finally:
         agent.terminate()
         agent.wait(timeout=30)
