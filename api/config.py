@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from api.settings import Settings, SettingsError, load_settings
+from api.settings import DEFAULT_ALLOWLIST_WARNING, Settings, SettingsError, load_settings
 from domain.application import RulelogApp
 from domain.blobs.common import Allowlist
 from domain.errors import Invalid
@@ -74,6 +74,16 @@ def domain_allowlist(env: Mapping[str, str] | None = None) -> Allowlist:
     list). One setting for both apps: the admin API refuses blobs naming other hosts,
     and the update server never offers their URLs."""
     return settings(env).allowlist()
+
+
+def warn_about_defaults(loaded: Settings) -> None:
+    """Say loudly, at start, the default that silently changes answers elsewhere."""
+    if loaded.domain_allowlist is None:
+        from api.logs import get_logger
+
+        get_logger("rulelog.settings").warning(
+            "settings.default_domain_allowlist", message=DEFAULT_ALLOWLIST_WARNING
+        )
 
 
 def settings(env: Mapping[str, str] | None = None) -> Settings:

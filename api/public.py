@@ -36,7 +36,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.config import open_app, settings
+from api.config import open_app, settings, warn_about_defaults
 from api.logs import configure_process, get_logger
 from api.metrics import CONTENT_TYPE, metrics_response_body, record_poll
 from api.public_api import PublicApi, flask_json, problem
@@ -344,4 +344,5 @@ def create_app_from_env() -> Starlette:
     """The uvicorn factory (``--factory api.public:create_app_from_env``), one per worker."""
     loaded = settings()
     configure_process(loaded)
+    warn_about_defaults(loaded)
     return create_public_app(loaded.database_url, PublicSettings.from_env())

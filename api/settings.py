@@ -27,6 +27,11 @@ PREFIX = "RULELOG_"
 #: What ``rulelog config`` prints instead of a secret's value.
 SECRET = "********"
 
+DEFAULT_ALLOWLIST_WARNING = (
+    "RULELOG_DOMAIN_ALLOWLIST is unset: release blobs may only name Mozilla's production "
+    "download hosts; blobs naming any other host are refused and never served"
+)
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 

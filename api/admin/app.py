@@ -20,7 +20,7 @@ from api.admin import dockerflow, problems
 from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
-from api.config import open_app, settings
+from api.config import open_app, settings, warn_about_defaults
 from api.logs import configure_process
 from api.metrics import count_appended_events
 from api.public_middleware import RequestLogMiddleware
@@ -96,4 +96,5 @@ def create_app_from_env() -> FastAPI:
     """uvicorn's factory: the store and settings come from ``RULELOG_*`` variables."""
     loaded = settings()
     configure_process(loaded)
+    warn_about_defaults(loaded)
     return create_admin_app(open_app(loaded.database_url), AdminSettings.from_env())

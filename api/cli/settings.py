@@ -6,7 +6,7 @@ import click
 
 from api.cli import main
 from api.cli.context import json_option, print_json
-from api.settings import describe
+from api.settings import DEFAULT_ALLOWLIST_WARNING, describe
 
 
 @main.command("config")
@@ -27,8 +27,4 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
         value = "(unset)" if row["value"] is None else row["value"]
         click.echo(f"{row['setting'].ljust(width)}  {value}  [{row['source']}]")
     if root["settings"].domain_allowlist is None:
-        click.echo(
-            "note: RULELOG_DOMAIN_ALLOWLIST is unset, so only Mozilla's production download "
-            "hosts are allowed in release blobs",
-            err=True,
-        )
+        click.echo(f"note: {DEFAULT_ALLOWLIST_WARNING}", err=True)
