@@ -36,7 +36,8 @@ def at(ctx: click.Context, when: str) -> None:
 @click.pass_context
 def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
     """Rules in force at T."""
-    answer = rules_at(timeline_from(ctx), ctx.find_root().obj["at"], channel)
+    # A channel nothing names is far more likely a typo than a wish for the catch-all rules.
+    answer = rules_at(timeline_from(ctx), ctx.find_root().obj["at"], channel, known_only=True)
     if as_json:
         print_json(answer)
         return

@@ -151,3 +151,5 @@ def test_kinds_accept_either_word_and_explain_accepts_a_full_url(tmp_path: Path)
     assert "(None)" not in first and "at position" in first and "T" in first
     nothing = _run("explain", DEMO_URL.replace("/release/", "/no-such-channel/"), cwd=tmp_path)
     assert "why no update: no rule matches" in nothing.stdout
+    typo = _run("at", "position:90", "rules", "--channel", "relase", cwd=tmp_path)
+    _one_line(typo, 3, "channel relase is unknown")
