@@ -155,6 +155,25 @@ def _database_failure(error: Exception) -> Failure | None:
 class RulelogGroup(click.Group):
     """Commands loaded on first use, and domain and store errors as one-line failures."""
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """As click's, except that a usage error is one line too (click prints three)."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as error:
+            hint = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            message = " ".join(error.format_message().split())
+            click.echo(f"rulelog: {message}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("rulelog: aborted", err=True)
+            sys.exit(EXIT_UNEXPECTED)
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *self.commands})
 

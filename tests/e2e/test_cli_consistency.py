@@ -122,8 +122,8 @@ def test_creating_commands_create_the_store(tmp_path: Path) -> None:
 
 
 def test_invalid_choices_and_settings_are_refused_by_one_line(tmp_path: Path) -> None:
-    bad_level = _run("--log-level", "LOUD", "config")
-    assert bad_level.returncode == 2 and "LOUD" in bad_level.stderr
+    _one_line(_run("--log-level", "LOUD", "config"), 2, "'LOUD' is not one of")
+    _one_line(_run("sc", "list", "--kind", "rulez"), 2, "'rulez' is not one of")
     _one_line(_run("config", env={"RULELOG_POLL_INTERVAL": "soon"}), 2, "RULELOG_POLL_INTERVAL")
 
 
