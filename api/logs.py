@@ -40,6 +40,7 @@ __all__ = [
 FORMATS = ("auto", "mozlog", "json", "console")
 #: Python level name -> syslog severity, as MozLog wants it.
 SYSLOG_SEVERITY = {"critical": 2, "error": 3, "warning": 4, "info": 6, "debug": 7}
+_HANDLER_NAME = "rulelog"
 #: Keys the stdlib bridge adds that MozLog and JSON lines do not need.
 _DROPPED = ("_record", "_from_structlog")
 
@@ -150,9 +151,11 @@ def configure_logging(
             ],
         )
     )
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in list(root.handlers):  # ours from an earlier call; others' (pytest's) stay
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
     # uvicorn gives its loggers handlers of their own; let them reach ours instead.
