@@ -36,6 +36,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.body_limit import BodyLimit, max_body_bytes
 from api.config import open_app, settings, warn_about_defaults
 from api.logs import configure_process, get_logger
 from api.metrics import CONTENT_TYPE, metrics_response_body, record_poll
@@ -331,6 +332,7 @@ def create_public_app(
                 cache_control=server.settings.cache_control,
                 templates={r.endpoint: r.path for r in routes if r.path != "/{path:path}"},
             ),
+            Middleware(BodyLimit, limit=max_body_bytes()),
             Middleware(UpdateFastPath, endpoint=updates),
         ],
         lifespan=lifespan,

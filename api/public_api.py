@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
+from api.excerpt import clipped
 from projections.revisions import balrog_rule
 from projections.serving import LiveIndex
 
@@ -41,6 +43,7 @@ def flask_json(value: Any, status: int = 200, headers: Mapping[str, str] | None 
 def problem(status: int, title: str | None, detail: str, **ext: Any) -> Response:
     """connexion's ``problem()``: an RFC 7807 document, as Balrog's spec layer writes it."""
     document = {"type": "about:blank", "title": title, "detail": detail, "status": status, **ext}
+    document = clipped(document)  # never quote more than an excerpt of the input
     body = json.dumps(document, indent=2, sort_keys=True) + "\n"
     return Response(body, status, media_type="application/problem+json")
 
@@ -125,7 +128,7 @@ class PublicApi:
         get = ["GET"]
         return [
             Route("/api/v1/rules", self.rules, methods=get),
-            Route("/api/v1/rules/{rule_id:int}/revisions", self.revisions, methods=get),
+            Route("/api/v1/rules/{rule_id:id}/revisions", self.revisions, methods=get),
             Route("/api/v1/rules/{id_or_alias}", self.rule, methods=get),
             Route("/api/v1/releases", self.releases, methods=get),
             Route("/api/v1/releases/{release}", self.release, methods=get),

@@ -119,7 +119,9 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_headers)
         except Exception as error:
             info["problem"] = f"{type(error).__name__}: {error}"
-            log.error("request.failed", exc_info=True, path=scope.get("path"))
+            log.error(
+                "request.failed", exc_info=True, path=scope.get("path", "")[:LOGGED_TARGET_MAX]
+            )
             if status == 0:
                 await self._fallback(scope, send_with_headers)
         finally:

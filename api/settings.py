@@ -95,13 +95,6 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait (seconds) between the agent's retries after a database error.",
     )
-    jwt_issuer: str | None = Field(
-        None, description="OpenID Connect issuer whose JWTs the admin API accepts."
-    )
-    jwt_audience: str | None = Field(None, description="Audience those JWTs must carry.")
-    jwt_jwks: str | None = Field(None, description="The issuer's JWKS: a URL or a file.")
-    jwt_email_claim: str = Field("email", description="The JWT claim naming the user.")
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_capitals(cls, value: Any) -> Any:
@@ -109,12 +102,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
-        if self.jwt_issuer:
-            missing = [
-                env_name(k) for k in ("jwt_audience", "jwt_jwks") if not getattr(self, k)
-            ]
-            if missing:
-                raise ValueError(f"RULELOG_JWT_ISSUER is set but {', '.join(missing)} is not")
         if self.domain_allowlist is not None:
             read_allowlist(self.domain_allowlist)
         return self

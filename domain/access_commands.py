@@ -10,14 +10,19 @@ who ran it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from eventsourcing.domain import Aggregate
 
 from domain import ids
 from domain.catalog_commands import CatalogCommands
-from domain.channels import ChannelMap
-from domain.errors import Invalid, NotFound
+from domain.channels import ChannelMap, names_on_its_own
+from domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from domain.permissions import check_role_grant, validate_grant
+from domain.rules import Rule
 from domain.signoffs import check_role_revoke
+from domain.targets import target_for
 from domain.users import RoleRoster, User
 
 ROLE_MAX = 50
@@ -36,7 +41,7 @@ class AccessCommands(CatalogCommands):
             raise Invalid("username: must be a string of 1-100 characters", field="username")
 
         def attempt() -> User:
-            user = self.user(username) or User(username=username)
+            user = self.user(username) or User(username=username, created_by=recorded_by)
             if admin and "admin" not in user.permissions:
                 user.grant("admin", validate_grant("admin", None), recorded_by)
             self.save(user)
@@ -83,8 +88,10 @@ class AccessCommands(CatalogCommands):
             check_role_grant(user.held if user else {})
             assert user is not None
             user.grant_role(role, changed_by)
-            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
-            roster.join(username)
+            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(
+                role=role, created_by=changed_by
+            )
+            roster.join(username, changed_by)
             self.save(user, roster)
             return user
 
@@ -98,14 +105,16 @@ class AccessCommands(CatalogCommands):
         def attempt() -> User:
             self.require(changed_by, "role.revoke")
             user = self.get_user(username)
-            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
+            roster = self.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(
+                role=role, created_by=changed_by
+            )
             check_role_revoke(role, self.policies().all_rows(), len(roster.holders))
             if data_version is not None and role in user.roles:
                 self.check_data_version(
                     f"role {role} of {username}", user.roles[role]["data_version"], data_version
                 )
             user.revoke_role(role, changed_by)
-            roster.leave(username)
+            roster.leave(username, changed_by)
             # The policies are read, not written; saving the roster makes a
             # concurrent policy change (which saves it too) conflict with us.
             self.save(user, roster)
@@ -148,3 +157,52 @@ class AccessCommands(CatalogCommands):
             return mapping
 
         return self.with_retries(attempt)
+
+    def derive_test_channel(
+        self, live: str, test: str, retire: Sequence[tuple[int, int]], changed_by: str
+    ) -> ChannelMap:
+        """Derive ``test`` from ``live`` on purpose: delete the rules that keep it by
+        hand (``retire``: rule_id and data_version of each) as ordinary direct
+        deletions -- permissions, signoff policies, data_versions and pending changes
+        apply to each as to any deletion -- and map it, all in one save, so the
+        channel is never half derived. A deletion that needs signoff refuses the whole.
+        """
+
+        def attempt() -> ChannelMap:
+            self.require_admin(changed_by, "derive test channels")
+            with self.unit_of_work():
+                mapping = self.channel_map()
+                already = mapping.tests.get(test) == live
+                if already and not retire:
+                    raise Conflict(f"{test} is already derived from {live}")
+                if not already:
+                    mapping.map(live, test, changed_by)
+                touched: list[Aggregate] = [mapping]
+                for rule_id, data_version in retire:
+                    touched += self._retire(rule_id, data_version, live, test, changed_by)
+                self.save(*{id(a): a for a in touched}.values())
+            return mapping
+
+        return self.with_retries(attempt)
+
+    def _retire(
+        self, rule_id: int, data_version: int, live: str, test: str, changed_by: str
+    ) -> list[Aggregate]:
+        rule = self.find(ids.rule_id(rule_id), Rule)
+        if rule is None or rule.deleted:
+            raise NotFound(f"rule {rule_id} does not exist", rule=rule_id)
+        if not names_on_its_own(rule.fields.get("channel"), test, live):
+            raise Invalid(f"rule {rule_id} does not keep {test} hand-kept", field="rules")
+        try:
+            return self.plan_change(
+                target_for("rules"), "delete", {"rule_id": rule_id}, data_version, changed_by
+            )
+        except SignoffRequired as error:
+            roles = ", ".join(
+                f"{r['signoffs_required']} {r['role']}" for r in error.context.get("required", [])
+            )
+            raise SignoffRequired(
+                f"rule {rule_id} keeps {test} hand-kept and deleting it requires signoffs "
+                f"({roles}): schedule its deletion, and derive {test} once it is enacted",
+                **error.context,
+            ) from error

@@ -23,6 +23,7 @@ from eventsourcing.utils import EnvType
 from domain import ids
 from domain.batch_reads import BatchReader
 from domain.blobs.validation import DomainAllowlist
+from domain.bounds import id_from
 from domain.errors import Conflict, Invalid, PermissionDenied, SignoffRequired
 from domain.permissions import UNSET, require_change
 from domain.policies import SignoffPolicies
@@ -154,7 +155,7 @@ class AppBase(Application):
         wanted = [ids.signoff_policies_id(), ids.pending_target_id(kind, key)]
         if isinstance(changed_by, str) and changed_by:
             wanted.append(ids.user_id(changed_by))
-        if kind == "rules" and key.isdigit():
+        if kind == "rules" and id_from(key) is not None:
             wanted.append(ids.rule_id(int(key)))
         elif kind == "releases":
             wanted.append(ids.release_id(key))

@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError
 from domain import ids
 from domain.app_base import AppBase
 from domain.blobs.validation import check_download_domains
+from domain.bounds import id_from
 from domain.errors import Conflict, Invalid, NotFound
 from domain.importing import ImportSummary, plan_import
 from domain.pins import PinnableRelease
@@ -52,7 +53,7 @@ class CatalogCommands(AppBase):
         if isinstance(id_or_alias, int):
             return id_or_alias
         if id_or_alias.isdigit():
-            return int(id_or_alias)
+            return id_from(id_or_alias)
         claim = self.find(ids.alias_id(id_or_alias), AliasClaim)
         return claim.rule_id if claim is not None else None
 
@@ -90,27 +91,39 @@ class CatalogCommands(AppBase):
             raise Invalid(f"change_type: {kind} cannot be changed by {change_type}")
 
         def attempt() -> Aggregate:
-            key, current, new = self.prepare_change(
-                target, change_type, row, data_version, changed_by, check_version=False
-            )
-            self.refuse_if_signoffs_needed(
-                f"this {change_type} of {target.describe(str(key or 'new'))}",
-                target.required(self, current, new),
-            )
-            # Balrog's order for a direct change: permission, signoffs, then data_version.
-            if change_type != "insert":
-                self.check_data_version(
-                    target.describe(str(key)), current.data_version or 0, data_version
-                )
-            touched = target.plan(self, change_type, current, new, changed_by)
-            if key is not None:
-                touched += self._merge_into_pending(
-                    target, key, change_type, current, new, changed_by
-                )
+            touched = self.plan_change(target, change_type, row, data_version, changed_by)
             self.save(*touched)
             return touched[0]
 
         return self.with_retries(attempt)
+
+    def plan_change(
+        self,
+        target: Target,
+        change_type: str,
+        row: Mapping[str, Any],
+        data_version: int | None,
+        changed_by: str,
+    ) -> list[Aggregate]:
+        """Check a direct change and plan it, saving nothing: the changed aggregate
+        first, then what it touches. Commands that make several changes as one fact
+        (``derive_test_channel``) plan each and save them together."""
+        key, current, new = self.prepare_change(
+            target, change_type, row, data_version, changed_by, check_version=False
+        )
+        self.refuse_if_signoffs_needed(
+            f"this {change_type} of {target.describe(str(key or 'new'))}",
+            target.required(self, current, new),
+        )
+        # Balrog's order for a direct change: permission, signoffs, then data_version.
+        if change_type != "insert":
+            self.check_data_version(
+                target.describe(str(key)), current.data_version or 0, data_version
+            )
+        touched = target.plan(self, change_type, current, new, changed_by)
+        if key is not None:
+            touched += self._merge_into_pending(target, key, change_type, current, new, changed_by)
+        return touched
 
     def _merge_into_pending(
         self,

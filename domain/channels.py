@@ -5,18 +5,40 @@ pending scheduled changes. Besides the suffix convention (configured where
 views are built), a test channel can be mapped to its live channel
 explicitly; the mapping is an event like everything else, so "which channel
 was a test channel of what, when" has an answer too.
+
+A Balrog setup often keeps rules for its test channels by hand. Such a rule
+*names the test channel on its own*: its channel matches the test channel
+but not the live one (``release-cdntest``, ``release-cdn*``); a glob that
+matches both (``release*``) or a rule without a channel is part of the live
+channel's rules, which the derived view has anyway. Where a live rule names
+a test channel on its own, that channel is hand-kept (see
+``projections.views``) until someone derives it on purpose.
 """
 
 from __future__ import annotations
 
+import re
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
 from domain.errors import Conflict, Invalid, NotFound
+from domain.matching import channel_matches
 
 CHANNEL_MAX = 75
+
+
+def names_on_its_own(rule_channel: str | None, test: str, live: str) -> bool:
+    """Whether a rule's channel picks out ``test`` but not ``live``, as Balrog matches
+    channels (a trailing-``*`` glob only, so ``*test`` is a literal name; the
+    ``-cck-`` fallback included). A pattern Balrog fails on names nothing."""
+    if rule_channel is None:
+        return False
+    try:
+        return channel_matches(rule_channel, test) and not channel_matches(rule_channel, live)
+    except re.error:
+        return False
 
 
 def check_channel(name: object, field: str) -> str:

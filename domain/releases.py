@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import ids
 from domain.errors import Conflict, Invalid, NotFound
+from domain.names import check_addressable
 
 NAME_MAX = 100
 PRODUCT_MAX = 15
@@ -26,6 +27,8 @@ def check_release_identity(name: object, product: object) -> None:
         raise Invalid(f"name: must be a string of 1-{NAME_MAX} characters", field="name")
     if not isinstance(product, str) or not product or len(product) > PRODUCT_MAX:
         raise Invalid(f"product: must be a string of 1-{PRODUCT_MAX} characters", field="product")
+    check_addressable("name", name)
+    check_addressable("product", product)
 
 
 class Release(Aggregate):

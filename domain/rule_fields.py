@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from domain.errors import Invalid
+from domain.names import check_addressable
 
 __all__ = ["RULE_COLUMNS", "RULE_FIELDS", "normalize_rule", "validate_alias"]
 
@@ -321,6 +322,16 @@ def _check_text(field: str, max_length: int) -> Callable[[Any], str | None]:
     return check
 
 
+def _check_name(field: str, max_length: int) -> Callable[[Any], str | None]:
+    """A text column whose value is also a URL segment (``domain.names``)."""
+
+    def check(value: Any) -> str | None:
+        text = _stripped(_string(field, value, max_length))
+        return check_addressable(field, text) if text else text
+
+    return check
+
+
 def _check_csv(field: str, max_length: int) -> Callable[[Any], str | None]:
     """``locale`` / ``distribution``: like text, but all inner whitespace goes too,
     because Balrog matches each comma-separated entry exactly."""
@@ -347,9 +358,9 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "fallbackMapping": _check_text("fallbackMapping", 100),
     "backgroundRate": _check_background_rate,
     "update_type": _check_update_type,
-    "product": _check_text("product", 15),
+    "product": _check_name("product", 15),
     "version": _version_checker(plain_lists=False),
-    "channel": _check_text("channel", 75),
+    "channel": _check_name("channel", 75),
     "buildTarget": _check_text("buildTarget", 75),
     "buildID": _check_build_id,
     "locale": _check_csv("locale", 200),

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.errors import Invalid
+from domain.names import check_addressable
 
 __all__ = ["PIN_FIELDS", "SHUTOFF_FIELDS", "normalize_pin", "normalize_shutoff"]
 
@@ -67,6 +68,11 @@ def _text(field: str, value: Any, max_length: int, *, required: bool) -> str | N
     return value
 
 
+def _name(field: str, value: Any, max_length: int) -> str:
+    """A required column that is also a URL segment (``domain.names``)."""
+    return check_addressable(field, _text(field, value, max_length, required=True) or "")
+
+
 def _reject_unknown(fields: Mapping[str, Any], known: tuple[str, ...], what: str) -> None:
     """Refuse keys that are not columns, so typos do not vanish silently."""
     for key in fields:
@@ -85,8 +91,8 @@ def normalize_shutoff(fields: Mapping[str, Any]) -> dict[str, Any]:
     """
     _reject_unknown(fields, SHUTOFF_FIELDS, "an emergency shutoff")
     return {
-        "product": _text("product", fields.get("product"), 15, required=True),
-        "channel": _text("channel", fields.get("channel"), 75, required=True),
+        "product": _name("product", fields.get("product"), 15),
+        "channel": _name("channel", fields.get("channel"), 75),
         "comment": _text("comment", fields.get("comment"), 500, required=False),
     }
 
@@ -104,7 +110,7 @@ def normalize_pin(fields: Mapping[str, Any]) -> dict[str, Any]:
     :class:`~domain.errors.Invalid` naming the first bad field.
     """
     _reject_unknown(fields, PIN_FIELDS, "a pinnable release")
-    product = _text("product", fields.get("product"), 15, required=True)
+    product = _name("product", fields.get("product"), 15)
     version = _text("version", fields.get("version"), 75, required=True)
     if not _PIN_VERSION_RE.fullmatch(version or ""):
         raise Invalid(
@@ -113,6 +119,6 @@ def normalize_pin(fields: Mapping[str, Any]) -> dict[str, Any]:
             field="version",
             value=version,
         )
-    channel = _text("channel", fields.get("channel"), 75, required=True)
+    channel = _name("channel", fields.get("channel"), 75)
     mapping = _text("mapping", fields.get("mapping"), 100, required=True)
     return {"product": product, "version": version, "channel": channel, "mapping": mapping}

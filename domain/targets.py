@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate
 
 from domain import ids
 from domain.blobs.validation import validate_blob
+from domain.bounds import id_from
 from domain.errors import Conflict, Invalid, NotFound
 from domain.permissions import UNSET, validate_grant
 from domain.pins import PinnableRelease
@@ -203,7 +204,8 @@ class Rules(Target):
         return str(rule_id)
 
     def current(self, app: AppBase, key: str) -> Current:
-        rule = app.find(ids.rule_id(int(key)), Rule) if key.isdigit() else None
+        rule_id = id_from(key)
+        rule = app.find(ids.rule_id(rule_id), Rule) if rule_id is not None else None
         if rule is None or rule.deleted:
             return ABSENT
         return Current(_rule_row(rule), rule.data_version, rule)
@@ -642,7 +644,9 @@ class Permissions(Target):
             return [user, *_drop_roles_without_permissions(app, user, changed_by)]
         assert row is not None
         user = app.find_or_create(
-            ids.user_id(row["username"]), User, lambda: User(username=row["username"])
+            ids.user_id(row["username"]),
+            User,
+            lambda: User(username=row["username"], created_by=changed_by),
         )
         if change_type == "insert":
             user.grant(row["permission"], row["options"], changed_by)
@@ -658,10 +662,12 @@ def _drop_roles_without_permissions(app: AppBase, user: User, changed_by: str) -
         return []
     rosters: list[Aggregate] = []
     for role in sorted(user.roles):
-        roster = app.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(role=role)
+        roster = app.find(ids.role_roster_id(role), RoleRoster) or RoleRoster(
+            role=role, created_by=changed_by
+        )
         check_role_revoke(role, app.policies().all_rows(), len(roster.holders))
         user.revoke_role(role, changed_by)
-        roster.leave(user.username)
+        roster.leave(user.username, changed_by)
         rosters.append(roster)
     return rosters
 

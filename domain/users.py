@@ -24,7 +24,14 @@ class User(Aggregate):
 
     class Created(Aggregate.Created):
         TOPIC = "rulelog:user.created"
+        class_version = 2
         username: str
+        #: Who caused the user to exist (the granter); None in events stored before v2.
+        created_by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["created_by"] = None
 
     class PermissionGranted(Aggregate.Event):
         TOPIC = "rulelog:user.permission-granted"
@@ -58,7 +65,7 @@ class User(Aggregate):
         return ids.user_id(username)
 
     @event(Created)
-    def __init__(self, username: str) -> None:
+    def __init__(self, username: str, created_by: str | None = None) -> None:
         self.username = username
         #: permission -> {"options": ..., "data_version": n}
         self.permissions: dict[str, dict[str, Any]] = {}
@@ -136,29 +143,47 @@ class RoleRoster(Aggregate):
 
     class Created(Aggregate.Created):
         TOPIC = "rulelog:role-roster.created"
+        class_version = 2
         role: str
+        created_by: str | None  #: None in events stored before v2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["created_by"] = None
 
     class Joined(Aggregate.Event):
         TOPIC = "rulelog:role-roster.joined"
-        username: str
+        class_version = 2
+        username: str  #: who joined: the subject, not the actor
+        changed_by: str | None  #: None in events stored before v2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["changed_by"] = None
 
     class Left(Aggregate.Event):
         TOPIC = "rulelog:role-roster.left"
+        class_version = 2
         username: str
+        changed_by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["changed_by"] = None
 
     @staticmethod
     def create_id(role: str) -> UUID:
         return ids.role_roster_id(role)
 
     @event(Created)
-    def __init__(self, role: str) -> None:
+    def __init__(self, role: str, created_by: str | None = None) -> None:
         self.role = role
         self.holders: set[str] = set()
 
     @event(Joined)
-    def join(self, username: str) -> None:
+    def join(self, username: str, changed_by: str | None = None) -> None:
         self.holders.add(username)
 
     @event(Left)
-    def leave(self, username: str) -> None:
+    def leave(self, username: str, changed_by: str | None = None) -> None:
         self.holders.discard(username)

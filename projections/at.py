@@ -17,7 +17,7 @@ from domain.releases import Release
 from projections.diff import stamp
 from projections.state import Catalog
 from projections.timeline import Timeline
-from projections.views import live_channel_of, view_of
+from projections.views import answered_by, as_test_channel, live_channel_of, view_of
 
 Row = dict[str, Any]
 
@@ -51,7 +51,8 @@ def rules_at(
     timeline: Timeline, at: str | None, channel: str | None = None, *, known_only: bool = False
 ) -> Row:
     """The rules in force at ``at`` (None: now), all of them or ``channel``'s view
-    (a test channel's: derived, with the scheduled changes it overlays).
+    (a derived test channel's: with the scheduled changes it overlays; a hand-kept
+    one's: the live rules that match it, as for any channel).
 
     ``known_only`` refuses a channel nothing at that position concerns, which
     would otherwise answer an empty view.
@@ -65,9 +66,11 @@ def rules_at(
     if known_only and not channel_known(state, channel):
         raise NotFound(f"channel {channel} is unknown at position {position}", channel=channel)
     view = view_of(state, channel)
+    test = as_test_channel(state, channel)
     answer.update(
         channel=channel,
-        live_channel=view.live_channel,
+        live_channel=test.live if test is not None else channel,
+        answered_by=answered_by(test),
         rules=view.sorted_rules(),
         overlays=[
             {k: sc[k] for k in ("kind", "sc_id", "change_type", "target")} for sc in view.overlays

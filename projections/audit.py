@@ -109,6 +109,16 @@ TARGET_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Rows that show who holds which permission or role, or who holds a token.
+ACCESS_KINDS = frozenset({"permission", "role", "api-token"})
+
+
+def exposes_access(kind: str, what: str) -> bool:
+    """Whether a row (of ``kind``, naming ``what``) shows grants, roles or tokens:
+    those kinds, and scheduled changes of permissions (``permissions/<sc_id>``)."""
+    return kind in ACCESS_KINDS or (kind == "sc" and what.startswith("permissions/"))
+
+
 def parse_kinds(kinds: Iterable[str]) -> set[str]:
     """Row kinds by name or Balrog table name; an unknown one is Invalid."""
     names = {alias: kind for kind, aliases in KINDS.items() for alias in (kind, *aliases)}
@@ -262,8 +272,12 @@ def changes(
     channel: str | None = None,
     by: str | None = None,
     kinds: Iterable[str] = (),
+    with_access: bool = True,
 ) -> list[Row]:
     """The audit log from the state at ``since`` to the state at ``until``.
+
+    ``with_access=False`` leaves out the rows about permissions, roles and
+    tokens (``exposes_access``), for a reader who may not see who holds what.
 
     ``product`` and ``channel`` filter the rows that have a product or a
     channel (a rule: before or after the change; a scheduled change: its
@@ -300,6 +314,8 @@ def changes(
             enacted = (logged.position, what)
         products, channels = _attributes(kind, key, ev, related)
         if (wanted and kind not in wanted) or (by is not None and logged.actor != by):
+            continue
+        if not with_access and exposes_access(kind, what):
             continue
         if not _matches(products, channels, product, channel):
             continue

@@ -32,6 +32,7 @@ from projections.timeline import Timeline
 from projections.views import (
     PENDING_RULE_ID_BASE,
     derived_channels_of,
+    derived_from,
     derived_view,
     live_channel_of,
     live_view,
@@ -189,7 +190,7 @@ def live_test_diff(timeline: Timeline, live: str, test: str, at: str | None = No
     state = timeline.state_at(position)
     if live_channel_of(state, live) is not None:
         raise Invalid(f"live: {live} is a test channel of {live_channel_of(state, live)}")
-    if test not in derived_channels_of(state, live):
+    if live_channel_of(state, test) != live:  # derived or hand-kept (its rules: unexplained)
         raise Invalid(f"test: {test} is not a test channel of {live}", field="test")
     live_v, test_v = live_view(state, live), derived_view(state, live, test)
     differences = diff_tables(live_v, test_v)
@@ -354,7 +355,7 @@ def restore_channel(
     timeline.catch_up()
     then_position = timeline.resolve(to)
     now = timeline.current()
-    if live_channel_of(now, channel) is not None:
+    if derived_from(now, channel) is not None:
         raise Invalid(f"channel: {channel} is a test channel; restore its live channel")
     steps = plan_restore(now, timeline.state_at(then_position), channel)
     _check_restorable(now, channel, steps)

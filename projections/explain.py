@@ -1,7 +1,8 @@
 """What would this client have got at T, and why.
 
-``explain`` rebuilds the serving index of the state at T (live channel or
-derived test channel, exactly as the server builds it), evaluates the request
+``explain`` rebuilds the serving index of the state at T (live channel,
+derived or hand-kept test channel, exactly as the server builds it; which of
+them answered is part of the answer), evaluates the request
 through the same code the server runs, and reports the answer with its
 reasons: every rule that matched in priority order and why the others lost,
 the release and the version of its blob, the scheduled changes overlaid, the
@@ -23,6 +24,7 @@ from projections.history import rule_history, sc_history, stream_of
 from projections.serving import LiveIndex, ServingState, app_loader
 from projections.state import Catalog
 from projections.timeline import Timeline
+from projections.views import answered_by, as_test_channel
 
 #: Rounds of "evaluate, load what was missing": a partial's from-release is
 #: only known once the release itself is loaded.
@@ -90,6 +92,7 @@ def explain(
     request = parse_url(url, headers)
     index = index_of(state, app)
     channel_index = index.index_for(request.channel)
+    test = as_test_channel(state, request.channel)
     response = _answer(request, index)
     moment = timeline.time_of(position) if position else None
 
@@ -143,12 +146,12 @@ def explain(
                 ],
             }
         )
-    live = view.live_channel if view is not None else request.channel
+    served_as = view.live_channel if view is not None else request.channel
     shutoff = next(
         (
             {"product": p, "channel": c}
             for (p, c) in channel_index.shutoffs
-            if p == request.product and c in (request.channel, live)
+            if p == request.product and c in (request.channel, served_as)
         ),
         None,
     )
@@ -165,8 +168,10 @@ def explain(
         "time": moment.isoformat() if moment else None,
         "url": url,
         "channel": request.channel,
-        "live_channel": live,
-        "test_channel": view is not None,
+        "live_channel": test.live if test is not None else request.channel,
+        "test_channel": test is not None,
+        "answered_by": answered_by(test),
+        "hand_kept_by": [] if test is None or test.derived else list(test.kept_by),
         "response": {
             "status": response.status,
             "headers": {"Content-Type": response.content_type, **dict(response.headers)},

@@ -25,6 +25,7 @@ from eventsourcing.persistence import Notification
 from sqlalchemy import select
 
 from domain import ids
+from domain.bounds import id_from
 from domain.errors import Invalid, NotFound
 from domain.scheduling import ScheduledChange, check_kind
 from domain.signoffs import Requirement, is_satisfied, missing
@@ -250,7 +251,10 @@ def resolve_rule_id(app: Application, id_or_alias: int | str) -> int:
         return id_or_alias
     text = id_or_alias.strip()
     if text.isdigit():
-        return int(text)
+        rule_id = id_from(text)
+        if rule_id is None:
+            raise NotFound(f"rule {text[:30]} does not exist", rule=text[:30])
+        return rule_id
     claimed = [
         e.event.rule_id for e in stream_of(app, ids.alias_id(text)) if hasattr(e.event, "rule_id")
     ]
@@ -284,9 +288,10 @@ def release_history(app: Application, timeline: Timeline, name: str) -> list[Row
 
 def parse_sc_id(sc_id: int | str) -> int:
     text = str(sc_id).strip()
-    if not text.isdigit():
-        raise Invalid(f"sc_id: must be a positive integer, got {sc_id!r}", field="sc_id")
-    return int(text)
+    found = id_from(text)
+    if found is None:
+        raise Invalid(f"sc_id: must be a positive integer, got {text[:30]!r}", field="sc_id")
+    return found
 
 
 def sc_history(app: Application, timeline: Timeline, kind: str, sc_id: int | str) -> list[Row]:

@@ -17,6 +17,17 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 PAGE = 1000
+#: The fields that name who caused an event, in the order they are looked for.
+ACTOR_FIELDS = ("changed_by", "scheduled_by", "enacted_by", "issued_by", "revoked_by", "created_by")
+#: Events whose ``username`` is whom they are about, never who acted.
+SUBJECT_IS_USERNAME = frozenset(
+    {
+        "rulelog:api-token.issued",
+        "rulelog:user.created",
+        "rulelog:role-roster.joined",
+        "rulelog:role-roster.left",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -35,12 +46,18 @@ class LoggedEvent:
 
     @property
     def actor(self) -> str | None:
-        """Who did it: the editor, the scheduler, the enacting identity or the signer."""
-        for attribute in ("changed_by", "scheduled_by", "enacted_by", "username"):
+        """Who did it: the editor, the scheduler, the enacting identity, the issuer or
+        revoker of a token, or the signer. Never the subject in the actor's place: a
+        token's owner, a created user or a role's new holder (``username`` there) is
+        not who acted; events stored before they recorded the actor have none."""
+        for attribute in ACTOR_FIELDS:
             value = getattr(self.event, attribute, None)
             if isinstance(value, str):
                 return value
-        return None
+        if self.topic in SUBJECT_IS_USERNAME:
+            return None
+        value = getattr(self.event, "username", None)  # a signoff's signer
+        return value if isinstance(value, str) else None
 
 
 def read_log(

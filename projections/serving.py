@@ -37,7 +37,7 @@ from domain.shutoffs import EmergencyShutoff
 from projections.log import read_log
 from projections.revisions import RuleRevisions
 from projections.state import Catalog
-from projections.views import ChannelView, derived_view, live_channel_of
+from projections.views import ChannelView, as_test_channel, derived_view
 
 __all__ = ["BlobCache", "LiveIndex", "RequestView", "RuleTable", "ServingState", "app_loader"]
 
@@ -243,18 +243,21 @@ class LiveIndex:
         return RequestView(self.index_for(request.channel), request.channel, request.build_target)
 
     def index_for(self, channel: str) -> LiveIndex:
-        """This index, or the derived index if ``channel`` is a test channel."""
+        """This index, or the derived index if ``channel`` is a derived test channel."""
         if self.snapshot is None or self.view is not None:
             return self
         found = self.tests.get(channel)
         if found is not None:
             return found
-        live = live_channel_of(self.snapshot, channel)
-        if live is None:
+        found = as_test_channel(self.snapshot, channel)
+        if found is None:
             return self
+        # A hand-kept test channel is answered from this index, as any channel;
+        # remembered too, since deciding so reads every rule.
+        made = self._derived(found.live, channel) if found.derived else self
         if len(self.tests) >= NARROWED_MAX:
             self.tests.clear()
-        made = self.tests[channel] = self._derived(live, channel)
+        self.tests[channel] = made
         return made
 
     def _derived(self, live: str, test: str) -> LiveIndex:

@@ -44,6 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from domain.bounds import MAX_EPOCH_MS, id_from
 from domain.errors import Invalid
 from projections.log import (
     PAGE,
@@ -98,9 +99,15 @@ def parse_at(value: str) -> int | datetime:
     text = value.strip()
     found = _POSITION.match(text)
     if found:
-        return int(found.group(1))
+        position = id_from(found.group(1))
+        if position is None:
+            raise Invalid(f"at: position {found.group(1)[:30]} is beyond the log", field="at")
+        return position
     if text.isdigit():
-        return EPOCH + timedelta(milliseconds=int(text))
+        milliseconds = id_from(text, MAX_EPOCH_MS)
+        if milliseconds is None:
+            raise Invalid(f"at: {text[:30]} is not a time (epoch milliseconds)", field="at")
+        return EPOCH + timedelta(milliseconds=milliseconds)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -6,6 +6,14 @@ then sc_id): nobody edits a test channel, so it cannot drift from what will
 go live. A rule change touches C when its old or its new row's channel
 matches C (globs included); a release change applies when the overlaid rules
 map to that release; shutoff and pin changes apply when they are for C.
+
+Which channels are derived is decided here and only here (``as_test_channel``),
+for the serving index, ``explain``, the CLI and the admin API alike, and from
+the state it is given, so a past state answers with the rules and mappings of
+its time. A test channel is derived when it is mapped explicitly, or when it
+has a test suffix and no live rule names it on its own
+(``domain.channels.names_on_its_own``). Otherwise it is *hand-kept*: answered
+as Balrog answers it, by plain matching over the live rules, as any channel.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.channels import names_on_its_own
 from domain.matching import channel_matches
 from projections.state import Catalog, blob_sha
 
@@ -24,11 +33,51 @@ DEFAULT_TEST_SUFFIXES: tuple[str, ...] = ("-localtest", "-cdntest")
 #: with this offset plus their sc_id (never a real id, and they lose ties).
 PENDING_RULE_ID_BASE = 1_000_000_000
 
+DERIVED = "derived"
+HAND_KEPT = "hand-kept"
+
+
+@dataclass(frozen=True)
+class TestChannel:
+    """A test channel of ``live`` at one position, and how it is answered.
+
+    ``kept_by`` are the live rules naming it on its own (ascending ids). They
+    keep a channel that only the suffix makes a test channel hand-kept; an
+    explicit mapping derives the channel whatever they say (they are then
+    ignored for it, and ``channels derive`` is how they are retired).
+    """
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    channel: str
+    live: str
+    mapped: bool
+    kept_by: tuple[int, ...] = ()
+
+    @property
+    def derived(self) -> bool:
+        return self.mapped or not self.kept_by
+
+    @property
+    def mode(self) -> str:
+        return DERIVED if self.derived else HAND_KEPT
+
+    def as_row(self) -> dict[str, Any]:
+        """How ``channels list`` and the admin API show it."""
+        return {
+            "channel": self.channel,
+            "live_channel": self.live,
+            "mode": self.mode,
+            "mapped": self.mapped,
+            "hand_kept_by": list(self.kept_by),
+        }
+
 
 def live_channel_of(
     state: Catalog, channel: str, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
 ) -> str | None:
-    """The live channel ``channel`` is a test channel of, or None if it is live."""
+    """The live channel ``channel`` is a test channel of (mapped, or by suffix),
+    derived or hand-kept; None if it is a live channel."""
     if channel in state.test_channels:
         return state.test_channels[channel]
     for suffix in suffixes:
@@ -37,11 +86,73 @@ def live_channel_of(
     return None
 
 
+def kept_by(state: Catalog, test: str, live: str) -> tuple[int, ...]:
+    """The live rules that name ``test`` on its own (not ``live``), by rule_id."""
+    return tuple(
+        sorted(
+            rule_id
+            for rule_id, rule in state.rules.items()
+            if names_on_its_own(rule.get("channel"), test, live)
+        )
+    )
+
+
+def as_test_channel(
+    state: Catalog, channel: str, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
+) -> TestChannel | None:
+    """What ``channel`` is at the state's position: None for a live channel."""
+    live = live_channel_of(state, channel, suffixes)
+    if live is None:
+        return None
+    return TestChannel(
+        channel=channel,
+        live=live,
+        mapped=channel in state.test_channels,
+        kept_by=kept_by(state, channel, live),
+    )
+
+
+def derived_from(
+    state: Catalog, channel: str, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
+) -> str | None:
+    """The live channel whose derived view answers ``channel``; None where the
+    channel is answered by plain matching over the live rules (a live channel,
+    or a hand-kept test channel)."""
+    found = as_test_channel(state, channel, suffixes)
+    return found.live if found is not None and found.derived else None
+
+
+def answered_by(test: TestChannel | None) -> str:
+    """Which answers a channel: ``live`` (a live channel's rules), ``derived`` (a test
+    channel's derived view) or ``hand-kept`` (the live rules, matched as Balrog does)."""
+    return "live" if test is None else test.mode
+
+
 def derived_channels_of(
     state: Catalog, live: str, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
 ) -> list[str]:
-    mapped = [test for test, of in state.test_channels.items() if of == live]
-    return sorted({*mapped, *(live + suffix for suffix in suffixes)})
+    """The test channels of ``live`` that are derived (mapped, or by suffix and not
+    hand-kept)."""
+    mapped = {test for test, of in state.test_channels.items() if of == live}
+    by_suffix = {live + suffix for suffix in suffixes} - set(state.test_channels)
+    return sorted(mapped | {c for c in by_suffix if not kept_by(state, c, live)})
+
+
+def all_test_channels(
+    state: Catalog, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
+) -> list[TestChannel]:
+    """Every test channel worth listing: mapped ones, the suffix channels of every
+    channel that rules, shutoffs, pins or mappings name, and the test channels that
+    rules name exactly (globs name no channel of their own)."""
+    named = {r.get("channel") for r in state.rules.values()}
+    named |= {key[1] for key in state.shutoffs} | {key[1] for key in state.pins}
+    plain = {n for n in named if isinstance(n, str) and "*" not in n}
+    lives = {n for n in plain if live_channel_of(state, n, suffixes) is None}
+    lives |= set(state.test_channels.values())
+    channels = set(state.test_channels) | {live + s for live in lives for s in suffixes}
+    channels |= plain - lives
+    found = (as_test_channel(state, c, suffixes) for c in sorted(channels))
+    return [t for t in found if t is not None]
 
 
 def _rule_on(rule: dict[str, Any] | None, channel: str) -> bool:
@@ -167,8 +278,9 @@ def derived_view(state: Catalog, live: str, test: str | None = None) -> ChannelV
 def view_of(
     state: Catalog, channel: str, suffixes: tuple[str, ...] = DEFAULT_TEST_SUFFIXES
 ) -> ChannelView:
-    """The view a client on ``channel`` gets: derived for a test channel, else live."""
-    live = live_channel_of(state, channel, suffixes)
+    """The view a client on ``channel`` gets: derived for a derived test channel, else
+    live (a hand-kept test channel is answered as any channel)."""
+    live = derived_from(state, channel, suffixes)
     return derived_view(state, live, channel) if live else live_view(state, channel)
 
 

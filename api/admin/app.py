@@ -14,12 +14,13 @@ import os
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api.admin import dockerflow, problems
+from api.admin import access, dockerflow, problems
 from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
+from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit, max_body_bytes
 from api.config import open_app, settings, warn_about_defaults
 from api.logs import configure_process
 from api.metrics import count_appended_events
@@ -38,14 +39,17 @@ class AdminSettings:
     version_file: str | None = None
     #: Download hosts release blobs may name (``RULELOG_DOMAIN_ALLOWLIST``).
     allowlist: Allowlist = field(default_factory=lambda: PRODUCTION_ALLOWLIST)
+    #: The longest request body accepted (``RULELOG_MAX_BODY_BYTES``); longer ones are 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
         loaded = settings(env)
         return cls(
-            jwt=JwtSettings.from_settings(loaded),
+            jwt=JwtSettings.from_env(env),  # api/oidc.py reads the JWT and Auth0 variables
             version_file=str(loaded.version_file) if loaded.version_file else None,
             allowlist=loaded.allowlist(),
+            max_body_bytes=max_body_bytes(env),
         )
 
 
@@ -72,6 +76,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        dependencies=[Depends(access.enforce)],  # every route's need, from access.READS
     )
     count_appended_events(service)
     service.domain_allowlist = settings.allowlist  # blobs are checked as Balrog's admin does
@@ -81,10 +86,12 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     app.state.auth = Authenticator(service, settings.jwt)
     problems.install(app)
     app.router.redirect_slashes = False  # Balrog answers 404 to a trailing slash, not 307
+    access.install(app, [(dockerflow.router, ""), *((r, API_PREFIX) for r in _routers())])
     app.include_router(dockerflow.router)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
     worker = f"admin-{os.getpid()}"
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(HeadAsGet)
     app.add_middleware(
         RequestLogMiddleware, worker=worker, cache_control="no-store", app_name="admin"

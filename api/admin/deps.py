@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.admin.problems import Problem
+from api.admin.problems import LoginRefusal, Problem
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, AuthError
 from domain.application import RulelogApp
@@ -41,9 +41,9 @@ class _AfterLogin:
         self._request = request
 
     def __getattr__(self, name: str) -> Any:
-        refusal = getattr(self._request.state, "login_refusal", None)
+        refusal: LoginRefusal | None = getattr(self._request.state, "login_refusal", None)
         if refusal is not None and name != "now":  # reading the clock reveals nothing
-            raise refusal
+            raise refusal.error()
         return getattr(self._target, name)
 
 
@@ -56,21 +56,32 @@ async def reader(request: Request) -> CatalogReader:
     return _AfterLogin(request.app.state.reader, request)  # type: ignore[return-value]
 
 
+def identify(request: Request) -> str:
+    """The caller's username, once per request; "" with the refusal recorded if none."""
+    known: str | None = getattr(request.state, "caller", None)
+    if known is not None:
+        return known
+    authenticator: Authenticator = request.app.state.auth
+    request.state.caller = ""
+    try:
+        username, user = authenticator.identify_user(request.headers.get("authorization"))
+        known_user = user is not None and bool(user.permissions or user.roles)
+        if "@" in username and not known_user:
+            raise Problem(403, "Authorization Required", title="Forbidden")
+    except (AuthError, Problem) as refusal:
+        # raised by the service or reader, see above; a plain value, see LoginRefusal
+        request.state.login_refusal = LoginRefusal.of(refusal)
+        return ""
+    request.scope.setdefault("rulelog.log", {})["user"] = username
+    request.state.caller = username
+    return username
+
+
 def actor(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Security(bearer),
 ) -> str:
-    authenticator: Authenticator = request.app.state.auth
-    try:
-        username, user = authenticator.identify_user(request.headers.get("authorization"))
-        known = user is not None and bool(user.permissions or user.roles)
-        if "@" in username and not known:
-            raise Problem(403, "Authorization Required", title="Forbidden")
-    except (AuthError, Problem) as refusal:
-        request.state.login_refusal = refusal  # raised by the service or reader, see above
-        return ""
-    request.scope.setdefault("rulelog.log", {})["user"] = username
-    return username
+    return identify(request)
 
 
 Service = Annotated[RulelogApp, Depends(service)]

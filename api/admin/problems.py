@@ -11,6 +11,7 @@ Handlers raise ``Problem`` for route-specific answers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.admin.params import below_minimum
 from api.auth import AuthError
+from api.excerpt import clipped
 from api.logs import get_logger
 from domain.blobs.validation import FORBIDDEN_DOMAIN
 from domain.errors import (
@@ -55,7 +57,7 @@ def problem_body(
     status: int, title: str | None, detail: str, ext: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     body = {"type": "about:blank", "title": title, "detail": detail, "status": status}
-    return {**body, **(ext or {})}
+    return clipped({**body, **(ext or {})})  # never quote more than an excerpt of the input
 
 
 def problem(
@@ -66,6 +68,9 @@ def problem(
 
 class Problem(Exception):
     """Raised by a handler to answer with a specific problem document."""
+
+    #: Set on the one raised for a recorded ``LoginRefusal`` (see ``api.admin.deps``).
+    from_login = False
 
     def __init__(
         self, status: int, detail: str, *, title: str | None = None, exception: Any = None
@@ -78,6 +83,48 @@ class Problem(Exception):
 
     def response(self) -> JSONResponse:
         return problem(self.status, self.title, self.detail, self.ext)
+
+
+def auth_problem(reason: dict[str, str]) -> JSONResponse:
+    """Balrog's 401 for a caller it cannot identify (its ``AuthError`` handler)."""
+    exception = f"Permission denied to perform the request. {reason}"
+    return problem(401, "Forbidden", "PermissionDeniedError", {"exception": exception})
+
+
+@dataclass(frozen=True)
+class LoginRefusal:
+    """Why a caller was not let in, kept in ``request.state`` until a handler needs them.
+
+    Plain values, never the exception itself: a raised exception's traceback
+    holds the frames that hold the request and its parsed body, so keeping it
+    on the request made a cycle only a full garbage collection frees (issue
+    17: unauthenticated requests that each pinned their whole body).
+    """
+
+    status: int  #: 401 (no identity) or 403 (an identity not let in, or not allowed)
+    code: str
+    description: str
+    exception: str | None = None  #: Balrog's ``exception`` member of a 403
+
+    @classmethod
+    def of(cls, error: AuthError | Problem) -> LoginRefusal:
+        if isinstance(error, AuthError):
+            return cls(401, error.error["code"], error.error["description"])
+        return cls(error.status, error.title, error.detail)
+
+    def error(self) -> Exception:
+        """A fresh exception to raise for this refusal."""
+        if self.status == 401:
+            return AuthError(self.code, self.description)
+        raised = Problem(self.status, self.description, title=self.code, exception=self.exception)
+        raised.from_login = True
+        return raised
+
+    def response(self) -> JSONResponse:
+        if self.status == 401:
+            return auth_problem({"code": self.code, "description": self.description})
+        ext = {"exception": self.exception} if self.exception is not None else None
+        return problem(self.status, self.code, self.description, ext)
 
 
 def _forbidden_domain(method: str, path: str) -> JSONResponse:
@@ -138,13 +185,9 @@ def install(app: Any) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem) -> JSONResponse:
         # Only Balrog's request validator answers before its login check.
-        refusal = getattr(request.state, "login_refusal", None)
-        if refusal is not None and refusal is not error and not _from_validator(error):
-            return (
-                await _auth(request, refusal)
-                if isinstance(refusal, AuthError)
-                else (refusal.response())
-            )
+        refusal: LoginRefusal | None = getattr(request.state, "login_refusal", None)
+        if refusal is not None and not error.from_login and not _from_validator(error):
+            return refusal.response()
         return error.response()
 
     @app.exception_handler(RulelogError)
@@ -154,8 +197,7 @@ def install(app: Any) -> None:
 
     @app.exception_handler(AuthError)
     async def _auth(request: Request, error: AuthError) -> JSONResponse:
-        exception = f"Permission denied to perform the request. {error.error}"
-        return problem(401, "Forbidden", "PermissionDeniedError", {"exception": exception})
+        return auth_problem(error.error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

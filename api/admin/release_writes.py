@@ -21,7 +21,7 @@ from typing import Any
 
 from api.admin.problems import Problem
 from api.admin.release_blob_errors import INVALID_BLOB, blob_errors
-from domain import ids
+from domain import bounded_json, ids
 from domain.application import RulelogApp
 from domain.errors import Conflict, NotFound, SignoffRequired
 from domain.releases import Release
@@ -45,7 +45,7 @@ def parse_json_field(value: Any, field: str) -> Any:
     if not isinstance(value, str):
         raise Problem(400, f"{field}: {value!r} is not of type 'string'")
     try:
-        return json.loads(value)
+        return bounded_json.loads(value)
     except ValueError as error:
         raise Problem(
             400,

@@ -31,6 +31,7 @@ from api.admin.rules_schemas import (
     request_body,
 )
 from api.admin.schemas import NewDataVersion, ProblemDoc
+from domain.bounds import id_from
 from domain.errors import Conflict, NotFound, SignoffRequired
 from domain.rule_fields import RULE_FIELDS
 from projections.revisions import balrog_rule
@@ -81,7 +82,8 @@ def int_query(request: Request, name: str, *, required: bool = False, minimum: i
 
 
 def rule_key(id_or_alias: str) -> int | str:
-    return int(id_or_alias) if id_or_alias.isdigit() else id_or_alias
+    key = id_from(id_or_alias)  # too many digits for an id: looked up (in vain) as an alias
+    return key if key is not None else id_or_alias
 
 
 def find_rule(rules: dict[int, dict[str, Any]], id_or_alias: str) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from typing import Any
 from api.admin.problems import Problem
 from api.admin.scheduled_rows import condition_columns, when_millis
 from api.admin.users_schemas import PERMISSION_PARAM
+from domain import bounded_json
 from domain.errors import Invalid
 
 CHANGE_TYPES = ("insert", "update", "delete")
@@ -162,7 +163,7 @@ def check_json_text(kind: str, body: dict[str, Any]) -> None:
         raise Problem(400, f"{name}: {value!r} is not of type {types}")
     if value:
         try:
-            json.loads(value)
+            bounded_json.loads(value)
         except json.JSONDecodeError as error:
             raise Problem(
                 400,
@@ -209,7 +210,7 @@ def _parse_json(name: str, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
+        return bounded_json.loads(value)
     except json.JSONDecodeError as error:
         raise Invalid(f"{name}: not valid JSON: {error}", field=name) from None
 

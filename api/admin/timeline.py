@@ -9,7 +9,8 @@ takes -- ISO 8601 UTC, epoch milliseconds, ``position:N`` -- and are resolved
 to a position first, each named in its own error, so one request sees one
 state however the log moves meanwhile.
 
-Reads need no token, like Balrog's GETs; ``restore`` (which only schedules,
+Reads need no token, like Balrog's GETs (the audit feed shows grants, roles
+and tokens only to a caller with ``permission``/``view``); ``restore`` (which only schedules,
 through the normal signoff workflow) and uptake reports need a verified
 identity, and the domain checks its permissions.
 """
@@ -23,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
+from api.admin.access import may_view_access
 from api.admin.deps import Actor, Service
 from api.admin.problems import Problem
 from api.admin.schemas import ProblemDoc
@@ -36,6 +38,7 @@ from api.admin.timeline_schemas import (
     RulesAt,
     StatesDiff,
     SyncStatus,
+    TestChannels,
     UptakeBody,
     UptakeOut,
 )
@@ -45,6 +48,7 @@ from domain.errors import Invalid, NotFound
 from domain.request import RouteNotFound, RouteRedirect
 from projections.at import channel_known, release_at, rules_at
 from projections.audit import KINDS, changes
+from projections.channels import list_test_channels
 from projections.diff import diff_states, live_test_diff, sync_status
 from projections.explain import explain, parse_headers
 from projections.timeline import Timeline
@@ -114,12 +118,29 @@ def timeline_rules(
     timeline: Past,
     at: str | None = Query(None, description=AT_HELP),
     channel: str | None = Query(
-        None, description="Only this channel's view (a test channel: its derived view)."
+        None,
+        description="Only this channel's view (a derived test channel: its derived view).",
     ),
 ) -> Response:
     """The rules in force at ``at``, like ``rulelog at T rules [--channel C]``."""
     position = _position(timeline, "at", at)
     return _answer(rules_at(timeline, position, channel or None, known_only=True))
+
+
+@router.get(
+    "/timeline/test-channels",
+    response_model=TestChannels,
+    responses=READ_ERRORS,
+    summary="Test channels at a time: derived or hand-kept",
+)
+def timeline_test_channels(
+    timeline: Past,
+    at: str | None = Query(None, description=AT_HELP),
+    live: str | None = Query(None, description="Only the test channels of this live channel."),
+) -> Response:
+    """Every test channel with its live channel, derived or hand-kept, and the rules that
+    keep it so, like ``rulelog channels list [LIVE] --at T``."""
+    return _answer(list_test_channels(timeline, _position(timeline, "at", at), live or None))
 
 
 @router.get(
@@ -142,6 +163,7 @@ def timeline_release(
     summary="The audit log",
 )
 def timeline_changes(
+    request: Request,
     service: Service,
     timeline: Past,
     since: str | None = Query(None, description="From the state at this time [the start]."),
@@ -154,7 +176,9 @@ def timeline_changes(
     """One row per change between two times, like ``rulelog changes``.
 
     ``product`` and ``channel`` filter rows over a range, where a channel may
-    come and go, so an unmatched one gives fewer rows rather than a 404.
+    come and go, so an unmatched one gives fewer rows rather than a 404. Rows
+    about permissions, roles and tokens are shown only to a caller holding
+    ``permission``/``view`` (``api.admin.access``).
     """
     rows = changes(
         service,
@@ -165,6 +189,7 @@ def timeline_changes(
         channel=channel,
         by=by,
         kinds=kind,
+        with_access=may_view_access(request),
     )
     return _answer(rows)
 

@@ -43,6 +43,7 @@ class RulesAt(Stamp):
     rules: list[Row]
     channel: str | None = None
     live_channel: str | None = None
+    answered_by: str | None = Field(None, description="live, derived or hand-kept")
     overlays: list[OverlayRef] | None = None
 
 
@@ -140,6 +141,28 @@ class SyncStatus(Stamp):
     channels: list[ChannelSync]
 
 
+class TestChannelRow(BaseModel):
+    """A test channel: its live channel, and whether it is derived or hand-kept."""
+
+    __test__ = False  # not a pytest class
+
+    channel: str
+    live_channel: str
+    mode: str = Field(description="derived, or hand-kept (answered as Balrog answers it)")
+    mapped: bool = Field(description="Mapped explicitly (`rulelog channels map`).")
+    hand_kept_by: list[int] = Field(
+        description="Live rules naming the channel on their own (ignored once it is mapped)."
+    )
+
+
+class TestChannels(Stamp):
+    """Every test channel at that time, like ``rulelog channels list``."""
+
+    __test__ = False
+
+    test_channels: list[TestChannelRow]
+
+
 class Origin(BaseModel):
     """The event that put something in place: who, when."""
 
@@ -177,6 +200,11 @@ class Explanation(Stamp):
     channel: str
     live_channel: str
     test_channel: bool
+    answered_by: str = Field(
+        description="live (a live channel's rules), derived (a test channel's derived view) "
+        "or hand-kept (live rules naming the test channel on its own, matched as in Balrog)"
+    )
+    hand_kept_by: list[int] = Field(description="The rules keeping the test channel hand-kept.")
     response: ExplainedResponse
     matched_rules: list[MatchedRule]
     release: ExplainedRelease | None

@@ -75,14 +75,15 @@ def _permissions_of(reader: Reader, username: str) -> dict[str, Any]:
 
 
 def _may_view(service: Service, username: str, changed_by: str) -> None:
-    """Balrog's ``getUserPermissions``: a user reads their own permissions, others need view."""
+    """Balrog's writes read the user's permissions first (``getUserPermissions``): one's
+    own, or anyone's with view. The reads' own need is declared in ``api.admin.access``."""
     if username != changed_by:
         service.require(changed_by, "permission.view")
 
 
 @router.get("/users", response_model=UserList, responses=READ_PROBLEMS)
-def list_users(service: Service, reader: Reader, changed_by: Actor) -> Any:
-    service.require(changed_by, "permission.view")
+def list_users(reader: Reader, changed_by: Actor) -> Any:
+    """Who holds what; needs ``permission``/``view`` (``api.admin.access``)."""
     with reader.current() as model:
         names = sorted(n for n, h in model.catalog.users.items() if h["permissions"] or h["roles"])
     users = {}
@@ -96,10 +97,8 @@ def list_users(service: Service, reader: Reader, changed_by: Actor) -> Any:
 
 
 @router.get("/users/{username}", response_model=UserDetail, responses=READ_PROBLEMS)
-def get_user(
-    service: Service, reader: Reader, changed_by: Actor, username: str = UsernamePath
-) -> Any:
-    _may_view(service, username, changed_by)
+def get_user(reader: Reader, changed_by: Actor, username: str = UsernamePath) -> Any:
+    """One's own, or anyone's with ``permission``/``view`` (``api.admin.access``)."""
     held = _held(reader, username)
     if held is None or not held[0]:
         raise Problem(404, f"No permission found for username {username}")
@@ -110,10 +109,7 @@ def get_user(
 @router.get(
     "/users/{username}/permissions", response_model=UserPermissions, responses=READ_PROBLEMS
 )
-def get_user_permissions(
-    service: Service, reader: Reader, changed_by: Actor, username: str = UsernamePath
-) -> Any:
-    _may_view(service, username, changed_by)
+def get_user_permissions(reader: Reader, changed_by: Actor, username: str = UsernamePath) -> Any:
     return JSONResponse(_permissions_of(reader, username))
 
 
@@ -127,14 +123,12 @@ def _not_held(username: str, permission: str) -> Problem:
     responses=READ_PROBLEMS,
 )
 def get_user_permission(
-    service: Service,
     reader: Reader,
     changed_by: Actor,
     username: str = UsernamePath,
     permission: str = PermissionPath,
 ) -> Any:
     check_param(PERMISSION_PARAM, permission)
-    _may_view(service, username, changed_by)
     found = _permissions_of(reader, username).get(permission)
     if found is None:
         raise _not_held(username, permission)

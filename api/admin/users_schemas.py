@@ -10,7 +10,6 @@ value is still decided by the domain.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from api.admin.problems import Problem
 from api.admin.schemas import ProblemDoc
+from domain import bounded_json
 from domain.errors import Invalid, SignoffRequired
 
 #: Every problem a write route of this API can answer with (documented once).
@@ -149,7 +149,7 @@ def parse_options(raw: str | None) -> dict[str, Any] | None:
     if not raw:
         return None
     try:
-        options = json.loads(raw)
+        options = bounded_json.loads(raw)
     except ValueError as error:
         reason = error.args[0] if error.args else str(error)
         raise Problem(

@@ -12,7 +12,6 @@ from api.cli.context import actor_of, app_from, as_option, json_option, print_js
 from api.config import open_timeline
 from projections.at import release_at, rules_at
 from projections.timeline import Timeline
-from projections.views import derived_channels_of
 
 
 def timeline_from(ctx: click.Context) -> Timeline:
@@ -42,6 +41,8 @@ def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
         print_json(answer)
         return
     click.echo(f"position {answer['position']} at {answer['time']}")
+    if answer.get("answered_by") in ("derived", "hand-kept"):
+        click.echo(f"{channel}: {answer['answered_by']} test channel of {answer['live_channel']}")
     print_table(answer["rules"], (*RULE_TABLE, "data_version"))
     for overlay in answer.get("overlays", []):
         click.echo(
@@ -87,7 +88,7 @@ def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
 
 @main.group()
 def channels() -> None:
-    """Test channels: explicit mappings (the -localtest/-cdntest suffixes need none)."""
+    """Test channels: derived (mapped, or by the -localtest/-cdntest suffix) or hand-kept."""
 
 
 @channels.command("map")
@@ -115,24 +116,50 @@ def channels_unmap(ctx: click.Context, test: str, as_json: bool, actor: str | No
     report(as_json, {"test": test, "live": None}, f"{test} is no longer mapped")
 
 
+@channels.command("derive")
+@click.argument("test")
+@click.option("--live", help="Its live channel [default: the one its suffix or mapping names].")
+@json_option
+@as_option
+@click.pass_context
+def channels_derive(
+    ctx: click.Context, test: str, live: str | None, as_json: bool, actor: str | None
+) -> None:
+    """Derive TEST from its live channel: delete the rules that keep it by hand (as
+    ordinary deletions: signoff policies apply) and map it, in one save."""
+    from projections.channels import derive_channel
+
+    answer = derive_channel(app_from(ctx), timeline_from(ctx), test, actor_of(actor), live)
+    if as_json:
+        print_json(answer)
+        return
+    retired = ", ".join(str(i) for i in answer["retired_rules"]) or "none"
+    click.echo(f"{test} is derived from {answer['live_channel']} (rules retired: {retired})")
+
+
 @channels.command("list")
 @click.argument("live", required=False)
+@click.option("--at", "when", metavar="T", help="ISO 8601 UTC, epoch ms or position:N [now].")
 @json_option
 @click.pass_context
-def channels_list(ctx: click.Context, live: str | None, as_json: bool) -> None:
-    """Explicit mappings, or every test channel of LIVE (mapped and by suffix)."""
-    state = timeline_from(ctx).current()
-    if live:
-        rows: Any = derived_channels_of(state, live)
-    else:
-        rows = dict(sorted(state.test_channels.items()))
+def channels_list(ctx: click.Context, live: str | None, when: str | None, as_json: bool) -> None:
+    """Every test channel (or LIVE's): its live channel, derived or hand-kept, and the
+    rules that keep it hand-kept."""
+    from projections.channels import list_test_channels
+
+    answer = list_test_channels(timeline_from(ctx), when, live)
     if as_json:
-        print_json(rows)
-    elif live:
-        click.echo("\n".join(rows))
-    else:
-        for test, of in rows.items():
-            click.echo(f"{test} -> {of}")
+        print_json(answer)
+        return
+    rows = [
+        {
+            **row,
+            "hand_kept_by": ",".join(str(i) for i in row["hand_kept_by"]) or "-",
+            "mapped": "yes" if row["mapped"] else "no",
+        }
+        for row in answer["test_channels"]
+    ]
+    print_table(rows, ("channel", "live_channel", "mode", "mapped", "hand_kept_by"))
 
 
 def _empty(body: str) -> bool:
@@ -167,8 +194,7 @@ def explain(
     response = answer["response"]
     click.echo(
         f"at position {answer['position']} ({answer['time']}), channel "
-        f"{answer['channel']}"
-        + (f" (test channel of {answer['live_channel']})" if answer["test_channel"] else "")
+        f"{answer['channel']}" + _answered_by(answer)
     )
     click.echo(f"status {response['status']}, Rule-ID {response['headers'].get('Rule-ID')}")
     if response.get("problem"):
@@ -203,3 +229,12 @@ def explain(
     if answer["emergency_shutoff"]:
         click.echo(f"  emergency shutoff: {answer['emergency_shutoff']}")
     click.echo(response["body"])
+
+
+def _answered_by(answer: dict[str, Any]) -> str:
+    if answer["answered_by"] == "derived":
+        return f" (test channel of {answer['live_channel']}, derived)"
+    if answer["answered_by"] == "hand-kept":
+        kept = ", ".join(str(i) for i in answer["hand_kept_by"])
+        return f" (test channel of {answer['live_channel']}, hand-kept by rules {kept})"
+    return ""

@@ -151,11 +151,15 @@ def test_rules_history_filters_and_pages(seeded: AdminClient) -> None:
             "Wrong type, expected 'integer' for query parameter 'timestamp_to'")
 
 
-def test_permissions_history_needs_a_token(seeded: AdminClient) -> None:
+def test_permissions_history_needs_permission_view(seeded: AdminClient) -> None:
     seeded.service.grant_permission("releng", "rule", {"products": ["Firefox"]}, "alice")
+    for user in ("bob", "releng", "alice"):
+        seeded.token_for(user)
     before = seeded.event_count()
     assert seeded.get("/permissions/history", as_user=None).status == 401
-    got = seeded.get("/permissions/history", as_user="bob", query={"limit": 100}).json
+    assert seeded.get("/permissions/history", as_user="bob").status == 403  # no permission
+    assert seeded.get("/permissions/history", as_user="releng").status == 403  # not view
+    got = seeded.get("/permissions/history", as_user="alice", query={"limit": 100}).json
     assert set(got) == {"Permissions", "Permissions Scheduled Change"}
     rows = got["Permissions"]["revisions"]
     granted = next(r for r in rows if r["username"] == "releng")

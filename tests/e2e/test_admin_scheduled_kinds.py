@@ -96,7 +96,9 @@ def test_permission_insert_and_enact(loaded: AdminClient) -> None:
     )
     made = loaded.post("/scheduled_changes/permissions", body)
     assert made.status == 200, made.text
-    listed = loaded.get("/scheduled_changes/permissions", as_user=None).json
+    # proposed grants show who will hold what: permission/view only (alice is admin)
+    assert loaded.get("/scheduled_changes/permissions", as_user=None).status == 401
+    listed = loaded.get("/scheduled_changes/permissions").json
     row = listed["scheduled_changes"][0]
     assert row["username"] == "carol" and row["options"] == {"products": ["Firefox"]}
     assert row["permission"] == "release" and "telemetry_uptake" not in row

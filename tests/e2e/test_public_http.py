@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,14 +106,20 @@ def _wait_until_ready(server: Server) -> None:
 def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     _cli(store, "users", "add", "t", "--admin")
     _cli(store, "import", str(DATA / "fixture.json"), "--as", "t")
+    with public_server(store, tmp_path_factory.mktemp("public-log") / "server.log") as running:
+        yield running
+
+
+@contextmanager
+def public_server(store: Store, log: Path, workers: int = 2) -> Iterator[Server]:
+    """``rulelog serve public`` on ``store``, ready to answer; stopped on leaving."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("public-log") / "server.log"
     env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [
                 *(RULELOG, "--database-url", store.url, "serve", "public"),
-                *("--host", "127.0.0.1", "--port", str(port), "--workers", "2"),
+                *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,

@@ -16,7 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import Invalid
+from domain.releases import check_release_identity
 from domain.rule_fields import RULE_COLUMNS, RULE_FIELDS, normalize_rule, validate_alias
+from domain.shutoff_fields import normalize_shutoff
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixture.json"
 
@@ -534,3 +536,27 @@ def test_a_list_of_valid_plain_versions_is_valid(entries: list[str]) -> None:
         assert normalize_rule({"version": joined}, partial=True, admin_api=True) == {
             "version": joined
         }
+
+
+# ---------------------------------------------------- addressable names (issue 17)
+
+UNADDRESSABLE = ["a/b", "..", "x..y", ".", "a\x00", "a\r\nb", "a\tb", "a\u202eb", "a\u2066", "a?b"]
+
+
+@pytest.mark.parametrize("bad", UNADDRESSABLE)
+def test_unaddressable_names_are_refused_at_write_time(bad: str) -> None:
+    with pytest.raises(Invalid, match="name"):
+        check_release_identity(bad, "Firefox")
+    if bad.isascii():  # product and channel are ASCII columns besides
+        with pytest.raises(Invalid, match="channel"):
+            normalize_shutoff({"product": "Firefox", "channel": bad})
+        with pytest.raises(Invalid, match="product"):
+            normalize_rule({**MINIMAL, "product": bad})
+
+
+def test_the_fixture_names_stay_writable() -> None:
+    snapshot = json.loads(FIXTURE.read_text())
+    for release in snapshot["releases"]:
+        check_release_identity(release["name"], release["product"])
+    for rule in snapshot["rules"]:
+        normalize_rule({**MINIMAL, **{k: rule.get(k) for k in ("product", "channel")}})

@@ -46,7 +46,6 @@ def test_values_are_read_and_typed() -> None:
         ({"RULELOG_LOG_LEVEL": "LOUD"}, "RULELOG_LOG_LEVEL"),
         ({"RULELOG_FINGERPRINT_POLICY": "maybe"}, "RULELOG_FINGERPRINT_POLICY"),
         ({"RULELOG_AGENT_BACKOFF_MAX": "-1"}, "RULELOG_AGENT_BACKOFF_MAX"),
-        ({"RULELOG_JWT_ISSUER": "https://id"}, "RULELOG_JWT_AUDIENCE, RULELOG_JWT_JWKS"),
         ({"RULELOG_DOMAIN_ALLOWLIST": "/nonexistent/hosts.json"}, "RULELOG_DOMAIN_ALLOWLIST"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import jwt
@@ -14,6 +15,8 @@ from api.auth import Authenticator, AuthError, JwtSettings
 from domain.application import RulelogApp
 from domain.errors import Conflict, Invalid, NotFound
 from domain.tokens import digest, token_id_of
+from domain.users import RoleRoster, User
+from projections.log import read_log
 
 
 @pytest.fixture
@@ -73,6 +76,13 @@ def test_the_authenticator_reads_bearer_headers_as_balrog(app: RulelogApp) -> No
         ("Bearer", "invalid_header"),
         (f"Bearer {token} extra", "invalid_header"),
         ("Bearer rlt_0123456789abcdef_x", "invalid_token"),
+        # issue 17: Unicode spaces are not separators, and nothing is indexed blindly
+        ("\u00a0", "invalid_header"),
+        (" \t ", "authorization_header_missing"),
+        (f"Bearer\u00a0{token}", "invalid_header"),
+        (f"Bearer {token}\u00a0", "invalid_header"),
+        ("Bearer \x00", "invalid_header"),
+        ("Bearer " + "a" * 20000, "invalid_header"),
     ]:
         with pytest.raises(AuthError) as caught:
             auth.identify(header)
@@ -101,26 +111,64 @@ def test_oidc_jwts_map_their_verified_email_to_the_user(app: RulelogApp, oidc) -
     key, settings = oidc
     auth = Authenticator(app, settings)
     assert auth.identify("Bearer " + _jwt(key, email="rel@example.com")) == "rel@example.com"
-    # machine tokens carry no email: their client id names them, as in Balrog
-    assert auth.identify("Bearer " + _jwt(key, azp="automation-client")) == "automation-client"
     _, token = app.issue_token("ops", "root")
     assert auth.identify(f"Bearer {token}") == "ops"  # rulelog's own tokens still work
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        # issue 17: azp/sub never name a local user; an unmapped machine is nobody
+        ({"azp": "admin"}, "no_email"),
+        ({"sub": "admin"}, "no_email"),
+        ({"azp": "admin", "gty": "client-credentials"}, "unknown_client"),
+        ({"sub": "admin@clients"}, "unknown_client"),
+        ({"email": "admin"}, "no_email"),  # not an address: it could be a local name
+        ({"email": "rel@example.com", "email_verified": False}, "email_unverified"),
+        ({"email": ["rel@example.com"]}, "no_email"),
+    ],
+)
+def test_oidc_tokens_without_a_usable_identity_are_refused(
+    app: RulelogApp, oidc, claims: dict[str, object], code: str
+) -> None:
+    key, settings = oidc
+    app.add_user("admin", admin=True, recorded_by="root")
+    with pytest.raises(AuthError) as caught:
+        Authenticator(app, settings).identify("Bearer " + _jwt(key, **claims))
+    assert caught.value.error["code"] == code
+
+
+def test_machine_tokens_act_as_the_account_they_are_mapped_to(app: RulelogApp, oidc) -> None:
+    key, settings = oidc
+    mapped = replace(settings, machine_accounts={"Xk3client": "balrogagent"})
+    auth = Authenticator(app, mapped)
+    machine = _jwt(key, azp="Xk3client", sub="Xk3client@clients", gty="client-credentials")
+    assert auth.identify("Bearer " + machine) == "balrogagent"
 
 
 def test_oidc_jwts_are_verified(app: RulelogApp, oidc) -> None:
     key, settings = oidc
     auth = Authenticator(app, settings)
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    unknown_kid = jwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 600, "email": "x@e.com"},
+        key,
+        algorithm="RS256",
+        headers={"kid": "k2"},
+    )
     bad = [
-        _jwt(stranger, email="x@example.com"),  # not signed by the provider
-        _jwt(key, email="x@example.com", aud="someone-else"),
-        _jwt(key, email="x@example.com", iss="https://evil.example.com/"),
-        _jwt(key, email="x@example.com", exp=int(time.time()) - 60),
-        "not.a.jwt",
+        (_jwt(stranger, email="x@example.com"), "invalid_token"),  # not the provider's key
+        (_jwt(key, email="x@example.com", aud="someone-else"), "invalid_claims"),
+        (_jwt(key, email="x@example.com", iss="https://evil.example.com/"), "invalid_claims"),
+        (_jwt(key, email="x@example.com", exp=int(time.time()) - 60), "token_expired"),
+        (unknown_kid, "invalid_key"),
+        (jwt.encode({"email": "x@e.com"}, "s" * 32, algorithm="HS256"), "invalid_header"),
+        ("not.a.jwt", "invalid_header"),
     ]
-    for token in bad:
-        with pytest.raises(AuthError):
+    for token, code in bad:
+        with pytest.raises(AuthError) as caught:
             auth.identify(f"Bearer {token}")
+        assert caught.value.error["code"] == code, token
 
 
 def test_jwt_settings_from_env() -> None:
@@ -131,6 +179,31 @@ def test_jwt_settings_from_env() -> None:
         {"RULELOG_JWT_ISSUER": ISSUER, "RULELOG_JWT_AUDIENCE": "a", "RULELOG_JWT_JWKS": "/x"}
     )
     assert made is not None and made.audience == "a" and made.email_claim == "email"
+    auth0 = JwtSettings.from_env(
+        {
+            "RULELOG_AUTH0_DOMAIN": "tenant.eu.auth0.com",
+            "RULELOG_JWT_AUDIENCE": "balrog-production",
+            "RULELOG_AUTH0_MACHINE_ACCOUNTS": '{"GaX7client": "balrog-ffxbld"}',
+        }
+    )
+    assert auth0 == JwtSettings(
+        issuer="https://tenant.eu.auth0.com/",
+        audience="balrog-production",
+        jwks="https://tenant.eu.auth0.com/.well-known/jwks.json",
+        userinfo="https://tenant.eu.auth0.com/userinfo",
+        machine_accounts={"GaX7client": "balrog-ffxbld"},
+    )
+    with pytest.raises(ValueError, match="MACHINE_ACCOUNTS"):
+        JwtSettings.from_env({**env_of(auth0), "RULELOG_AUTH0_MACHINE_ACCOUNTS": "[1]"})
+
+
+def env_of(settings: JwtSettings | None) -> dict[str, str]:
+    assert settings is not None
+    return {
+        "RULELOG_JWT_ISSUER": settings.issuer,
+        "RULELOG_JWT_AUDIENCE": settings.audience,
+        "RULELOG_JWT_JWKS": settings.jwks,
+    }
 
 
 def test_a_token_seen_before_is_still_checked_fresh(app: RulelogApp) -> None:
@@ -142,3 +215,33 @@ def test_a_token_seen_before_is_still_checked_fresh(app: RulelogApp) -> None:
     assert name == "ops" and user is not None and "admin" in user.permissions
     app.revoke_token(token_id, "root")
     assert app.authenticate_user(token) is None
+
+
+def test_every_token_and_access_event_names_who_acted_not_its_subject(app: RulelogApp) -> None:
+    """Issue 17, finding 6: the issuer, the revoker and the granter are the actors."""
+    token_id, _ = app.issue_token("ops@example.com", "root")
+    app.revoke_token(token_id, "security-officer")
+    app.add_user("boss", admin=True, recorded_by="root")
+    app.grant_permission("carol", "rule", {}, "boss")
+    app.grant_role("carol", "relman", "boss")
+    actors = {
+        logged.topic: logged.actor
+        for logged in read_log(app)
+        if logged.topic.startswith(("rulelog:api-token", "rulelog:user", "rulelog:role-roster"))
+    }
+    assert actors["rulelog:api-token.issued"] == "root"
+    assert actors["rulelog:api-token.revoked"] == "security-officer"
+    assert actors["rulelog:user.created"] == "boss"  # carol's, created by her first grant
+    assert actors["rulelog:role-roster.joined"] == "boss"
+    assert None not in actors.values()
+
+
+def test_events_stored_before_they_named_the_actor_still_load() -> None:
+    """Old ``user.created`` and ``role-roster.joined`` events (class version 1) are
+    upcast: no actor rather than the subject in its place."""
+    state: dict[str, object] = {"username": "carol"}
+    User.Created.upcast_v1_v2(state)
+    assert state == {"username": "carol", "created_by": None}
+    state = {"username": "carol"}
+    RoleRoster.Joined.upcast_v1_v2(state)
+    assert state["changed_by"] is None

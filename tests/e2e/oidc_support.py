@@ -1,0 +1,107 @@
+"""A stand-in OIDC provider (Auth0-like) for the admin server's tests.
+
+It serves its JWKS and a ``/userinfo`` endpoint over real HTTP from a thread
+of the test process, signs tokens with a key generated per session, and
+counts userinfo requests, so tests can see the cache at work.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from api.auth import Authenticator, JwtSettings
+from tests.e2e.conftest import AdminServer
+
+AUDIENCE = "rulelog-admin"
+
+
+class Provider:
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        self.jwks = {"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]}
+        #: access token -> the claims /userinfo answers for it
+        self.userinfo: dict[str, dict[str, Any]] = {}
+        self.userinfo_requests = 0
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/.well-known/jwks.json":
+                    self._send(200, provider.jwks)
+                elif self.path == "/userinfo":
+                    provider.userinfo_requests += 1
+                    token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    claims = provider.userinfo.get(token)
+                    self._send(200 if claims else 401, claims or {"error": "unknown"})
+                else:
+                    self._send(404, {})
+
+            def _send(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def settings(self) -> JwtSettings:
+        return JwtSettings(
+            issuer=self.base,
+            audience=AUDIENCE,
+            jwks=f"{self.base}.well-known/jwks.json",
+            userinfo=f"{self.base}userinfo",
+            machine_accounts={"AgentClient1": "balrogagent"},
+        )
+
+    def token(self, *, key: Any = None, kid: str = "k1", **claims: Any) -> str:
+        base = {"iss": self.base, "aud": AUDIENCE, "exp": int(time.time()) + 600, "sub": "x"}
+        return jwt.encode(
+            {**base, **claims}, key or self.key, algorithm="RS256", headers={"kid": kid}
+        )
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module", name="provider")
+def provider_fixture() -> Iterator[Provider]:
+    """A stand-in provider for a test module (import it into the module to use it)."""
+    running = Provider()
+    yield running
+    running.stop()
+
+
+@contextmanager
+def oidc_on(server: AdminServer, settings: JwtSettings) -> Iterator[None]:
+    """The admin server accepts the provider's tokens for the duration."""
+    state = server.app.state
+    previous = state.auth
+    state.auth = Authenticator(state.service, settings)
+    state.settings = replace(state.settings, jwt=settings)
+    try:
+        yield
+    finally:
+        state.auth = previous
+        state.settings = replace(state.settings, jwt=None)
