@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "changes": ("api.cli.history", "The audit log: one line per change between two times."),
     "channels": (
         "api.cli.timeline",
-        "Test channels: explicit mappings (the -localtest/-cdntest suffixes need none).",
+        "Test channels: derived (mapped, or by the -localtest/-cdntest suffix) or hand-kept.",
     ),
     "config": (
         "api.cli.settings",
