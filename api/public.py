@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.body_limit import BodyLimit, max_body_bytes
 from api.config import open_app, settings, warn_about_defaults
+from api.content_signature import ContentSignature, SigningSettings, contribute_json
 from api.logs import configure_process, get_logger
 from api.metrics import CONTENT_TYPE, metrics_response_body, record_poll
 from api.public_api import PublicApi, flask_json, problem
@@ -73,16 +74,20 @@ class PublicSettings:
     commit: str = "unknown"
     #: Start the follower thread; tests that drive ``poll_once`` themselves turn it off.
     follow: bool = True
+    #: Who signs which answers (``api.content_signature``; none by default).
+    signing: SigningSettings = field(default_factory=SigningSettings)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
         loaded = settings(env)
+        env = dict(os.environ if env is None else env)  # for settings read elsewhere
         return cls(
             cache_control=loaded.cache_control,
             poll_interval=loaded.poll_interval,
             version_file=str(loaded.version_file) if loaded.version_file else None,
             serving=ServingSettings(allowlist=loaded.allowlist()),
             commit=loaded.commit,
+            signing=SigningSettings.from_env(env),
         )
 
 
@@ -311,6 +316,7 @@ def create_public_app(
         Route("/__noop__", docker.noop, methods=["GET"]),
         Route("/robots.txt", docker.robots, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/contribute.json", contribute_json, methods=["GET"]),
         *api.routes(),
         Route("/{path:path}", updates),
     ]
@@ -333,6 +339,7 @@ def create_public_app(
                 templates={r.endpoint: r.path for r in routes if r.path != "/{path:path}"},
             ),
             Middleware(BodyLimit, limit=max_body_bytes()),
+            Middleware(ContentSignature, settings=server.settings.signing),
             Middleware(UpdateFastPath, endpoint=updates),
         ],
         lifespan=lifespan,

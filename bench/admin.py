@@ -167,9 +167,7 @@ def direct_updates(url: str, rule_ids: list[int], total: int, threads: int) -> f
         except BaseException as error:  # reported after the run
             failures.append(error)
 
-    workers = [
-        threading.Thread(target=work, args=(rule_ids[i], shares[i])) for i in range(threads)
-    ]
+    workers = [threading.Thread(target=work, args=(rule_ids[i], shares[i])) for i in range(threads)]
     started = time.perf_counter()
     for w in workers:
         w.start()
@@ -186,12 +184,16 @@ def bench_store(kind: str, args: argparse.Namespace) -> None:
     with fresh_store(kind) as url, tempfile.TemporaryDirectory() as tmp:
         run_cli(url, "users", "add", ADMIN, "--admin")
         run_cli(url, "import", str(DATA / "fixture.json"), "--as", ADMIN)
-        env_token = subprocess.run(
-            [RULELOG, "--database-url", url, "tokens", "create", ADMIN],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip().splitlines()[-1]
+        env_token = (
+            subprocess.run(
+                [RULELOG, "--database-url", url, "tokens", "create", ADMIN],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         snapshot = json.loads((DATA / "fixture.json").read_text())
         rule_ids = sorted(r["rule_id"] for r in snapshot["rules"])[: args.clients]
         before = count_rule_updates(url)

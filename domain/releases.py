@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 from domain import ids
 from domain.errors import Conflict, Invalid, NotFound
 from domain.names import check_addressable
+from domain.release_parts import BASE, base_of, compose, dotted, parse_dotted, parts_of
 
 NAME_MAX = 100
 PRODUCT_MAX = 15
@@ -31,8 +32,49 @@ def check_release_identity(name: object, product: object) -> None:
     check_addressable("product", product)
 
 
+def initial_part_versions(blob: dict[str, Any]) -> dict[str, int]:
+    """A new blob: its base and every locale part at data_version 1."""
+    return {BASE: 1, **{dotted(path): 1 for path in parts_of(blob)}}
+
+
+def next_part_versions(
+    versions: dict[str, int], old: dict[str, Any], new: dict[str, Any]
+) -> dict[str, int]:
+    """The v2 data_versions after the whole blob went from ``old`` to ``new``.
+
+    A v1 write replaces the blob at once; each part it changed moves on by one
+    (a new part starts at 1, a removed one is gone), as the parts of a v2
+    write do, so v2 readers see every change whoever made it.
+    """
+    out = {BASE: versions.get(BASE, 1) + (base_of(old) != base_of(new))}
+    old_parts, new_parts = parts_of(old), parts_of(new)
+    for path, data in new_parts.items():
+        key = dotted(path)
+        if path not in old_parts:
+            out[key] = 1
+        else:
+            out[key] = versions.get(key, 1) + (old_parts[path] != data)
+    return out
+
+
 class Release(Aggregate):
+    """A named blob; also Balrog v2's per-part data_versions (``part_versions``).
+
+    The stream holds the whole blob, so every reader (v1, serving, history,
+    time travel) reads one thing. A v2 write is one ``PartsChanged`` event
+    naming only the parts it changed; two v2 writers of different parts race
+    only on appending to this stream, which the service re-runs against the
+    fresh aggregate (their per-part checks still pass), so only writers of the
+    same part ever see a conflict.
+    """
+
     TOPIC = "rulelog:release"
+    #: 2: ``part_versions`` (snapshots of version 1 get them from the blob).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["part_versions"] = initial_part_versions(state.get("blob") or {})
 
     class Created(Aggregate.Created):
         TOPIC = "rulelog:release.created"
@@ -64,6 +106,16 @@ class Release(Aggregate):
         TOPIC = "rulelog:release.deleted"
         changed_by: str
 
+    class PartsChanged(Aggregate.Event):
+        """A v2 write: the new base (None: unchanged) and the parts it set or
+        removed (``{".platforms.p.locales.l": data or None}``)."""
+
+        TOPIC = "rulelog:release.parts-changed"
+        product: str
+        base: dict[str, Any] | None
+        parts: dict[str, Any]
+        changed_by: str
+
     @staticmethod
     def create_id(name: str, **_: Any) -> UUID:
         return ids.release_id(name)
@@ -78,6 +130,7 @@ class Release(Aggregate):
         self.read_only = read_only
         self.deleted = False
         self._base_version = 0
+        self.part_versions = initial_part_versions(blob)
 
     @property
     def data_version(self) -> int:
@@ -104,6 +157,7 @@ class Release(Aggregate):
         self.deleted = False
         # The Recreated event itself is data_version 1.
         self._base_version = self.version
+        self.part_versions = initial_part_versions(blob)
 
     def replace_blob(self, product: str, blob: dict[str, Any], changed_by: str) -> None:
         self.require_writable()
@@ -111,8 +165,40 @@ class Release(Aggregate):
 
     @event(BlobReplaced)
     def _record_blob(self, product: str, blob: dict[str, Any], changed_by: str) -> None:
+        self.part_versions = next_part_versions(self.part_versions, self.blob, blob)
         self.product = product
         self.blob = blob
+
+    def change_parts(
+        self,
+        product: str,
+        base: dict[str, Any] | None,
+        parts: dict[str, Any],
+        changed_by: str,
+    ) -> None:
+        """Record a v2 write (the caller has checked each part's data_version)."""
+        self.require_writable()
+        self._record_parts(product=product, base=base, parts=parts, changed_by=changed_by)
+
+    @event(PartsChanged)
+    def _record_parts(
+        self,
+        product: str,
+        base: dict[str, Any] | None,
+        parts: dict[str, Any],
+        changed_by: str,
+    ) -> None:
+        self.product = product
+        self.blob = apply_parts(self.blob, base, parts)
+        versions = dict(self.part_versions)
+        if base is not None:
+            versions[BASE] = versions.get(BASE, 1) + 1
+        for key, data in parts.items():
+            if data is None:
+                versions.pop(key, None)
+            else:
+                versions[key] = versions.get(key, 0) + 1
+        self.part_versions = versions
 
     def set_read_only(self, read_only: bool, changed_by: str) -> None:
         self.require_live()
@@ -121,6 +207,7 @@ class Release(Aggregate):
     @event(ReadOnlyChanged)
     def _record_read_only(self, read_only: bool, changed_by: str) -> None:
         self.read_only = read_only
+        self.part_versions = {**self.part_versions, BASE: self.part_versions.get(BASE, 1) + 1}
 
     def delete(self, changed_by: str) -> None:
         self.require_writable()
@@ -138,6 +225,34 @@ class Release(Aggregate):
             "read_only": self.read_only,
             "data_version": self.data_version,
         }
+
+
+def apply_parts(
+    blob: dict[str, Any], base: dict[str, Any] | None, parts: dict[str, Any]
+) -> dict[str, Any]:
+    """The whole blob after a ``PartsChanged`` (shared with the projections).
+
+    Copy-on-write along each changed path: a nightly's blob holds hundreds of
+    locales and replaying its stream must not copy all of them per event.
+    """
+    new = compose(base, parts_of(blob)) if base is not None else dict(blob)
+    for key, data in parts.items():
+        path = parse_dotted(key)
+        nodes = [new]
+        for step in path[:-1]:
+            child = nodes[-1].get(step)
+            child = dict(child) if isinstance(child, dict) else {}
+            nodes[-1][step] = child
+            nodes.append(child)
+        if data is not None:
+            nodes[-1][path[-1]] = data
+            continue
+        nodes[-1].pop(path[-1], None)
+        for depth in range(len(path) - 1, 0, -1):  # prune what the removal left empty
+            if nodes[depth]:
+                break
+            nodes[depth - 1].pop(path[depth - 1], None)
+    return new
 
 
 class ReleaseUsage(Aggregate):

@@ -102,4 +102,3 @@ class SignoffCommands(WorkflowCommands):
             return sc
 
         return self.with_retries(attempt)
-

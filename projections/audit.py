@@ -27,6 +27,7 @@ from domain.errors import Invalid
 from domain.matching import channel_matches
 from domain.pins import PinnableRelease
 from domain.policies import SignoffPolicies, policy_key
+from domain.release_parts import BASE
 from domain.releases import Release, ReleaseUsage
 from domain.rules import AliasClaim, Rule
 from domain.scheduling import PendingTarget, ScheduledChange
@@ -331,6 +332,11 @@ def changes(
             "channels": sorted("*" if c is None else c for c in channels),
             "changes": field_changes(before, after),
         }
+        if isinstance(ev, Release.PartsChanged):
+            # A v2 write names its parts: which locales changed, not just "the blob".
+            parts = ([BASE] if ev.base is not None else []) + sorted(ev.parts)
+            row["parts"] = parts
+            row["summary"] = f"{event_name(logged.topic)}: {', '.join(parts)}"
         if enacted is not None and enacted[0] == logged.position - 1 and kind != "sc":
             row["scheduled_change"] = enacted[1]
         rows.append(row)

@@ -17,7 +17,7 @@ from typing import Any
 from eventsourcing.application import Application
 
 from domain import ids
-from domain.releases import Release
+from domain.releases import Release, apply_parts
 from projections.history import stream_of
 from projections.state import blob_sha
 
@@ -50,6 +50,9 @@ def _states(app: Application, name: str) -> list[tuple[Any, ReleaseState | None]
             state = ReleaseState(name, ev.product, ev.read_only, ev.blob, 1)
         elif isinstance(ev, Release.BlobReplaced) and state is not None:
             state = ReleaseState(name, ev.product, state.read_only, ev.blob, state.data_version + 1)
+        elif isinstance(ev, Release.PartsChanged) and state is not None:
+            blob = apply_parts(state.blob, ev.base, ev.parts)
+            state = ReleaseState(name, ev.product, state.read_only, blob, state.data_version + 1)
         elif isinstance(ev, Release.ReadOnlyChanged) and state is not None:
             state = ReleaseState(
                 name, state.product, ev.read_only, state.blob, state.data_version + 1

@@ -53,6 +53,7 @@ _KINDS: dict[type, str] = {
             Release.Created,
             Release.Recreated,
             Release.BlobReplaced,
+            Release.PartsChanged,
             Release.ReadOnlyChanged,
             Release.Deleted,
         )

@@ -372,6 +372,27 @@ def blob_sha(blob: Any) -> str:
     return hashlib.sha256(_CANONICAL.encode(blob).encode()).hexdigest()
 
 
+def _parts_changed(c: Catalog, ev: Release.PartsChanged) -> None:
+    """A v2 write's digest chains the blob's last digest with the parts written.
+
+    The event carries only the parts, and a fold has no blobs in hand; chaining
+    gives every fold of the same history the same digest (a deferred digest
+    owed for this release is settled first), and it changes whenever the
+    release's content may have.
+    """
+    owed = c._undigested.pop(ev.originator_id.int, None)
+    stream = c._streams.get(ev.originator_id.int)
+    row = c.releases.get(stream.key) if stream is not None else None
+    if row is None:
+        return
+    if owed is not None:
+        row["blob_sha"] = blob_sha(owed)
+    change = {"previous": row.get("blob_sha"), "base": ev.base, "parts": ev.parts}
+    c._change(
+        ev, {"product": ev.product, "version": ev.originator_version, "blob_sha": blob_sha(change)}
+    )
+
+
 def _release_row(c: Catalog, ev: Any) -> dict[str, Any]:
     return {
         "product": ev.product,
@@ -398,6 +419,7 @@ _HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
         ev, {"read_only": ev.read_only, "version": ev.originator_version}
     ),
     Release.Deleted: lambda c, ev: c._close(ev),
+    Release.PartsChanged: _parts_changed,
     EmergencyShutoff.Created: lambda c, ev: c._open(
         ev,
         "shutoffs",

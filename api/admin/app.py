@@ -17,6 +17,7 @@ from importlib import metadata
 from fastapi import Depends, FastAPI
 
 from api.admin import access, dockerflow, problems
+from api.admin.cors import ENV_CORS_ORIGINS, Cors, cors_origins
 from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
@@ -39,16 +40,20 @@ class AdminSettings:
     version_file: str | None = None
     #: Download hosts release blobs may name (``RULELOG_DOMAIN_ALLOWLIST``).
     allowlist: Allowlist = field(default_factory=lambda: PRODUCTION_ALLOWLIST)
+    #: Origins Balrog's UI may call from (``RULELOG_CORS_ORIGINS``, comma-separated; ``*``).
+    cors_origins: tuple[str, ...] = ()
     #: The longest request body accepted (``RULELOG_MAX_BODY_BYTES``); longer ones are 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
         loaded = settings(env)
+        env = dict(os.environ if env is None else env)  # for settings read elsewhere
         return cls(
             jwt=JwtSettings.from_env(env),  # api/oidc.py reads the JWT and Auth0 variables
             version_file=str(loaded.version_file) if loaded.version_file else None,
             allowlist=loaded.allowlist(),
+            cors_origins=cors_origins(env.get(ENV_CORS_ORIGINS)),
             max_body_bytes=max_body_bytes(env),
         )
 
@@ -70,8 +75,8 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
         title="rulelog admin API",
         version=version,
         description=(
-            "Balrog's admin API v1 (under /api), served from rulelog's event log, with "
-            "time-travel and audit routes under /api/timeline."
+            "Balrog's admin API v1 (under /api) and v2 (under /api/v2), served from "
+            "rulelog's event log, with time-travel and audit routes under /api/timeline."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
@@ -91,6 +96,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
     worker = f"admin-{os.getpid()}"
+    app.add_middleware(Cors, origins=settings.cors_origins, routes_of=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(HeadAsGet)
     app.add_middleware(

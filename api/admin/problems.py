@@ -175,7 +175,10 @@ def domain_problem(error: RulelogError, method: str, path: str = "") -> JSONResp
     if isinstance(error, Invalid):
         if error.context.get("reason") == "forbidden_domain":
             return _forbidden_domain(method, path)
-        return problem(400, "Bad Request", message, {"exception": message})
+        # A command may name Balrog's wording: detail ("Read only") and exception.
+        detail = error.context.get("detail") or message
+        exception = error.context.get("exception", message)
+        return problem(400, "Bad Request", detail, {"exception": exception})
     return problem(400, "Bad Request", message, {"exception": message})
 
 

@@ -271,9 +271,7 @@ def product_policy_revisions(
     limit: int | None = LIMIT_Q,
 ) -> Any:
     where = {"product": product, "channel": channel, "role": role}
-    return _revisions(
-        service, reader, "product", where, _page(page, "page"), _page(limit, "limit")
-    )
+    return _revisions(service, reader, "product", where, _page(page, "page"), _page(limit, "limit"))
 
 
 # ------------------------------------------------------------- permissions

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from api.admin import (
     history,
     releases,
+    releases_v2,
     required_signoffs,
     rules,
     scheduled,
@@ -16,6 +17,7 @@ from api.admin import (
 )
 
 ROUTERS: list[APIRouter] = [
+    releases_v2.router,  # /v2/... before any v1 route could take its path
     history.router,  # /rules/history etc. before /rules/{id_or_alias}
     rules.router,
     releases.router,

@@ -157,6 +157,7 @@ def serve_public(
         os.environ["RULELOG_POLL_INTERVAL"] = str(poll_interval)
     _run(ctx, "public", PUBLIC_FACTORY, host, port, workers)
 
+
 @serve.command("admin")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option(

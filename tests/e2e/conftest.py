@@ -47,9 +47,9 @@ class Answer:
 class AdminServer:
     """A running admin app whose store a test can swap."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: AdminSettings | None = None) -> None:
         placeholder = RulelogApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        self.app = create_admin_app(placeholder, AdminSettings())
+        self.app = create_admin_app(placeholder, settings or AdminSettings())
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]

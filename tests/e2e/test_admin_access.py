@@ -38,6 +38,8 @@ PATH_VALUES = {
     "username": "alice",  # someone other than each caller
     "permission": "rule",
     "role": "relman",
+    "path": ".platforms.WINNT_x86_64-msvc.locales.en-US",  # a v2 release part
+    "version": "121.",  # a v2 pin
 }
 CALLERS = ("nobody", "no-permission", "unknown-oidc")
 

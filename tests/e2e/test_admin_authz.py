@@ -282,6 +282,57 @@ def release_revert(admin: AdminClient) -> Call:
     return Call(f"/releases/{REL}/revisions", {"change_id": oldest["change_id"]})
 
 
+def v2_locale(admin: AdminClient) -> Call:
+    make_release(admin)
+    build = {"complete": {"filesize": 1, "from": "*", "hashValue": "abc"}}
+    parts = {"platforms": {"Linux_x86_64-gcc3": {"locales": {"de": build}}}}
+    return Call(f"/v2/releases/{REL}", {"blob": parts, "old_data_versions": {}})
+
+
+def v2_replace(admin: AdminClient) -> Call:
+    make_release(admin)
+    body = {"blob": blob(REL, detailsUrl="x"), "old_data_versions": {".": 1}, "product": FX}
+    return Call(f"/v2/releases/{REL}", body)
+
+
+def v2_delete(admin: AdminClient) -> Call:
+    make_release(admin)
+    return Call(f"/v2/releases/{REL}")
+
+
+def v2_read_only(admin: AdminClient) -> Call:
+    make_release(admin)
+    return Call(f"/v2/releases/{REL}/read_only", {"read_only": True, "old_data_version": 1})
+
+
+def v2_pinnable(admin: AdminClient) -> Call:
+    make_release(admin)
+    return Call(
+        f"/v2/releases/{REL}/pinnable", {"product": FX, "channel": "nightly", "version": "1."}
+    )
+
+
+def v2_scheduled(admin: AdminClient) -> None:
+    make_release(admin)
+    row = {"name": REL, "product": FX, "data": blob(REL, detailsUrl="x")}
+    admin.service.schedule_change("releases", "update", row, {"when": WHEN}, "alice", 1)
+
+
+def v2_sign_off(admin: AdminClient) -> Call:
+    v2_scheduled(admin)
+    return Call(f"/v2/releases/{REL}/signoff", {"role": "relman"})
+
+
+def v2_revoke(admin: AdminClient) -> Call:
+    v2_scheduled(admin)
+    return Call(f"/v2/releases/{REL}/signoff")
+
+
+def v2_enact(admin: AdminClient) -> Call:
+    v2_scheduled(admin)
+    return Call(f"/v2/releases/{REL}/enact")
+
+
 def shutoff_create(admin: AdminClient) -> Call:
     return Call("/emergency_shutoff", {"product": FX, "channel": "nightly"})
 
@@ -514,9 +565,11 @@ def scheduled_cases(kind: Kind) -> list[Case]:
     base = f"/scheduled_changes/{kind.name}"
     one = f"{base}/{{sc_id}}"
     # Balrog's spec has no revisions of a scheduled shutoff (404 there, as here).
-    revert = [] if kind.name == "emergency_shutoff" else [
-        Case(f"POST {one}/revisions", sc_revert(kind), kind.grants, 200)
-    ]
+    revert = (
+        []
+        if kind.name == "emergency_shutoff"
+        else [Case(f"POST {one}/revisions", sc_revert(kind), kind.grants, 200)]
+    )
     return [
         Case(f"POST {base}", sc_create(kind), kind.grants, 200),
         # Modifying, reverting and cancelling re-run the scheduled change's checks.
@@ -580,6 +633,41 @@ MATRIX: list[Case] = [
     ),
     Case("POST /releases/{release}/revisions", release_revert, RELEASE_MODIFY, 200),
     *[case for kind in KINDS for case in scheduled_cases(kind)],
+    # Balrog's admin API v2 (views/releases_v2.py): the same permissions as v1's.
+    Case("POST /v2/releases/{name}", v2_locale, RELEASE_MODIFY, 200),
+    Case("PUT /v2/releases/{name}", v2_replace, RELEASE_MODIFY, 200),
+    Case("DELETE /v2/releases/{name}", v2_delete, (perm("release", "delete", products=[FX]),), 200),
+    # Balrog's v2 asks release_read_only/"unset" to lock (and "set" to unlock).
+    Case(
+        "PUT /v2/releases/{name}/read_only",
+        v2_read_only,
+        (perm("release_read_only", "unset", products=[FX]),),
+        200,
+    ),
+    Case(
+        "PUT /v2/releases/{name}/pinnable",
+        v2_pinnable,
+        (perm("pinnable_release", products=[FX]),),
+        200,
+    ),
+    Case("PUT /v2/releases/{name}/signoff", v2_sign_off, SIGNER, 200),
+    # Revoking one's own signoff where there is none is a no-op Balrog does not check.
+    Case(
+        "DELETE /v2/releases/{name}/signoff",
+        v2_revoke,
+        SIGNER,
+        200,
+        near=(),
+        denied=200,
+        writes=False,
+    ),
+    Case(
+        "POST /v2/releases/{name}/enact",
+        v2_enact,
+        ENACT,
+        200,
+        near=((perm("release"),),),
+    ),
     Case(
         "POST /emergency_shutoff",
         shutoff_create,
