@@ -8,11 +8,13 @@ the store's unique (id, version) constraint instead of creating duplicates.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 NAMESPACE = uuid5(UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8"), "urn:rulelog")
 
 
+@lru_cache(maxsize=65536)  # pure, and hot in bulk work (an import derives an id per row)
 def _key(kind: str, *parts: object) -> UUID:
     # "\x1f" cannot appear in any validated key, so distinct tuples never collide.
     return uuid5(NAMESPACE, "\x1f".join([kind, *(str(p) for p in parts)]))
@@ -76,3 +78,7 @@ def channel_map_id() -> UUID:
 
 def api_token_id(token_id: str) -> UUID:
     return _key("api-token", token_id)
+
+
+def balrog_import_id() -> UUID:
+    return _key("balrog-import")

@@ -124,3 +124,16 @@ def store(store_kind: str) -> Iterator[Store]:
 @pytest.fixture
 def app(store: Store) -> RulelogApp:
     return store.open_with_admins()
+
+
+@pytest.fixture
+def balrog(tmp_path: Path) -> Iterator[tuple[str, Any, dict[str, int]]]:
+    """A Balrog SQLite database with a history over every table: (url, writer, moments)."""
+    from tests.balrog.scenarios import build_full_history
+    from tests.balrog.writer import BalrogWriter, create_balrog_db
+
+    url = f"sqlite:///{tmp_path / 'balrog.db'}"
+    writer = BalrogWriter(create_balrog_db(url, release_history=True))
+    moments = build_full_history(writer)
+    yield url, writer, moments
+    writer.engine.dispose()

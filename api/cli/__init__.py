@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "api.cli.history",
         "Every revision of a rule, release or scheduled change: who, when, what, signoffs.",
     ),
+    "import-balrog": (
+        "api.cli.balrog",
+        "Import a Balrog database with its whole history into an empty store.",
+    ),
     "import": (
         "api.cli.catalog",
         "Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically.",

@@ -1,0 +1,113 @@
+"""``rulelog import-balrog``: parse, call ``api.balrog_import`` / ``api.balrog_verify``, render."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from typing import Any
+
+import click
+
+from api.balrog_import import history_row_count, import_balrog
+from api.balrog_source import BalrogSource
+from api.balrog_verify import verify
+from api.cli import main
+from api.cli.context import app_from, as_option, json_option, local_user, print_json
+from domain import ids
+from domain.balrog_marks import BalrogImport
+
+
+@main.command("import-balrog")
+@click.option(
+    "--from",
+    "url",
+    required=True,
+    metavar="URL",
+    help="The Balrog database: mysql+pymysql://user:pw@host/db or sqlite:///balrog.db.",
+)
+@click.option("--dry-run", is_flag=True, help="Read and validate everything; write nothing.")
+@click.option(
+    "--since-last",
+    is_flag=True,
+    help="Append only the history written since this store's import (a catch-up).",
+)
+@click.option(
+    "--verify",
+    "check",
+    is_flag=True,
+    help="Compare the store with the Balrog database; exit 0 only if they agree.",
+)
+@json_option
+@as_option
+@click.pass_context
+def import_balrog_command(
+    ctx: click.Context,
+    url: str,
+    dry_run: bool,
+    since_last: bool,
+    check: bool,
+    as_json: bool,
+    actor: str | None,
+) -> None:
+    """Import a Balrog database with its whole history into an empty store.
+
+    Every history row becomes the event it records, at its original time, by
+    its original author; all or nothing. See the README's "Switching from
+    Balrog" for the cut-over (import, --since-last, --verify).
+    """
+    # The import creates the store; --verify and --since-last need the one it made.
+    app = app_from(ctx, create=not (check or since_last))
+    source = BalrogSource(url)
+    try:
+        if check:
+            _verify(app, source, as_json)
+            return
+        since = None
+        if since_last:
+            marks = app.find(ids.balrog_import_id(), BalrogImport)
+            since = dict(marks.marks) if marks is not None else None
+        show = sys.stderr.isatty() and not as_json
+        total = history_row_count(source, since) if show else 0  # counting costs a pass
+        bar_cm: Any = (
+            click.progressbar(length=total, label="history", file=sys.stderr, show_pos=True)
+            if show
+            else nullcontext(None)
+        )
+        with bar_cm as bar:
+
+            def progress(table: str, n: int) -> None:
+                if bar is not None:
+                    bar.label = f"{table:<40}"
+                    bar.update(n)
+
+            summary = import_balrog(
+                app,
+                source,
+                actor or local_user(),
+                dry_run=dry_run,
+                since_last=since_last,
+                progress=progress,
+            )
+    finally:
+        source.close()
+    if as_json:
+        print_json(summary.as_json())
+    else:
+        for line in summary.lines():
+            click.echo(line)
+
+
+def _verify(app: Any, source: BalrogSource, as_json: bool) -> None:
+    found = []
+    for line in verify(app, source):
+        found.append(line)
+        if not as_json:
+            click.echo(line)
+    if as_json:
+        print_json({"source": source.safe_url, "differences": found})
+    elif not found:
+        click.echo(f"no differences with {source.safe_url}")
+    if found:
+        if not as_json:
+            click.echo(f"rulelog: {len(found)} differences with {source.safe_url}", err=True)
+        sys.exit(1)
