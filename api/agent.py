@@ -21,16 +21,16 @@ only one of them can record it; the other sees it enacted.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from api.config import settings
 from api.logs import get_logger
 from api.verification import ChannelViews, only_pending
 from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid, PermissionDenied, SignoffRequired
+from domain.errors import Conflict, PermissionDenied, SignoffRequired
 from domain.scheduling import parse_when
 from domain.signoffs import Requirement, is_satisfied
 from projections.expectations import check_state, describe
@@ -44,10 +44,7 @@ POLICIES = ("refuse", "warn")
 
 
 def fingerprint_policy() -> str:
-    policy = os.environ.get("RULELOG_FINGERPRINT_POLICY", "refuse")
-    if policy not in POLICIES:
-        raise Invalid(f"RULELOG_FINGERPRINT_POLICY: must be refuse or warn, got {policy!r}")
-    return policy
+    return settings().fingerprint_policy
 
 
 @dataclass

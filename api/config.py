@@ -7,16 +7,14 @@ server and production points the same code at PostgreSQL.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from api.settings import DEFAULT_ALLOWLIST_WARNING, Settings, SettingsError, load_settings
 from domain.application import RulelogApp
-from domain.blobs.common import PRODUCTION_ALLOWLIST, Allowlist
+from domain.blobs.common import Allowlist
 from domain.errors import Invalid
 from projections.timeline import Timeline
 
@@ -26,7 +24,7 @@ ENV_DATABASE_URL = "RULELOG_DATABASE_URL"
 
 def database_url(explicit: str | None = None) -> str:
     """The URL to use, normalised to a driver rulelog ships with."""
-    url = explicit or os.environ.get(ENV_DATABASE_URL) or DEFAULT_DATABASE_URL
+    url = explicit or settings().database_url
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -59,12 +57,7 @@ ENV_CHECKPOINT_EVERY = "RULELOG_CHECKPOINT_EVERY"
 
 def checkpoint_every() -> int:
     """How many events between two checkpoints of the folded state (default 1000)."""
-    raw = os.environ.get(ENV_CHECKPOINT_EVERY, "")
-    if not raw:
-        return 1000
-    if not raw.isdigit() or int(raw) < 1:
-        raise Invalid(f"{ENV_CHECKPOINT_EVERY}: must be a positive integer, got {raw!r}")
-    return int(raw)
+    return settings().checkpoint_every
 
 
 def open_timeline(app: RulelogApp) -> Timeline:
@@ -77,17 +70,25 @@ ENV_DOMAIN_ALLOWLIST = "RULELOG_DOMAIN_ALLOWLIST"
 
 
 def domain_allowlist(env: Mapping[str, str] | None = None) -> Allowlist:
-    """Download hosts per product: Balrog's production list, or the JSON file named by
-    ``RULELOG_DOMAIN_ALLOWLIST`` (``{"host": ["Product", ...], "host2": {"path regex":
-    ["Product"]}}``). One setting for both apps: the admin API refuses blobs naming
-    other hosts, and the update server never offers their URLs."""
-    path = (os.environ if env is None else env).get(ENV_DOMAIN_ALLOWLIST, "")
-    if not path:
-        return PRODUCTION_ALLOWLIST
+    """Download hosts per product (``RULELOG_DOMAIN_ALLOWLIST``, else Balrog's production
+    list). One setting for both apps: the admin API refuses blobs naming other hosts,
+    and the update server never offers their URLs."""
+    return settings(env).allowlist()
+
+
+def warn_about_defaults(loaded: Settings) -> None:
+    """Say loudly, at start, the default that silently changes answers elsewhere."""
+    if loaded.domain_allowlist is None:
+        from api.logs import get_logger
+
+        get_logger("rulelog.settings").warning(
+            "settings.default_domain_allowlist", message=DEFAULT_ALLOWLIST_WARNING
+        )
+
+
+def settings(env: Mapping[str, str] | None = None) -> Settings:
+    """``load_settings`` with its one-line error as the domain's ``Invalid``."""
     try:
-        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise Invalid(f"{ENV_DOMAIN_ALLOWLIST}: cannot read {path}: {error}") from None
-    if not isinstance(loaded, dict) or not all(isinstance(v, list | dict) for v in loaded.values()):
-        raise Invalid(f"{ENV_DOMAIN_ALLOWLIST}: {path} must map hosts to lists of products")
-    return {host: tuple(v) if isinstance(v, list) else v for host, v in loaded.items()}
+        return load_settings(env)
+    except SettingsError as error:
+        raise Invalid(error.message) from None

@@ -37,9 +37,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.body_limit import BodyLimit, max_body_bytes
-from api.config import ENV_DATABASE_URL, domain_allowlist, open_app, open_timeline
+from api.config import open_app, open_timeline, settings, warn_about_defaults
 from api.content_signature import ContentSignature, SigningSettings, contribute_json
-from api.logs import configure_logging, get_logger
+from api.logs import configure_process, get_logger
+from api.metrics import CONTENT_TYPE, metrics_response_body, record_poll
 from api.public_api import PublicApi, flask_json, problem
 from api.public_front import DEFAULT_CACHE_ENTRIES, PublicFront, prepare
 from api.public_middleware import RequestLogMiddleware, request_info
@@ -75,6 +76,7 @@ class PublicSettings:
     poll_interval: float = 0.2
     serving: ServingSettings = field(default_factory=ServingSettings)
     version_file: str | None = None
+    commit: str = "unknown"
     #: Start the follower thread; tests that drive ``poll_once`` themselves turn it off.
     follow: bool = True
     #: Update answers cached per index generation (``api.public_front``); 0 turns it off.
@@ -87,14 +89,16 @@ class PublicSettings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
-        env = dict(os.environ if env is None else env)
+        loaded = settings(env)
+        env = dict(os.environ if env is None else env)  # for settings read elsewhere
         return cls(
-            cache_control=env.get("RULELOG_CACHE_CONTROL", cls.cache_control),
-            poll_interval=float(env.get("RULELOG_POLL_INTERVAL", cls.poll_interval)),
-            version_file=env.get("RULELOG_VERSION_FILE") or None,
-            answer_cache=int(env.get("RULELOG_ANSWER_CACHE", cls.answer_cache)),
-            start_from_checkpoint=env.get("RULELOG_START_FROM_CHECKPOINT", "1") != "0",
-            serving=ServingSettings(allowlist=domain_allowlist(env)),
+            cache_control=loaded.cache_control,
+            poll_interval=loaded.poll_interval,
+            version_file=str(loaded.version_file) if loaded.version_file else None,
+            answer_cache=loaded.answer_cache,
+            start_from_checkpoint=loaded.start_from_checkpoint,
+            serving=ServingSettings(allowlist=loaded.allowlist()),
+            commit=loaded.commit,
             signing=SigningSettings.from_env(env),
         )
 
@@ -117,8 +121,15 @@ class PublicServer:
         self._opening = threading.Lock()
         prepare = self._start_from_checkpoint if self.settings.start_from_checkpoint else None
         self.follower = Follower(
-            self.store, self.state, interval=self.settings.poll_interval, prepare=prepare
+            self.store,
+            self.state,
+            interval=self.settings.poll_interval,
+            prepare=prepare,
+            on_poll=self._polled,
         )
+
+    def _polled(self, count: int | None) -> None:
+        record_poll(self.state.index.position, count, self.follower.last_success)
 
     def store(self) -> Any:
         """The event store, opened on first use (so a server can start while it is down)."""
@@ -162,10 +173,14 @@ class PublicServer:
         self.follower.stop()
 
     async def answer(
-        self, request: UpdateRequest, index: LiveIndex | None = None
+        self,
+        request: UpdateRequest,
+        index: LiveIndex | None = None,
+        info: dict[str, Any] | None = None,
     ) -> tuple[Answer, int, bool]:
         """The answer over ``index`` (default: the current generation), the log position
-        it was computed at, and whether it is complete (every blob it needed loaded).
+        it was computed at, and whether it is complete (every blob it needed loaded);
+        ``info`` (the request's log items) learns whether the blobs were all in memory.
 
         Evaluation never blocks: blobs the evaluation missed are loaded off the
         event loop and it runs again (a missed blob only voids that attempt).
@@ -173,6 +188,8 @@ class PublicServer:
         index = self.state.index if index is None else index
         for attempt in range(1, LOAD_ROUNDS + 1):
             view = index.for_request(request)
+            if attempt == 1 and info is not None:
+                info["cache"] = "miss" if view.missing else "hit"
             try:
                 answer = evaluate(request, view, settings=self.settings.serving)
             except Invalid:
@@ -208,9 +225,12 @@ class UpdateEndpoint:
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": prepared.body})
 
-    async def answer(self, scope: Scope, index: LiveIndex) -> tuple[Answer, int, bool]:
+    async def answer(
+        self, scope: Scope, index: LiveIndex, info: dict[str, Any] | None = None
+    ) -> tuple[Answer, int, bool]:
         """(answer, position, cacheable): whether the same request always gets it
-        from this generation (no dice rolled, every blob loaded, index loaded)."""
+        from this generation (no dice rolled, every blob loaded, index loaded);
+        ``info`` (default: the request's log items) learns about the blob cache."""
         position = index.position
         path, query = raw_target(scope)
         try:
@@ -229,7 +249,9 @@ class UpdateEndpoint:
         if not self.server.state.loaded:
             return Answer(503, TEXT, NOT_LOADED, {"Retry-After": "1"}), position, False
         try:
-            answer, position, complete = await self.server.answer(request, index)
+            answer, position, complete = await self.server.answer(
+                request, index, request_info(scope) if info is None else info
+            )
         except Invalid as error:  # Balrog's BadDataError: the message, escaped
             return Answer(400, TEXT, html.escape(error.message, quote=False)), position, True
         return answer, position, complete and not answer.varies
@@ -310,7 +332,7 @@ class Dockerflow:
             version = metadata.version("rulelog")
         except metadata.PackageNotFoundError:
             version = "unknown"
-        commit = os.environ.get("RULELOG_COMMIT", "unknown")
+        commit = self.server.settings.commit
         return flask_json({"source": "rulelog", "version": version, "commit": commit})
 
     async def robots(self, request: Request) -> Response:
@@ -319,6 +341,12 @@ class Dockerflow:
     async def noop(self, request: Request) -> Response:
         """A constant answer through the same stack: the ceiling benchmarks compare with."""
         return PlainTextResponse("OK")
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus' text format: every worker's samples (see ``api.metrics``)."""
+    body = await anyio.to_thread.run_sync(metrics_response_body)
+    return Response(body, 200, {"Cache-Control": "no-cache"}, media_type=CONTENT_TYPE)
 
 
 def create_public_app(
@@ -337,6 +365,7 @@ def create_public_app(
         Route("/__version__", docker.version, methods=["GET"]),
         Route("/__noop__", docker.noop, methods=["GET"]),
         Route("/robots.txt", docker.robots, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/contribute.json", contribute_json, methods=["GET"]),
         *api.routes(),
         Route("/{path:path}", updates),
@@ -358,6 +387,7 @@ def create_public_app(
                 RequestLogMiddleware,
                 request_log=request_log,
                 cache_control=server.settings.cache_control,
+                templates={r.endpoint: r.path for r in routes if r.path != "/{path:path}"},
             ),
             Middleware(BodyLimit, limit=max_body_bytes()),
             Middleware(ContentSignature, settings=server.settings.signing),
@@ -379,5 +409,7 @@ def create_public_app(
 
 def create_app_from_env() -> PublicFront:
     """The uvicorn factory (``--factory api.public:create_app_from_env``), one per worker."""
-    configure_logging(os.environ.get("RULELOG_LOG_LEVEL", "INFO"))
-    return create_public_app(os.environ.get(ENV_DATABASE_URL), PublicSettings.from_env())
+    loaded = settings()
+    configure_process(loaded)
+    warn_about_defaults(loaded)
+    return create_public_app(loaded.database_url, PublicSettings.from_env())

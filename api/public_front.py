@@ -36,7 +36,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from api.content_signature import ContentSignature, SigningSettings
 from api.logs import get_logger
-from api.public_middleware import SECURITY_HEADERS, fallback_answer, new_request_id
+from api.metrics import record_answer_cache, record_request, route_template
+from api.public_middleware import (
+    SECURITY_HEADERS,
+    fallback_answer,
+    incoming_request_id,
+    new_request_id,
+)
 from api.request_log import LOGGED_TARGET_MAX, RequestLog
 from domain.evaluate import Response as Answer
 
@@ -214,10 +220,11 @@ class PublicFront:
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = new_request_id()
+        request_id = incoming_request_id(scope) or new_request_id()
         status, items = 0, None
+        info: dict[str, Any] = {}
         try:
-            prepared, position = await self._prepared(scope)
+            prepared, position = await self._prepared(scope, info)
             status, items = prepared.status, prepared.log_items
             headers = prepared.headers(position, (b"x-request-id", request_id.encode()))
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -238,9 +245,18 @@ class PublicFront:
                 target += b"?" + scope["query_string"]
             duration = time.perf_counter() - started
             self.request_log.record(request_id, scope["method"], target, status, duration, items)
+            try:  # metrics never cost a request its answer
+                method = scope["method"]
+                record_request("public", route_template(scope, {}), method, status, duration, None)
+                record_answer_cache(info.get("answer_cache"), info.get("cache"))
+            except Exception as error:
+                log.warning("metrics.failed", error=f"{type(error).__name__}: {error}")
 
-    async def _prepared(self, scope: Scope) -> tuple[PreparedAnswer, bytes]:
-        """The answer and the position it holds at."""
+    async def _prepared(
+        self, scope: Scope, info: dict[str, Any]
+    ) -> tuple[PreparedAnswer, bytes]:
+        """The answer and the position it holds at; ``info`` learns whether the answer
+        came from the cache (and, if not, whether its blobs were in memory)."""
         index = self.endpoint.server.state.index
         cache = self.cache_for(index)
         position = self._position
@@ -248,8 +264,10 @@ class PublicFront:
         if key is not None:
             found = cache.get(key)
             if found is not None:
+                info["answer_cache"] = "hit"
                 return found, position
-        answer, at, cacheable = await self.endpoint.answer(scope, index)
+            info["answer_cache"] = "miss"
+        answer, at, cacheable = await self.endpoint.answer(scope, index, info)
         prepared = prepare(answer, self.cache_control, self.tail)
         if key is not None and cacheable and index is self._cached_index:
             cache.put(key, prepared)

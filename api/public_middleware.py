@@ -1,11 +1,14 @@
-"""The outermost layer of the public app: request ids, one log line, never a 500.
+"""The outermost layer of both apps: request ids, one log line, metrics, never a 500.
 
 A pure ASGI middleware (no per-request framework objects) because it wraps
 every update request. For each HTTP request it binds a request id with
-``structlog.contextvars`` (so anything logged while serving carries it),
+``structlog.contextvars`` (so anything logged while serving carries it) --
+the incoming ``X-Request-Id`` when a load balancer sent a sane one, else a new
+one -- and returns it as ``X-Request-Id``; it
 adds Balrog's response headers (security headers; ``Cache-Control`` unless
 the handler chose one), and logs one line when the request ends: status,
-duration, the rule that answered and any ``problem``.
+duration, the rule that answered and any ``problem``. The request's metrics
+(count, latency, blob cache) are recorded here too, and only here.
 
 Should a handler raise anyway, the client still gets an answer Balrog's
 clients handle: "no update" on update routes (an empty ``<updates>``, or
@@ -23,10 +26,11 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import get_logger
+from api.metrics import record_request, route_template
 from api.request_log import LOGGED_TARGET_MAX, RequestLog
 from domain.blobs.render import EMPTY_UPDATES
 
-__all__ = ["RequestLogMiddleware", "new_request_id", "request_info"]
+__all__ = ["RequestLogMiddleware", "incoming_request_id", "new_request_id", "request_info"]
 
 log = get_logger("rulelog.public")
 
@@ -37,6 +41,9 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
 UNAVAILABLE = b"The server could not answer this request; please try again later."
+#: An incoming X-Request-Id is kept if it is at most this long and uses only these bytes.
+REQUEST_ID_MAX = 128
+REQUEST_ID_CHARS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:"
 
 
 def new_request_id() -> str:
@@ -61,8 +68,18 @@ def fallback_answer(path: str) -> tuple[int, bytes, bytes]:
     return 503, b"text/plain; charset=utf-8", UNAVAILABLE
 
 
+def incoming_request_id(scope: Scope) -> str | None:
+    """The client's (load balancer's) ``X-Request-Id``, if it is a plain token."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            if 0 < len(value) <= REQUEST_ID_MAX and not value.strip(REQUEST_ID_CHARS):
+                return value.decode("ascii")
+            return None
+    return None
+
+
 class RequestLogMiddleware:
-    """Request id, Balrog's headers, one log line per request, and the catch-all."""
+    """Request id, Balrog's headers, one log line per request, metrics, and the catch-all."""
 
     def __init__(
         self,
@@ -71,9 +88,13 @@ class RequestLogMiddleware:
         worker: str = "",
         request_log: RequestLog | None = None,
         cache_control: str = "public, max-age=90",
+        app_name: str = "public",
+        templates: dict[Any, str] | None = None,
     ) -> None:
         self.app = app
         self.request_log = request_log or RequestLog(worker)
+        self.app_name = app_name
+        self.templates = templates or {}
         self.cache_control = cache_control.encode("latin-1")
         worker_id = self.request_log.worker.encode("latin-1")
         self.extra = [*SECURITY_HEADERS, (b"x-rulelog-worker", worker_id)]
@@ -83,7 +104,7 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = new_request_id()
+        request_id = incoming_request_id(scope) or new_request_id()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         info = request_info(scope)
         status = 0
@@ -110,11 +131,22 @@ class RequestLogMiddleware:
             if status == 0:
                 await self._fallback(scope, send_with_headers)
         finally:
+            elapsed = time.perf_counter() - started
+            try:
+                record_request(
+                    self.app_name,
+                    route_template(scope, self.templates),
+                    scope.get("method", ""),
+                    status,
+                    elapsed,
+                    info.get("cache"),
+                )
+            except Exception as error:  # metrics never cost a request its answer
+                info["metrics_problem"] = f"{type(error).__name__}: {error}"
             target = scope.get("raw_path") or b""
             if scope.get("query_string"):
                 target += b"?" + scope["query_string"]
-            duration = time.perf_counter() - started
-            self.request_log.record(request_id, scope["method"], target, status, duration, info)
+            self.request_log.record(request_id, scope["method"], target, status, elapsed, info)
             structlog.contextvars.unbind_contextvars("request_id")
 
     @staticmethod

@@ -10,7 +10,8 @@ queued lines in one call every ``interval`` seconds, or sooner when
 microseconds) rather than in that thread: a thread formatting thousands of
 lines at once holds the interpreter long enough to show in the p99.
 
-The stream and level are the ones ``api.logs.configure_logging`` set up;
+The stream, level and format are the ones ``api.logs.configure_logging`` set
+up (a MozLog line when ``RULELOG_LOG_FORMAT=mozlog``, as every other line);
 below INFO nothing is recorded at all.
 """
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
+import socket
 import threading
 import time
 from collections import deque
@@ -67,6 +70,12 @@ class RequestLog:
         self._worker = _quote(worker)
         self._stream = stream
         self.enabled = logs.request_lines_enabled() if enabled is None else enabled
+        self._mozlog = logs.log_format() == "mozlog"
+        self._mozlog_head = (
+            f'"Type": "request", "Logger": "rulelog", "Hostname": '
+            f'{_quote(socket.gethostname())}, "EnvVersion": "2.0", "Severity": 6, '
+            f'"Pid": {os.getpid()}'
+        )
         self.interval = interval
         self.batch = batch
         self._queue: deque[str] = deque()
@@ -94,12 +103,21 @@ class RequestLog:
             return
         text = target[:LOGGED_TARGET_MAX].decode("latin-1")
         more = "".join(f", {_quote(k)}: {json.dumps(v)}" for k, v in extra.items()) if extra else ""
-        self._queue.append(
-            f'{{"method": {_quote(method)}, "target": {_quote(text)}, "status": {status}, '
+        fields = (
+            f'"method": {_quote(method)}, "target": {_quote(text)}, "status": {status}, '
             f'"duration_ms": {round(duration * 1000, 3)}, "worker": {self._worker}{more}, '
-            f'"event": "request", "request_id": {_quote(request_id)}, "level": "info", '
-            f'"timestamp": "{self._clock.now()}"}}\n'
         )
+        if self._mozlog:
+            line = (
+                f'{{"Timestamp": {time.time_ns()}, {self._mozlog_head}, "Fields": {{{fields}'
+                f'"msg": "request", "request_id": {_quote(request_id)}}}}}\n'
+            )
+        else:
+            line = (
+                f'{{{fields}"event": "request", "request_id": {_quote(request_id)}, '
+                f'"level": "info", "timestamp": "{self._clock.now()}"}}\n'
+            )
+        self._queue.append(line)
         if self._thread is None:
             self._start()
         elif len(self._queue) >= self.batch:

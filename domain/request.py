@@ -142,7 +142,11 @@ _READ_KEYS = frozenset(
 
 
 def parse_url(url: str, headers: Mapping[str, str] | None = None) -> UpdateRequest:
-    """Parse a request target (``/path?query``) as received on the wire."""
+    """Parse a request target (``/path?query``) as received on the wire, or a full URL
+    (``http://host:port/path?query``, as the demo prints and people paste)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.isalpha() and not scheme.startswith("/"):
+        url = "/" + rest.partition("/")[2]
     path, _, query = url.partition("?")
     return parse(path, query, headers)
 

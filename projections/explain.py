@@ -86,6 +86,7 @@ def explain(
     headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The exact response ``url`` would have received at ``at`` (default: now), and why."""
+    timeline.catch_up()  # so the position answered at has its recorded time
     position = timeline.resolve(at)
     state = timeline.state_at(position)
     request = parse_url(url, headers)

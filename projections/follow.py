@@ -48,6 +48,7 @@ class Follower:
         max_backoff: float = 1.0,
         on_advance: Callable[[int], None] | None = None,
         prepare: Callable[[Any], None] | None = None,
+        on_poll: Callable[[int | None], None] | None = None,
     ) -> None:
         self.store = store  # opened lazily, so a follower can start while the store is down
         self.state = state
@@ -55,6 +56,8 @@ class Follower:
         self.max_backoff = max_backoff
         self.on_advance = on_advance
         self.prepare = prepare
+        #: Called after every poll with the events folded (None: the poll failed).
+        self.on_poll = on_poll
         self.last_success: float | None = None  # time.monotonic() of the last good poll
         self.failures = 0
         self.started = time.monotonic()
@@ -116,6 +119,15 @@ class Follower:
             self._thread.join(timeout)
             self._thread = None
 
+    def _report(self, count: int | None) -> None:
+        """``on_poll``, which must never stop the follower."""
+        if self.on_poll is None:
+            return
+        try:
+            self.on_poll(count)
+        except Exception as error:
+            log.warning("follow.on_poll_failed", error=f"{type(error).__name__}: {error}")
+
     def _run(self) -> None:
         pause = self.interval
         while not self._stop.is_set():
@@ -135,5 +147,7 @@ class Follower:
                     failures=self.failures,
                     retry_in=pause,
                 )
+                count = None
+            self._report(count)
             self._wake.wait(pause)
             self._wake.clear()

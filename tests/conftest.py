@@ -102,6 +102,9 @@ def new_store(kind: str) -> Iterator[Store]:
     """A fresh store outside fixtures (one per hypothesis example)."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="rulelog-test-") as folder:
+            # An empty file is an empty SQLite database: the store exists, so every
+            # command may open it (only creating commands may open a missing one).
+            (Path(folder) / "rulelog.db").touch()
             yield Store("sqlite", f"sqlite:///{Path(folder) / 'rulelog.db'}")
     else:
         yield from _postgres_store()

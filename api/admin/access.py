@@ -56,6 +56,7 @@ READS: dict[str, Need] = {
     "/__heartbeat__": Need.PUBLIC,
     "/__lbheartbeat__": Need.PUBLIC,
     "/__version__": Need.PUBLIC,
+    "/metrics": Need.PUBLIC,  # Prometheus' scrape, as Balrog's dockerflow routes
     "/api/rules": Need.PUBLIC,
     "/api/rules/history": Need.PUBLIC,
     "/api/rules/columns/{column}": Need.PUBLIC,

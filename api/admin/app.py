@@ -22,8 +22,9 @@ from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
 from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit, max_body_bytes
-from api.config import ENV_DATABASE_URL, domain_allowlist, open_app
-from api.logs import configure_logging
+from api.config import open_app, settings, warn_about_defaults
+from api.logs import configure_process
+from api.metrics import count_appended_events
 from api.public_middleware import RequestLogMiddleware
 from domain.application import RulelogApp
 from domain.blobs.common import PRODUCTION_ALLOWLIST, Allowlist
@@ -46,11 +47,12 @@ class AdminSettings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
-        env = dict(os.environ if env is None else env)
+        loaded = settings(env)
+        env = dict(os.environ if env is None else env)  # for settings read elsewhere
         return cls(
-            jwt=JwtSettings.from_env(env),
-            version_file=env.get("RULELOG_VERSION_FILE") or None,
-            allowlist=domain_allowlist(env),
+            jwt=JwtSettings.from_env(env),  # api/oidc.py reads the JWT and Auth0 variables
+            version_file=str(loaded.version_file) if loaded.version_file else None,
+            allowlist=loaded.allowlist(),
             cors_origins=cors_origins(env.get(ENV_CORS_ORIGINS)),
             max_body_bytes=max_body_bytes(env),
         )
@@ -81,6 +83,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
         redoc_url=None,
         dependencies=[Depends(access.enforce)],  # every route's need, from access.READS
     )
+    count_appended_events(service)
     service.domain_allowlist = settings.allowlist  # blobs are checked as Balrog's admin does
     app.state.service = service
     app.state.settings = settings
@@ -96,11 +99,15 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     app.add_middleware(Cors, origins=settings.cors_origins, routes_of=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(RequestLogMiddleware, worker=worker, cache_control="no-store")
+    app.add_middleware(
+        RequestLogMiddleware, worker=worker, cache_control="no-store", app_name="admin"
+    )
     return app
 
 
 def create_app_from_env() -> FastAPI:
     """uvicorn's factory: the store and settings come from ``RULELOG_*`` variables."""
-    configure_logging(os.environ.get("RULELOG_LOG_LEVEL", "INFO"))
-    return create_admin_app(open_app(os.environ.get(ENV_DATABASE_URL)), AdminSettings.from_env())
+    loaded = settings()
+    configure_process(loaded)
+    warn_about_defaults(loaded)
+    return create_admin_app(open_app(loaded.database_url), AdminSettings.from_env())

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from api.metrics import CONTENT_TYPE, metrics_response_body
 from projections.log import last_position
 
 router = APIRouter(tags=["dockerflow"])
@@ -47,3 +48,11 @@ def version(request: Request) -> Response:
             headers={"Cache-Control": "no-cache"},
         )
     return JSONResponse(UNKNOWN_VERSION)
+
+
+@router.get("/metrics", include_in_schema=False)
+def prometheus_metrics() -> Response:
+    """Prometheus' text format: every worker's samples (see ``api.metrics``)."""
+    return Response(
+        metrics_response_body(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-cache"}
+    )

@@ -8,7 +8,15 @@ import click
 
 from api.cli import main
 from api.cli.catalog import current_catalog, print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, local_user, print_json
+from api.cli.context import (
+    actor_of,
+    app_from,
+    as_option,
+    json_option,
+    local_user,
+    print_json,
+    report,
+)
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -52,7 +60,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def users_add(ctx: click.Context, username: str, admin: bool, as_json: bool) -> None:
     """Bootstrap a user from the local CLI (no permission needed; records who ran it)."""
-    user = app_from(ctx).add_user(username, admin=admin, recorded_by=local_user())
+    user = app_from(ctx, create=admin).add_user(username, admin=admin, recorded_by=local_user())
     held = ", ".join(sorted(user.permissions)) or "no permissions yet"
     _user_done(user, as_json, f"{username}: {held}")
 
@@ -186,10 +194,17 @@ def _policy_row(product: str, channel: str | None, role: str, count: int | None)
 
 @required.command("add")
 @click.argument("kind", type=POLICY_KINDS)
-@click.option("--product", required=True)
+@click.option("--product", required=True, help="The product the policy covers.")
 @click.option("--channel", help="Channel (product policies only; globs allowed).")
-@click.option("--role", required=True)
-@click.option("--count", "signoffs_required", type=int, required=True)
+@click.option("--role", required=True, help="The role whose holders sign off.")
+@click.option(
+    "--count",
+    "signoffs_required",
+    type=click.IntRange(min=1),
+    required=True,
+    help="How many holders of ROLE must sign off.",
+)
+@json_option
 @as_option
 @click.pass_context
 def required_add(
@@ -199,20 +214,27 @@ def required_add(
     channel: str | None,
     role: str,
     signoffs_required: int,
+    as_json: bool,
     actor: str | None,
 ) -> None:
     """Add a policy directly (where the existing policies need no signoff for it)."""
     row = _policy_row(product, channel, role, signoffs_required)
     app_from(ctx).add_required_signoff(kind, row, actor_of(actor))
-    click.echo(f"added {kind} required signoff: {row}")
+    report(as_json, {"kind": kind, **row}, f"added {kind} required signoff: {_policy_text(row)}")
+
+
+def _policy_text(row: dict[str, Any]) -> str:
+    """A policy as a person reads it: ``product=Firefox channel=release role=relman ...``."""
+    return " ".join(f"{k}={v}" for k, v in row.items() if v is not None)
 
 
 @required.command("remove")
 @click.argument("kind", type=POLICY_KINDS)
-@click.option("--product", required=True)
-@click.option("--channel")
-@click.option("--role", required=True)
-@click.option("--data-version", type=int, required=True)
+@click.option("--product", required=True, help="The product the policy covers.")
+@click.option("--channel", help="Channel (product policies only).")
+@click.option("--role", required=True, help="The policy's role.")
+@click.option("--data-version", type=int, required=True, help="The policy's data_version.")
+@json_option
 @as_option
 @click.pass_context
 def required_remove(
@@ -222,12 +244,15 @@ def required_remove(
     channel: str | None,
     role: str,
     data_version: int,
+    as_json: bool,
     actor: str | None,
 ) -> None:
     """Remove a policy directly (usually it must be scheduled: see ``sc schedule``)."""
     row = _policy_row(product, channel, role, None)
     app_from(ctx).remove_required_signoff(kind, row, data_version, actor_of(actor))
-    click.echo(f"removed {kind} required signoff: {row}")
+    report(
+        as_json, {"kind": kind, **row}, f"removed {kind} required signoff: {_policy_text(row)}"
+    )
 
 
 @main.group()
@@ -239,11 +264,21 @@ def uptake() -> None:
 @click.argument("product")
 @click.argument("channel")
 @click.argument("percent", type=float)
+@json_option
 @as_option
 @click.pass_context
 def uptake_report(
-    ctx: click.Context, product: str, channel: str, percent: float, actor: str | None
+    ctx: click.Context,
+    product: str,
+    channel: str,
+    percent: float,
+    as_json: bool,
+    actor: str | None,
 ) -> None:
     """Report that PERCENT of PRODUCT on CHANNEL runs the latest version."""
     app_from(ctx).report_uptake(product, channel, percent, actor_of(actor))
-    click.echo(f"uptake of {product} on {channel}: {percent:g}%")
+    report(
+        as_json,
+        {"product": product, "channel": channel, "uptake": percent},
+        f"uptake of {product} on {channel}: {percent:g}%",
+    )

@@ -55,7 +55,8 @@ def import_balrog_command(
     its original author; all or nothing. See the README's "Switching from
     Balrog" for the cut-over (import, --since-last, --verify).
     """
-    app = app_from(ctx)
+    # The import creates the store; --verify and --since-last need the one it made.
+    app = app_from(ctx, create=not (check or since_last))
     source = BalrogSource(url)
     try:
         if check:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from api.cli import main
-from api.cli.context import app_from, as_option, json_option, local_user, print_json
+from api.cli.context import app_from, as_option, json_option, local_user, print_json, report
 from api.logs import get_logger
 from domain.application import RulelogApp
 from domain.errors import Invalid
@@ -63,18 +63,21 @@ def run_import(app: RulelogApp, snapshot: Any, actor: str) -> ImportSummary:
 
 @main.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@json_option
 @as_option
 @click.pass_context
-def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
+def import_command(ctx: click.Context, file: Path, as_json: bool, actor: str | None) -> None:
     """Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically.
 
     The acting user must be an admin (``rulelog users add NAME --admin``).
     """
-    summary = run_import(app_from(ctx), load_snapshot(file), actor or local_user())
-    click.echo(
+    summary = run_import(app_from(ctx, create=True), load_snapshot(file), actor or local_user())
+    report(
+        as_json,
+        dict(summary.__dict__),
         f"imported {summary.rules} rules, {summary.releases} releases, "
         f"{summary.emergency_shutoffs} emergency shutoffs, "
-        f"{summary.pinnable_releases} pinnable releases ({summary.events} events)"
+        f"{summary.pinnable_releases} pinnable releases ({summary.events} events)",
     )
 
 
@@ -186,15 +189,22 @@ def events(ctx: click.Context, as_json: bool, limit: int) -> None:
 
 
 @main.command()
+@json_option
 @click.pass_context
-def demo(ctx: click.Context) -> None:
+def demo(ctx: click.Context, as_json: bool) -> None:
     """Load the bundled demo data into an empty store, then list the rules."""
-    app = app_from(ctx)
+    app = app_from(ctx, create=True)
+    loaded = None
     if last_position(app) == 0:
         snapshot = json.loads(resources.files("api").joinpath("demo_snapshot.json").read_text())
         app.add_user(DEMO_ADMIN, admin=True, recorded_by=local_user())
-        summary = run_import(app, snapshot, DEMO_ADMIN)
-        click.echo(f"loaded demo data: {summary.rules} rules, {summary.releases} releases")
+        loaded = run_import(app, snapshot, DEMO_ADMIN)
+    if as_json:
+        summary = dict(loaded.__dict__) if loaded else None
+        print_json({"loaded": summary, "admin": DEMO_ADMIN, "try": DEMO_URL})
+        return
+    if loaded:
+        click.echo(f"loaded demo data: {loaded.rules} rules, {loaded.releases} releases")
     else:
         click.echo("store already has data; showing it")
     ctx.invoke(rules_list, as_json=False)

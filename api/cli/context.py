@@ -4,20 +4,49 @@ from __future__ import annotations
 
 import getpass
 import json
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from api.config import open_app
-from domain.application import RulelogApp
+if TYPE_CHECKING:
+    from domain.application import RulelogApp
 
 
-def app_from(ctx: click.Context) -> RulelogApp:
-    """The application for this invocation, opened once and shared by its commands."""
+def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
+    """The application for this invocation, opened once and shared by its commands.
+
+    Only commands that create a store pass ``create``: for any other, a SQLite
+    file that does not exist is a mistyped ``--database-url`` far more often
+    than a wish for a new, empty store, so it is refused (naming the path).
+    """
+    from api.config import database_url, open_app
+
     root = ctx.find_root()
     if "app" not in root.obj:
-        root.obj["app"] = open_app(root.obj.get("database_url"))
+        url = database_url(root.obj.get("database_url"))
+        if not create:
+            refuse_missing_store(url)
+        root.obj["app"] = open_app(url)
     return root.obj["app"]
+
+
+def refuse_missing_store(url: str) -> None:
+    """``NotFound`` naming the file when ``url`` is a SQLite store that does not exist."""
+    from sqlalchemy.engine import make_url
+
+    from domain.errors import NotFound
+
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return
+    if path.startswith("file:") or os.path.exists(path):
+        return
+    raise NotFound(
+        f"no store at {os.path.abspath(path)} (check --database-url; `rulelog demo`, "
+        "`rulelog import` or `rulelog users add NAME --admin` create one)"
+    )
 
 
 def local_user() -> str:
@@ -49,3 +78,12 @@ def print_json(value: Any) -> None:
 def actor_of(actor: str | None) -> str:
     """The identity a command acts as: ``--as`` or the local user."""
     return actor or local_user()
+
+
+def report(as_json: bool, payload: Any, *lines: str) -> None:
+    """What a command did: ``payload`` as JSON with ``--json``, else the lines for a person."""
+    if as_json:
+        print_json(payload)
+    else:
+        for line in lines:
+            click.echo(line)

@@ -115,10 +115,16 @@ def expect_show(ctx: click.Context, name: str, at: str | None, as_json: bool) ->
 @click.argument("name")
 @click.option("--reason", help="Why (recorded).")
 @as_option
+@json_option
 @click.pass_context
-def expect_remove(ctx: click.Context, name: str, reason: str | None, actor: str | None) -> None:
+def expect_remove(
+    ctx: click.Context, name: str, reason: str | None, actor: str | None, as_json: bool
+) -> None:
     """Remove an expectation."""
-    app_from(ctx).remove_expectation(name, actor_of(actor), reason)
+    removed = app_from(ctx).remove_expectation(name, actor_of(actor), reason)
+    if as_json:
+        print_json({"removed": name, "version": removed.version})
+        return
     click.echo(f"removed expectation {name}")
 
 

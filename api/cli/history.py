@@ -15,6 +15,7 @@ import click
 from api.cli import main
 from api.cli.catalog import print_table
 from api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from api.cli.kinds import SC_KIND
 from api.cli.timeline import timeline_from
 from api.verification import restore_verified
 from domain.errors import Invalid
@@ -79,7 +80,7 @@ def history_release(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @history.command("sc")
-@click.argument("kind")
+@click.argument("kind", type=SC_KIND)
 @click.argument("sc_id")
 @json_option
 @click.pass_context

@@ -8,7 +8,7 @@ import click
 
 from api.cli import main
 from api.cli.catalog import RULE_TABLE, print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
 from api.config import open_timeline
 from projections.at import release_at, rules_at
 from projections.timeline import Timeline
@@ -35,7 +35,8 @@ def at(ctx: click.Context, when: str) -> None:
 @click.pass_context
 def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
     """Rules in force at T."""
-    answer = rules_at(timeline_from(ctx), ctx.find_root().obj["at"], channel)
+    # A channel nothing names is far more likely a typo than a wish for the catch-all rules.
+    answer = rules_at(timeline_from(ctx), ctx.find_root().obj["at"], channel, known_only=True)
     if as_json:
         print_json(answer)
         return
@@ -70,8 +71,9 @@ def projections() -> None:
 
 
 @projections.command("rebuild")
+@json_option
 @click.pass_context
-def projections_rebuild(ctx: click.Context) -> None:
+def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
     """Recompute the index and checkpoints from the whole log."""
     from projections.log import last_position
 
@@ -81,7 +83,7 @@ def projections_rebuild(ctx: click.Context) -> None:
         length=total, label="rebuilding", file=click.get_text_stream("stderr")
     ) as bar:
         position = timeline.rebuild(progress=bar.update)
-    click.echo(f"rebuilt the timeline up to position {position}")
+    report(as_json, {"position": position}, f"rebuilt the timeline up to position {position}")
 
 
 @main.group()
@@ -92,22 +94,26 @@ def channels() -> None:
 @channels.command("map")
 @click.argument("live")
 @click.argument("test")
+@json_option
 @as_option
 @click.pass_context
-def channels_map(ctx: click.Context, live: str, test: str, actor: str | None) -> None:
+def channels_map(
+    ctx: click.Context, live: str, test: str, as_json: bool, actor: str | None
+) -> None:
     """Make TEST a test channel of LIVE."""
     app_from(ctx).map_test_channel(live, test, actor_of(actor))
-    click.echo(f"{test} is a test channel of {live}")
+    report(as_json, {"test": test, "live": live}, f"{test} is a test channel of {live}")
 
 
 @channels.command("unmap")
 @click.argument("test")
+@json_option
 @as_option
 @click.pass_context
-def channels_unmap(ctx: click.Context, test: str, actor: str | None) -> None:
+def channels_unmap(ctx: click.Context, test: str, as_json: bool, actor: str | None) -> None:
     """Remove TEST's explicit mapping."""
     app_from(ctx).unmap_test_channel(test, actor_of(actor))
-    click.echo(f"{test} is no longer mapped")
+    report(as_json, {"test": test, "live": None}, f"{test} is no longer mapped")
 
 
 @channels.command("derive")
@@ -156,6 +162,11 @@ def channels_list(ctx: click.Context, live: str | None, when: str | None, as_jso
     print_table(rows, ("channel", "live_channel", "mode", "mapped", "hand_kept_by"))
 
 
+def _empty(body: str) -> bool:
+    """An answer that offers no update: an empty ``<updates>`` or ``{}``."""
+    return body.strip() == "{}" or body.replace("\n", "").endswith("<updates></updates>")
+
+
 @main.command()
 @click.argument("url")
 @click.option("--at", "when", metavar="T", help="ISO 8601 UTC, epoch ms or position:N [now].")
@@ -186,6 +197,16 @@ def explain(
         f"{answer['channel']}" + _answered_by(answer)
     )
     click.echo(f"status {response['status']}, Rule-ID {response['headers'].get('Rule-ID')}")
+    if response.get("problem"):
+        click.echo(f"  why no update: {response['problem']}")
+    elif not answer["matched_rules"]:
+        click.echo("  why no update: no rule matches this request")
+    elif _empty(response["body"]):
+        release = (answer["release"] or {}).get("name") or "no release"
+        click.echo(
+            f"  why no update: the chosen rule maps to {release}, which offers this request "
+            "nothing (not newer than its version, or no build for its platform and locale)"
+        )
     for entry in answer["matched_rules"]:
         origin = entry["put_in_place_by"] or {}
         click.echo(

@@ -12,7 +12,7 @@ import click
 
 from api.cli import main
 from api.cli.catalog import print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
 from api.logs import get_logger
 from projections.tokens import list_tokens
 
@@ -27,24 +27,36 @@ def tokens() -> None:
 @tokens.command("create")
 @click.argument("username")
 @click.option("--label", default="", help="What the token is for (shown by `tokens list`).")
+@json_option
 @as_option
 @click.pass_context
-def tokens_create(ctx: click.Context, username: str, label: str, actor: str | None) -> None:
+def tokens_create(
+    ctx: click.Context, username: str, label: str, as_json: bool, actor: str | None
+) -> None:
     """Issue a token identifying USERNAME; prints it once, as the last line."""
     token_id, token = app_from(ctx).issue_token(username, actor_of(actor), label)
     log.info("token.issued", token_id=token_id, username=username, issued_by=actor_of(actor))
-    click.echo(f"token {token_id} for {username} (shown once; only its hash is stored):")
-    click.echo(token)
+    report(
+        as_json,
+        {"token_id": token_id, "username": username, "label": label, "token": token},
+        f"token {token_id} for {username} (shown once; only its hash is stored):",
+        token,
+    )
 
 
 @tokens.command("revoke")
 @click.argument("token_id")
+@json_option
 @as_option
 @click.pass_context
-def tokens_revoke(ctx: click.Context, token_id: str, actor: str | None) -> None:
+def tokens_revoke(ctx: click.Context, token_id: str, as_json: bool, actor: str | None) -> None:
     """Revoke the token TOKEN_ID (its public id, as `tokens list` shows)."""
     token = app_from(ctx).revoke_token(token_id, actor_of(actor))
-    click.echo(f"revoked token {token.token_id} of {token.username}")
+    report(
+        as_json,
+        {"token_id": token.token_id, "username": token.username, "revoked": True},
+        f"revoked token {token.token_id} of {token.username}",
+    )
 
 
 @tokens.command("list")

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from api.agent import Agent
+from api.agent import Agent, PassReport
 from api.cli import main
 from api.cli.catalog import current_catalog, print_table
 from api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from api.cli.kinds import SC_KIND
 from api.config import open_timeline
 from api.verification import sign_off_verified, verify_scheduler_signoffs
 from domain.errors import Invalid
-from domain.scheduling import KINDS, ScheduledChange
+from domain.scheduling import ScheduledChange
 from projections.expectations import blamed_summary
 
-KIND = click.Choice(KINDS)
+KIND = SC_KIND
 
 
 def sc_as_dict(sc: ScheduledChange) -> dict[str, Any]:
@@ -187,7 +187,12 @@ def _warn_failing(app: Any, kind: str, sc_id: int) -> None:
 @sc.command("modify")
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
-@click.option("--sc-data-version", type=int, required=True)
+@click.option(
+    "--sc-data-version",
+    type=int,
+    required=True,
+    help="The scheduled change's own data_version (as `sc show` prints it).",
+)
 @click.option("--row", help="Fields to change in the scheduled row, as JSON or @FILE.")
 @click.option("--data-version", type=int, help="Rebase onto this data_version of the target.")
 @condition_options
@@ -276,7 +281,12 @@ def sc_revoke(
 @sc.command("cancel")
 @click.argument("kind", type=KIND)
 @click.argument("sc_id", type=int)
-@click.option("--sc-data-version", type=int, required=True)
+@click.option(
+    "--sc-data-version",
+    type=int,
+    required=True,
+    help="The scheduled change's own data_version (as `sc show` prints it).",
+)
 @json_option
 @as_option
 @click.pass_context
@@ -320,16 +330,59 @@ def _done(change: ScheduledChange, as_json: bool, message: str) -> None:
     show_default=True,
     help="Seconds between passes.",
 )
-@click.option("--once", is_flag=True, help="Run one pass and exit.")
+@click.option("--once", is_flag=True, help="Run one pass and exit (non-zero if it failed).")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve the agent's Prometheus metrics on this port (/metrics).",
+)
+@json_option
 @as_option
 @click.pass_context
-def agent(ctx: click.Context, interval: float, once: bool, actor: str | None) -> None:
-    """Enact every due, fully signed-off scheduled change; log each decision."""
-    runner = Agent(app_from(ctx), actor_of(actor))
-    while True:
-        report = runner.run_pass()
+def agent(
+    ctx: click.Context,
+    interval: float,
+    once: bool,
+    metrics_port: int | None,
+    as_json: bool,
+    actor: str | None,
+) -> None:
+    """Enact every due, fully signed-off scheduled change; log each decision.
+
+    Without --once it runs until stopped, and a database error never ends it:
+    the pass is retried with a backoff (up to RULELOG_AGENT_BACKOFF_MAX seconds).
+    """
+    from api.agent_loop import AgentLoop
+    from api.metrics import count_appended_events
+
+    def show(report: PassReport) -> None:
+        if as_json:
+            click.echo(json.dumps({"decisions": dict(report.decisions), "enacted": report.enacted}))
+            return
         summary = ", ".join(f"{k}={v}" for k, v in sorted(report.decisions.items()))
         click.echo(f"agent pass: {summary or 'nothing pending'}")
-        if once:
-            return
-        time.sleep(interval)
+
+    def make_agent() -> Agent:
+        app = app_from(ctx)
+        count_appended_events(app)
+        return Agent(app, actor_of(actor))
+
+    settings = ctx.find_root().obj["settings"]
+    loop = AgentLoop(
+        make_agent,
+        interval,
+        backoff_max=settings.agent_backoff_max,
+        on_pass=show,
+    )
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+    if once:
+        show(loop.run_once())
+        return
+    try:
+        loop.run()
+    except KeyboardInterrupt:
+        loop.stop.set()

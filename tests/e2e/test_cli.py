@@ -92,8 +92,11 @@ def test_errors_are_one_line(store: Store, args: tuple[str, ...], code: int, fra
 
 
 def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path, loading lazily registered commands as ``rulelog`` does."""
     paths = [prefix]
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
             paths += _command_paths(command, (*prefix, name))
         else:

@@ -72,7 +72,7 @@ def test_history_audit_diff_sync_and_restore(store: Store) -> None:
         (("diff", "yesterday"), 2, "at:"),
         (("diff", "--live", "release"), 2, "--test"),
         (("history", "rule", "no-such-rule"), 3, "rule no-such-rule does not exist"),
-        (("history", "sc", "bogus", "1"), 2, "kind:"),
+        (("history", "sc", "bogus", "1"), 2, "'bogus' is not one of"),
         (("changes", "--kind", "bogus"), 2, "kind:"),
         (("sync-status", "--at", "position:99"), 2, "beyond the log"),
         (("restore", "--channel", "release", "--to", "whenever", "--as", "a"), 2, "at:"),

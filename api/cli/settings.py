@@ -1,0 +1,30 @@
+"""``rulelog config``: the settings this invocation runs with, where each came from."""
+
+from __future__ import annotations
+
+import click
+
+from api.cli import main
+from api.cli.context import json_option, print_json
+from api.settings import DEFAULT_ALLOWLIST_WARNING, describe
+
+
+@main.command("config")
+@json_option
+@click.pass_context
+def config_command(ctx: click.Context, as_json: bool) -> None:
+    """The effective settings (RULELOG_* variables and options), secrets masked."""
+    root = ctx.find_root().obj
+    explicit = {"database_url": root["database_url"]} if root.get("database_url") else {}
+    if root.get("log_level"):
+        explicit["log_level"] = root["log_level"]
+    rows = describe(root["settings"], explicit=explicit)
+    if as_json:
+        print_json({row["setting"]: row["value"] for row in rows})
+        return
+    width = max(len(row["setting"]) for row in rows)
+    for row in rows:
+        value = "(unset)" if row["value"] is None else row["value"]
+        click.echo(f"{row['setting'].ljust(width)}  {value}  [{row['source']}]")
+    if root["settings"].domain_allowlist is None:
+        click.echo(f"note: {DEFAULT_ALLOWLIST_WARNING}", err=True)
