@@ -7,22 +7,20 @@ bytes; then with a handler that fails, to exercise the catch-all.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
 
 import api.public
 from api.config import open_app
 from api.public import PublicSettings, create_public_app
 from tests.conftest import DATA
+from tests.integration.asgi_driver import AsgiDriver
 
 ROUTE_SHAPES = {
     "update/1": 6, "update/2": 7, "update/3": 9, "update/4": 10, "update/5": 10,
@@ -33,42 +31,13 @@ OK_STATUSES = {200, 308, 400, 404, 405}
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-class Driver:
-    """Calls the ASGI app directly with a scope built from raw bytes."""
+class Driver(AsgiDriver):
+    """The shared raw-scope driver, with the User-Agent as its one header."""
 
-    def __init__(self, app: Starlette) -> None:
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-
-    def request(
+    def request(  # type: ignore[override]
         self, method: str, raw_path: bytes, query: bytes = b"", user_agent: bytes = b""
     ) -> tuple[int, bytes]:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "http",
-            "path": unquote_to_bytes(raw_path).decode("utf-8", "replace"),
-            "raw_path": raw_path,
-            "query_string": query,
-            "root_path": "",
-            "headers": [(b"host", b"test"), (b"user-agent", user_agent)],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-        }
-        messages: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            messages.append(message)
-
-        self.loop.run_until_complete(self.app(scope, receive, send))
-        start = next(m for m in messages if m["type"] == "http.response.start")
-        body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-        return start["status"], body
+        return super().request(method, raw_path, query, [(b"user-agent", user_agent)])
 
 
 @pytest.fixture(scope="module")
