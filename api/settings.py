@@ -5,7 +5,11 @@ the field name in capitals), with its default and a one-line description that
 both ``rulelog config`` and the README's table show. A bad value stops the
 process at start with one line naming the variable, instead of failing on the
 first request that reads it. To add a setting: add a field here and a row to
-the README's "Settings" table (a test checks the two agree).
+the README's "Settings" table (a test checks the two agree). The content
+signers are the one exception: named per product
+(``RULELOG_AUTOGRAPH[_<PRODUCT>]_*``, ``RULELOG_SIGNING[_<PRODUCT>]_*``), they are
+gathered into the ``signers`` field (passwords as ``SecretStr``) and validated
+at start through ``api.content_signature``, which reads them.
 
 This module is imported by the CLI before any command runs, so it imports only
 pydantic; what a setting's value is *used* for is loaded where it is used.
