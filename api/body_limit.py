@@ -18,28 +18,23 @@ release blobs run to a few MB.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.errors import Invalid
+from api.settings import DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ENV_MAX_BODY_BYTES", "BodyLimit", "max_body_bytes"]
 
 ENV_MAX_BODY_BYTES = "RULELOG_MAX_BODY_BYTES"
-DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
 def max_body_bytes(env: Mapping[str, str] | None = None) -> int:
     """The configured ceiling (``RULELOG_MAX_BODY_BYTES``), a positive number of bytes."""
-    raw = (os.environ if env is None else env).get(ENV_MAX_BODY_BYTES, "").strip()
-    if not raw:
-        return DEFAULT_MAX_BODY_BYTES
-    if not raw.isdigit() or len(raw) > 15 or int(raw) < 1:
-        raise Invalid(f"{ENV_MAX_BODY_BYTES}: must be a positive integer, got {raw[:40]!r}")
-    return int(raw)
+    from api.settings import load_settings
+
+    return load_settings(env).max_body_bytes
 
 
 class BodyTooLarge(HTTPException):

@@ -33,12 +33,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.logs import get_logger
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 log = get_logger("rulelog.signing")
 
@@ -141,6 +145,8 @@ def _signer(env: Mapping[str, str], scope: str) -> Signer | None:
     """The signer ``RULELOG_AUTOGRAPH{scope}_*`` or ``RULELOG_SIGNING{scope}_*`` names."""
     url = env.get(f"RULELOG_AUTOGRAPH{scope}_URL")
     if url:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"RULELOG_AUTOGRAPH{scope}_URL: not a http(s) URL: {url[:80]!r}")
         return Autograph(
             url=url,
             keyid=env.get(f"RULELOG_AUTOGRAPH{scope}_KEYID", ""),
@@ -149,8 +155,37 @@ def _signer(env: Mapping[str, str], scope: str) -> Signer | None:
         )
     key_file = env.get(f"RULELOG_SIGNING{scope}_KEY_FILE")
     if key_file:
-        return LocalKey(Path(key_file).read_bytes(), env.get(f"RULELOG_SIGNING{scope}_X5U", ""))
+        prefix = f"RULELOG_SIGNING{scope}"
+        x5u = env.get(f"{prefix}_X5U", "")
+        if not x5u:
+            raise ValueError(f"{prefix}_KEY_FILE is set but {prefix}_X5U is not")
+        try:
+            pem = Path(key_file).read_bytes()
+        except OSError as error:
+            message = f"{prefix}_KEY_FILE: cannot read {key_file}: {error.strerror}"
+            raise ValueError(message) from None
+        return LocalKey(pem, x5u)
     return None
+
+
+PRODUCTS = "RULELOG_CONTENT_SIGNATURE_PRODUCTS"
+FAMILIES = {
+    "RULELOG_AUTOGRAPH": ("URL", "KEYID", "USERNAME", "PASSWORD"),
+    "RULELOG_SIGNING": ("KEY_FILE", "X5U"),
+}
+
+
+def _refuse_unlisted(env: Mapping[str, str], scopes: set[str]) -> None:
+    """A product's signer variable names a listed product: else it would be silently unused."""
+    known = {
+        f"{family}{scope}_{suffix}"
+        for family, suffixes in FAMILIES.items()
+        for suffix in suffixes
+        for scope in scopes
+    }
+    for name in env:
+        if name.startswith(tuple(FAMILIES)) and name.upper() not in known:
+            raise ValueError(f"{name}: its product is not listed in {PRODUCTS}")
 
 
 @dataclass(frozen=True)
@@ -162,10 +197,23 @@ class SigningSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SigningSettings:
-        listed = env.get("RULELOG_CONTENT_SIGNATURE_PRODUCTS", "")
+        """From the variables in ``env``, validated as a process start validates them."""
+        from api.settings import load_settings
+
+        return cls.from_settings(load_settings(env))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SigningSettings:
+        """The signers ``settings`` names (``Settings`` validates them through this at start)."""
+        return cls._parse(settings.signing_env())
+
+    @classmethod
+    def _parse(cls, env: Mapping[str, str]) -> SigningSettings:
+        listed = [p.strip() for p in env.get(PRODUCTS, "").split(",") if p.strip()]
+        _refuse_unlisted(env, {"", *(f"_{product.upper()}" for product in listed)})
         products: dict[str, Signer] = {}
-        for product in (p.strip() for p in listed.split(",")):
-            signer = _signer(env, f"_{product.upper()}") if product else None
+        for product in listed:
+            signer = _signer(env, f"_{product.upper()}")
             if signer is not None:
                 products[product] = signer
         return cls(default=_signer(env, ""), products=products)

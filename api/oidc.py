@@ -23,17 +23,20 @@ Balrog's codes.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.auth_errors import AuthError
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 __all__ = ["JwtSettings", "JwtVerifier"]
 
@@ -58,50 +61,27 @@ class JwtSettings:
     machine_accounts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> JwtSettings | None:
-        """From ``RULELOG_JWT_*`` / ``RULELOG_AUTH0_*``; None when OIDC is not configured.
+    def from_env(cls, env: Mapping[str, str] | None = None) -> JwtSettings | None:
+        """From ``RULELOG_JWT_*`` / ``RULELOG_AUTH0_*``; None when OIDC is not configured."""
+        from api.settings import load_settings
 
-        ``RULELOG_AUTH0_DOMAIN=tenant.eu.auth0.com`` stands for Auth0's issuer
-        (``https://tenant.eu.auth0.com/``), JWKS and userinfo URLs, as Balrog's
-        ``AUTH0_DOMAIN``; the explicit ``RULELOG_JWT_*`` variables override it.
-        """
-        env = dict(os.environ if env is None else env)
-        domain = env.get("RULELOG_AUTH0_DOMAIN", "").strip().strip("/")
-        base = f"https://{domain}/" if domain else ""
-        issuer = env.get("RULELOG_JWT_ISSUER") or base
-        if not issuer:
+        return cls.from_settings(load_settings(env))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JwtSettings | None:
+        """The provider ``settings`` names (validated, with Auth0's defaults filled in)."""
+        urls = settings.jwt_urls()
+        if urls is None:
             return None
-        jwks = env.get("RULELOG_JWT_JWKS") or (f"{base}.well-known/jwks.json" if base else "")
-        audience = env.get("RULELOG_JWT_AUDIENCE") or env.get("RULELOG_AUTH0_AUDIENCE", "")
-        missing = [
-            name
-            for name, value in (("RULELOG_JWT_AUDIENCE", audience), ("RULELOG_JWT_JWKS", jwks))
-            if not value
-        ]
-        if missing:
-            raise ValueError(f"OIDC is configured but {', '.join(missing)} is not set")
+        issuer, audience, jwks, userinfo = urls
         return cls(
             issuer=issuer,
             audience=audience,
             jwks=jwks,
-            email_claim=env.get("RULELOG_JWT_EMAIL_CLAIM", "email"),
-            userinfo=env.get("RULELOG_JWT_USERINFO") or (f"{base}userinfo" if base else None),
-            machine_accounts=_machine_accounts(env.get("RULELOG_AUTH0_MACHINE_ACCOUNTS", "")),
+            email_claim=settings.jwt_email_claim,
+            userinfo=userinfo,
+            machine_accounts=settings.machine_accounts(),
         )
-
-
-def _machine_accounts(raw: str) -> dict[str, str]:
-    if not raw.strip():
-        return {}
-    try:
-        loaded = json.loads(raw)
-    except ValueError as error:
-        raise ValueError(f"RULELOG_AUTH0_MACHINE_ACCOUNTS: not JSON ({error})") from None
-    if not isinstance(loaded, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and k and v for k, v in loaded.items()
-    ):
-        raise ValueError("RULELOG_AUTH0_MACHINE_ACCOUNTS: must map client ids to account names")
-    return loaded
 
 
 class _Userinfo:

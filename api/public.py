@@ -36,7 +36,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.body_limit import BodyLimit, max_body_bytes
+from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from api.config import open_app, open_timeline, settings, warn_about_defaults
 from api.content_signature import ContentSignature, SigningSettings, contribute_json
 from api.logs import configure_process, get_logger
@@ -86,11 +86,12 @@ class PublicSettings:
     start_from_checkpoint: bool = True
     #: Who signs which answers (``api.content_signature``; none by default).
     signing: SigningSettings = field(default_factory=SigningSettings)
+    #: The longest request body accepted (``RULELOG_MAX_BODY_BYTES``); longer ones are 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
         loaded = settings(env)
-        env = dict(os.environ if env is None else env)  # for settings read elsewhere
         return cls(
             cache_control=loaded.cache_control,
             poll_interval=loaded.poll_interval,
@@ -99,7 +100,8 @@ class PublicSettings:
             start_from_checkpoint=loaded.start_from_checkpoint,
             serving=ServingSettings(allowlist=loaded.allowlist()),
             commit=loaded.commit,
-            signing=SigningSettings.from_env(env),
+            signing=SigningSettings.from_settings(loaded),
+            max_body_bytes=loaded.max_body_bytes,
         )
 
 
@@ -389,7 +391,7 @@ def create_public_app(
                 cache_control=server.settings.cache_control,
                 templates={r.endpoint: r.path for r in routes if r.path != "/{path:path}"},
             ),
-            Middleware(BodyLimit, limit=max_body_bytes()),
+            Middleware(BodyLimit, limit=server.settings.max_body_bytes),
             Middleware(ContentSignature, settings=server.settings.signing),
         ],
         lifespan=lifespan,
@@ -402,7 +404,7 @@ def create_public_app(
         request_log=request_log,
         cache_control=server.settings.cache_control,
         cache_entries=server.settings.answer_cache,
-        body_limit=max_body_bytes(),
+        body_limit=server.settings.max_body_bytes,
         signing=server.settings.signing,
     )
 

@@ -5,7 +5,11 @@ the field name in capitals), with its default and a one-line description that
 both ``rulelog config`` and the README's table show. A bad value stops the
 process at start with one line naming the variable, instead of failing on the
 first request that reads it. To add a setting: add a field here and a row to
-the README's "Settings" table (a test checks the two agree).
+the README's "Settings" table (a test checks the two agree). The content
+signers are the one exception: named per product
+(``RULELOG_AUTOGRAPH[_<PRODUCT>]_*``, ``RULELOG_SIGNING[_<PRODUCT>]_*``), they are
+gathered into the ``signers`` field (passwords as ``SecretStr``) and validated
+at start through ``api.content_signature``, which reads them.
 
 This module is imported by the CLI before any command runs, so it imports only
 pydantic; what a setting's value is *used* for is loaded where it is used.
@@ -14,6 +18,8 @@ pydantic; what a setting's value is *used* for is loaded where it is used.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +27,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PREFIX", "SECRET", "Settings", "SettingsError", "describe", "load_settings"]
+__all__ = ["FAMILIES", "PREFIX", "SECRET", "Settings", "SettingsError", "describe", "load_settings"]
 
 PREFIX = "RULELOG_"
 #: What ``rulelog config`` prints instead of a secret's value.
@@ -31,6 +37,15 @@ DEFAULT_ALLOWLIST_WARNING = (
     "RULELOG_DOMAIN_ALLOWLIST is unset: release blobs may only name Mozilla's production "
     "download hosts; blobs naming any other host are refused and never served"
 )
+
+#: The default of ``RULELOG_MAX_BODY_BYTES`` (why: ``api/body_limit.py``).
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+SIGNER_PREFIXES = (PREFIX + "AUTOGRAPH", PREFIX + "SIGNING_")
+SIGNER_NAME = re.compile(
+    r"RULELOG_(AUTOGRAPH(_.+)?_(URL|KEYID|USERNAME|PASSWORD)|SIGNING(_.+)?_(KEY_FILE|X5U))"
+)
+#: Fields that are not one variable each (``describe`` shows their members instead).
+FAMILIES = ("signers",)
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -106,6 +121,68 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait (seconds) between the agent's retries after a database error.",
     )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        ge=1,
+        description="Longest request body (bytes) either server reads; longer ones are 413.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Origins (comma-separated scheme://host[:port], or *) Balrog's UI may "
+        "call the admin API from [unset: none].",
+    )
+    jwt_issuer: str | None = Field(
+        None, description="Issuer of the OIDC tokens the admin server accepts [unset: none]."
+    )
+    jwt_audience: str | None = Field(None, description="Audience those tokens must name.")
+    jwt_jwks: str | None = Field(
+        None, description="The issuer's JWKS: a https:// URL or a JSON file."
+    )
+    jwt_email_claim: str = Field("email", description="The claim naming a person's e-mail.")
+    jwt_userinfo: str | None = Field(
+        None, description="The issuer's userinfo URL, asked for an e-mail a token lacks."
+    )
+    auth0_domain: str | None = Field(
+        None,
+        description="An Auth0 tenant (tenant.eu.auth0.com): issuer, JWKS and userinfo URLs "
+        "at once; the RULELOG_JWT_* variables override each.",
+    )
+    auth0_audience: str | None = Field(
+        None, description="The audience when RULELOG_JWT_AUDIENCE is unset."
+    )
+    auth0_machine_accounts: str = Field(
+        "",
+        description='JSON object: machine client id -> the account it acts as ({"id": "user"}).',
+    )
+    content_signature_products: str = Field(
+        "",
+        description="Products (comma-separated) whose XML update answers are signed, each by "
+        "its RULELOG_AUTOGRAPH_<PRODUCT>_* or RULELOG_SIGNING_<PRODUCT>_* signer.",
+    )
+    #: The ``RULELOG_AUTOGRAPH[_<PRODUCT>]_*`` / ``RULELOG_SIGNING[_<PRODUCT>]_*`` variables
+    #: (families, not fixed names), passwords as ``SecretStr``; ``load_settings`` gathers them.
+    signers: dict[str, str | SecretStr] = Field(
+        default_factory=dict,
+        description="Content signers: the RULELOG_AUTOGRAPH[_<PRODUCT>]_* and "
+        "RULELOG_SIGNING[_<PRODUCT>]_* variables.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s,]+", origin):
+                raise SettingsError(
+                    f"{env_name('cors_origins')}: {origin!r} is not * or scheme://host[:port]"
+                )
+        return value
+
+    @field_validator("auth0_machine_accounts")
+    @classmethod
+    def _machine_accounts(cls, value: str) -> str:
+        read_machine_accounts(value)
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_capitals(cls, value: Any) -> Any:
@@ -115,7 +192,53 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.domain_allowlist is not None:
             read_allowlist(self.domain_allowlist)
+        self.jwt_urls()
+        if self.signers or self.content_signature_products:
+            from api.content_signature import SigningSettings
+
+            try:
+                SigningSettings.from_settings(self)
+            except (OSError, ValueError) as error:
+                raise SettingsError(str(error)) from None
         return self
+
+    def origins(self) -> tuple[str, ...]:
+        """``RULELOG_CORS_ORIGINS`` as Balrog reads ``CORS_ORIGINS``: split on commas."""
+        return tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    def machine_accounts(self) -> dict[str, str]:
+        return read_machine_accounts(self.auth0_machine_accounts)
+
+    def jwt_urls(self) -> tuple[str, str, str, str | None] | None:
+        """(issuer, audience, jwks, userinfo) of the OIDC provider; None when not configured.
+
+        ``RULELOG_AUTH0_DOMAIN`` stands for Auth0's issuer, JWKS and userinfo URLs, as
+        Balrog's ``AUTH0_DOMAIN``; the explicit ``RULELOG_JWT_*`` variables override it.
+        """
+        domain = (self.auth0_domain or "").strip().strip("/")
+        base = f"https://{domain}/" if domain else ""
+        issuer = self.jwt_issuer or base
+        if not issuer:
+            return None
+        jwks = self.jwt_jwks or (f"{base}.well-known/jwks.json" if base else "")
+        audience = self.jwt_audience or self.auth0_audience or ""
+        missing = [
+            env_name(name)
+            for name, value in (("jwt_audience", audience), ("jwt_jwks", jwks))
+            if not value
+        ]
+        if missing:
+            raise SettingsError(f"OIDC is configured but {', '.join(missing)} is not set")
+        return issuer, audience, jwks, self.jwt_userinfo or (f"{base}userinfo" if base else None)
+
+    def signing_env(self) -> dict[str, str]:
+        """The content-signing variables as one plain mapping, for ``api.content_signature``."""
+        plain = {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name, value in self.signers.items()
+        }
+        plain[env_name("content_signature_products")] = self.content_signature_products
+        return plain
 
     def allowlist(self) -> Any:
         """The download hosts blobs may name: the file's, else Mozilla's production list."""
@@ -124,6 +247,42 @@ class Settings(BaseSettings):
 
             return PRODUCTION_ALLOWLIST
         return read_allowlist(self.domain_allowlist)
+
+
+def read_machine_accounts(raw: str) -> dict[str, str]:
+    """``RULELOG_AUTH0_MACHINE_ACCOUNTS``: a JSON object of non-empty strings, or empty."""
+    name = env_name("auth0_machine_accounts")
+    if not raw.strip():
+        return {}
+    try:
+        loaded = json.loads(raw)
+    except ValueError as error:
+        raise SettingsError(f"{name}: not JSON ({error})") from None
+    if not isinstance(loaded, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in loaded.items()
+    ):
+        raise SettingsError(f"{name}: must map client ids to account names (JSON object)")
+    return loaded
+
+
+def signer_variables(env: Mapping[str, str]) -> dict[str, SecretStr | str]:
+    """The ``RULELOG_AUTOGRAPH*`` / ``RULELOG_SIGNING*`` variables set in ``env``.
+
+    Named per product, they are families rather than fields; an unknown member
+    (a typo such as ``RULELOG_AUTOGRAPH_PASSWRD``) is refused rather than ignored.
+    """
+    found: dict[str, SecretStr | str] = {}
+    for name, value in env.items():
+        upper = name.upper()
+        if not upper.startswith(SIGNER_PREFIXES) or value in (None, ""):
+            continue
+        if not SIGNER_NAME.fullmatch(upper):
+            raise SettingsError(
+                f"{name}: unknown signing variable (expected RULELOG_AUTOGRAPH[_<PRODUCT>]_"
+                "{URL,KEYID,USERNAME,PASSWORD} or RULELOG_SIGNING[_<PRODUCT>]_{KEY_FILE,X5U})"
+            )
+        found[upper] = SecretStr(value) if upper.endswith("_PASSWORD") else value
+    return found
 
 
 def env_name(field: str) -> str:
@@ -151,14 +310,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     so tests and callers can describe a deployment completely.
     """
     try:
+        signers = signer_variables(os.environ if env is None else env)
         if env is None:
-            return Settings()
-        fields = {
+            return Settings(signers=signers)
+        fields: dict[str, Any] = {
             name: env[env_name(name)]
             for name in Settings.model_fields
-            if env.get(env_name(name)) not in (None, "")
+            if name not in FAMILIES and env.get(env_name(name)) not in (None, "")
         }
-        return Settings.model_validate(fields)
+        return Settings.model_validate({**fields, "signers": signers})
     except ValidationError as error:
         raise SettingsError(_one_line(error)) from None
     except SettingsError:
@@ -186,6 +346,8 @@ def describe(settings: Settings, *, explicit: Mapping[str, Any] | None = None) -
     explicit = dict(explicit or {})
     rows = []
     for name, field in Settings.model_fields.items():
+        if name in FAMILIES:
+            continue
         value = explicit.get(name, getattr(settings, name))
         if isinstance(value, SecretStr):
             value = SECRET
@@ -205,6 +367,15 @@ def describe(settings: Settings, *, explicit: Mapping[str, Any] | None = None) -
                 "value": value,
                 "source": source,
                 "description": field.description,
+            }
+        )
+    for name, value in sorted(settings.signers.items()):
+        rows.append(
+            {
+                "setting": name,
+                "value": SECRET if isinstance(value, SecretStr) else value,
+                "source": "environment",
+                "description": Settings.model_fields["signers"].description,
             }
         )
     return rows

@@ -17,11 +17,11 @@ from importlib import metadata
 from fastapi import Depends, FastAPI
 
 from api.admin import access, dockerflow, problems
-from api.admin.cors import ENV_CORS_ORIGINS, Cors, cors_origins
+from api.admin.cors import Cors
 from api.admin.head import HeadAsGet
 from api.admin.reading import CatalogReader
 from api.auth import Authenticator, JwtSettings
-from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit, max_body_bytes
+from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from api.config import open_app, settings, warn_about_defaults
 from api.logs import configure_process
 from api.metrics import count_appended_events
@@ -48,13 +48,12 @@ class AdminSettings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
         loaded = settings(env)
-        env = dict(os.environ if env is None else env)  # for settings read elsewhere
         return cls(
-            jwt=JwtSettings.from_env(env),  # api/oidc.py reads the JWT and Auth0 variables
+            jwt=JwtSettings.from_settings(loaded),
             version_file=str(loaded.version_file) if loaded.version_file else None,
             allowlist=loaded.allowlist(),
-            cors_origins=cors_origins(env.get(ENV_CORS_ORIGINS)),
-            max_body_bytes=max_body_bytes(env),
+            cors_origins=loaded.origins(),
+            max_body_bytes=loaded.max_body_bytes,
         )
 
 

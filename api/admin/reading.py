@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from api.metrics import record_poll
 from domain.application import RulelogApp
 from projections.admin_history import BalrogHistory
 from projections.log import LoggedEvent, read_log
@@ -64,5 +65,9 @@ class CatalogReader:
     def current(self) -> Iterator[ReadModel]:
         """The read model at the head of the log, held still while the block runs."""
         with self._lock:
-            self.catch_up()
+            folded = self.catch_up()
+            # The admin folds on demand, so it is at the head whenever it answers: its
+            # position and last read's new events are reported; "seconds since the last
+            # read" would only measure how long the admin API went unused.
+            record_poll(self.model.catalog.position, folded, None)
             yield self.model

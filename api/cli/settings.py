@@ -24,7 +24,7 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
         return
     width = max(len(row["setting"]) for row in rows)
     for row in rows:
-        value = "(unset)" if row["value"] is None else row["value"]
+        value = "(unset)" if row["value"] in (None, "") else row["value"]
         click.echo(f"{row['setting'].ljust(width)}  {value}  [{row['source']}]")
     if root["settings"].domain_allowlist is None:
         click.echo(f"note: {DEFAULT_ALLOWLIST_WARNING}", err=True)

@@ -277,3 +277,28 @@ def test_appended_events_are_counted_by_kind(store: Store) -> None:
     before = created()
     app.add_user("metrics-alice", admin=True, recorded_by="tests")
     assert created() == before + 1
+
+
+def test_the_admin_reader_reports_its_position(store: Store) -> None:
+    """The admin server's read model sets the projection gauges each time it catches up."""
+    from prometheus_client import REGISTRY
+
+    from api.admin.reading import CatalogReader
+
+    app = store.open()
+    reader = CatalogReader(app)
+    app.add_user("metrics-bob", admin=True, recorded_by="tests")
+    with reader.current() as model:
+        position = model.catalog.position
+    assert position > 0
+    assert REGISTRY.get_sample_value("rulelog_projection_position") == position
+    assert REGISTRY.get_sample_value("rulelog_projection_lag_events") == position
+    app.add_user("metrics-carol", admin=True, recorded_by="tests")
+    with reader.current() as model:
+        later = model.catalog.position
+    assert later > position
+    assert REGISTRY.get_sample_value("rulelog_projection_position") == later
+    assert REGISTRY.get_sample_value("rulelog_projection_lag_events") == later - position
+    with reader.current():
+        pass  # nothing new: caught up
+    assert REGISTRY.get_sample_value("rulelog_projection_lag_events") == 0

@@ -108,7 +108,10 @@ def _serve(kind: str, url: str, log: Path, extra_env: dict[str, str]) -> Iterato
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
     env.update(extra_env)
-    command = [RULELOG, "--log-level", "WARNING", "--database-url", url, "serve", kind]
+    base = [RULELOG, "--log-level", "WARNING", "--database-url", url]
+    # `serve` refuses a SQLite store that does not exist yet: create it with an account.
+    subprocess.run([*base, "users", "add", "ops", "--admin"], env=env, check=True)
+    command = [*base, "serve", kind]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [*command, "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT, env=env
