@@ -142,7 +142,6 @@ def _serve(kind: str, url: str, log: Path, extra_env: dict[str, str]) -> Iterato
 @pytest.fixture(scope="module")
 def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("bodies")
-    (folder / "rulelog.db").touch()  # an empty store: servers refuse a missing one
     url = f"sqlite:///{folder / 'rulelog.db'}"
     yield from _serve("admin", url, folder / "admin.log", {})
 
@@ -150,7 +149,6 @@ def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def public_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("public-bodies")
-    (folder / "rulelog.db").touch()  # an empty store: servers refuse a missing one
     url = f"sqlite:///{folder / 'rulelog.db'}"
     yield from _serve("public", url, folder / "public.log", {"RULELOG_MAX_BODY_BYTES": "4096"})
 
