@@ -12,6 +12,9 @@ COPY pyproject.toml README.md LICENSE ./
 COPY domain ./domain
 COPY projections ./projections
 COPY api ./api
+COPY services ./services
+COPY adapters ./adapters
+COPY rulelog ./rulelog
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

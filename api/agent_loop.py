@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from api.agent import Agent, PassReport
-from api.logs import get_logger
-from api.metrics import metrics
+from rulelog.api.logs import get_logger
+from rulelog.api.metrics import metrics
+from rulelog.services.agent import Agent, PassReport
 
 log = get_logger("rulelog.agent")
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 
-from api.auth_errors import AuthError
-from api.oidc import JwtSettings, JwtVerifier
-from domain.application import RulelogApp
-from domain.tokens import PREFIX
-from domain.users import User
+from rulelog.api.auth_errors import AuthError
+from rulelog.api.oidc import JwtSettings, JwtVerifier
+from rulelog.domain.access.tokens import PREFIX
+from rulelog.domain.access.users import User
+from rulelog.services.application import RulelogApp
 
 __all__ = ["AuthError", "Authenticator", "JwtSettings"]
 

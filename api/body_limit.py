@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.settings import DEFAULT_MAX_BODY_BYTES
+from rulelog.api.settings import DEFAULT_MAX_BODY_BYTES
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "ENV_MAX_BODY_BYTES", "BodyLimit", "max_body_bytes"]
 
@@ -32,7 +32,7 @@ ENV_MAX_BODY_BYTES = "RULELOG_MAX_BODY_BYTES"
 
 def max_body_bytes(env: Mapping[str, str] | None = None) -> int:
     """The configured ceiling (``RULELOG_MAX_BODY_BYTES``), a positive number of bytes."""
-    from api.settings import load_settings
+    from rulelog.api.settings import load_settings
 
     return load_settings(env).max_body_bytes
 

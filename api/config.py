@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from api.settings import DEFAULT_ALLOWLIST_WARNING, Settings, SettingsError, load_settings
-from domain.application import RulelogApp
-from domain.blobs.common import Allowlist
-from domain.errors import Invalid
-from projections.timeline import Timeline
+from rulelog.api.settings import DEFAULT_ALLOWLIST_WARNING, Settings, SettingsError, load_settings
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.blobs.common import Allowlist
+from rulelog.projections.timeline import Timeline
+from rulelog.services.application import RulelogApp
+from rulelog.services.timelines import timeline_of
 
 DEFAULT_DATABASE_URL = "sqlite:///rulelog.db"
 ENV_DATABASE_URL = "RULELOG_DATABASE_URL"
@@ -62,8 +63,7 @@ def checkpoint_every() -> int:
 
 def open_timeline(app: RulelogApp) -> Timeline:
     """The position/time index and checkpoints, in the store's own database."""
-    engine = app.recorder.datastore.engine  # type: ignore[attr-defined]
-    return Timeline(app, str(engine.url), every=checkpoint_every(), engine=engine)
+    return timeline_of(app, every=checkpoint_every())
 
 
 ENV_DOMAIN_ALLOWLIST = "RULELOG_DOMAIN_ALLOWLIST"
@@ -79,7 +79,7 @@ def domain_allowlist(env: Mapping[str, str] | None = None) -> Allowlist:
 def warn_about_defaults(loaded: Settings) -> None:
     """Say loudly, at start, the default that silently changes answers elsewhere."""
     if loaded.domain_allowlist is None:
-        from api.logs import get_logger
+        from rulelog.api.logs import get_logger
 
         get_logger("rulelog.settings").warning(
             "settings.default_domain_allowlist", message=DEFAULT_ALLOWLIST_WARNING

@@ -39,10 +39,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.logs import get_logger
+from rulelog.api.logs import get_logger
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from rulelog.api.settings import Settings
 
 log = get_logger("rulelog.signing")
 
@@ -198,7 +198,7 @@ class SigningSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SigningSettings:
         """From the variables in ``env``, validated as a process start validates them."""
-        from api.settings import load_settings
+        from rulelog.api.settings import load_settings
 
         return cls.from_settings(load_settings(env))
 

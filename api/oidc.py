@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from api.auth_errors import AuthError
+from rulelog.api.auth_errors import AuthError
 
 if TYPE_CHECKING:
-    from api.settings import Settings
+    from rulelog.api.settings import Settings
 
 __all__ = ["JwtSettings", "JwtVerifier"]
 
@@ -63,7 +63,7 @@ class JwtSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> JwtSettings | None:
         """From ``RULELOG_JWT_*`` / ``RULELOG_AUTH0_*``; None when OIDC is not configured."""
-        from api.settings import load_settings
+        from rulelog.api.settings import load_settings
 
         return cls.from_settings(load_settings(env))
 

@@ -36,23 +36,23 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from api.config import open_app, open_timeline, settings, warn_about_defaults
-from api.content_signature import ContentSignature, SigningSettings, contribute_json
-from api.logs import configure_process, get_logger
-from api.metrics import CONTENT_TYPE, metrics_response_body, record_poll
-from api.public_api import PublicApi, flask_json, problem
-from api.public_front import DEFAULT_CACHE_ENTRIES, PublicFront, prepare
-from api.public_middleware import RequestLogMiddleware, request_info
-from api.request_log import RequestLog
-from domain.blobs.common import ServingSettings
-from domain.errors import Invalid
-from domain.evaluate import Response as Answer
-from domain.evaluate import evaluate, route_not_found
-from domain.request import RouteNotFound, RouteRedirect, UpdateRequest, parse
-from projections.follow import Follower
-from projections.log import last_position
-from projections.serving import LiveIndex, ServingState
+from rulelog.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from rulelog.api.config import open_app, open_timeline, settings, warn_about_defaults
+from rulelog.api.content_signature import ContentSignature, SigningSettings, contribute_json
+from rulelog.api.logs import configure_process, get_logger
+from rulelog.api.metrics import CONTENT_TYPE, metrics_response_body, record_poll
+from rulelog.api.public_api import PublicApi, flask_json, problem
+from rulelog.api.public_front import DEFAULT_CACHE_ENTRIES, PublicFront, prepare
+from rulelog.api.public_middleware import RequestLogMiddleware, request_info
+from rulelog.api.request_log import RequestLog
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.blobs.common import ServingSettings
+from rulelog.domain.serving.evaluate import Response as Answer
+from rulelog.domain.serving.evaluate import evaluate, route_not_found
+from rulelog.domain.serving.request import RouteNotFound, RouteRedirect, UpdateRequest, parse
+from rulelog.projections.follow import Follower
+from rulelog.projections.log import last_position
+from rulelog.projections.serving import LiveIndex, ServingState
 
 __all__ = ["PublicServer", "PublicSettings", "create_app_from_env", "create_public_app"]
 
@@ -319,7 +319,7 @@ class Dockerflow:
         )
 
     def _ping(self) -> None:
-        self.server.store().recorder.max_notification_id()
+        last_position(self.server.store())
 
     async def lbheartbeat(self, request: Request) -> Response:
         return Response("OK!", 200, {"Cache-Control": "no-cache"}, media_type=HTML)

@@ -20,13 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-import api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
-from api.excerpt import clipped
-from projections.revisions import balrog_rule
-from projections.serving import LiveIndex
+import rulelog.api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
+from rulelog.api.excerpt import clipped
+from rulelog.projections.revisions import balrog_rule
+from rulelog.projections.serving import LiveIndex
 
 if TYPE_CHECKING:
-    from api.public import PublicServer
+    from rulelog.api.public import PublicServer
 
 __all__ = ["PublicApi", "flask_json", "problem"]
 

@@ -33,18 +33,18 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from api.content_signature import ContentSignature, SigningSettings
-from api.logs import get_logger
-from api.metrics import record_answer_cache, record_request, route_template
-from api.public_middleware import (
+from rulelog.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from rulelog.api.content_signature import ContentSignature, SigningSettings
+from rulelog.api.logs import get_logger
+from rulelog.api.metrics import record_answer_cache, record_request, route_template
+from rulelog.api.public_middleware import (
     SECURITY_HEADERS,
     fallback_answer,
     incoming_request_id,
     new_request_id,
 )
-from api.request_log import LOGGED_TARGET_MAX, RequestLog
-from domain.evaluate import Response as Answer
+from rulelog.api.request_log import LOGGED_TARGET_MAX, RequestLog
+from rulelog.domain.serving.evaluate import Response as Answer
 
 __all__ = ["AnswerCache", "PreparedAnswer", "PublicFront", "prepare"]
 

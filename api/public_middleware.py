@@ -25,10 +25,10 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.logs import get_logger
-from api.metrics import record_request, route_template
-from api.request_log import LOGGED_TARGET_MAX, RequestLog
-from domain.blobs.render import EMPTY_UPDATES
+from rulelog.api.logs import get_logger
+from rulelog.api.metrics import record_request, route_template
+from rulelog.api.request_log import LOGGED_TARGET_MAX, RequestLog
+from rulelog.domain.serving.blobs.render import EMPTY_UPDATES
 
 __all__ = ["RequestLogMiddleware", "incoming_request_id", "new_request_id", "request_info"]
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from api import logs
+from rulelog.api import logs
 
 __all__ = ["RequestLog"]
 

@@ -194,7 +194,7 @@ class Settings(BaseSettings):
             read_allowlist(self.domain_allowlist)
         self.jwt_urls()
         if self.signers or self.content_signature_products:
-            from api.content_signature import SigningSettings
+            from rulelog.api.content_signature import SigningSettings
 
             try:
                 SigningSettings.from_settings(self)
@@ -243,7 +243,7 @@ class Settings(BaseSettings):
     def allowlist(self) -> Any:
         """The download hosts blobs may name: the file's, else Mozilla's production list."""
         if self.domain_allowlist is None:
-            from domain.blobs.common import PRODUCTION_ALLOWLIST
+            from rulelog.domain.serving.blobs.common import PRODUCTION_ALLOWLIST
 
             return PRODUCTION_ALLOWLIST
         return read_allowlist(self.domain_allowlist)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.convertors import Convertor, register_url_convertor
 
-from domain.bounds import MAX_ID, id_from
+from rulelog.domain.bounds import MAX_ID, id_from
 
 __all__ = ["IdConvertor"]
 

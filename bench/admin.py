@@ -35,11 +35,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.config import open_app
 from bench.serve import DATA, RULELOG, run_cli, server
 from bench.stores import fresh_store, postgres_available
-from domain.rules import Rule
-from projections.log import read_log
+from rulelog.api.config import open_app
+from rulelog.domain.catalog.rules import Rule
+from rulelog.projections.log import read_log
 
 ADMIN = "bench-admin"
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.agent import Agent
-from api.config import open_app
-from api.logs import configure_logging
 from bench.generate import snapshot
 from bench.stores import fresh_store, postgres_available
-from domain.application import RulelogApp
-from projections.log import read_log
+from rulelog.api.config import open_app
+from rulelog.api.logs import configure_logging
+from rulelog.projections.log import read_log
+from rulelog.services.agent import Agent
+from rulelog.services.application import RulelogApp
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 

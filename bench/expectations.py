@@ -22,16 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.config import open_app
-from api.logs import configure_logging
 from bench.stores import fresh_store
-from domain.evaluate import evaluate
-from domain.expectations import parse_import
-from domain.request import parse_url
-from projections.expectations import check_state
-from projections.explain import index_of
-from projections.log import read_log
-from projections.state import Catalog
+from rulelog.api.config import open_app
+from rulelog.api.logs import configure_logging
+from rulelog.domain.serving.evaluate import evaluate
+from rulelog.domain.serving.request import parse_url
+from rulelog.domain.workflow.expectations import parse_import
+from rulelog.projections.expectations import check_state
+from rulelog.projections.explain import index_of
+from rulelog.projections.log import read_log
+from rulelog.projections.state import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ("de", "fr", "en-US", "ja", "it", "es-ES", "pl", "ru", "zh-CN", "pt-BR")

@@ -251,9 +251,9 @@ def bare_rate(url: str, events: int) -> float:
 
 def child(store: str, balrog: str, since_last: bool) -> None:
     """Run one import in this (child) process and print its figures as JSON."""
-    from api.balrog_import import import_balrog
-    from api.balrog_source import BalrogSource
-    from api.config import open_app
+    from rulelog.adapters.balrog_source import BalrogSource
+    from rulelog.api.config import open_app
+    from rulelog.services.balrog_import import import_balrog
 
     app = open_app(store)
     source = BalrogSource(balrog)

@@ -29,9 +29,9 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from sqlalchemy import event as sa_event
 
-from api.config import open_app
 from bench.generate import snapshot
 from bench.stores import fresh_store, postgres_available
+from rulelog.api.config import open_app
 
 
 class BareRecord(Aggregate):

@@ -44,7 +44,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.config import open_app
 from bench.serve import (
     DATA,
     RULELOG,
@@ -56,6 +55,7 @@ from bench.serve import (
     start_wrk,
 )
 from bench.stores import fresh_store, postgres_available
+from rulelog.api.config import open_app
 from tests.tcp_proxy import TcpProxy
 
 #: An update URL every node answers from its cache: the cheapest way to read its position.

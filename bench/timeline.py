@@ -53,19 +53,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eventsourcing.domain import Aggregate
 
-from api.config import open_app, open_timeline
 from bench.generate import FIXTURE, snapshot
-from domain.application import RulelogApp
-from domain.importing import plan_import
-from domain.releases import Release, ReleaseUsage
-from domain.rules import AliasClaim, Rule
-from domain.scheduling import PendingTarget, ScheduledChange
-from domain.sequence import Sequence
-from domain.shutoffs import EmergencyShutoff
-from domain.targets import RULE_SEQUENCE, rule_ref
-from domain.uptake import Uptake
-from projections.log import last_position, read_log
-from projections.views import live_view
+from rulelog.api.config import open_app, open_timeline
+from rulelog.domain.catalog.releases import Release, ReleaseUsage
+from rulelog.domain.catalog.rules import RULE_SEQUENCE, AliasClaim, Rule, rule_ref
+from rulelog.domain.catalog.shutoffs import EmergencyShutoff
+from rulelog.domain.catalog.snapshot import plan_import
+from rulelog.domain.sequence import Sequence
+from rulelog.domain.workflow.scheduling import PendingTarget, ScheduledChange
+from rulelog.domain.workflow.uptake import Uptake
+from rulelog.projections.log import last_position, read_log
+from rulelog.projections.views import live_view
+from rulelog.services.application import RulelogApp
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 #: Part of the cache key: bump it whenever the generated mix changes.

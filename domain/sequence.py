@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain import ids
+from rulelog.domain import ids
 
 
 class Sequence(Aggregate):

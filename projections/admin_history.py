@@ -22,12 +22,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.policies import KEY_COLUMNS, SignoffPolicies, policy_key
-from domain.rule_fields import RULE_FIELDS
-from domain.rules import Rule
-from domain.users import User
-from projections.log import LoggedEvent
-from projections.state import Catalog
+from rulelog.domain.access.users import User
+from rulelog.domain.catalog.rule_fields import RULE_FIELDS
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.workflow.policies import KEY_COLUMNS, SignoffPolicies, policy_key
+from rulelog.projections.log import LoggedEvent
+from rulelog.projections.state import Catalog
 
 __all__ = ["BalrogHistory", "millis"]
 

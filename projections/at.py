@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain import ids
-from domain.errors import NotFound
-from domain.matching import channel_matches
-from domain.releases import Release
-from projections.diff import stamp
-from projections.state import Catalog
-from projections.timeline import Timeline
-from projections.views import answered_by, as_test_channel, live_channel_of, view_of
+from rulelog.domain import ids
+from rulelog.domain.catalog.releases import Release
+from rulelog.domain.errors import NotFound
+from rulelog.domain.serving.matching import channel_matches
+from rulelog.projections.diff import stamp
+from rulelog.projections.state import Catalog
+from rulelog.projections.timeline import Timeline
+from rulelog.projections.views import answered_by, as_test_channel, live_channel_of, view_of
 
 Row = dict[str, Any]
 

@@ -21,21 +21,21 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
-from domain import ids
-from domain.channels import ChannelMap
-from domain.errors import Invalid
-from domain.matching import channel_matches
-from domain.pins import PinnableRelease
-from domain.policies import SignoffPolicies, policy_key
-from domain.release_parts import BASE
-from domain.releases import Release, ReleaseUsage
-from domain.rules import AliasClaim, Rule
-from domain.scheduling import PendingTarget, ScheduledChange
-from domain.sequence import Sequence
-from domain.shutoffs import EmergencyShutoff
-from domain.uptake import Uptake
-from domain.users import RoleRoster, User
-from projections.history import (
+from rulelog.domain import ids
+from rulelog.domain.access.users import RoleRoster, User
+from rulelog.domain.catalog.channels import ChannelMap
+from rulelog.domain.catalog.pins import PinnableRelease
+from rulelog.domain.catalog.release_parts import BASE
+from rulelog.domain.catalog.releases import Release, ReleaseUsage
+from rulelog.domain.catalog.rules import AliasClaim, Rule
+from rulelog.domain.catalog.shutoffs import EmergencyShutoff
+from rulelog.domain.errors import Invalid
+from rulelog.domain.sequence import Sequence
+from rulelog.domain.serving.matching import channel_matches
+from rulelog.domain.workflow.policies import SignoffPolicies, policy_key
+from rulelog.domain.workflow.scheduling import PendingTarget, ScheduledChange
+from rulelog.domain.workflow.uptake import Uptake
+from rulelog.projections.history import (
     event_name,
     field_changes,
     flat_sc,
@@ -43,9 +43,9 @@ from projections.history import (
     release_columns,
     summarize,
 )
-from projections.log import LoggedEvent, last_position, read_log
-from projections.state import Catalog
-from projections.timeline import Timeline
+from rulelog.projections.log import LoggedEvent, last_position, read_log
+from rulelog.projections.state import Catalog
+from rulelog.projections.timeline import Timeline
 
 Row = dict[str, Any]
 

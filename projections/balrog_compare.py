@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from domain.balrog_rows import (
+from rulelog.domain.balrog.rows import (
     SC_KINDS,
     base_of,
     permission_options,
@@ -22,9 +22,9 @@ from domain.balrog_rows import (
     sc_condition,
     sc_target_row,
 )
-from domain.errors import RulelogError
-from domain.policies import KEY_COLUMNS
-from projections.state import Catalog, blob_sha
+from rulelog.domain.errors import RulelogError
+from rulelog.domain.workflow.policies import KEY_COLUMNS
+from rulelog.projections.state import Catalog, blob_sha
 
 Key = tuple[Any, ...]
 Rows = dict[Key, dict[str, Any]]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.errors import Invalid
-from projections.diff import stamp
-from projections.timeline import Timeline
-from projections.views import all_test_channels, as_test_channel, kept_by
+from rulelog.domain.errors import Invalid
+from rulelog.projections.diff import stamp
+from rulelog.projections.timeline import Timeline
+from rulelog.projections.views import all_test_channels, as_test_channel, kept_by
 
 Row = dict[str, Any]
 

@@ -19,20 +19,15 @@ API would no longer accept from a client (a rule without a mapping).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Protocol
 
-from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid, RulelogError
-from domain.scheduling import ScheduledChange
-from domain.targets import target_for
-from projections.history import field_changes, recorded_times, signoff_status
-from projections.state import Catalog, blob_sha
-from projections.timeline import Timeline
-from projections.views import (
+from rulelog.domain.errors import Conflict, Invalid
+from rulelog.projections.history import field_changes, recorded_times, signoff_status
+from rulelog.projections.state import Catalog, blob_sha
+from rulelog.projections.timeline import Timeline
+from rulelog.projections.views import (
     PENDING_RULE_ID_BASE,
     derived_channels_of,
-    derived_from,
     derived_view,
     live_channel_of,
     live_view,
@@ -308,7 +303,7 @@ def plan_restore(now: Catalog, then: Catalog, channel: str) -> list[RestoreStep]
     return sorted(steps, key=order)
 
 
-def _check_restorable(now: Catalog, channel: str, steps: list[RestoreStep]) -> None:
+def check_restorable(now: Catalog, channel: str, steps: list[RestoreStep]) -> None:
     """Refuse while a concerned rule or the channel has a pending rule change,
     or when the rules restored would share an alias with a rule left as it is."""
     concerned = {str(s.rule_id) for s in steps if s.rule_id is not None}
@@ -335,65 +330,3 @@ def _check_restorable(now: Catalog, channel: str, steps: list[RestoreStep]) -> N
     clashes = sorted({a for a in aliases if aliases.count(a) > 1})
     if clashes:
         raise Conflict(f"cannot restore {channel}: alias {', '.join(clashes)} would be taken twice")
-
-
-def restore_channel(
-    app: RulelogApp,
-    timeline: Timeline,
-    channel: str,
-    to: str,
-    changed_by: str,
-    *,
-    delay_minutes: int = 5,
-    dry_run: bool = False,
-) -> Row:
-    """Schedule (never apply) the changes that make ``channel``'s live rules equal to
-    their state at ``to``, all validated before the first is scheduled, so the
-    normal signoff workflow governs the rollback."""
-    if delay_minutes < 1:
-        raise Invalid("delay: must be at least 1 minute", field="delay")
-    timeline.catch_up()
-    then_position = timeline.resolve(to)
-    now = timeline.current()
-    if derived_from(now, channel) is not None:
-        raise Invalid(f"channel: {channel} is a test channel; restore its live channel")
-    steps = plan_restore(now, timeline.state_at(then_position), channel)
-    _check_restorable(now, channel, steps)
-    target = target_for("rules")
-    for step in steps:  # validates fields, data_version and permissions, saves nothing
-        adapter = target.restoring() if step.restores else target
-        app.prepare_change(adapter, step.change_type, step.row, step.data_version, changed_by)
-    when = (app.now() + timedelta(minutes=delay_minutes)).isoformat()
-    scheduled: list[ScheduledChange] = []
-    if not dry_run:
-        try:
-            for step in steps:
-                sc = app.schedule_change(
-                    "rules",
-                    step.change_type,
-                    step.row,
-                    {"when": when},
-                    changed_by,
-                    data_version=step.data_version,
-                    restores=step.restores,
-                )
-                scheduled.append(sc)
-        except RulelogError:
-            for sc in scheduled:  # the store moved meanwhile: take back what was scheduled
-                app.cancel_scheduled_change("rules", sc.sc_id, sc.data_version, changed_by)
-            raise
-    rows: list[Row] = []
-    for number, step in enumerate(steps):
-        row: Row = {"sc_id": None, "change_type": step.change_type, "rule_id": step.rule_id}
-        row.update(data_version=step.data_version, changes=step.changes)
-        if scheduled:
-            sc = scheduled[number]
-            row.update(sc_id=sc.sc_id, **signoff_status(sc.signoffs, sc.required))
-        rows.append(row)
-    return {
-        "channel": channel,
-        "to": stamp(timeline, then_position),
-        "when": when,
-        "dry_run": dry_run,
-        "changes": rows,
-    }

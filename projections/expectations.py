@@ -21,13 +21,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from domain.errors import Conflict, Invalid
-from domain.evaluate import evaluate
-from domain.expectations import judge, request_of
-from projections.explain import LOAD_ROUNDS, index_of
-from projections.serving import LiveIndex, RequestView
-from projections.state import Catalog
-from projections.views import (
+from rulelog.domain.errors import Conflict, Invalid
+from rulelog.domain.serving.evaluate import evaluate
+from rulelog.domain.workflow.expectations import judge, request_of
+from rulelog.projections.explain import LOAD_ROUNDS, index_of
+from rulelog.projections.serving import LiveIndex, RequestView
+from rulelog.projections.state import Catalog
+from rulelog.projections.views import (
     DEFAULT_TEST_SUFFIXES,
     PENDING_RULE_ID_BASE,
     derived_channels_of,

@@ -15,16 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from domain import ids
-from domain.errors import Invalid
-from domain.evaluate import evaluate
-from domain.matching import matching_rules
-from domain.request import UpdateRequest, parse_url
-from projections.history import rule_history, sc_history, stream_of
-from projections.serving import LiveIndex, ServingState, app_loader
-from projections.state import Catalog
-from projections.timeline import Timeline
-from projections.views import answered_by, as_test_channel
+from rulelog.domain import ids
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.evaluate import evaluate
+from rulelog.domain.serving.matching import matching_rules
+from rulelog.domain.serving.request import UpdateRequest, parse_url
+from rulelog.projections.history import rule_history, sc_history, stream_of
+from rulelog.projections.serving import LiveIndex, ServingState, app_loader
+from rulelog.projections.state import Catalog
+from rulelog.projections.timeline import Timeline
+from rulelog.projections.views import answered_by, as_test_channel
 
 #: Rounds of "evaluate, load what was missing": a partial's from-release is
 #: only known once the release itself is loaded.

@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from projections.serving import ServingState
+from rulelog.projections.serving import ServingState
 
 __all__ = ["Follower"]
 

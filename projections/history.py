@@ -24,14 +24,14 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from sqlalchemy import select
 
-from domain import ids
-from domain.bounds import id_from
-from domain.errors import Invalid, NotFound
-from domain.scheduling import ScheduledChange, check_kind
-from domain.signoffs import Requirement, is_satisfied, missing
-from projections.log import LoggedEvent, read_log
-from projections.state import Catalog, blob_sha
-from projections.timeline import Timeline, from_us, positions_table
+from rulelog.domain import ids
+from rulelog.domain.bounds import id_from
+from rulelog.domain.errors import Invalid, NotFound
+from rulelog.domain.workflow.scheduling import ScheduledChange, check_kind
+from rulelog.domain.workflow.signoff_rules import Requirement, is_satisfied, missing
+from rulelog.projections.log import LoggedEvent, read_log
+from rulelog.projections.state import Catalog, blob_sha
+from rulelog.projections.timeline import Timeline, from_us, positions_table
 
 #: Moves with every revision without being a change anyone made.
 BOOKKEEPING = ("data_version",)

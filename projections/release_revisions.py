@@ -16,10 +16,10 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from domain import ids
-from domain.releases import Release, apply_parts
-from projections.history import stream_of
-from projections.state import blob_sha
+from rulelog.domain import ids
+from rulelog.domain.catalog.releases import Release, apply_parts
+from rulelog.projections.history import stream_of
+from rulelog.projections.state import blob_sha
 
 __all__ = ["ReleaseState", "annotate", "release_revisions", "state_at", "time_ago"]
 

@@ -22,11 +22,11 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy import select
 
-from domain import ids
-from domain.rule_fields import RULE_FIELDS
-from domain.rules import Rule
-from projections.log import LoggedEvent, decode, read_notifications
-from projections.state import Catalog
+from rulelog.domain import ids
+from rulelog.domain.catalog.rule_fields import RULE_FIELDS
+from rulelog.domain.catalog.rules import Rule
+from rulelog.projections.log import LoggedEvent, decode, read_notifications
+from rulelog.projections.state import Catalog
 
 #: Reads a rule's revisions from the store: rule_id -> revisions, oldest first.
 RevisionLoader = Callable[[int], list[dict[str, Any]]]

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from domain.scheduling import ScheduledChange
-from projections.log import LoggedEvent
-from projections.state import Catalog
+from rulelog.domain.workflow.scheduling import ScheduledChange
+from rulelog.projections.log import LoggedEvent
+from rulelog.projections.state import Catalog
 
 __all__ = ["ScRevision", "ScRevisions"]
 

@@ -25,23 +25,23 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from domain import ids
-from domain.channels import ChannelMap
-from domain.expectations import Expectation
-from domain.matching import ChannelPattern, CompiledRule, compile_rule
-from domain.pins import PinnableRelease
-from domain.policies import SignoffPolicies
-from domain.releases import Release
-from domain.request import UpdateRequest, fallback_channel
-from domain.rules import Rule
-from domain.scheduling import ScheduledChange
-from domain.shutoffs import EmergencyShutoff
-from domain.uptake import Uptake
-from domain.users import User
-from projections.log import read_log
-from projections.revisions import RuleRevisions, stored_revisions
-from projections.state import Catalog, folded_topics
-from projections.views import ChannelView, as_test_channel, derived_view
+from rulelog.domain import ids
+from rulelog.domain.access.users import User
+from rulelog.domain.catalog.channels import ChannelMap
+from rulelog.domain.catalog.pins import PinnableRelease
+from rulelog.domain.catalog.releases import Release
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.catalog.shutoffs import EmergencyShutoff
+from rulelog.domain.serving.matching import ChannelPattern, CompiledRule, compile_rule
+from rulelog.domain.serving.request import UpdateRequest, fallback_channel
+from rulelog.domain.workflow.expectations import Expectation
+from rulelog.domain.workflow.policies import SignoffPolicies
+from rulelog.domain.workflow.scheduling import ScheduledChange
+from rulelog.domain.workflow.uptake import Uptake
+from rulelog.projections.log import read_log
+from rulelog.projections.revisions import RuleRevisions, stored_revisions
+from rulelog.projections.state import Catalog, folded_topics
+from rulelog.projections.views import ChannelView, as_test_channel, derived_view
 
 __all__ = ["BlobCache", "LiveIndex", "RequestView", "RuleTable", "ServingState", "app_loader"]
 

@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from domain import ids
-from domain.channels import ChannelMap
-from domain.expectations import Expectation
-from domain.pins import PinnableRelease
-from domain.policies import SignoffPolicies, policy_key
-from domain.releases import Release
-from domain.rules import Rule
-from domain.scheduling import ScheduledChange
-from domain.shutoffs import EmergencyShutoff
-from domain.uptake import Uptake
-from domain.users import User
-from projections.log import LoggedEvent
+from rulelog.domain import ids
+from rulelog.domain.access.users import User
+from rulelog.domain.catalog.channels import ChannelMap
+from rulelog.domain.catalog.pins import PinnableRelease
+from rulelog.domain.catalog.releases import Release
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.catalog.shutoffs import EmergencyShutoff
+from rulelog.domain.workflow.expectations import Expectation
+from rulelog.domain.workflow.policies import SignoffPolicies, policy_key
+from rulelog.domain.workflow.scheduling import ScheduledChange
+from rulelog.domain.workflow.uptake import Uptake
+from rulelog.projections.log import LoggedEvent
 
 
 @dataclass

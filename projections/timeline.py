@@ -44,15 +44,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from domain.bounds import MAX_EPOCH_MS, id_from
-from domain.errors import Invalid
-from projections.log import (
+from rulelog.domain.bounds import MAX_EPOCH_MS, id_from
+from rulelog.domain.errors import Invalid
+from rulelog.projections.log import (
     PAGE,
     last_position,
     read_notifications,
     timestamp_of,
 )
-from projections.state import Catalog, folded_topics
+from rulelog.projections.state import Catalog, folded_topics
 
 DEFAULT_CHECKPOINT_EVERY = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

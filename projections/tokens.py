@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.application import RulelogApp
-from domain.tokens import ApiToken
-from projections.log import read_log
+from eventsourcing.application import Application
+
+from rulelog.domain.access.tokens import ApiToken
+from rulelog.projections.log import read_log
 
 TOPICS = (ApiToken.Created.TOPIC, ApiToken.Revoked.TOPIC)
 
 
-def list_tokens(app: RulelogApp) -> list[dict[str, Any]]:
+def list_tokens(app: Application) -> list[dict[str, Any]]:
     """Every token ever issued, oldest first, with who issued it and whether it is revoked."""
     tokens: dict[Any, dict[str, Any]] = {}
     for logged in read_log(app, topics=TOPICS):

@@ -23,9 +23,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.channels import names_on_its_own
-from domain.matching import channel_matches
-from projections.state import Catalog, blob_sha
+from rulelog.domain.catalog.channels import names_on_its_own
+from rulelog.domain.serving.matching import channel_matches
+from rulelog.projections.state import Catalog, blob_sha
 
 #: The suffix convention: C-localtest and C-cdntest are test channels of C.
 DEFAULT_TEST_SUFFIXES: tuple[str, ...] = ("-localtest", "-cdntest")

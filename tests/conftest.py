@@ -22,8 +22,8 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 
-from api.config import open_app
-from domain.application import RulelogApp
+from rulelog.api.config import open_app
+from rulelog.services.application import RulelogApp
 
 # Timing health checks measure the machine, not the code: CI shares 2 cores
 # with PostgreSQL, so they are off; the properties themselves stay checked.

@@ -16,11 +16,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from domain.errors import Invalid
-from domain.evaluate import Response, ServingView, SnapshotView, evaluate
-from domain.request import parse_url
-from projections.serving import LiveIndex, ServingState
-from projections.state import Catalog, blob_sha
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.evaluate import Response, ServingView, SnapshotView, evaluate
+from rulelog.domain.serving.request import parse_url
+from rulelog.projections.serving import LiveIndex, ServingState
+from rulelog.projections.state import Catalog, blob_sha
 from tests.conftest import DATA
 
 _RULE = {"backgroundRate": 100, "update_type": "minor"}

@@ -30,10 +30,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 
-from api.admin.deps import identify
-from api.admin.problems import LoginRefusal
-from domain.errors import PermissionDenied
-from domain.scheduling import KINDS as SC_KINDS
+from rulelog.api.admin.deps import identify
+from rulelog.api.admin.problems import LoginRefusal
+from rulelog.domain.errors import PermissionDenied
+from rulelog.domain.workflow.scheduling import KINDS as SC_KINDS
 
 __all__ = ["Need", "install", "may_view_access", "need_of"]
 

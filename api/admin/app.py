@@ -16,18 +16,18 @@ from importlib import metadata
 
 from fastapi import Depends, FastAPI
 
-from api.admin import access, dockerflow, problems
-from api.admin.cors import Cors
-from api.admin.head import HeadAsGet
-from api.admin.reading import CatalogReader
-from api.auth import Authenticator, JwtSettings
-from api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
-from api.config import open_app, settings, warn_about_defaults
-from api.logs import configure_process
-from api.metrics import count_appended_events
-from api.public_middleware import RequestLogMiddleware
-from domain.application import RulelogApp
-from domain.blobs.common import PRODUCTION_ALLOWLIST, Allowlist
+from rulelog.api.admin import access, dockerflow, problems
+from rulelog.api.admin.cors import Cors
+from rulelog.api.admin.head import HeadAsGet
+from rulelog.api.admin.reading import CatalogReader
+from rulelog.api.auth import Authenticator, JwtSettings
+from rulelog.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from rulelog.api.config import open_app, settings, warn_about_defaults
+from rulelog.api.logs import configure_process
+from rulelog.api.metrics import count_appended_events
+from rulelog.api.public_middleware import RequestLogMiddleware
+from rulelog.domain.serving.blobs.common import PRODUCTION_ALLOWLIST, Allowlist
+from rulelog.services.application import RulelogApp
 
 __all__ = ["AdminSettings", "create_admin_app", "create_app_from_env"]
 
@@ -59,7 +59,7 @@ class AdminSettings:
 
 def _routers() -> list:
     """Every resource's router, imported here so each module stays independent."""
-    from api.admin import resources
+    from rulelog.api.admin import resources
 
     return resources.ROUTERS
 

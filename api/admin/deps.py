@@ -15,10 +15,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.admin.problems import LoginRefusal, Problem
-from api.admin.reading import CatalogReader
-from api.auth import Authenticator, AuthError
-from domain.application import RulelogApp
+from rulelog.api.admin.problems import LoginRefusal, Problem
+from rulelog.api.admin.reading import CatalogReader
+from rulelog.api.auth import Authenticator, AuthError
+from rulelog.services.application import RulelogApp
 
 #: Declares the bearer scheme in the OpenAPI document; the header is checked by ``actor``.
 bearer = HTTPBearer(auto_error=False, description="A rulelog API token or an OIDC JWT.")

@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from api.metrics import CONTENT_TYPE, metrics_response_body
-from projections.log import last_position
+from rulelog.api.metrics import CONTENT_TYPE, metrics_response_body
+from rulelog.projections.log import last_position
 
 router = APIRouter(tags=["dockerflow"])
 

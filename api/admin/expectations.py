@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import Response
 
-from api.admin.deps import Actor, Service
-from api.admin.timeline import READ_ERRORS, WRITE_ERRORS, Past, _position
-from domain.errors import NotFound
-from projections.expectations import check_state, listed, state_at, summary
+from rulelog.api.admin.deps import Actor, Service
+from rulelog.api.admin.timeline import READ_ERRORS, WRITE_ERRORS, Past, _position
+from rulelog.domain.errors import NotFound
+from rulelog.projections.expectations import check_state, listed, state_at, summary
 
 router = APIRouter(tags=["expectations"])
 

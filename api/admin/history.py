@@ -21,13 +21,13 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-import api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
-from api.admin.deps import Actor, Reader, Service
-from api.admin.problems import Problem
-from api.admin.reading import ReadModel
-from api.admin.rules import PROBLEMS, balrog_refusals, int_query, strict_query
-from api.admin.scheduled_rows import revision_row
-from domain.rule_fields import RULE_COLUMNS
+import rulelog.api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.reading import ReadModel
+from rulelog.api.admin.rules import PROBLEMS, balrog_refusals, int_query, strict_query
+from rulelog.api.admin.scheduled_rows import revision_row
+from rulelog.domain.catalog.rule_fields import RULE_COLUMNS
 
 router = APIRouter(tags=["history"])
 

@@ -19,12 +19,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.admin.params import below_minimum
-from api.auth import AuthError
-from api.excerpt import clipped
-from api.logs import get_logger
-from domain.blobs.validation import FORBIDDEN_DOMAIN
-from domain.errors import (
+from rulelog.api.admin.params import below_minimum
+from rulelog.api.auth import AuthError
+from rulelog.api.excerpt import clipped
+from rulelog.api.logs import get_logger
+from rulelog.domain.errors import (
     Conflict,
     Invalid,
     NotFound,
@@ -32,6 +31,7 @@ from domain.errors import (
     RulelogError,
     SignoffRequired,
 )
+from rulelog.domain.serving.blobs.validation import FORBIDDEN_DOMAIN
 
 log = get_logger("rulelog.admin")
 

@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from api.metrics import record_poll
-from domain.application import RulelogApp
-from projections.admin_history import BalrogHistory
-from projections.log import LoggedEvent, read_log
-from projections.revisions import RuleRevisions
-from projections.sc_revisions import ScRevisions
-from projections.state import Catalog
+from rulelog.api.metrics import record_poll
+from rulelog.projections.admin_history import BalrogHistory
+from rulelog.projections.log import LoggedEvent, read_log
+from rulelog.projections.revisions import RuleRevisions
+from rulelog.projections.sc_revisions import ScRevisions
+from rulelog.projections.state import Catalog
+from rulelog.services.application import RulelogApp
 
 #: Called after each event is folded into the catalogue, for read models kept alongside.
 Recorder = Callable[[LoggedEvent, Catalog], None]

@@ -14,8 +14,8 @@ from typing import Any
 
 from jsonschema.validators import validator_for
 
-from domain.blobs.validation import SCHEMA_FILES, schema_for, validate_blob
-from domain.errors import Invalid
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.blobs.validation import SCHEMA_FILES, schema_for, validate_blob
 
 __all__ = ["INVALID_BLOB", "blob_errors", "schema_messages", "shape_errors"]
 

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from api.admin.deps import Actor, Reader, Service
-from api.admin.problems import Problem
-from api.admin.release_schemas import (
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.release_schemas import (
     ReadOnlyOut,
     ReleaseReadOnlyBody,
     ReleaseRevertBody,
@@ -24,13 +24,13 @@ from api.admin.release_schemas import (
     RequiredSignoffsOut,
     require_fields,
 )
-from api.admin.release_writes import find_release, no_signoffs, read_only_message
-from api.admin.schemas import NewDataVersion, ProblemDoc
-from domain import ids
-from domain.errors import SignoffRequired
-from domain.signoffs import Requirement, reduce_requirements
-from projections.history import events_at
-from projections.release_revisions import annotate, release_revisions, state_at
+from rulelog.api.admin.release_writes import find_release, no_signoffs, read_only_message
+from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
+from rulelog.domain import ids
+from rulelog.domain.errors import SignoffRequired
+from rulelog.domain.workflow.signoff_rules import Requirement, reduce_requirements
+from rulelog.projections.history import events_at
+from rulelog.projections.release_revisions import annotate, release_revisions, state_at
 
 #: Included by ``releases.router``, whose tag it takes.
 router = APIRouter()

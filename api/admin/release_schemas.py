@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.admin.problems import Problem
+from rulelog.api.admin.problems import Problem
 
 
 def _required(*names: str) -> ConfigDict:

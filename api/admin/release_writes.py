@@ -19,12 +19,12 @@ import json
 from abc import ABC, abstractmethod
 from typing import Any
 
-from api.admin.problems import Problem
-from api.admin.release_blob_errors import INVALID_BLOB, blob_errors
-from domain import bounded_json, ids
-from domain.application import RulelogApp
-from domain.errors import Conflict, NotFound, SignoffRequired
-from domain.releases import Release
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.release_blob_errors import INVALID_BLOB, blob_errors
+from rulelog.domain import bounded_json, ids
+from rulelog.domain.catalog.releases import Release
+from rulelog.domain.errors import Conflict, NotFound, SignoffRequired
+from rulelog.services.application import RulelogApp
 
 #: What Balrog's OutdatedDataError says when a write cannot be merged.
 OUTDATED = "Failed to update row, old_data_version doesn't match current data_version"

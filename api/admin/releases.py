@@ -17,18 +17,18 @@ from typing import Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.admin import release_extras
-from api.admin.deps import Actor, Reader, Service
-from api.admin.problems import Problem
-from api.admin.release_blob_errors import blob_errors, shape_errors
-from api.admin.release_schemas import (
+from rulelog.api.admin import release_extras
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.release_blob_errors import blob_errors, shape_errors
+from rulelog.api.admin.release_schemas import (
     PartialReleaseBody,
     ReleaseBody,
     ReleaseColumnValues,
     ReleaseList,
     require_fields,
 )
-from api.admin.release_writes import (
+from rulelog.api.admin.release_writes import (
     MergeKeys,
     PutLocale,
     find_release,
@@ -38,12 +38,12 @@ from api.admin.release_writes import (
     read_only_message,
     write_blob,
 )
-from api.admin.rules import balrog_distinct
-from api.admin.schemas import NewDataVersion, ProblemDoc
-from domain import ids
-from domain.errors import SignoffRequired
-from domain.signoffs import reduce_requirements, required_for_releases
-from domain.targets import rules_mapping
+from rulelog.api.admin.rules import balrog_distinct
+from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
+from rulelog.domain import ids
+from rulelog.domain.errors import SignoffRequired
+from rulelog.domain.workflow.signoff_rules import reduce_requirements, required_for_releases
+from rulelog.services.targets import rules_mapping
 
 router = APIRouter(tags=["releases"])
 

@@ -15,15 +15,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.admin.deps import Actor, Reader, Service
-from api.admin.problems import Problem, problem, problem_body
-from api.admin.releases import listing
-from api.admin.scheduled_actions import enact, sign_off
-from api.admin.scheduled_rows import when_millis
-from domain.errors import NotFound
-from domain.release_parts import BASE, parse_dotted
-from domain.release_v2 import ReleasesV2
-from domain.versions import LooseVersion
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.problems import Problem, problem, problem_body
+from rulelog.api.admin.releases import listing
+from rulelog.api.admin.scheduled_actions import enact, sign_off
+from rulelog.api.admin.scheduled_rows import when_millis
+from rulelog.domain.catalog.release_parts import BASE, parse_dotted
+from rulelog.domain.errors import NotFound
+from rulelog.domain.serving.versions import LooseVersion
+from rulelog.services.release_v2 import ReleasesV2
 
 router = APIRouter(prefix="/v2", tags=["releases v2"])
 

@@ -16,22 +16,22 @@ from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.admin.deps import Actor, Reader, Service
-from api.admin.problems import Problem
-from api.admin.rules import strict_query
-from api.admin.schemas import NewDataVersion, ProblemDoc
-from api.admin.users_schemas import (
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.rules import strict_query
+from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
+from rulelog.api.admin.users_schemas import (
     WRITE_PROBLEMS,
     as_balrog_value_error,
     check_param,
     direct_edit,
 )
-from domain import ids
-from domain.policies import KEY_COLUMNS, SignoffPolicies, policy_key
-from domain.signoffs import check_policy_holders
-from domain.targets import target_for
-from domain.users import RoleRoster
-from projections.history import stream_of
+from rulelog.domain import ids
+from rulelog.domain.access.users import RoleRoster
+from rulelog.domain.workflow.policies import KEY_COLUMNS, SignoffPolicies, policy_key
+from rulelog.domain.workflow.signoff_rules import check_policy_holders
+from rulelog.projections.history import stream_of
+from rulelog.services.targets import target_for
 
 router = APIRouter(tags=["required signoffs"])
 

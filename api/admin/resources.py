@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.admin import (
+from rulelog.api.admin import (
     expectations,
     history,
     releases,

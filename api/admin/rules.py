@@ -17,10 +17,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.admin.deps import Actor, Reader, Service
-from api.admin.params import below_minimum
-from api.admin.problems import Problem
-from api.admin.rules_schemas import (
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.params import below_minimum
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.rules_schemas import (
     ColumnValues,
     RuleIn,
     RuleList,
@@ -30,11 +30,11 @@ from api.admin.rules_schemas import (
     cleaned,
     request_body,
 )
-from api.admin.schemas import NewDataVersion, ProblemDoc
-from domain.bounds import id_from
-from domain.errors import Conflict, NotFound, SignoffRequired
-from domain.rule_fields import RULE_FIELDS
-from projections.revisions import balrog_rule
+from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
+from rulelog.domain.bounds import id_from
+from rulelog.domain.catalog.rule_fields import RULE_FIELDS
+from rulelog.domain.errors import Conflict, NotFound, SignoffRequired
+from rulelog.projections.revisions import balrog_rule
 
 router = APIRouter(tags=["rules"])
 

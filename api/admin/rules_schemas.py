@@ -20,9 +20,9 @@ from typing import Any
 from jsonschema import Draft4Validator, FormatChecker, ValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.admin.problems import Problem
-from domain.errors import Invalid
-from domain.rule_fields import RULE_COLUMNS, normalize_rule
+from rulelog.api.admin.problems import Problem
+from rulelog.domain.catalog.rule_fields import RULE_COLUMNS, normalize_rule
+from rulelog.domain.errors import Invalid
 
 # ------------------------------------------------------------------ models
 

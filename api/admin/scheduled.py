@@ -19,14 +19,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from api.admin.deps import Actor, Reader, Service
-from api.admin.params import below_minimum
-from api.admin.problems import Problem
-from api.admin.release_blob_errors import blob_errors
-from api.admin.rules import strict_query
-from api.admin.scheduled_actions import enact, gone, sign_off
-from api.admin.scheduled_bodies import NOUNS, check_required, creation, modification
-from api.admin.scheduled_rows import (
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.params import below_minimum
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.release_blob_errors import blob_errors
+from rulelog.api.admin.rules import strict_query
+from rulelog.api.admin.scheduled_actions import enact, gone, sign_off
+from rulelog.api.admin.scheduled_bodies import NOUNS, check_required, creation, modification
+from rulelog.api.admin.scheduled_rows import (
     EPOCH,
     listed,
     matches,
@@ -34,7 +34,7 @@ from api.admin.scheduled_rows import (
     shown,
     visible,
 )
-from api.admin.scheduled_schemas import (
+from rulelog.api.admin.scheduled_schemas import (
     BODIES,
     Empty,
     RevertBody,
@@ -45,16 +45,16 @@ from api.admin.scheduled_schemas import (
     SCRevisions,
     SignoffBody,
 )
-from api.admin.schemas import ProblemDoc
-from api.admin.timeline import Past
-from api.verification import verify_scheduler_signoffs
-from domain import ids
-from domain.errors import Conflict, Invalid, NotFound
-from domain.policies import KEY_COLUMNS
-from domain.scheduling import KINDS, PendingTarget
-from domain.signoffs import check_policy_holders
-from domain.targets import rules_mapping, target_for
-from domain.users import RoleRoster
+from rulelog.api.admin.schemas import ProblemDoc
+from rulelog.api.admin.timeline import Past
+from rulelog.domain import ids
+from rulelog.domain.access.users import RoleRoster
+from rulelog.domain.errors import Conflict, Invalid, NotFound
+from rulelog.domain.workflow.policies import KEY_COLUMNS
+from rulelog.domain.workflow.scheduling import KINDS, PendingTarget
+from rulelog.domain.workflow.signoff_rules import check_policy_holders
+from rulelog.services.targets import rules_mapping, target_for
+from rulelog.services.verification import verify_scheduler_signoffs
 
 router = APIRouter(tags=["scheduled changes"])
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.admin.problems import Problem
-from api.agent import Agent, fingerprint_policy
-from api.verification import ChannelViews, sign_off_verified
-from domain.errors import NotFound, PermissionDenied, SignoffRequired
-from domain.signoffs import reduce_requirements
-from projections.state import Catalog
+from rulelog.api.admin.problems import Problem
+from rulelog.api.config import settings
+from rulelog.domain.errors import NotFound, PermissionDenied, SignoffRequired
+from rulelog.domain.workflow.signoff_rules import reduce_requirements
+from rulelog.projections.state import Catalog
+from rulelog.services.agent import Agent
+from rulelog.services.verification import ChannelViews, sign_off_verified
 
 
 def gone(kind: str, sc_id: int) -> Problem:
@@ -98,7 +99,7 @@ def enact(service: Any, state: Catalog, kind: str, sc_id: int, enacted_by: str) 
         raise signoff_problem(service, kind, sc_id)
     views = ChannelViews(state)
     changed = Agent._stale_signoffs(views, [sc])
-    if changed and fingerprint_policy() == "refuse":
+    if changed and settings().fingerprint_policy == "refuse":
         raise Problem(400, "Signoff Required", exception="; ".join(changed))
     verification = Agent._verification(state, views, sc, [sc], {})
     if changed:

@@ -16,11 +16,11 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.admin.problems import Problem
-from api.admin.scheduled_rows import condition_columns, when_millis
-from api.admin.users_schemas import PERMISSION_PARAM
-from domain import bounded_json
-from domain.errors import Invalid
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.scheduled_rows import condition_columns, when_millis
+from rulelog.api.admin.users_schemas import PERMISSION_PARAM
+from rulelog.domain import bounded_json
+from rulelog.domain.errors import Invalid
 
 CHANGE_TYPES = ("insert", "update", "delete")
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.policies import KEY_COLUMNS
-from domain.rule_fields import RULE_FIELDS
-from domain.scheduling import parse_when
-from domain.signoffs import reduce_requirements
-from domain.targets import ABSENT, target_for
-from projections.sc_revisions import ScRevision
-from projections.state import Catalog
+from rulelog.domain.catalog.rule_fields import RULE_FIELDS
+from rulelog.domain.workflow.policies import KEY_COLUMNS
+from rulelog.domain.workflow.scheduling import parse_when
+from rulelog.domain.workflow.signoff_rules import reduce_requirements
+from rulelog.projections.sc_revisions import ScRevision
+from rulelog.projections.state import Catalog
+from rulelog.services.targets import ABSENT, target_for
 
 #: Each kind's target columns, in Balrog's table order.
 COLUMNS: dict[str, tuple[str, ...]] = {

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.admin.rules_schemas import RuleIn
+from rulelog.api.admin.rules_schemas import RuleIn
 
 Loose = ConfigDict(extra="allow")
 

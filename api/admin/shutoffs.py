@@ -15,10 +15,10 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.admin.deps import Actor, Reader, Service
-from api.admin.problems import Problem
-from api.admin.schemas import ProblemDoc
-from api.admin.users_schemas import WRITE_PROBLEMS, direct_edit, required_data_version
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.schemas import ProblemDoc
+from rulelog.api.admin.users_schemas import WRITE_PROBLEMS, direct_edit, required_data_version
 
 router = APIRouter(tags=["emergency shutoff"])
 

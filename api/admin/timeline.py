@@ -24,11 +24,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
-from api.admin.access import may_view_access
-from api.admin.deps import Actor, Service
-from api.admin.problems import Problem
-from api.admin.schemas import ProblemDoc
-from api.admin.timeline_schemas import (
+from rulelog.api.admin.access import may_view_access
+from rulelog.api.admin.deps import Actor, Service
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.schemas import ProblemDoc
+from rulelog.api.admin.timeline_schemas import (
     ChangeRow,
     Explanation,
     LiveTestDiff,
@@ -42,16 +42,16 @@ from api.admin.timeline_schemas import (
     UptakeBody,
     UptakeOut,
 )
-from api.config import open_timeline
-from api.verification import restore_verified
-from domain.errors import Invalid, NotFound
-from domain.request import RouteNotFound, RouteRedirect
-from projections.at import channel_known, release_at, rules_at
-from projections.audit import KINDS, changes
-from projections.channels import list_test_channels
-from projections.diff import diff_states, live_test_diff, sync_status
-from projections.explain import explain, parse_headers
-from projections.timeline import Timeline
+from rulelog.api.config import open_timeline
+from rulelog.domain.errors import Invalid, NotFound
+from rulelog.domain.serving.request import RouteNotFound, RouteRedirect
+from rulelog.projections.at import channel_known, release_at, rules_at
+from rulelog.projections.audit import KINDS, changes
+from rulelog.projections.channels import list_test_channels
+from rulelog.projections.diff import diff_states, live_test_diff, sync_status
+from rulelog.projections.explain import explain, parse_headers
+from rulelog.projections.timeline import Timeline
+from rulelog.services.verification import restore_verified
 
 router = APIRouter(tags=["timeline"])
 

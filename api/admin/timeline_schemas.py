@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.admin.schemas import Strict
+from rulelog.api.admin.schemas import Strict
 
 Row = dict[str, Any]
 #: ``{field: {"from": old, "to": new}}`` for every field that differs.

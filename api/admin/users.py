@@ -18,10 +18,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.admin.deps import Actor, Reader, Service
-from api.admin.problems import Problem
-from api.admin.schemas import NewDataVersion
-from api.admin.users_schemas import (
+from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.schemas import NewDataVersion
+from rulelog.api.admin.users_schemas import (
     PERMISSION_PARAM,
     READ_PROBLEMS,
     ROLE_PARAM,
@@ -38,7 +38,7 @@ from api.admin.users_schemas import (
     required_data_version,
     shown_options,
 )
-from domain.errors import Invalid, PermissionDenied
+from rulelog.domain.errors import Invalid, PermissionDenied
 
 router = APIRouter(tags=["users"])
 

@@ -17,10 +17,10 @@ from typing import Any
 from jsonschema import Draft4Validator
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from api.admin.problems import Problem
-from api.admin.schemas import ProblemDoc
-from domain import bounded_json
-from domain.errors import Invalid, SignoffRequired
+from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.schemas import ProblemDoc
+from rulelog.domain import bounded_json
+from rulelog.domain.errors import Invalid, SignoffRequired
 
 #: Every problem a write route of this API can answer with (documented once).
 WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {

@@ -22,78 +22,84 @@ import click
 #: Top-level command -> (the module that defines it, its one-line summary).
 COMMANDS: dict[str, tuple[str, str]] = {
     "agent": (
-        "api.cli.workflow",
+        "rulelog.api.cli.workflow",
         "Enact every due, fully signed-off scheduled change; log each decision.",
     ),
-    "at": ("api.cli.timeline", "The state at T: ISO 8601 UTC, epoch milliseconds, or position:N."),
-    "changes": ("api.cli.history", "The audit log: one line per change between two times."),
+    "at": (
+        "rulelog.api.cli.timeline",
+        "The state at T: ISO 8601 UTC, epoch milliseconds, or position:N.",
+    ),
+    "changes": ("rulelog.api.cli.history", "The audit log: one line per change between two times."),
     "channels": (
-        "api.cli.timeline",
+        "rulelog.api.cli.timeline",
         "Test channels: derived (mapped, or by the -localtest/-cdntest suffix) or hand-kept.",
     ),
     "config": (
-        "api.cli.settings",
+        "rulelog.api.cli.settings",
         "The effective settings (RULELOG_* variables and options), secrets masked.",
     ),
     "demo": (
-        "api.cli.catalog",
+        "rulelog.api.cli.catalog",
         "Load the bundled demo data into an empty store, then list the rules.",
     ),
     "diff": (
-        "api.cli.history",
+        "rulelog.api.cli.history",
         "What changed between T1 and T2 [default: now], or how test channel T differs from "
         "live channel C (--live C --test T): by exactly the pending changes.",
     ),
     "events": (
-        "api.cli.catalog",
+        "rulelog.api.cli.catalog",
         "The event log itself: position, time, actor, event type, aggregate.",
     ),
-    "expect": ("api.cli.expect", "Expectations: add, list, show, remove, import, check."),
+    "expect": ("rulelog.api.cli.expect", "Expectations: add, list, show, remove, import, check."),
     "explain": (
-        "api.cli.timeline",
+        "rulelog.api.cli.timeline",
         "What the update request URL got (or would have got at T), and why.",
     ),
     "history": (
-        "api.cli.history",
+        "rulelog.api.cli.history",
         "Every revision of a rule, release or scheduled change: who, when, what, signoffs.",
     ),
     "import-balrog": (
-        "api.cli.balrog",
+        "rulelog.api.cli.balrog",
         "Import a Balrog database with its whole history into an empty store.",
     ),
     "import": (
-        "api.cli.catalog",
+        "rulelog.api.cli.catalog",
         "Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically.",
     ),
     "projections": (
-        "api.cli.timeline",
+        "rulelog.api.cli.timeline",
         "The projection tables (position/time index, checkpoints).",
     ),
-    "releases": ("api.cli.catalog", "Releases: list and show."),
+    "releases": ("rulelog.api.cli.catalog", "Releases: list and show."),
     "restore": (
-        "api.cli.history",
+        "rulelog.api.cli.history",
         "Schedule the rule changes that make CHANNEL's live rules what they were at T.",
     ),
-    "rules": ("api.cli.catalog", "Rules: list and show."),
+    "rules": ("rulelog.api.cli.catalog", "Rules: list and show."),
     "sc": (
-        "api.cli.workflow",
+        "rulelog.api.cli.workflow",
         "Scheduled changes: list, show, schedule, modify, signoff, revoke, cancel, enact.",
     ),
     "serve": (
-        "api.cli.serve",
+        "rulelog.api.cli.serve",
         "Run an HTTP server (the public update server, or the admin API).",
     ),
-    "signoffs": ("api.cli.access", "Signoff policies."),
+    "signoffs": ("rulelog.api.cli.access", "Signoff policies."),
     "sync-status": (
-        "api.cli.history",
+        "rulelog.api.cli.history",
         "For each live channel: its test channels and the pending changes between them.",
     ),
     "tokens": (
-        "api.cli.tokens",
+        "rulelog.api.cli.tokens",
         "API tokens (Authorization: Bearer TOKEN) for `rulelog serve admin`.",
     ),
-    "uptake": ("api.cli.access", "Uptake reports (make uptake-gated scheduled changes due)."),
-    "users": ("api.cli.access", "Users, their permissions and roles."),
+    "uptake": (
+        "rulelog.api.cli.access",
+        "Uptake reports (make uptake-gated scheduled changes due).",
+    ),
+    "users": ("rulelog.api.cli.access", "Users, their permissions and roles."),
 }
 
 #: Exit codes, by what went wrong (documented in the README's "Exit codes").
@@ -112,7 +118,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 def exit_code(error: Exception) -> int:
     """The exit code for a domain error (anything else is 1)."""
-    from domain.errors import Conflict, Invalid, NotFound, PermissionDenied, SignoffRequired
+    from rulelog.domain.errors import Conflict, Invalid, NotFound, PermissionDenied, SignoffRequired
 
     codes: list[tuple[type[Exception], int]] = [
         (Invalid, EXIT_INVALID),
@@ -210,7 +216,7 @@ class RulelogGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:
-            from domain.errors import RulelogError
+            from rulelog.domain.errors import RulelogError
 
             if isinstance(error, RulelogError):
                 click.echo(f"rulelog: {error.message}", err=True)
@@ -268,8 +274,8 @@ def main(ctx: click.Context, database_url: str | None, log_level: str | None) ->
     (a missing store included), 4 conflict, 5 permission denied, 6 signoff required,
     7 database unavailable, 8 address in use.
     """
-    from api.logs import configure_process
-    from api.settings import SettingsError, load_settings
+    from rulelog.api.logs import configure_process
+    from rulelog.api.settings import SettingsError, load_settings
 
     try:
         settings = load_settings()

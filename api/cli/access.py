@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from api.cli import main
-from api.cli.catalog import current_catalog, print_table
-from api.cli.context import (
+from rulelog.api.cli import main
+from rulelog.api.cli.catalog import current_catalog, print_table
+from rulelog.api.cli.context import (
     actor_of,
     app_from,
     as_option,

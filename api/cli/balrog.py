@@ -8,13 +8,16 @@ from typing import Any
 
 import click
 
-from api.balrog_import import history_row_count, import_balrog
-from api.balrog_source import BalrogSource
-from api.balrog_verify import verify
-from api.cli import main
-from api.cli.context import app_from, as_option, json_option, local_user, print_json
-from domain import ids
-from domain.balrog_marks import BalrogImport
+from rulelog.api.cli import main
+from rulelog.api.cli.context import app_from, as_option, json_option, local_user, print_json
+from rulelog.domain import ids
+from rulelog.domain.balrog.marks import BalrogImport
+from rulelog.services.balrog_import import (
+    BalrogSource,  # the reader of a Balrog database
+    history_row_count,
+    import_balrog,
+)
+from rulelog.services.balrog_verify import verify
 
 
 @main.command("import-balrog")

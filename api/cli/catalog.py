@@ -11,15 +11,15 @@ from typing import Any
 
 import click
 
-from api.cli import main
-from api.cli.context import app_from, as_option, json_option, local_user, print_json, report
-from api.logs import get_logger
-from domain.application import RulelogApp
-from domain.errors import Invalid
-from domain.importing import SECTIONS, ImportSummary
-from projections.at import release_summary
-from projections.log import last_position, read_log
-from projections.state import Catalog
+from rulelog.api.cli import main
+from rulelog.api.cli.context import app_from, as_option, json_option, local_user, print_json, report
+from rulelog.api.logs import get_logger
+from rulelog.domain.catalog.snapshot import SECTIONS, ImportSummary
+from rulelog.domain.errors import Invalid
+from rulelog.projections.at import release_summary
+from rulelog.projections.log import last_position, read_log
+from rulelog.projections.state import Catalog
+from rulelog.services.application import RulelogApp
 
 log = get_logger("rulelog.cli")
 

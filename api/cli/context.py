@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from domain.application import RulelogApp
+    from rulelog.services.application import RulelogApp
 
 
 def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
@@ -20,7 +20,7 @@ def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
     file that does not exist is a mistyped ``--database-url`` far more often
     than a wish for a new, empty store, so it is refused (naming the path).
     """
-    from api.config import database_url, open_app
+    from rulelog.api.config import database_url, open_app
 
     root = ctx.find_root()
     if "app" not in root.obj:
@@ -35,7 +35,7 @@ def refuse_missing_store(url: str) -> None:
     """``NotFound`` naming the file when ``url`` is a SQLite store that does not exist."""
     from sqlalchemy.engine import make_url
 
-    from domain.errors import NotFound
+    from rulelog.domain.errors import NotFound
 
     parsed = make_url(url)
     path = parsed.database

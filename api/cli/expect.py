@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from api.cli import main
-from api.cli.catalog import print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, print_json
-from api.cli.timeline import timeline_from
-from domain.errors import Invalid, NotFound
-from domain.expectations import parse_import
-from projections.expectations import check_state, describe, listed, state_at, summary
+from rulelog.api.cli import main
+from rulelog.api.cli.catalog import print_table
+from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from rulelog.api.cli.timeline import timeline_from
+from rulelog.domain.errors import Invalid, NotFound
+from rulelog.domain.workflow.expectations import parse_import
+from rulelog.projections.expectations import check_state, describe, listed, state_at, summary
 
 
 @main.group()

@@ -12,16 +12,16 @@ from typing import Any
 
 import click
 
-from api.cli import main
-from api.cli.catalog import print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, print_json
-from api.cli.kinds import SC_KIND
-from api.cli.timeline import timeline_from
-from api.verification import restore_verified
-from domain.errors import Invalid
-from projections.audit import KINDS, changes
-from projections.diff import diff_states, live_test_diff, sync_status
-from projections.history import release_history, rule_history, sc_history, short, summarize
+from rulelog.api.cli import main
+from rulelog.api.cli.catalog import print_table
+from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from rulelog.api.cli.kinds import SC_KIND
+from rulelog.api.cli.timeline import timeline_from
+from rulelog.domain.errors import Invalid
+from rulelog.projections.audit import KINDS, changes
+from rulelog.projections.diff import diff_states, live_test_diff, sync_status
+from rulelog.projections.history import release_history, rule_history, sc_history, short, summarize
+from rulelog.services.verification import restore_verified
 
 Row = dict[str, Any]
 

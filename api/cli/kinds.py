@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from domain.scheduling import KINDS
+from rulelog.domain.workflow.scheduling import KINDS
 
 #: The documented word -> the scheduled-change kind (Balrog's admin-API name).
 SC_WORDS: dict[str, str] = {

@@ -17,16 +17,20 @@ from typing import Any
 
 import click
 
-from api.cli import EXIT_ADDRESS_IN_USE, EXIT_INVALID, EXIT_UNEXPECTED, Failure, main
-from api.cli.context import refuse_missing_store
-from api.config import ENV_DATABASE_URL, database_url
-from api.logs import configure_logging, get_logger
-from api.metrics import MULTIPROC_ENV, discard_multiprocess_dir, prepare_multiprocess_metrics
+from rulelog.api.cli import EXIT_ADDRESS_IN_USE, EXIT_INVALID, EXIT_UNEXPECTED, Failure, main
+from rulelog.api.cli.context import refuse_missing_store
+from rulelog.api.config import ENV_DATABASE_URL, database_url
+from rulelog.api.logs import configure_logging, get_logger
+from rulelog.api.metrics import (
+    MULTIPROC_ENV,
+    discard_multiprocess_dir,
+    prepare_multiprocess_metrics,
+)
 
 log = get_logger("rulelog.serve")
 
-PUBLIC_FACTORY = "api.public:create_app_from_env"
-ADMIN_FACTORY = "api.admin.app:create_app_from_env"
+PUBLIC_FACTORY = "rulelog.api.public:create_app_from_env"
+ADMIN_FACTORY = "rulelog.api.admin.app:create_app_from_env"
 
 
 @main.group()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from api.cli import main
-from api.cli.context import json_option, print_json
-from api.settings import DEFAULT_ALLOWLIST_WARNING, describe
+from rulelog.api.cli import main
+from rulelog.api.cli.context import json_option, print_json
+from rulelog.api.settings import DEFAULT_ALLOWLIST_WARNING, describe
 
 
 @main.command("config")

@@ -6,12 +6,12 @@ from typing import Any
 
 import click
 
-from api.cli import main
-from api.cli.catalog import RULE_TABLE, print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
-from api.config import open_timeline
-from projections.at import release_at, rules_at
-from projections.timeline import Timeline
+from rulelog.api.cli import main
+from rulelog.api.cli.catalog import RULE_TABLE, print_table
+from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
+from rulelog.api.config import open_timeline
+from rulelog.projections.at import release_at, rules_at
+from rulelog.projections.timeline import Timeline
 
 
 def timeline_from(ctx: click.Context) -> Timeline:
@@ -75,7 +75,7 @@ def projections() -> None:
 @click.pass_context
 def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
     """Recompute the index and checkpoints from the whole log."""
-    from projections.log import last_position
+    from rulelog.projections.log import last_position
 
     timeline = timeline_from(ctx)
     total = last_position(timeline.app)
@@ -127,7 +127,7 @@ def channels_derive(
 ) -> None:
     """Derive TEST from its live channel: delete the rules that keep it by hand (as
     ordinary deletions: signoff policies apply) and map it, in one save."""
-    from projections.channels import derive_channel
+    from rulelog.projections.channels import derive_channel
 
     answer = derive_channel(app_from(ctx), timeline_from(ctx), test, actor_of(actor), live)
     if as_json:
@@ -145,7 +145,7 @@ def channels_derive(
 def channels_list(ctx: click.Context, live: str | None, when: str | None, as_json: bool) -> None:
     """Every test channel (or LIVE's): its live channel, derived or hand-kept, and the
     rules that keep it hand-kept."""
-    from projections.channels import list_test_channels
+    from rulelog.projections.channels import list_test_channels
 
     answer = list_test_channels(timeline_from(ctx), when, live)
     if as_json:
@@ -183,8 +183,8 @@ def explain(
     ctx: click.Context, url: str, when: str | None, headers: tuple[str, ...], as_json: bool
 ) -> None:
     """What the update request URL got (or would have got at T), and why."""
-    from projections.explain import explain as explain_request
-    from projections.explain import parse_headers
+    from rulelog.projections.explain import explain as explain_request
+    from rulelog.projections.explain import parse_headers
 
     parsed = parse_headers(headers, "--header")
     answer = explain_request(app_from(ctx), timeline_from(ctx), url, when, parsed)

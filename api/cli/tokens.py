@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import click
 
-from api.cli import main
-from api.cli.catalog import print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
-from api.logs import get_logger
-from projections.tokens import list_tokens
+from rulelog.api.cli import main
+from rulelog.api.cli.catalog import print_table
+from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
+from rulelog.api.logs import get_logger
+from rulelog.projections.tokens import list_tokens
 
 log = get_logger("rulelog.cli")
 

@@ -8,16 +8,16 @@ from typing import Any
 
 import click
 
-from api.agent import Agent, PassReport
-from api.cli import main
-from api.cli.catalog import current_catalog, print_table
-from api.cli.context import actor_of, app_from, as_option, json_option, print_json
-from api.cli.kinds import SC_KIND
-from api.config import open_timeline
-from api.verification import sign_off_verified, verify_scheduler_signoffs
-from domain.errors import Invalid
-from domain.scheduling import ScheduledChange
-from projections.expectations import blamed_summary
+from rulelog.api.cli import main
+from rulelog.api.cli.catalog import current_catalog, print_table
+from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from rulelog.api.cli.kinds import SC_KIND
+from rulelog.api.config import open_timeline
+from rulelog.domain.errors import Invalid
+from rulelog.domain.workflow.scheduling import ScheduledChange
+from rulelog.projections.expectations import blamed_summary
+from rulelog.services.agent import Agent, PassReport
+from rulelog.services.verification import sign_off_verified, verify_scheduler_signoffs
 
 KIND = SC_KIND
 
@@ -353,8 +353,8 @@ def agent(
     Without --once it runs until stopped, and a database error never ends it:
     the pass is retried with a backoff (up to RULELOG_AGENT_BACKOFF_MAX seconds).
     """
-    from api.agent_loop import AgentLoop
-    from api.metrics import count_appended_events
+    from rulelog.api.agent_loop import AgentLoop
+    from rulelog.api.metrics import count_appended_events
 
     def show(report: PassReport) -> None:
         if as_json:
@@ -366,7 +366,7 @@ def agent(
     def make_agent() -> Agent:
         app = app_from(ctx)
         count_appended_events(app)
-        return Agent(app, actor_of(actor))
+        return Agent(app, actor_of(actor), settings.fingerprint_policy)
 
     settings = ctx.find_root().obj["settings"]
     loop = AgentLoop(

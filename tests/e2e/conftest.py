@@ -22,10 +22,10 @@ from urllib.parse import urlencode
 import pytest
 import uvicorn
 
-from api.admin.app import AdminSettings, create_admin_app
-from api.admin.reading import CatalogReader
-from api.auth import Authenticator
-from domain.application import RulelogApp
+from rulelog.api.admin.app import AdminSettings, create_admin_app
+from rulelog.api.admin.reading import CatalogReader
+from rulelog.api.auth import Authenticator
+from rulelog.services.application import RulelogApp
 from tests.conftest import Store, _postgres_store
 
 

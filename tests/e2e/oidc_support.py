@@ -20,7 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api.auth import Authenticator, JwtSettings
+from rulelog.api.auth import Authenticator, JwtSettings
 from tests.e2e.conftest import AdminServer
 
 AUDIENCE = "rulelog-admin"

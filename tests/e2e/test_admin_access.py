@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from api.admin.access import Need
-from projections.audit import exposes_access
+from rulelog.api.admin.access import Need
+from rulelog.projections.audit import exposes_access
 from tests.e2e.conftest import AdminClient, AdminServer
 from tests.e2e.oidc_support import Provider, oidc_on, provider_fixture  # noqa: F401
 from tests.e2e.test_admin_authz import FX, REL, make_rule

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from api.config import domain_allowlist
-from domain.blobs.common import PRODUCTION_ALLOWLIST
-from domain.errors import Invalid
+from rulelog.api.config import domain_allowlist
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.blobs.common import PRODUCTION_ALLOWLIST
 from tests.e2e.conftest import AdminClient
 
 NAME = "Firefox-130.0-build1"

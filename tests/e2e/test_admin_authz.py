@@ -48,10 +48,10 @@ from typing import Any
 
 import pytest
 
-from api.admin.app import create_admin_app
-from domain.application import RulelogApp
-from domain.permissions import ACTIONS
-from projections.log import last_position
+from rulelog.api.admin.app import create_admin_app
+from rulelog.domain.access.permissions import ACTIONS
+from rulelog.projections.log import last_position
+from rulelog.services.application import RulelogApp
 from tests.e2e.conftest import AdminClient
 
 WHEN = 1_900_000_000_000  # 2030, in Balrog's milliseconds

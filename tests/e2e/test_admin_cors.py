@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.admin.app import AdminSettings
-from api.admin.cors import cors_origins
+from rulelog.api.admin.app import AdminSettings
+from rulelog.api.admin.cors import cors_origins
 from tests.conftest import Store
 from tests.e2e.conftest import AdminClient, AdminServer
 

@@ -22,8 +22,8 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
-from api.admin.app import create_admin_app
-from domain.application import RulelogApp
+from rulelog.api.admin.app import create_admin_app
+from rulelog.services.application import RulelogApp
 from tests.conftest import new_store
 from tests.e2e.conftest import AdminServer
 

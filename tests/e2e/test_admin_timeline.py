@@ -18,14 +18,15 @@ from urllib.parse import urlencode
 import pytest
 from pydantic import TypeAdapter
 
-from api.admin import timeline_schemas as models
-from api.config import open_timeline
-from projections.at import release_at, rules_at
-from projections.audit import changes
-from projections.diff import diff_states, live_test_diff, restore_channel, sync_status
-from projections.explain import explain
-from projections.log import last_position
-from projections.timeline import Timeline
+from rulelog.api.admin import timeline_schemas as models
+from rulelog.api.config import open_timeline
+from rulelog.projections.at import release_at, rules_at
+from rulelog.projections.audit import changes
+from rulelog.projections.diff import diff_states, live_test_diff, sync_status
+from rulelog.projections.explain import explain
+from rulelog.projections.log import last_position
+from rulelog.projections.timeline import Timeline
+from rulelog.services.restore import restore_channel
 from tests.conftest import Store
 from tests.e2e.conftest import AdminClient, Answer
 from tests.e2e.test_cli import ok

@@ -13,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from api.cli import main
+from rulelog.api.cli import main
 from tests.conftest import DATA, Store
 
 RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"

@@ -15,7 +15,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from api.cli import COMMANDS, main
+from rulelog.api.cli import COMMANDS, main
 from tests.conftest import DATA, Store
 
 RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"

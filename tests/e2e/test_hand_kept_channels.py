@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from domain.evaluate import SnapshotView
+from rulelog.domain.serving.evaluate import SnapshotView
 from tests.conftest import Store
 from tests.e2e.conftest import AdminClient
 from tests.e2e.test_cli import ok, run

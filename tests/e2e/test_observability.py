@@ -28,8 +28,8 @@ from typing import ClassVar
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.logs import configure_logging, get_logger
-from api.metrics import count_appended_events
+from rulelog.api.logs import configure_logging, get_logger
+from rulelog.api.metrics import count_appended_events
 from tests.conftest import DATA, Store, new_store
 
 BIN = Path(sys.executable).parent
@@ -283,7 +283,7 @@ def test_the_admin_reader_reports_its_position(store: Store) -> None:
     """The admin server's read model sets the projection gauges each time it catches up."""
     from prometheus_client import REGISTRY
 
-    from api.admin.reading import CatalogReader
+    from rulelog.api.admin.reading import CatalogReader
 
     app = store.open()
     reader = CatalogReader(app)

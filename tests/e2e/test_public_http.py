@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from domain.blobs.render import EMPTY_UPDATES
+from rulelog.domain.serving.blobs.render import EMPTY_UPDATES
 from tests.conftest import DATA, Store
 
 RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"

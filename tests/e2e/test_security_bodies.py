@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from api.body_limit import DEFAULT_MAX_BODY_BYTES
-from api.excerpt import EXCERPT_CHARS
+from rulelog.api.body_limit import DEFAULT_MAX_BODY_BYTES
+from rulelog.api.excerpt import EXCERPT_CHARS
 from tests.e2e.test_cli import RULELOG
 
 STARTUP_DEADLINE = 60.0

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from api.config import open_app
+from rulelog.api.config import open_app
 from tests.conftest import Store, _postgres_store
 
 RULELOG = str(Path(sys.executable).parent / "rulelog")

@@ -7,11 +7,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.agent import Agent
-from api.config import open_app
-from domain.rules import Rule
-from domain.scheduling import ScheduledChange
-from projections.log import read_log
+from rulelog.api.config import open_app
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.workflow.scheduling import ScheduledChange
+from rulelog.projections.log import read_log
+from rulelog.services.agent import Agent
 from tests.conftest import Store
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

@@ -21,12 +21,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import domain.evaluate
-from api.public import PublicSettings, create_public_app
-from domain.application import RulelogApp
-from domain.errors import RulelogError
-from projections.log import read_log
-from projections.state import Catalog
+from rulelog.api.public import PublicSettings, create_public_app
+from rulelog.domain.errors import RulelogError
+from rulelog.domain.serving import evaluate
+from rulelog.projections.log import read_log
+from rulelog.projections.state import Catalog
+from rulelog.services.application import RulelogApp
 from tests.conftest import DATA, new_store
 from tests.integration.public_driver import Driver
 
@@ -84,7 +84,7 @@ def serving(app: RulelogApp, fixture_snapshot: dict[str, Any]) -> Iterator[tuple
 @pytest.fixture(autouse=True)
 def fixed_dice(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both apps roll the same dice, so answers of throttled rules compare too."""
-    monkeypatch.setattr(domain.evaluate, "_default_dice", lambda: 42)
+    monkeypatch.setattr(evaluate, "_default_dice", lambda: 42)
 
 
 # --------------------------------------------------------------------- changes

@@ -19,16 +19,16 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from api.admin.app import AdminSettings, create_admin_app
-from api.agent import Agent
-from api.cli import main
-from api.config import open_timeline
-from api.verification import verify_scheduler_signoffs
-from domain.application import RulelogApp
-from domain.scheduling import ScheduledChange
-from projections.log import read_log
-from projections.state import Catalog
-from projections.views import derived_view
+from rulelog.api.admin.app import AdminSettings, create_admin_app
+from rulelog.api.cli import main
+from rulelog.api.config import open_timeline
+from rulelog.domain.workflow.scheduling import ScheduledChange
+from rulelog.projections.log import read_log
+from rulelog.projections.state import Catalog
+from rulelog.projections.views import derived_view
+from rulelog.services.agent import Agent
+from rulelog.services.application import RulelogApp
+from rulelog.services.verification import verify_scheduler_signoffs
 from tests.conftest import Store
 
 NOW = datetime.now(tz=UTC)

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from domain import ids
-from domain.application import RulelogApp
-from domain.errors import Conflict, PermissionDenied, SignoffRequired
-from domain.policies import SignoffPolicies
-from domain.users import User
+from rulelog.domain import ids
+from rulelog.domain.access.users import User
+from rulelog.domain.errors import Conflict, PermissionDenied, SignoffRequired
+from rulelog.domain.workflow.policies import SignoffPolicies
+from rulelog.services.application import RulelogApp
 from tests.conftest import Store
 
 RELEASE = {

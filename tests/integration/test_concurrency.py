@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from api.config import open_app
-from domain.errors import Conflict
-from domain.rules import Rule
-from projections.log import read_log
+from rulelog.api.config import open_app
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.errors import Conflict
+from rulelog.projections.log import read_log
 from tests.conftest import Store
 
 RELEASE = {

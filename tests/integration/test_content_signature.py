@@ -17,14 +17,14 @@ from mohawk import Receiver
 from mohawk.exc import HawkFail
 from starlette.testclient import TestClient
 
-from api.content_signature import (
+from rulelog.api.content_signature import (
     SIGNATURE_PREFIX,
     Autograph,
     LocalKey,
     SigningSettings,
 )
-from api.public import PublicSettings, create_public_app
-from domain.application import RulelogApp
+from rulelog.api.public import PublicSettings, create_public_app
+from rulelog.services.application import RulelogApp
 
 JSON_URL = "/json/1/FirefoxVPN/2.18.0/WINNT_x86_64/release/update.json"
 GMP_URL = (

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from api.agent import Agent
-from api.config import open_timeline
-from api.verification import sign_off_verified
-from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid
-from domain.expectations import parse_import
-from projections.expectations import check_state
-from projections.log import read_log
-from projections.state import Catalog
+from rulelog.api.config import open_timeline
+from rulelog.domain.errors import Conflict, Invalid
+from rulelog.domain.workflow.expectations import parse_import
+from rulelog.projections.expectations import check_state
+from rulelog.projections.log import read_log
+from rulelog.projections.state import Catalog
+from rulelog.services.agent import Agent
+from rulelog.services.application import RulelogApp
+from rulelog.services.verification import sign_off_verified
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 LATER = (T0 + timedelta(hours=1)).isoformat()

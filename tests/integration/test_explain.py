@@ -7,14 +7,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.config import open_timeline
-from domain.application import RulelogApp
-from domain.errors import Invalid, NotFound
-from domain.evaluate import evaluate
-from domain.request import RouteRedirect, parse_url
-from projections.explain import explain
-from projections.log import last_position
-from projections.serving import ServingState
+from rulelog.api.config import open_timeline
+from rulelog.domain.errors import Invalid, NotFound
+from rulelog.domain.serving.evaluate import evaluate
+from rulelog.domain.serving.request import RouteRedirect, parse_url
+from rulelog.projections.explain import explain
+from rulelog.projections.log import last_position
+from rulelog.projections.serving import ServingState
+from rulelog.services.application import RulelogApp
 from tests.conftest import DATA
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

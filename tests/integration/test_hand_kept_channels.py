@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
-from api.config import open_timeline
-from domain import ids
-from domain.application import RulelogApp
-from domain.channels import ChannelMap
-from domain.errors import Conflict, PermissionDenied, SignoffRequired
-from domain.rules import Rule
-from projections.at import rules_at
-from projections.channels import derive_channel, list_test_channels
-from projections.explain import explain
-from projections.log import last_position, read_log
-from projections.serving import ServingState
-from projections.timeline import Timeline
-from projections.views import as_test_channel
+from rulelog.api.config import open_timeline
+from rulelog.domain import ids
+from rulelog.domain.catalog.channels import ChannelMap
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.errors import Conflict, PermissionDenied, SignoffRequired
+from rulelog.projections.at import rules_at
+from rulelog.projections.channels import derive_channel, list_test_channels
+from rulelog.projections.explain import explain
+from rulelog.projections.log import last_position, read_log
+from rulelog.projections.serving import ServingState
+from rulelog.projections.timeline import Timeline
+from rulelog.projections.views import as_test_channel
+from rulelog.services.application import RulelogApp
 from tests.hand_kept_support import DERIVED, HAND_KEPT, answer, hand_kept_snapshot, oracle, urls
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

@@ -10,17 +10,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.config import open_timeline
-from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid, NotFound
-from domain.matching import channel_matches
-from projections.audit import KINDS, changes
-from projections.diff import diff_states, live_test_diff, restore_channel, sync_status
-from projections.history import release_history, rule_history, sc_history
-from projections.log import last_position
-from projections.state import Catalog
-from projections.timeline import Timeline
-from projections.views import PENDING_RULE_ID_BASE, derived_view, live_view
+from rulelog.api.config import open_timeline
+from rulelog.domain.errors import Conflict, Invalid, NotFound
+from rulelog.domain.serving.matching import channel_matches
+from rulelog.projections.audit import KINDS, changes
+from rulelog.projections.diff import diff_states, live_test_diff, sync_status
+from rulelog.projections.history import release_history, rule_history, sc_history
+from rulelog.projections.log import last_position
+from rulelog.projections.state import Catalog
+from rulelog.projections.timeline import Timeline
+from rulelog.projections.views import PENDING_RULE_ID_BASE, derived_view, live_view
+from rulelog.services.application import RulelogApp
+from rulelog.services.restore import restore_channel
 from tests.conftest import new_store
 from tests.integration.test_timeline_properties import apply, op, seed
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid
-from projections.log import last_position, read_log
-from projections.state import Catalog
+from rulelog.domain.errors import Conflict, Invalid
+from rulelog.projections.log import last_position, read_log
+from rulelog.projections.state import Catalog
+from rulelog.services.application import RulelogApp
 
 
 def catalog(app: RulelogApp) -> Catalog:

@@ -16,17 +16,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, update
 
-from api.balrog_import import import_balrog
-from api.balrog_source import BalrogSource
-from api.balrog_verify import verify
-from api.config import open_timeline
-from domain import ids
-from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid
-from domain.releases import ReleaseUsage
-from projections.at import rules_at
-from projections.log import last_position, read_log
-from projections.state import Catalog
+from rulelog.adapters.balrog_source import BalrogSource
+from rulelog.api.config import open_timeline
+from rulelog.domain import ids
+from rulelog.domain.catalog.releases import ReleaseUsage
+from rulelog.domain.errors import Conflict, Invalid
+from rulelog.projections.at import rules_at
+from rulelog.projections.log import last_position, read_log
+from rulelog.projections.state import Catalog
+from rulelog.services.application import RulelogApp
+from rulelog.services.balrog_import import import_balrog
+from rulelog.services.balrog_verify import verify
 from tests.balrog.points import balrog_rules_at, comparable, rule_times
 from tests.balrog.scenarios import blob, build_full_history, rule
 from tests.balrog.writer import BalrogWriter, create_balrog_db
@@ -292,7 +292,7 @@ def test_import_balrog_mariadb(store: Store, mariadb_balrog: tuple) -> None:
 def test_the_public_server_answers_from_the_imported_rows(store: Store, balrog: tuple) -> None:
     from starlette.testclient import TestClient
 
-    from api.public import PublicSettings, create_public_app
+    from rulelog.api.public import PublicSettings, create_public_app
 
     url, writer, _ = balrog
     app = store.open()

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from api.public import PublicSettings, create_public_app
-from domain.application import RulelogApp
+from rulelog.api.public import PublicSettings, create_public_app
+from rulelog.services.application import RulelogApp
 from tests.conftest import DATA
 
 RULE_KEYS = {

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import api.public
-from api.config import open_app
-from api.public import PublicSettings, create_public_app
+from rulelog.api import public as public_module
+from rulelog.api.config import open_app
+from rulelog.api.public import PublicSettings, create_public_app
 from tests.conftest import DATA
 from tests.integration.asgi_driver import AsgiDriver
 
@@ -114,7 +114,7 @@ def test_a_failing_handler_still_answers(driver: Driver, monkeypatch: pytest.Mon
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api.public, "evaluate", broken)
+    monkeypatch.setattr(public_module, "evaluate", broken)
     vectors = [json.loads(line) for line in (DATA / "expected.jsonl").read_text().splitlines()]
     update = vectors[0]["url"].encode()
     path, _, query = update.partition(b"?")

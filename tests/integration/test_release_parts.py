@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from api.config import open_timeline
-from domain.application import RulelogApp
-from domain.errors import Conflict
-from domain.release_v2 import ReleasesV2
-from projections.at import release_at
-from projections.audit import changes
-from projections.log import last_position
-from projections.release_revisions import release_revisions
+from rulelog.api.config import open_timeline
+from rulelog.domain.errors import Conflict
+from rulelog.projections.at import release_at
+from rulelog.projections.audit import changes
+from rulelog.projections.log import last_position
+from rulelog.projections.release_revisions import release_revisions
+from rulelog.services.application import RulelogApp
+from rulelog.services.release_v2 import ReleasesV2
 
 NAME = "Firefox-nightly-parts"
 PLATFORM = "Linux_x86_64-gcc3"

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from api.agent import Agent
-from api.config import open_timeline
-from domain.application import RulelogApp
-from domain.errors import Invalid, NotFound
-from domain.rules import RULE_COLUMNS
-from projections.diff import restore_channel
-from projections.log import last_position
-from projections.timeline import Timeline
+from rulelog.api.config import open_timeline
+from rulelog.domain.catalog.rules import RULE_COLUMNS
+from rulelog.domain.errors import Invalid, NotFound
+from rulelog.projections.log import last_position
+from rulelog.projections.timeline import Timeline
+from rulelog.services.agent import Agent
+from rulelog.services.application import RulelogApp
+from rulelog.services.restore import restore_channel
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 WHEN = {"when": (T0 + timedelta(hours=1)).isoformat()}

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.admin.app import AdminSettings, create_admin_app
-from api.config import open_app
-from api.public import PublicSettings, create_public_app
+from rulelog.api.admin.app import AdminSettings, create_admin_app
+from rulelog.api.config import open_app
+from rulelog.api.public import PublicSettings, create_public_app
 from tests.conftest import DATA
 from tests.integration.asgi_driver import AsgiDriver
 

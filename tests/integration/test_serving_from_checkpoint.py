@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-import domain.evaluate
-from api.public import PublicSettings, create_public_app
-from domain.application import RulelogApp
+from rulelog.api.public import PublicSettings, create_public_app
+from rulelog.domain.serving import evaluate
+from rulelog.services.application import RulelogApp
 from tests.conftest import DATA
 from tests.integration.public_driver import Driver
 
@@ -48,7 +48,7 @@ def test_checkpoint_start_serves_what_a_full_fold_serves(
     app: RulelogApp, fixture_snapshot: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RULELOG_CHECKPOINT_EVERY", "10")
-    monkeypatch.setattr(domain.evaluate, "_default_dice", lambda: 42)  # throttled rules too
+    monkeypatch.setattr(evaluate, "_default_dice", lambda: 42)  # throttled rules too
     app.import_snapshot(fixture_snapshot, "importer")
     for n in range(3):  # rule 1 has revisions before and after the checkpoint
         app.update_rule(1, app.get_rule(1).data_version, {"comment": f"before {n}"}, "alice")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from api.public import PublicSettings, create_public_app
+from rulelog.api.public import PublicSettings, create_public_app
 from tests.conftest import DATA, Store, _postgres_store
 from tests.integration.public_driver import Driver
 from tests.tcp_proxy import TcpProxy

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from domain.application import RulelogApp
-from domain.errors import Invalid
-from domain.evaluate import SnapshotView, evaluate
-from domain.request import RouteNotFound, parse_url
-from projections.follow import Follower
-from projections.log import last_position
-from projections.serving import LiveIndex, ServingState
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.evaluate import SnapshotView, evaluate
+from rulelog.domain.serving.request import RouteNotFound, parse_url
+from rulelog.projections.follow import Follower
+from rulelog.projections.log import last_position
+from rulelog.projections.serving import LiveIndex, ServingState
+from rulelog.services.application import RulelogApp
 from tests.conftest import DATA
 
 VECTORS = [json.loads(line) for line in (DATA / "expected.jsonl").read_text().splitlines()]

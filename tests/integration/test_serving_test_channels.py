@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from domain.application import RulelogApp
-from domain.evaluate import evaluate
-from domain.request import parse_url
-from projections.serving import ServingState
+from rulelog.domain.serving.evaluate import evaluate
+from rulelog.domain.serving.request import parse_url
+from rulelog.projections.serving import ServingState
+from rulelog.services.application import RulelogApp
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 WHEN = {"when": (T0 + timedelta(hours=1)).isoformat()}

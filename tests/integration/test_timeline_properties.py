@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from api.config import open_timeline
-from domain.application import RulelogApp
-from domain.errors import RulelogError
-from projections.log import last_position, read_log
-from projections.state import Catalog
-from projections.timeline import checkpoints_table, positions_table
-from projections.views import derived_view, live_view
+from rulelog.api.config import open_timeline
+from rulelog.domain.errors import RulelogError
+from rulelog.projections.log import last_position, read_log
+from rulelog.projections.state import Catalog
+from rulelog.projections.timeline import checkpoints_table, positions_table
+from rulelog.projections.views import derived_view, live_view
+from rulelog.services.application import RulelogApp
 from tests.conftest import new_store
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -185,7 +185,7 @@ def test_enacting_pending_changes_makes_live_equal_test(
         for sc in before.pending():
             old = before.rules.get(int(sc["target"])) if sc["kind"] == "rules" else None
             if sc["kind"] == "rules":
-                from domain.matching import channel_matches
+                from rulelog.domain.serving.matching import channel_matches
 
                 touches = any(
                     r is not None and channel_matches(r.get("channel"), channel)

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from api.agent import Agent
-from api.verification import sign_off_verified
-from domain.application import RulelogApp
-from domain.scheduling import ScheduledChange
-from projections.log import last_position, read_log
-from projections.state import Catalog
-from projections.views import derived_view, live_view
+from rulelog.domain.workflow.scheduling import ScheduledChange
+from rulelog.projections.log import last_position, read_log
+from rulelog.projections.state import Catalog
+from rulelog.projections.views import derived_view, live_view
+from rulelog.services.agent import Agent
+from rulelog.services.application import RulelogApp
+from rulelog.services.verification import sign_off_verified
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 SOON = {"when": (T0 + timedelta(hours=1)).isoformat()}

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from api.config import open_timeline
-from domain.application import RulelogApp
-from projections.log import last_position, read_log
-from projections.state import Catalog
-from projections.timeline import parse_at
-from projections.views import PENDING_RULE_ID_BASE, derived_view, live_view, view_of
+from rulelog.api.config import open_timeline
+from rulelog.projections.log import last_position, read_log
+from rulelog.projections.state import Catalog
+from rulelog.projections.timeline import parse_at
+from rulelog.projections.views import PENDING_RULE_ID_BASE, derived_view, live_view, view_of
+from rulelog.services.application import RulelogApp
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 WHEN = {"when": (T0 + timedelta(hours=1)).isoformat()}
@@ -222,7 +222,7 @@ def test_state_at_a_time_and_a_position(tv: RulelogApp) -> None:
 
 @pytest.mark.parametrize("text", ["yesterday", "position:x", "12:00"])
 def test_bad_at_is_invalid(text: str) -> None:
-    from domain.errors import Invalid
+    from rulelog.domain.errors import Invalid
 
     with pytest.raises(Invalid, match="at"):
         parse_at(text)

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from api.agent import Agent
-from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid, NotFound, PermissionDenied, SignoffRequired
-from domain.rules import Rule
-from domain.scheduling import ScheduledChange
-from projections.log import last_position, read_log
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.errors import Conflict, Invalid, NotFound, PermissionDenied, SignoffRequired
+from rulelog.domain.workflow.scheduling import ScheduledChange
+from rulelog.projections.log import last_position, read_log
+from rulelog.services.agent import Agent
+from rulelog.services.application import RulelogApp
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 LATER = (T0 + timedelta(hours=1)).isoformat()
@@ -203,7 +203,7 @@ def test_insert_and_delete_changes(wf: RulelogApp) -> None:
 
 
 def _live_rules(app: RulelogApp) -> list[Rule]:
-    from projections.state import Catalog
+    from rulelog.projections.state import Catalog
 
     return [app.get_rule(i) for i in Catalog().fold(read_log(app)).rules]
 

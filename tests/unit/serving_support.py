@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.blobs.common import RenderContext, ServingSettings
-from domain.blobs.render import ResponsePart, make_blob, render_xml
-from domain.request import UpdateRequest
+from rulelog.domain.serving.blobs.common import RenderContext, ServingSettings
+from rulelog.domain.serving.blobs.render import ResponsePart, make_blob, render_xml
+from rulelog.domain.serving.request import UpdateRequest
 
 SETTINGS = ServingSettings(
     allowlist={"a.com": ("h", "Firefox")}, special_force_hosts=("http://a.com",)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid, NotFound
+from rulelog.domain.errors import Conflict, Invalid, NotFound
+from rulelog.services.application import RulelogApp
 
 BLOB = {
     "name": "Firefox-1.0-build1",

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from domain import ids
-from domain.balrog_replay import BalrogReplay, ImportRowError
-from domain.balrog_rows import HistoryRow
-from domain.rules import Rule
-from domain.scheduling import PendingTarget, ScheduledChange
+from rulelog.domain import ids
+from rulelog.domain.balrog.replay import BalrogReplay, ImportRowError
+from rulelog.domain.balrog.rows import HistoryRow
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.workflow.scheduling import PendingTarget, ScheduledChange
 from tests.balrog.scenarios import blob, rule
 
 T0 = 1_700_000_000_000

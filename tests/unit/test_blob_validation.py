@@ -18,9 +18,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from domain.blobs import validation as _validation  # internals, for the fast-path test
-from domain.blobs.validation import SCHEMA_FILES, schema_for, validate_blob
-from domain.errors import Invalid
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.blobs import (
+    validation as _validation,  # internals, for the fast-path test
+)
+from rulelog.domain.serving.blobs.validation import SCHEMA_FILES, schema_for, validate_blob
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixture.json"
 RELEASES: list[dict[str, Any]] = json.loads(FIXTURE.read_text(encoding="utf-8"))["releases"]

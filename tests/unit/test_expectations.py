@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import Invalid
-from domain.expectations import judge, parse_import, url_from_fields, validate_spec
+from rulelog.domain.errors import Invalid
+from rulelog.domain.workflow.expectations import judge, parse_import, url_from_fields, validate_spec
 
 URL = (
     "/update/6/Firefox/119.0/20231120000000/Linux_x86_64-gcc3/de/release/"

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.channels import names_on_its_own
-from projections.state import Catalog
-from projections.views import (
+from rulelog.domain.catalog.channels import names_on_its_own
+from rulelog.projections.state import Catalog
+from rulelog.projections.views import (
     all_test_channels,
     as_test_channel,
     derived_channels_of,

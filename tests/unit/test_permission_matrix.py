@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from domain.application import RulelogApp
-from domain.errors import PermissionDenied
+from rulelog.domain.errors import PermissionDenied
+from rulelog.services.application import RulelogApp
 
 T0_WHEN = "2100-01-01T00:00:00+00:00"
 

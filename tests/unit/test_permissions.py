@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import Invalid, PermissionDenied
-from domain.permissions import (
+from rulelog.domain.access.permissions import (
     ACTIONS,
     PERMISSIONS,
     REQUIRED_PERMISSION,
@@ -23,6 +22,7 @@ from domain.permissions import (
     require_change,
     validate_grant,
 )
+from rulelog.domain.errors import Invalid, PermissionDenied
 
 BALROG_ALL_PERMISSIONS = {
     "admin": ["products"],

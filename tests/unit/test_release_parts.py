@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.release_parts import base_of, compose, parts_of
-from domain.releases import Release, apply_parts, next_part_versions
+from rulelog.domain.catalog.release_parts import base_of, compose, parts_of
+from rulelog.domain.catalog.releases import Release, apply_parts, next_part_versions
 
 names = st.text("abcdefgh-_", min_size=1, max_size=6)
 leaf = st.dictionaries(names, st.one_of(st.integers(), names), max_size=3)

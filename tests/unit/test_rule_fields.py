@@ -15,10 +15,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import Invalid
-from domain.releases import check_release_identity
-from domain.rule_fields import RULE_COLUMNS, RULE_FIELDS, normalize_rule, validate_alias
-from domain.shutoff_fields import normalize_shutoff
+from rulelog.domain.catalog.releases import check_release_identity
+from rulelog.domain.catalog.rule_fields import (
+    RULE_COLUMNS,
+    RULE_FIELDS,
+    normalize_rule,
+    validate_alias,
+)
+from rulelog.domain.catalog.shutoff_pin_fields import normalize_shutoff
+from rulelog.domain.errors import Invalid
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixture.json"
 

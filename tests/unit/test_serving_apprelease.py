@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from domain.blobs.common import Serve, ServingCrash
-from domain.blobs.render import make_blob
-from domain.errors import Invalid
-from domain.request import Force
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.blobs.common import Serve, ServingCrash
+from rulelog.domain.serving.blobs.render import make_blob
+from rulelog.domain.serving.request import Force
 from tests.unit.serving_support import REQUEST, header, inner, patch, render
 
 # --- v1: old version special cases -------------------------------------------

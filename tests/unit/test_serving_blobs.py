@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from domain.blobs.common import (
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.blobs.common import (
     PRODUCTION_ALLOWLIST,
     RenderContext,
     Serve,
     ServingCrash,
     is_forbidden_url,
 )
-from domain.blobs.render import make_blob
-from domain.errors import Invalid
+from rulelog.domain.serving.blobs.render import make_blob
 from tests.unit.serving_support import REQUEST, SETTINGS, render
 
 # --- other blob types ----------------------------------------------------------

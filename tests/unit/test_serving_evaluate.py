@@ -7,10 +7,15 @@ from typing import Any
 
 import pytest
 
-from domain.blobs.render import EMPTY_UPDATES
-from domain.errors import Invalid
-from domain.evaluate import JSON_CONTENT_TYPE, SnapshotView, evaluate, route_not_found
-from domain.request import RouteNotFound, parse_url
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.blobs.render import EMPTY_UPDATES
+from rulelog.domain.serving.evaluate import (
+    JSON_CONTENT_TYPE,
+    SnapshotView,
+    evaluate,
+    route_not_found,
+)
+from rulelog.domain.serving.request import RouteNotFound, parse_url
 
 URL = "/update/3/Firefox/{version}/{build}/p/l/{channel}/os/default/default/update.xml{query}"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from eventsourcing.utils import resolve_topic
 
-from projections import serving
-from projections.state import folded_topics
+from rulelog.projections import serving
+from rulelog.projections.state import folded_topics
 
 
 def test_every_folded_event_is_either_served_or_inert() -> None:

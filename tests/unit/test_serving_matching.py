@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from domain.errors import Invalid
-from domain.matching import (
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.matching import (
     ChannelPattern,
     RuleIndex,
     channel_matches,
@@ -18,8 +18,8 @@ from domain.matching import (
     os_version_matches,
     select_rule,
 )
-from domain.request import UpdateRequest
-from domain.versions import UnusableExpression
+from rulelog.domain.serving.request import UpdateRequest
+from rulelog.domain.serving.versions import UnusableExpression
 
 BASE = UpdateRequest(
     api="update",

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from domain.errors import Invalid
-from domain.request import Force, RouteNotFound, RouteRedirect, parse, parse_url
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.request import Force, RouteNotFound, RouteRedirect, parse, parse_url
 
 V6 = (
     "/update/6/Firefox/120.0/20231116134553/WINNT_x86_64-msvc-x64/en-US/release/"

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from domain.errors import Invalid
-from domain.versions import (
+from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.versions import (
     IntExpression,
     StringExpression,
     UnusableExpression,

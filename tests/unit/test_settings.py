@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.settings import (
+from rulelog.api.settings import (
     FAMILIES,
     SECRET,
     Settings,

@@ -14,8 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import Invalid
-from domain.shutoff_fields import PIN_FIELDS, SHUTOFF_FIELDS, normalize_pin, normalize_shutoff
+from rulelog.domain.catalog.shutoff_pin_fields import (
+    PIN_FIELDS,
+    SHUTOFF_FIELDS,
+    normalize_pin,
+    normalize_shutoff,
+)
+from rulelog.domain.errors import Invalid
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixture.json"
 

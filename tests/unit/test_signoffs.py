@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import Invalid, PermissionDenied
-from domain.permissions import REQUIRED_PERMISSION
-from domain.signoffs import (
+from rulelog.domain.access.permissions import REQUIRED_PERMISSION
+from rulelog.domain.errors import Invalid, PermissionDenied
+from rulelog.domain.workflow.signoff_rules import (
     REQUIRED_SIGNOFFS,
     Requirement,
     auto_signoff_role,

@@ -11,12 +11,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from api.auth import Authenticator, AuthError, JwtSettings
-from domain.application import RulelogApp
-from domain.errors import Conflict, Invalid, NotFound
-from domain.tokens import digest, token_id_of
-from domain.users import RoleRoster, User
-from projections.log import read_log
+from rulelog.api.auth import Authenticator, AuthError, JwtSettings
+from rulelog.domain.access.tokens import digest, token_id_of
+from rulelog.domain.access.users import RoleRoster, User
+from rulelog.domain.errors import Conflict, Invalid, NotFound
+from rulelog.projections.log import read_log
+from rulelog.services.application import RulelogApp
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.blobs.render import EMPTY_UPDATES
-from domain.errors import Invalid, RulelogError
-from domain.evaluate import Response, SnapshotView, evaluate, route_not_found
-from domain.request import RouteNotFound, UpdateRequest, parse, parse_url
+from rulelog.domain.errors import Invalid, RulelogError
+from rulelog.domain.serving.blobs.render import EMPTY_UPDATES
+from rulelog.domain.serving.evaluate import Response, SnapshotView, evaluate, route_not_found
+from rulelog.domain.serving.request import RouteNotFound, UpdateRequest, parse, parse_url
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 VECTORS = [json.loads(line) for line in (DATA / "expected.jsonl").read_text().splitlines()]

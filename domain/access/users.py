@@ -1,0 +1,189 @@
+"""Users: their permissions and roles, one stream per user.
+
+Balrog keeps permissions and roles as rows, each with its own data_version.
+A ``User`` aggregate holds a user's rows and counts each row's data_version
+from its (re)grant, so a permission check is one read of the acting user.
+``RoleRoster`` counts who holds a role, saved with every grant and revoke, so
+"no policy may need more signoffs than there are holders" holds under
+concurrent writers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from rulelog.domain import ids
+from rulelog.domain.errors import Conflict, NotFound
+
+
+class User(Aggregate):
+    TOPIC = "rulelog:user"
+
+    class Created(Aggregate.Created):
+        TOPIC = "rulelog:user.created"
+        class_version = 2
+        username: str
+        #: Who caused the user to exist (the granter); None in events stored before v2.
+        created_by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["created_by"] = None
+
+    class PermissionGranted(Aggregate.Event):
+        TOPIC = "rulelog:user.permission-granted"
+        permission: str
+        options: dict[str, Any]
+        changed_by: str
+
+    class PermissionChanged(Aggregate.Event):
+        TOPIC = "rulelog:user.permission-changed"
+        permission: str
+        options: dict[str, Any]
+        changed_by: str
+
+    class PermissionRevoked(Aggregate.Event):
+        TOPIC = "rulelog:user.permission-revoked"
+        permission: str
+        changed_by: str
+
+    class RoleGranted(Aggregate.Event):
+        TOPIC = "rulelog:user.role-granted"
+        role: str
+        changed_by: str
+
+    class RoleRevoked(Aggregate.Event):
+        TOPIC = "rulelog:user.role-revoked"
+        role: str
+        changed_by: str
+
+    @staticmethod
+    def create_id(username: str) -> UUID:
+        return ids.user_id(username)
+
+    @event(Created)
+    def __init__(self, username: str, created_by: str | None = None) -> None:
+        self.username = username
+        #: permission -> {"options": ..., "data_version": n}
+        self.permissions: dict[str, dict[str, Any]] = {}
+        #: role -> {"data_version": n}
+        self.roles: dict[str, dict[str, Any]] = {}
+
+    @property
+    def held(self) -> dict[str, dict[str, Any]]:
+        """Permission name -> options: what ``domain.permissions`` decides on."""
+        return {name: row["options"] for name, row in self.permissions.items()}
+
+    def permission_row(self, permission: str) -> dict[str, Any]:
+        if permission not in self.permissions:
+            raise NotFound(
+                f"{self.username} does not hold the {permission} permission",
+                username=self.username,
+                permission=permission,
+            )
+        return self.permissions[permission]
+
+    def grant(self, permission: str, options: dict[str, Any], changed_by: str) -> None:
+        if permission in self.permissions:
+            raise Conflict(
+                f"{self.username} already holds the {permission} permission",
+                username=self.username,
+                permission=permission,
+            )
+        self._granted(permission=permission, options=options, changed_by=changed_by)
+
+    @event(PermissionGranted)
+    def _granted(self, permission: str, options: dict[str, Any], changed_by: str) -> None:
+        self.permissions[permission] = {"options": options, "data_version": 1}
+
+    def change(self, permission: str, options: dict[str, Any], changed_by: str) -> None:
+        self.permission_row(permission)
+        self._changed(permission=permission, options=options, changed_by=changed_by)
+
+    @event(PermissionChanged)
+    def _changed(self, permission: str, options: dict[str, Any], changed_by: str) -> None:
+        row = self.permissions[permission]
+        row["options"] = options
+        row["data_version"] += 1
+
+    def revoke(self, permission: str, changed_by: str) -> None:
+        self.permission_row(permission)
+        self._revoked(permission=permission, changed_by=changed_by)
+
+    @event(PermissionRevoked)
+    def _revoked(self, permission: str, changed_by: str) -> None:
+        del self.permissions[permission]
+
+    def grant_role(self, role: str, changed_by: str) -> None:
+        if role in self.roles:
+            raise Conflict(f"{self.username} already holds the {role} role", role=role)
+        self._role_granted(role=role, changed_by=changed_by)
+
+    @event(RoleGranted)
+    def _role_granted(self, role: str, changed_by: str) -> None:
+        self.roles[role] = {"data_version": 1}
+
+    def revoke_role(self, role: str, changed_by: str) -> None:
+        if role not in self.roles:
+            raise NotFound(f"{self.username} does not hold the {role} role", role=role)
+        self._role_revoked(role=role, changed_by=changed_by)
+
+    @event(RoleRevoked)
+    def _role_revoked(self, role: str, changed_by: str) -> None:
+        del self.roles[role]
+
+
+class RoleRoster(Aggregate):
+    """Who holds a role; saved with each role grant and revoke."""
+
+    TOPIC = "rulelog:role-roster"
+
+    class Created(Aggregate.Created):
+        TOPIC = "rulelog:role-roster.created"
+        class_version = 2
+        role: str
+        created_by: str | None  #: None in events stored before v2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["created_by"] = None
+
+    class Joined(Aggregate.Event):
+        TOPIC = "rulelog:role-roster.joined"
+        class_version = 2
+        username: str  #: who joined: the subject, not the actor
+        changed_by: str | None  #: None in events stored before v2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["changed_by"] = None
+
+    class Left(Aggregate.Event):
+        TOPIC = "rulelog:role-roster.left"
+        class_version = 2
+        username: str
+        changed_by: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["changed_by"] = None
+
+    @staticmethod
+    def create_id(role: str) -> UUID:
+        return ids.role_roster_id(role)
+
+    @event(Created)
+    def __init__(self, role: str, created_by: str | None = None) -> None:
+        self.role = role
+        self.holders: set[str] = set()
+
+    @event(Joined)
+    def join(self, username: str, changed_by: str | None = None) -> None:
+        self.holders.add(username)
+
+    @event(Left)
+    def leave(self, username: str, changed_by: str | None = None) -> None:
+        self.holders.discard(username)

@@ -1,0 +1,49 @@
+"""``BalrogImport``: the record that a store was made from a Balrog database.
+
+It holds the high-water marks (the last ``change_id`` imported from each
+history table), so ``import-balrog --since-last`` appends exactly the history
+rows Balrog wrote since, and it is what marks a store as made by an import
+(a catch-up into any other store is refused). Its events are saved with the
+history they account for, in the same write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from rulelog.domain import ids
+
+
+class BalrogImport(Aggregate):
+    TOPIC = "rulelog:balrog-import"
+
+    class Created(Aggregate.Created):
+        TOPIC = "rulelog:balrog-import.imported"
+        source: str
+        marks: dict[str, int]
+        imported_by: str
+        summary: dict[str, Any]
+
+    class CaughtUp(Aggregate.Event):
+        TOPIC = "rulelog:balrog-import.caught-up"
+        marks: dict[str, int]
+        imported_by: str
+        summary: dict[str, Any]
+
+    @staticmethod
+    def create_id(**_: Any) -> UUID:
+        return ids.balrog_import_id()
+
+    @event(Created)
+    def __init__(
+        self, source: str, marks: dict[str, int], imported_by: str, summary: dict[str, Any]
+    ) -> None:
+        self.source = source
+        self.marks = dict(marks)
+
+    @event(CaughtUp)
+    def catch_up(self, marks: dict[str, int], imported_by: str, summary: dict[str, Any]) -> None:
+        self.marks = {**self.marks, **marks}

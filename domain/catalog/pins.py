@@ -1,0 +1,103 @@
+"""``PinnableRelease``: lets a client ask to stay on a version line.
+
+A pin maps (product, channel, version prefix such as ``120.``) to the release
+that clients sending ``pin=120.`` are held at. Same row life cycle as a
+shutoff: exists or not, re-creation continues the stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from rulelog.domain import ids
+from rulelog.domain.errors import NotFound
+
+
+class PinnableRelease(Aggregate):
+    TOPIC = "rulelog:pinnable-release"
+
+    class Created(Aggregate.Created):
+        TOPIC = "rulelog:pinnable-release.created"
+        product: str
+        channel: str
+        version: str
+        mapping: str
+        changed_by: str
+
+    class Recreated(Aggregate.Event):
+        TOPIC = "rulelog:pinnable-release.recreated"
+        mapping: str
+        changed_by: str
+
+    class MappingChanged(Aggregate.Event):
+        TOPIC = "rulelog:pinnable-release.mapping-changed"
+        mapping: str
+        changed_by: str
+
+    class Deleted(Aggregate.Event):
+        TOPIC = "rulelog:pinnable-release.deleted"
+        changed_by: str
+
+    @staticmethod
+    def create_id(product: str, channel: str, version: str, **_: Any) -> UUID:
+        return ids.pin_id(product, channel, version)
+
+    @event(Created)
+    def __init__(
+        self, product: str, channel: str, version: str, mapping: str, changed_by: str
+    ) -> None:
+        self.product = product
+        self.channel = channel
+        # ``version`` is reserved by Aggregate for the stream version.
+        self.pin_version = version
+        self.mapping = mapping
+        self.deleted = False
+        self._base_version = 0
+
+    @property
+    def data_version(self) -> int:
+        return self.version - self._base_version
+
+    def require_live(self) -> None:
+        if self.deleted:
+            raise NotFound(
+                f"no pin {self.pin_version} for {self.product} on {self.channel}",
+                product=self.product,
+                channel=self.channel,
+                version=self.pin_version,
+            )
+
+    @event(Recreated)
+    def recreate(self, mapping: str, changed_by: str) -> None:
+        self.mapping = mapping
+        self.deleted = False
+        self._base_version = self.version
+
+    def change_mapping(self, mapping: str, changed_by: str) -> None:
+        self.require_live()
+        if mapping != self.mapping:
+            self._record_mapping(mapping=mapping, changed_by=changed_by)
+
+    @event(MappingChanged)
+    def _record_mapping(self, mapping: str, changed_by: str) -> None:
+        self.mapping = mapping
+
+    def delete(self, changed_by: str) -> None:
+        self.require_live()
+        self._record_delete(changed_by=changed_by)
+
+    @event(Deleted)
+    def _record_delete(self, changed_by: str) -> None:
+        self.deleted = True
+
+    def as_balrog(self) -> dict[str, Any]:
+        return {
+            "product": self.product,
+            "channel": self.channel,
+            "version": self.pin_version,
+            "mapping": self.mapping,
+            "data_version": self.data_version,
+        }

@@ -1,0 +1,82 @@
+"""``EmergencyShutoff``: stops all updates for a product on a channel.
+
+Like Balrog's emergency_shutoffs table, a shutoff is a row keyed by
+(product, channel) that exists or not; deleting it and creating it again
+continues the same stream, with ``data_version`` counted from the re-creation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from rulelog.domain import ids
+from rulelog.domain.errors import NotFound
+
+
+class EmergencyShutoff(Aggregate):
+    TOPIC = "rulelog:emergency-shutoff"
+
+    class Created(Aggregate.Created):
+        TOPIC = "rulelog:emergency-shutoff.created"
+        product: str
+        channel: str
+        comment: str | None
+        changed_by: str
+
+    class Recreated(Aggregate.Event):
+        TOPIC = "rulelog:emergency-shutoff.recreated"
+        comment: str | None
+        changed_by: str
+
+    class Deleted(Aggregate.Event):
+        TOPIC = "rulelog:emergency-shutoff.deleted"
+        changed_by: str
+
+    @staticmethod
+    def create_id(product: str, channel: str, **_: Any) -> UUID:
+        return ids.shutoff_id(product, channel)
+
+    @event(Created)
+    def __init__(self, product: str, channel: str, comment: str | None, changed_by: str) -> None:
+        self.product = product
+        self.channel = channel
+        self.comment = comment
+        self.deleted = False
+        self._base_version = 0
+
+    @property
+    def data_version(self) -> int:
+        return self.version - self._base_version
+
+    def require_live(self) -> None:
+        if self.deleted:
+            raise NotFound(
+                f"no emergency shutoff for {self.product} on {self.channel}",
+                product=self.product,
+                channel=self.channel,
+            )
+
+    @event(Recreated)
+    def recreate(self, comment: str | None, changed_by: str) -> None:
+        self.comment = comment
+        self.deleted = False
+        self._base_version = self.version
+
+    def delete(self, changed_by: str) -> None:
+        self.require_live()
+        self._record_delete(changed_by=changed_by)
+
+    @event(Deleted)
+    def _record_delete(self, changed_by: str) -> None:
+        self.deleted = True
+
+    def as_balrog(self) -> dict[str, Any]:
+        return {
+            "product": self.product,
+            "channel": self.channel,
+            "comment": self.comment,
+            "data_version": self.data_version,
+        }

@@ -1,0 +1,270 @@
+"""Rule matching with Balrog's semantics, as a pure function over compiled rules.
+
+Balrog splits matching between SQL (product, buildTarget, headerArchitecture,
+distVersion: equal or NULL) and Python (``RulesTable.getRulesMatchingQuery``).
+Here a rule is compiled once (``compile_rule``: expressions pre-split, channel
+globs turned into regexes, comma lists into sets) and every request only runs
+cheap checks over its product's candidates, in Balrog's order -- the order
+matters because some rule values make Balrog fail (a 400 for an unparseable
+version operand, a 500 for an expression without operator), and the first
+failing rule decides the answer.
+
+Winner: the highest priority; ties go to the lowest rule_id (Balrog's stable
+sort over rows read in rule_id order).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from rulelog.domain.serving.request import UpdateRequest, fallback_channel
+from rulelog.domain.serving.versions import (
+    IntExpression,
+    StringExpression,
+    VersionExpression,
+    VersionParser,
+    version_parser_for,
+)
+
+__all__ = [
+    "ChannelPattern",
+    "CompiledRule",
+    "RuleIndex",
+    "channel_matches",
+    "compile_rule",
+    "matching_rules",
+    "os_version_matches",
+    "select_rule",
+]
+
+
+class ChannelPattern:
+    """A rule channel: exact, or a trailing-``*`` glob of at least 3 chars.
+
+    Only the last ``*`` is a wildcard and only ``.`` is escaped, so other
+    regex characters keep their regex meaning (and a broken pattern makes
+    Balrog fail when it is tried: the error is kept and raised then).
+    """
+
+    __slots__ = ("error", "regex", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.regex: re.Pattern[str] | None = None
+        self.error: re.error | None = None
+        if source.endswith("*") and len(source) >= 3:
+            escaped = source.replace(".", r"\.").replace("*", r"\*", source.count("*") - 1)
+            try:
+                self.regex = re.compile(f"^{escaped[:-1]}.*$")
+            except re.error as exc:
+                self.error = exc
+
+    def matches(self, channel: str) -> bool:
+        if self.error is not None:
+            raise self.error
+        if self.regex is not None:
+            return self.regex.match(channel) is not None
+        if self.source.endswith("*"):
+            return False  # "*" and "x*" never match anything
+        return self.source == channel
+
+    def matches_request(self, channel: str, fallback: str) -> bool:
+        if self.regex is None and self.error is None:  # the common, exact case
+            return not self.source.endswith("*") and self.source in (channel, fallback)
+        return self.matches(channel) or self.matches(fallback)
+
+
+@lru_cache(maxsize=1024)
+def _channel_pattern(source: str) -> ChannelPattern:
+    return ChannelPattern(source)
+
+
+def channel_matches(pattern: str | None, channel: str, fallback: str | None = None) -> bool:
+    """Balrog's ``matchChannel`` for uncompiled patterns (release updateLine)."""
+    if pattern is None:
+        return True
+    compiled = _channel_pattern(pattern)
+    if fallback is None:
+        fallback = fallback_channel(channel)
+    return compiled.matches_request(channel, fallback)
+
+
+def _os_expression(source: str | None) -> tuple[tuple[str, ...], ...] | None:
+    """``a,b&&c`` = a OR (b AND c); parts are stripped, matched as substrings."""
+    if source is None:
+        return None
+    return tuple(tuple(p.strip() for p in alt.split("&&")) for alt in source.split(","))
+
+
+def os_version_matches(expression: tuple[tuple[str, ...], ...] | None, os_version: str) -> bool:
+    if expression is None:
+        return True
+    return any(all(part in os_version for part in alt) for alt in expression)
+
+
+def _csv(source: str | None) -> frozenset[str] | None:
+    """Exact comma lists (locale, instructionSet, distribution): no stripping."""
+    return None if source is None else frozenset(source.split(","))
+
+
+def _boolean_matches(rule_value: Any, query_value: bool | None) -> bool:
+    """A rule value requires the same known value; unknown never matches it."""
+    return rule_value is None or (query_value is not None and rule_value == query_value)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule with every expression parsed once; ``rule`` is the original row."""
+
+    rule: Mapping[str, Any]
+    rule_id: Any
+    priority: Any
+    product: str | None
+    build_target: str | None
+    header_architecture: str | None
+    dist_version: str | None
+    channel: ChannelPattern | None
+    version: VersionExpression | None
+    build_id: StringExpression | None
+    memory: IntExpression | None
+    os_version: tuple[tuple[str, ...], ...] | None
+    instruction_set: frozenset[str] | None
+    distribution: frozenset[str] | None
+    locale: frozenset[str] | None
+    mig64: Any
+    jaws: Any
+
+    @property
+    def data_version(self) -> Any:
+        return self.rule.get("data_version")
+
+    @property
+    def mapping(self) -> str | None:
+        return self.rule.get("mapping")
+
+    @property
+    def fallback_mapping(self) -> str | None:
+        return self.rule.get("fallbackMapping")
+
+    @property
+    def background_rate(self) -> Any:
+        return self.rule.get("backgroundRate")
+
+    @property
+    def update_type(self) -> Any:
+        return self.rule.get("update_type")
+
+    def matches(
+        self, request: UpdateRequest, parse: VersionParser, fallback: str | None = None
+    ) -> bool:
+        """Balrog's checks, in Balrog's order (product is the index's job)."""
+        if self.build_target is not None and self.build_target != request.build_target:
+            return False
+        if self.header_architecture is not None and (
+            self.header_architecture != request.header_architecture
+        ):
+            return False
+        if self.dist_version is not None and self.dist_version != request.dist_version:
+            return False
+        if self.channel is not None and not self.channel.matches_request(
+            request.channel, request.fallback_channel if fallback is None else fallback
+        ):
+            return False
+        if self.version is not None and not self.version.matches(request.version, parse):
+            return False
+        if self.build_id is not None and not self.build_id.matches(request.build_id or ""):
+            return False
+        memory = request.memory
+        if self.memory is not None and memory is not None and not self.memory.matches(memory):
+            return False
+        if not os_version_matches(self.os_version, request.os_version):
+            return False
+        if self.instruction_set is not None and request.instruction_set not in self.instruction_set:
+            return False
+        if self.distribution is not None and request.distribution not in self.distribution:
+            return False
+        if self.locale is not None and (request.locale or "") not in self.locale:
+            return False
+        return _boolean_matches(self.mig64, request.mig64) and _boolean_matches(
+            self.jaws, request.jaws
+        )
+
+
+def compile_rule(rule: Mapping[str, Any]) -> CompiledRule:
+    """Pre-parse a Balrog rule row (absent keys are NULL) for fast matching."""
+
+    def text(key: str) -> str | None:
+        value = rule.get(key)
+        return None if value is None else str(value)
+
+    channel, version = text("channel"), text("version")
+    build_id, memory = text("buildID"), text("memory")
+    return CompiledRule(
+        rule=rule,
+        rule_id=rule.get("rule_id"),
+        priority=rule.get("priority"),
+        product=text("product"),
+        build_target=text("buildTarget"),
+        header_architecture=text("headerArchitecture"),
+        dist_version=text("distVersion"),
+        channel=None if channel is None else ChannelPattern(channel),
+        version=None if version is None else VersionExpression(version),
+        build_id=None if build_id is None else StringExpression(build_id),
+        memory=None if memory is None else IntExpression(memory),
+        os_version=_os_expression(text("osVersion")),
+        instruction_set=_csv(text("instructionSet")),
+        distribution=_csv(text("distribution")),
+        locale=_csv(text("locale")),
+        mig64=rule.get("mig64"),
+        jaws=rule.get("jaws"),
+    )
+
+
+def matching_rules(
+    request: UpdateRequest, candidates: Iterable[CompiledRule]
+) -> list[CompiledRule]:
+    """Every candidate matching the request, in candidate (rule_id) order."""
+    parse = version_parser_for(request.product)
+    product, fallback = request.product, request.fallback_channel
+    return [
+        rule
+        for rule in candidates
+        if (rule.product is None or rule.product == product)
+        and rule.matches(request, parse, fallback)
+    ]
+
+
+def select_rule(matches: Sequence[CompiledRule]) -> CompiledRule | None:
+    """Highest priority wins; the stable sort keeps the lowest rule_id on ties."""
+    if not matches:
+        return None
+    return sorted(matches, key=lambda r: r.priority, reverse=True)[0]
+
+
+class RuleIndex:
+    """Compiled rules grouped by product, each group in rule_id order.
+
+    A request only looks at rules for its product plus product-less rules;
+    the merged candidate list is built once per product and reused.
+    """
+
+    def __init__(self, rules: Iterable[Mapping[str, Any]]) -> None:
+        compiled = sorted((compile_rule(r) for r in rules), key=lambda r: r.rule_id)
+        self._generic = tuple(r for r in compiled if r.product is None)
+        self._by_product: dict[str, list[CompiledRule]] = {}
+        for rule in compiled:
+            if rule.product is not None:
+                self._by_product.setdefault(rule.product, []).append(rule)
+        self._merged: dict[str, tuple[CompiledRule, ...]] = {}
+
+    def candidates(self, product: str) -> Sequence[CompiledRule]:
+        merged = self._merged.get(product)
+        if merged is None:
+            rules = self._by_product.get(product, []) + list(self._generic)
+            merged = tuple(sorted(rules, key=lambda r: r.rule_id))
+            self._merged[product] = merged
+        return merged

@@ -1,0 +1,48 @@
+"""The command surface of rulelog: one ``eventsourcing`` Application.
+
+Each command reads the aggregates it needs, calls their domain methods, and
+saves every touched aggregate in one atomic ``save``. Optimistic concurrency
+is the store's: two writers of the same aggregate version meet an
+``IntegrityError``, which a command retries with a fresh read (so a stale
+``data_version`` is then reported as ``Conflict``, and an id allocation race
+simply takes the next id).
+
+The commands live in mixins by subject -- catalogue (rules, releases,
+shutoffs, pins, import), access (users, permissions, roles, signoff
+policies), workflow (scheduled changes, enactment, uptake), signoffs, API tokens --
+composed here.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rulelog.domain.access.users import User
+from rulelog.domain.catalog.releases import Release, ReleaseUsage
+from rulelog.domain.catalog.rules import Rule
+from rulelog.domain.sequence import Sequence
+from rulelog.domain.workflow.policies import SignoffPolicies
+from rulelog.domain.workflow.scheduling import PendingTarget
+from rulelog.services.expectations import ExpectationCommands
+from rulelog.services.signoffs import SignoffCommands
+from rulelog.services.tokens import TokenCommands
+
+
+class RulelogApp(SignoffCommands, TokenCommands, ExpectationCommands):
+    """Every rulelog command, on one event store."""
+
+    name = "rulelog"
+    #: A hot rule or a nightly release takes thousands of edits; without snapshots
+    #: every read would replay them all (and a release event carries its whole blob).
+    snapshotting_intervals: ClassVar = {
+        Rule: 50,
+        Release: 10,
+        User: 50,
+        Sequence: 50,
+        ReleaseUsage: 50,
+        SignoffPolicies: 50,
+        PendingTarget: 50,
+    }
+    #: Read by nearly every command, rarely changed: kept decoded, and brought up
+    #: to date by the same statement that reads a command's other aggregates.
+    cached_aggregates = (User, SignoffPolicies)

@@ -1,0 +1,415 @@
+"""Direct edits: create, change and delete rows, where no signoff is required.
+
+Every direct edit is one generic path (``change``) over the adapters in
+``domain.targets``: find the row, check data_version, validate, check the
+acting user's permissions, refuse if signoffs would be needed, plan, merge
+into a pending scheduled change of the same row, save atomically. The
+per-kind methods below only translate arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from rulelog.domain import ids
+from rulelog.domain.bounds import id_from
+from rulelog.domain.catalog.pins import PinnableRelease
+from rulelog.domain.catalog.releases import Release
+from rulelog.domain.catalog.rules import AliasClaim, Rule
+from rulelog.domain.catalog.shutoffs import EmergencyShutoff
+from rulelog.domain.catalog.snapshot import ImportSummary, plan_import
+from rulelog.domain.errors import Conflict, Invalid, NotFound
+from rulelog.domain.serving.blobs.validation import check_download_domains
+from rulelog.domain.workflow.scheduling import CHANGE_TYPES, PendingTarget, ScheduledChange
+from rulelog.domain.workflow.signoff_rules import required_for_release_read_write
+from rulelog.services.app_base import AppBase
+from rulelog.services.targets import ABSENT, Current, Target, rules_mapping, target_for
+
+
+class CatalogCommands(AppBase):
+    # ---------------------------------------------------------------- reads
+
+    def get_rule(self, id_or_alias: int | str) -> Rule:
+        """A live rule by integer id (or digit string) or by alias."""
+        rule_id = self._resolve_rule_id(id_or_alias)
+        rule = self.find(ids.rule_id(rule_id), Rule) if rule_id is not None else None
+        if rule is None or rule.deleted:
+            raise NotFound(f"rule {id_or_alias} does not exist", rule=id_or_alias)
+        return rule
+
+    def _rule_id_of(self, id_or_alias: int | str) -> int:
+        """The rule id an id or alias names (no read for an id: ``change`` reads the rule)."""
+        rule_id = self._resolve_rule_id(id_or_alias)
+        if rule_id is None:
+            raise NotFound(f"rule {id_or_alias} does not exist", rule=id_or_alias)
+        return rule_id
+
+    def _resolve_rule_id(self, id_or_alias: int | str) -> int | None:
+        if isinstance(id_or_alias, int):
+            return id_or_alias
+        if id_or_alias.isdigit():
+            return id_from(id_or_alias)
+        claim = self.find(ids.alias_id(id_or_alias), AliasClaim)
+        return claim.rule_id if claim is not None else None
+
+    def get_release(self, name: str) -> Release:
+        release = self.find(ids.release_id(name), Release)
+        if release is None or release.deleted:
+            raise NotFound(f"release {name} does not exist", release=name)
+        return release
+
+    def get_shutoff(self, product: str, channel: str) -> EmergencyShutoff:
+        shutoff = self.find(ids.shutoff_id(product, channel), EmergencyShutoff)
+        if shutoff is None or shutoff.deleted:
+            raise NotFound(f"no emergency shutoff for {product} on {channel}")
+        return shutoff
+
+    def get_pin(self, product: str, channel: str, version: str) -> PinnableRelease:
+        pin = self.find(ids.pin_id(product, channel, version), PinnableRelease)
+        if pin is None or pin.deleted:
+            raise NotFound(f"no pin {version} for {product} on {channel}")
+        return pin
+
+    # ------------------------------------------------------ the one mechanism
+
+    def change(
+        self,
+        kind: str,
+        change_type: str,
+        row: Mapping[str, Any],
+        changed_by: str,
+        data_version: int | None = None,
+    ) -> Aggregate:
+        """Make a direct change; returns the changed aggregate (rule, release, ...)."""
+        target = target_for(kind)
+        if change_type not in target.change_types:
+            raise Invalid(f"change_type: {kind} cannot be changed by {change_type}")
+
+        def attempt() -> Aggregate:
+            touched = self.plan_change(target, change_type, row, data_version, changed_by)
+            self.save(*touched)
+            return touched[0]
+
+        return self.with_retries(attempt)
+
+    def plan_change(
+        self,
+        target: Target,
+        change_type: str,
+        row: Mapping[str, Any],
+        data_version: int | None,
+        changed_by: str,
+    ) -> list[Aggregate]:
+        """Check a direct change and plan it, saving nothing: the changed aggregate
+        first, then what it touches. Commands that make several changes as one fact
+        (``derive_test_channel``) plan each and save them together."""
+        key, current, new = self.prepare_change(
+            target, change_type, row, data_version, changed_by, check_version=False
+        )
+        self.refuse_if_signoffs_needed(
+            f"this {change_type} of {target.describe(str(key or 'new'))}",
+            target.required(self, current, new),
+        )
+        # Balrog's order for a direct change: permission, signoffs, then data_version.
+        if change_type != "insert":
+            self.check_data_version(
+                target.describe(str(key)), current.data_version or 0, data_version
+            )
+        touched = target.plan(self, change_type, current, new, changed_by)
+        if key is not None:
+            touched += self._merge_into_pending(target, key, change_type, current, new, changed_by)
+        return touched
+
+    def _merge_into_pending(
+        self,
+        target: Target,
+        key: str,
+        change_type: str,
+        current: Current,
+        new: dict[str, Any] | None,
+        changed_by: str,
+    ) -> list[Aggregate]:
+        """Balrog's mergeUpdate: fold a direct edit into the row's pending change."""
+        lock = self.find(ids.pending_target_id(target.kind, key), PendingTarget)
+        if lock is None or lock.sc_id is None or change_type == "insert":
+            return []
+        sc = self.find(ids.scheduled_change_id(target.kind, lock.sc_id), ScheduledChange)
+        assert sc is not None
+        if change_type == "delete":
+            raise Conflict(
+                f"{target.describe(key)} has pending scheduled change {sc.sc_id}: cancel it first",
+                sc_id=sc.sc_id,
+                reason="scheduled",
+            )
+        old = current.row or {}
+        changed = {c: v for c, v in (new or {}).items() if v != old.get(c)}
+        # Even an edit that changes nothing moves the row's data_version (as Balrog's),
+        # so the pending change is rebased onto it in every case.
+        merged: dict[str, Any] | None = None
+        if sc.row is not None:
+            for column in changed:
+                if sc.row.get(column) != old.get(column):
+                    raise Conflict(
+                        f"cannot merge the change to {column} with scheduled change {sc.sc_id}, "
+                        "which changes it too",
+                        field=column,
+                        sc_id=sc.sc_id,
+                        reason="merge",
+                    )
+            merged = {**sc.row, **changed}
+        after = getattr(current.aggregate, "data_version", None)
+        if not isinstance(after, int) or after == current.data_version:
+            after = (current.data_version or 0) + 1
+        sc.rebase(merged, base_data_version=after, changed_by=changed_by)
+        return [sc]
+
+    def prepare_change(
+        self,
+        target: Target,
+        change_type: str,
+        row: Mapping[str, Any],
+        data_version: int | None,
+        changed_by: str,
+        *,
+        check_version: bool = True,
+    ) -> tuple[str | None, Current, dict[str, Any] | None]:
+        """Validate a change as if made now, and check its scheduler may make it.
+
+        Saves nothing: callers that schedule several changes as one decision
+        (a restore) check them all with this first. ``check_version=False``
+        leaves the ``data_version`` check to the caller (a direct change makes
+        it after the signoff check, as Balrog does).
+        """
+        if change_type not in CHANGE_TYPES or change_type not in target.change_types:
+            raise Invalid(
+                f"change_type: must be one of {', '.join(target.change_types)}",
+                field="change_type",
+            )
+        key = (
+            None if (target.kind == "rules" and change_type == "insert") else target.key(dict(row))
+        )
+        if key is not None:
+            self.read_ahead_for_change(target.kind, key, changed_by)
+        current = target.current(self, key) if key is not None else ABSENT
+        if change_type == "insert" and current.exists:
+            raise Conflict(f"{target.describe(str(key))} already exists")
+        if change_type != "insert":
+            if not current.exists:
+                raise NotFound(f"{target.describe(str(key))} does not exist")
+            if check_version:
+                self.check_data_version(
+                    target.describe(str(key)), current.data_version or 0, data_version
+                )
+        new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
+        if target.kind == "releases" and new is not None and self.domain_allowlist is not None:
+            check_download_domains(new["data"], new["product"], self.domain_allowlist)
+        cur_product, new_product = target.products(current, new)
+        self.require(
+            changed_by,
+            target.change_name(change_type),
+            current_product=cur_product,
+            new_product=new_product,
+        )
+        return key, current, new
+
+    # ------------------------------------------------------- per-kind wrappers
+
+    def create_rule(self, fields: Mapping[str, Any], changed_by: str) -> Rule:
+        rule = self.change("rules", "insert", fields, changed_by)
+        assert isinstance(rule, Rule)
+        return rule
+
+    def update_rule(
+        self, id_or_alias: int | str, data_version: int, changes: Mapping[str, Any], changed_by: str
+    ) -> Rule:
+        rule = self.change(
+            "rules",
+            "update",
+            {**changes, "rule_id": self._rule_id_of(id_or_alias)},
+            changed_by,
+            data_version,
+        )
+        assert isinstance(rule, Rule)
+        return rule
+
+    def delete_rule(self, id_or_alias: int | str, data_version: int, changed_by: str) -> Rule:
+        rule_id = self._rule_id_of(id_or_alias)
+        rule = self.change("rules", "delete", {"rule_id": rule_id}, changed_by, data_version)
+        assert isinstance(rule, Rule)
+        return rule
+
+    def create_release(
+        self,
+        name: str,
+        product: str,
+        blob: Mapping[str, Any],
+        changed_by: str,
+        read_only: bool = False,
+    ) -> Release:
+        row = {"name": name, "product": product, "data": dict(blob), "read_only": read_only}
+        release = self.change("releases", "insert", row, changed_by)
+        assert isinstance(release, Release)
+        return release
+
+    def replace_release_blob(
+        self,
+        name: str,
+        data_version: int,
+        blob: Mapping[str, Any],
+        changed_by: str,
+        product: str | None = None,
+    ) -> Release:
+        row: dict[str, Any] = {"name": name, "data": dict(blob)}
+        if product is not None:
+            row["product"] = product
+        release = self.change("releases", "update", row, changed_by, data_version)
+        assert isinstance(release, Release)
+        return release
+
+    def put_release_locale(
+        self,
+        name: str,
+        platform: str,
+        locale: str,
+        build: Mapping[str, Any],
+        data_version: int,
+        changed_by: str,
+    ) -> Release:
+        """Balrog's per-locale build upload: one locale of one platform of a blob.
+
+        Needs ``release_locale`` (and, as in Balrog, ``release``) to modify,
+        and is otherwise a release update: same signoffs, same merge.
+        """
+        if not isinstance(build, Mapping):
+            raise Invalid("build: must be a JSON object", field="data")
+
+        def attempt() -> Release:
+            release = self.get_release(name)
+            self.check_data_version(f"release {name}", release.data_version, data_version)
+            self.require(changed_by, "release_locale.modify", current_product=release.product)
+            blob = copy.deepcopy(release.blob)
+            platforms = blob.setdefault("platforms", {})
+            entry = platforms.setdefault(platform, {})
+            entry.setdefault("locales", {})[locale] = dict(build)
+            return self._locale_update(name, blob, data_version, changed_by)
+
+        return self.with_retries(attempt)
+
+    def _locale_update(
+        self, name: str, blob: dict[str, Any], data_version: int, changed_by: str
+    ) -> Release:
+        """The release update a locale upload amounts to (without the release/modify
+        check's product argument changing: Balrog checks both permissions)."""
+        release = self.change(
+            "releases", "update", {"name": name, "data": blob}, changed_by, data_version
+        )
+        assert isinstance(release, Release)
+        return release
+
+    def delete_release(self, name: str, data_version: int, changed_by: str) -> Release:
+        release = self.change("releases", "delete", {"name": name}, changed_by, data_version)
+        assert isinstance(release, Release)
+        return release
+
+    def set_release_read_only(
+        self, name: str, data_version: int, read_only: bool, changed_by: str
+    ) -> Release:
+        """Balrog's read-only switch: its own permission, and signoffs to unlock."""
+        if not isinstance(read_only, bool):
+            raise Invalid("read_only: must be true or false", field="read_only")
+
+        def attempt() -> Release:
+            release = self.get_release(name)
+            if read_only and release.read_only:
+                self.check_data_version(f"release {name}", release.data_version, data_version)
+                return release
+            # Unlocking a writable release is still recorded: Balrog bumps data_version.
+            # Balrog's order: the permission, the signoffs, then the data_version.
+            action = "set" if read_only else "unset"
+            self.require(changed_by, f"release_read_only.{action}", current_product=release.product)
+            if not read_only:
+                self.refuse_if_signoffs_needed(
+                    f"making release {name} writable",
+                    required_for_release_read_write(
+                        name,
+                        release.product,
+                        rules_mapping(self, name),
+                        self.policies().rows_of("product"),
+                    ),
+                )
+            self.check_data_version(f"release {name}", release.data_version, data_version)
+            release.set_read_only(read_only, changed_by)
+            self.save(release)
+            return release
+
+        return self.with_retries(attempt)
+
+    def create_shutoff(
+        self, product: str, channel: str, changed_by: str, comment: str | None = None
+    ) -> EmergencyShutoff:
+        row = {"product": product, "channel": channel, "comment": comment}
+        shutoff = self.change("emergency_shutoff", "insert", row, changed_by)
+        assert isinstance(shutoff, EmergencyShutoff)
+        return shutoff
+
+    def delete_shutoff(
+        self, product: str, channel: str, data_version: int, changed_by: str
+    ) -> EmergencyShutoff:
+        row = {"product": product, "channel": channel}
+        shutoff = self.change("emergency_shutoff", "delete", row, changed_by, data_version)
+        assert isinstance(shutoff, EmergencyShutoff)
+        return shutoff
+
+    def create_pin(
+        self, product: str, channel: str, version: str, mapping: str, changed_by: str
+    ) -> PinnableRelease:
+        row = {"product": product, "channel": channel, "version": version, "mapping": mapping}
+        pin = self.change("pinnable_releases", "insert", row, changed_by)
+        assert isinstance(pin, PinnableRelease)
+        return pin
+
+    def delete_pin(
+        self, product: str, channel: str, version: str, data_version: int, changed_by: str
+    ) -> PinnableRelease:
+        row = {"product": product, "channel": channel, "version": version}
+        pin = self.change("pinnable_releases", "delete", row, changed_by, data_version)
+        assert isinstance(pin, PinnableRelease)
+        return pin
+
+    # --------------------------------------------------------------- import
+
+    def import_snapshot(
+        self,
+        snapshot: object,
+        changed_by: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportSummary:
+        """Record a Balrog snapshot in one atomic save, or nothing at all.
+
+        Only an admin (for all products) may import: an import writes rules
+        and releases of every product and bypasses signoff policies, as a
+        database restore would.
+        """
+        self.require_admin(changed_by, "import a snapshot")
+        plan = plan_import(snapshot, self.find, changed_by, progress, assume_new=True)
+        try:
+            events = plan.pending_event_count()
+            self.save(*plan.aggregates)
+        except IntegrityError:
+            # Something the snapshot creates exists already: plan again with
+            # lookups, which names the clash (or continues a deleted row).
+            plan = plan_import(snapshot, self.find, changed_by)
+            events = plan.pending_event_count()
+            self.save_atomically(plan.aggregates)
+        return ImportSummary(
+            rules=plan.rules,
+            releases=plan.releases,
+            emergency_shutoffs=plan.emergency_shutoffs,
+            pinnable_releases=plan.pinnable_releases,
+            events=events,
+        )
