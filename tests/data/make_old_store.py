@@ -50,12 +50,12 @@ from typing import Any
 
 import eventsourcing.domain
 
-import domain.token_commands
-from api.balrog_import import import_balrog
-from api.balrog_source import BalrogSource
-from api.config import open_app, open_timeline
-from domain.application import RulelogApp
-from domain.release_v2 import ReleasesV2
+from rulelog.adapters.balrog_source import BalrogSource
+from rulelog.api.config import open_app, open_timeline
+from rulelog.services import tokens as token_commands
+from rulelog.services.application import RulelogApp
+from rulelog.services.balrog_import import import_balrog
+from rulelog.services.release_v2 import ReleasesV2
 from tests.balrog.scenarios import blob, build_full_history, rule
 from tests.balrog.writer import BalrogWriter, create_balrog_db
 
@@ -96,13 +96,13 @@ class Clock:
 def fixed_clock_and_tokens(clock: Clock) -> Iterator[None]:
     """Event times from ``clock`` and token secrets from ``token_for``, while inside."""
     labels = iter(label for _, label, _ in TOKENS)
-    saved = eventsourcing.domain.datetime_now_with_tzinfo, domain.token_commands.new_token
+    saved = eventsourcing.domain.datetime_now_with_tzinfo, token_commands.new_token
     eventsourcing.domain.datetime_now_with_tzinfo = clock.tick
-    domain.token_commands.new_token = lambda: token_for(next(labels))
+    token_commands.new_token = lambda: token_for(next(labels))
     try:
         yield
     finally:
-        eventsourcing.domain.datetime_now_with_tzinfo, domain.token_commands.new_token = saved
+        eventsourcing.domain.datetime_now_with_tzinfo, token_commands.new_token = saved
 
 
 def nightly_part(size: int) -> dict[str, Any]:

@@ -34,21 +34,21 @@ from uuid import UUID
 
 import pytest
 
-from api.config import open_app, open_timeline
-from domain import ids
-from domain.application import RulelogApp
-from domain.balrog_marks import BalrogImport
-from domain.release_v2 import ReleasesV2
-from domain.releases import Release, ReleaseUsage
-from domain.sequence import Sequence
-from projections.at import release_at, rules_at
-from projections.audit import changes
-from projections.expectations import check_state
-from projections.history import release_history, rule_history, sc_history
-from projections.log import last_position, read_log, read_notifications
-from projections.state import Catalog
-from projections.timeline import Timeline
-from projections.tokens import list_tokens
+from rulelog.api.config import open_app, open_timeline
+from rulelog.domain import ids
+from rulelog.domain.balrog.marks import BalrogImport
+from rulelog.domain.catalog.releases import Release, ReleaseUsage
+from rulelog.domain.sequence import Sequence
+from rulelog.projections.at import release_at, rules_at
+from rulelog.projections.audit import changes
+from rulelog.projections.expectations import check_state
+from rulelog.projections.history import release_history, rule_history, sc_history
+from rulelog.projections.log import last_position, read_log, read_notifications
+from rulelog.projections.state import Catalog
+from rulelog.projections.timeline import Timeline
+from rulelog.projections.tokens import list_tokens
+from rulelog.services.application import RulelogApp
+from rulelog.services.release_v2 import ReleasesV2
 from tests.conftest import DATA
 from tests.data.make_old_store import NIGHTLY, NIGHTLY_PLATFORM, token_for
 from tests.integration.test_serving_from_checkpoint import node
@@ -443,20 +443,14 @@ def test_update_requests_are_answered(app: RulelogApp, from_checkpoint: bool) ->
     assert status == 200 and b"Firefox-120.0-build1" in body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a process that never imports domain.balrog_marks (only import-balrog does) cannot "
-    "decode rulelog:balrog-import.* events: a public server folding the whole log "
-    "(RULELOG_START_FROM_CHECKPOINT=0) of an imported store never loads",
-)
 def test_a_fresh_server_process_folds_the_whole_log(store_file: Path) -> None:
     """In a fresh interpreter only the classes of the modules imported are known by topic."""
     script = textwrap.dedent(
         """
         import sys
         from starlette.testclient import TestClient
-        from api.config import open_app
-        from api.public import PublicSettings, create_public_app
+        from rulelog.api.config import open_app
+        from rulelog.api.public import PublicSettings, create_public_app
 
         settings = PublicSettings(follow=False, start_from_checkpoint=False)
         web = create_public_app(settings=settings, store=open_app(sys.argv[1]))

@@ -58,9 +58,11 @@ def violations(layer: str) -> list[str]:
     for path in sorted((ROOT / layer).rglob("*.py")):
         for line, module in imported_modules(path):
             banned = [p for p in FORBIDDEN[layer] if module == p or module.startswith(p + ".")]
-            if layer == "api" and (module == "sqlalchemy" or module.startswith("sqlalchemy.")):
-                if not module.startswith(API_SQLALCHEMY_ALLOWED):
-                    banned.append("sqlalchemy (queries)")
+            querying = module == "sqlalchemy" or (
+                module.startswith("sqlalchemy.") and not module.startswith(API_SQLALCHEMY_ALLOWED)
+            )
+            if layer == "api" and querying:
+                banned.append("sqlalchemy (queries)")
             if banned:
                 out.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
     return out
