@@ -33,6 +33,7 @@ from rulelog.domain.catalog.pins import PinnableRelease
 from rulelog.domain.catalog.releases import Release
 from rulelog.domain.catalog.rules import Rule
 from rulelog.domain.catalog.shutoffs import EmergencyShutoff
+from rulelog.domain.serving.evaluate import KeyedRows
 from rulelog.domain.serving.matching import CompiledRule, RuleIndex
 from rulelog.domain.serving.request import UpdateRequest
 from rulelog.domain.workflow.expectations import Expectation
@@ -174,8 +175,9 @@ class BlobCache:
 
 
 @dataclass(frozen=True)
-class LiveIndex:
-    """One generation of the live view, ready to serve; a ``ServingView``.
+class LiveIndex(KeyedRows):
+    """One generation of the live view, ready to serve; a ``ServingView`` (its shutoffs,
+    pins and release products looked up as ``KeyedRows`` says).
 
     Lookups of blobs not yet cached load them synchronously here; requests
     use ``for_request`` instead, which never blocks.
@@ -214,17 +216,6 @@ class LiveIndex:
             return self.overrides[name]
         row = self.releases.get(name)
         return None if row is None else self.blobs.load(name, row["version"])
-
-    def release_product(self, name: str) -> str | None:
-        row = self.releases.get(name)
-        return None if row is None else row.get("product")
-
-    def is_shut_off(self, product: str, channel: str) -> bool:
-        return (product, channel) in self.shutoffs
-
-    def pin_mapping(self, product: str, channel: str, version: str) -> str | None:
-        row = self.pins.get((product, channel, version))
-        return None if row is None else row["mapping"]
 
     # ---- serving helpers
     def for_request(self, request: UpdateRequest, *, load: bool = False) -> RequestView:
