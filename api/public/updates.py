@@ -43,12 +43,8 @@ class UpdateEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer, position, _ = await self.answer(scope, self.server.state.index)
-        info = request_info(scope)
-        if "Rule-ID" in answer.headers:
-            info["rule_id"] = answer.headers["Rule-ID"]
-        if answer.problem:
-            info["problem"] = answer.problem
         prepared = prepare(answer)
+        request_info(scope).update(prepared.log_items or {})
         headers = prepared.headers(str(position).encode())
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": prepared.body})
