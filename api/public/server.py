@@ -129,11 +129,10 @@ class PublicServer:
                 raise
         else:
             if not view.missing:
-                if info is not None:
-                    info["cache"] = "hit"
                 return answer, index.position
-        if info is not None:
-            info["cache"] = "miss"
+        finally:
+            if info is not None:
+                info["cache"] = "miss" if view.missing else "hit"
         loading = index.for_request(request, load=True)
         run = functools.partial(evaluate, request, loading, settings=self.settings.serving)
         return await anyio.to_thread.run_sync(run), index.position
