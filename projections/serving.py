@@ -180,7 +180,7 @@ class LiveIndex(KeyedRows):
     pins and release products looked up as ``KeyedRows`` says).
 
     Lookups of blobs not yet cached load them synchronously here; requests
-    use ``for_request`` instead, which never blocks.
+    use ``for_request`` instead, whose view never blocks unless told to load.
     """
 
     position: int = 0
