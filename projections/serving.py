@@ -13,10 +13,11 @@ Such a pair never changes meaning, so the cache is valid across generations;
 entries of releases that changed are dropped to bound memory.
 
 Requests evaluate against a ``RequestView``: the rules narrowed once per
-(product, channel, buildTarget) -- exactly the rules whose build target and
-channel checks can pass, which is where matching spends its time -- and a
-blob lookup that never blocks: a blob not yet loaded is recorded as missing,
-and the HTTP layer loads it off the event loop and evaluates again.
+(product, channel, buildTarget) by the domain's ``RuleIndex`` (matching is
+``domain.serving.matching``'s alone), and a blob lookup that never blocks: a
+blob not yet loaded is recorded as missing, and the HTTP layer evaluates again
+off the event loop over a view that loads it. A derived test channel is
+answered from an index built over ``projections.views.served_test_view``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from rulelog.domain.catalog.pins import PinnableRelease
 from rulelog.domain.catalog.releases import Release
 from rulelog.domain.catalog.rules import Rule
 from rulelog.domain.catalog.shutoffs import EmergencyShutoff
-from rulelog.domain.serving.matching import ChannelPattern, CompiledRule, compile_rule
-from rulelog.domain.serving.request import UpdateRequest, fallback_channel
+from rulelog.domain.serving.evaluate import KeyedRows
+from rulelog.domain.serving.matching import CompiledRule, RuleIndex
+from rulelog.domain.serving.request import UpdateRequest
 from rulelog.domain.workflow.expectations import Expectation
 from rulelog.domain.workflow.policies import SignoffPolicies
 from rulelog.domain.workflow.scheduling import ScheduledChange
@@ -41,9 +43,9 @@ from rulelog.domain.workflow.uptake import Uptake
 from rulelog.projections.log import read_log
 from rulelog.projections.revisions import RuleRevisions, stored_revisions
 from rulelog.projections.state import Catalog, folded_topics
-from rulelog.projections.views import ChannelView, as_test_channel, derived_view
+from rulelog.projections.views import ChannelView, as_test_channel, served_test_view
 
-__all__ = ["BlobCache", "LiveIndex", "RequestView", "RuleTable", "ServingState", "app_loader"]
+__all__ = ["BlobCache", "LiveIndex", "RequestView", "ServingState", "app_loader"]
 
 #: Loads a release's blob as of an aggregate version: (name, version) -> data.
 BlobLoader = Callable[[str, int], Mapping[str, Any]]
@@ -120,8 +122,8 @@ _INERT: frozenset[type] = frozenset(
 )
 _FOLDED = frozenset(folded_topics())
 
-#: Narrowed candidate lists kept per generation; keys come from requests, so bounded.
-NARROWED_MAX = 4096
+#: Test-channel indexes kept per generation; keys come from requests, so bounded.
+TESTS_MAX = 4096
 
 
 def app_loader(app: Any) -> BlobLoader:
@@ -132,60 +134,6 @@ def app_loader(app: Any) -> BlobLoader:
         return release.blob
 
     return load
-
-
-def _may_pass_channel(pattern: ChannelPattern | None, channel: str, fallback: str) -> bool:
-    """Whether the rule's channel check can pass -- or raise, which must stay in order."""
-    if pattern is None or pattern.error is not None:
-        return True
-    return pattern.matches_request(channel, fallback)
-
-
-class RuleTable:
-    """Rules compiled once, grouped by product, narrowed per request shape.
-
-    Build target and channel are the first checks ``CompiledRule.matches``
-    makes that depend on the request, and they cannot raise before them, so
-    dropping rules that fail them gives exactly the same winner and errors.
-    """
-
-    def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        compiled = sorted((compile_rule(r) for r in rows), key=lambda r: r.rule_id)
-        self.count = len(compiled)
-        self._generic = tuple(r for r in compiled if r.product is None)
-        self._specific: dict[str, list[CompiledRule]] = {}
-        for rule in compiled:
-            if rule.product is not None:
-                self._specific.setdefault(rule.product, []).append(rule)
-        self._merged: dict[str, tuple[CompiledRule, ...]] = {}
-        self._narrowed: dict[tuple[str, str, str], tuple[CompiledRule, ...]] = {}
-
-    def candidates(self, product: str) -> tuple[CompiledRule, ...]:
-        """Rules for ``product`` plus product-less ones, in rule_id order."""
-        merged = self._merged.get(product)
-        if merged is None:
-            rules = [*self._specific.get(product, ()), *self._generic]
-            merged = tuple(sorted(rules, key=lambda r: r.rule_id))
-            if len(self._merged) >= NARROWED_MAX:
-                self._merged.clear()
-            self._merged[product] = merged
-        return merged
-
-    def narrowed(self, product: str, channel: str, build_target: str) -> tuple[CompiledRule, ...]:
-        key = (product, channel, build_target)
-        found = self._narrowed.get(key)
-        if found is None:
-            fallback = fallback_channel(channel)
-            found = tuple(
-                r
-                for r in self.candidates(product)
-                if (r.build_target is None or r.build_target == build_target)
-                and _may_pass_channel(r.channel, channel, fallback)
-            )
-            if len(self._narrowed) >= NARROWED_MAX:
-                self._narrowed.clear()
-            self._narrowed[key] = found
-        return found
 
 
 class BlobCache:
@@ -227,15 +175,16 @@ class BlobCache:
 
 
 @dataclass(frozen=True)
-class LiveIndex:
-    """One generation of the live view, ready to serve; a ``ServingView``.
+class LiveIndex(KeyedRows):
+    """One generation of the live view, ready to serve; a ``ServingView`` (its shutoffs,
+    pins and release products looked up as ``KeyedRows`` says).
 
     Lookups of blobs not yet cached load them synchronously here; requests
-    use ``for_request`` instead, which never blocks.
+    use ``for_request`` instead, whose view never blocks unless told to load.
     """
 
     position: int = 0
-    rule_table: RuleTable = field(default_factory=lambda: RuleTable(()))
+    rule_table: RuleIndex = field(default_factory=lambda: RuleIndex(()))
     rules_by_id: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     aliases: Mapping[str, int] = field(default_factory=dict)
     releases: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -268,20 +217,12 @@ class LiveIndex:
         row = self.releases.get(name)
         return None if row is None else self.blobs.load(name, row["version"])
 
-    def release_product(self, name: str) -> str | None:
-        row = self.releases.get(name)
-        return None if row is None else row.get("product")
-
-    def is_shut_off(self, product: str, channel: str) -> bool:
-        return (product, channel) in self.shutoffs
-
-    def pin_mapping(self, product: str, channel: str, version: str) -> str | None:
-        row = self.pins.get((product, channel, version))
-        return None if row is None else row["mapping"]
-
     # ---- serving helpers
-    def for_request(self, request: UpdateRequest) -> RequestView:
-        return RequestView(self.index_for(request.channel), request.channel, request.build_target)
+    def for_request(self, request: UpdateRequest, *, load: bool = False) -> RequestView:
+        """The view ``request`` evaluates over; ``load``: one that loads missing blobs
+        (blocking: for a worker thread), else one that records them as missing."""
+        index = self.index_for(request.channel)
+        return RequestView(index, request.channel, request.build_target, load=load)
 
     def index_for(self, channel: str) -> LiveIndex:
         """This index, or the derived index if ``channel`` is a derived test channel."""
@@ -296,7 +237,7 @@ class LiveIndex:
         # A hand-kept test channel is answered from this index, as any channel;
         # remembered too, since deciding so reads every rule.
         made = self._derived(found.live, channel) if found.derived else self
-        if len(self.tests) >= NARROWED_MAX:
+        if len(self.tests) >= TESTS_MAX:
             self.tests.clear()
         self.tests[channel] = made
         return made
@@ -308,31 +249,15 @@ class LiveIndex:
 
     def _derived(self, live: str, test: str) -> LiveIndex:
         """The index of test channel ``test``: the live view of ``live`` plus its pending
-        changes. A request on the test channel is evaluated as a request on the live
-        channel, so the view's rules (all of which apply to one or the other) match
-        it whatever their channel, and its shutoffs and pins count for it too; the
-        request keeps its own channel for everything else (download URLs per channel).
-        """
+        changes, as ``projections.views.served_test_view`` shapes it."""
         assert self.snapshot is not None
-        view = derived_view(self.snapshot, live, test)
-        rows = {
-            rule_id: {
-                **row,
-                "channel": None,
-                "data_version": "unknown"
-                if row.get("data_version") is None
-                else row["data_version"],
-            }
-            for rule_id, row in view.rules.items()
-        }
-        shutoffs = {**view.shutoffs, **{(p, test): r for (p, c), r in view.shutoffs.items()}}
-        pins = {**view.pins, **{(p, test, v): r for (p, c, v), r in view.pins.items()}}
+        view = served_test_view(self.snapshot, live, test)
         return replace(
             self,
-            rule_table=RuleTable(rows.values()),
-            rules_by_id=rows,
-            shutoffs=shutoffs,
-            pins=pins,
+            rule_table=RuleIndex(view.rules.values()),
+            rules_by_id=view.rules,
+            shutoffs=view.shutoffs,
+            pins=view.pins,
             releases={**self.releases, **view.releases},
             overrides=dict(view.release_blobs),
             tests={},
@@ -359,20 +284,26 @@ class LiveIndex:
 
 
 class RequestView:
-    """The view one request evaluates over: narrowed rules, non-blocking blobs."""
+    """The view one request evaluates over: narrowed rules; blobs not in memory are
+    recorded as ``missing`` (never blocking), or with ``load`` loaded."""
 
-    __slots__ = ("_build_target", "_channel", "_index", "missing")
+    __slots__ = ("_build_target", "_channel", "_index", "_load", "missing")
 
-    def __init__(self, index: LiveIndex, channel: str, build_target: str) -> None:
+    def __init__(
+        self, index: LiveIndex, channel: str, build_target: str, *, load: bool = False
+    ) -> None:
         self._index = index
         self._channel = channel
         self._build_target = build_target
+        self._load = load
         self.missing: list[tuple[str, int]] = []
 
     def rules(self, product: str) -> Sequence[CompiledRule]:
         return self._index.rule_table.narrowed(product, self._channel, self._build_target)
 
     def release(self, name: str) -> Mapping[str, Any] | None:
+        if self._load:
+            return self._index.release(name)
         if name in self._index.overrides:
             return self._index.overrides[name]
         row = self._index.releases.get(name)
@@ -505,7 +436,7 @@ class ServingState:
         if "rules" in dirty or self.generation == 0:
             rows = {rule_id: dict(row) for rule_id, row in c.rules.items()}
             changes["rules_by_id"] = rows
-            changes["rule_table"] = RuleTable(rows.values())
+            changes["rule_table"] = RuleIndex(rows.values())
             changes["aliases"] = {r["alias"]: i for i, r in rows.items() if r.get("alias")}
         if "releases" in dirty or self.generation == 0:
             releases = {name: dict(row) for name, row in c.releases.items()}

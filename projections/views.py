@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rulelog.domain.catalog.channels import names_on_its_own
@@ -273,6 +273,30 @@ def derived_view(state: Catalog, live: str, test: str | None = None) -> ChannelV
             overlays.append(sc)
     view.overlays = sorted(overlays, key=lambda sc: (_order(sc), sc["sc_id"]))
     return view
+
+
+def served_test_view(state: Catalog, live: str, test: str) -> ChannelView:
+    """The derived view of test channel ``test`` as the serving index answers it.
+
+    A request on the test channel is evaluated as a request on the live channel,
+    so the view's rules (all of which apply to one or the other) match it whatever
+    their channel, and its shutoffs and pins count for it too; the request keeps
+    its own channel for everything else (download URLs per channel). Rules a
+    pending insert would create have no data_version yet: ``unknown``, as headers
+    say it.
+    """
+    view = derived_view(state, live, test)
+    rules = {
+        rule_id: {
+            **row,
+            "channel": None,
+            "data_version": "unknown" if row.get("data_version") is None else row["data_version"],
+        }
+        for rule_id, row in view.rules.items()
+    }
+    shutoffs = {**view.shutoffs, **{(p, test): r for (p, c), r in view.shutoffs.items()}}
+    pins = {**view.pins, **{(p, test, v): r for (p, c, v), r in view.pins.items()}}
+    return replace(view, rules=rules, shutoffs=shutoffs, pins=pins)
 
 
 def view_of(

@@ -25,7 +25,7 @@ from rulelog.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from rulelog.api.config import open_app, settings, warn_about_defaults
 from rulelog.api.logs import configure_process
 from rulelog.api.metrics import count_appended_events
-from rulelog.api.public_middleware import RequestLogMiddleware
+from rulelog.api.public.middleware import RequestLogMiddleware
 from rulelog.domain.serving.blobs.common import PRODUCTION_ALLOWLIST, Allowlist
 from rulelog.services.application import RulelogApp
 

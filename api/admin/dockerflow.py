@@ -1,13 +1,17 @@
-"""Dockerflow routes, as Balrog's admin app serves them at its root."""
+"""Dockerflow routes, as Balrog's admin app serves them at its root (``api.dockerflow``).
+
+The admin heartbeat says the log's last position when the store answers, 502
+when it does not; without a ``version.json``, ``/__version__`` says Balrog's
+"unknown".
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from rulelog.api.metrics import CONTENT_TYPE, metrics_response_body
+from rulelog.api.dockerflow import Beat, Dockerflow, metrics
 from rulelog.projections.log import last_position
 
 router = APIRouter(tags=["dockerflow"])
@@ -19,40 +23,36 @@ UNKNOWN_VERSION = {
 }
 
 
-@router.get("/__heartbeat__", response_class=PlainTextResponse)
-def heartbeat(request: Request) -> Response:
-    """200 with the log's last position when the store answers; 502 when it does not."""
+async def _beat(request: Request) -> Beat:
     try:
-        position = last_position(request.app.state.service)
+        position = await anyio.to_thread.run_sync(last_position, request.app.state.service)
     except Exception:  # any store failure is exactly what a heartbeat reports
-        return PlainTextResponse(
-            "Can't connect to the database.",
-            status_code=502,
-            headers={"Cache-Control": "public, max-age=60"},
-        )
-    return PlainTextResponse(str(position), headers={"Cache-Control": "public, max-age=60"})
+        return Beat(502, "Can't connect to the database.")
+    return Beat(200, str(position))
+
+
+DOCKERFLOW = Dockerflow(
+    media_type="text/plain",
+    beat=_beat,
+    version_file=lambda request: request.app.state.settings.version_file,
+    unknown_version=lambda request: JSONResponse(UNKNOWN_VERSION),
+)
+
+
+@router.get("/__heartbeat__", response_class=PlainTextResponse)
+async def heartbeat(request: Request) -> Response:
+    """200 with the log's last position when the store answers; 502 when it does not."""
+    return await DOCKERFLOW.heartbeat(request)
 
 
 @router.get("/__lbheartbeat__", response_class=PlainTextResponse)
-def lbheartbeat() -> Response:
-    return PlainTextResponse("OK!", headers={"Cache-Control": "no-cache"})
+async def lbheartbeat(request: Request) -> Response:
+    return await DOCKERFLOW.lbheartbeat(request)
 
 
 @router.get("/__version__")
-def version(request: Request) -> Response:
-    path = request.app.state.settings.version_file
-    if path and Path(path).is_file():
-        return Response(
-            Path(path).read_bytes(),
-            media_type="application/json",
-            headers={"Cache-Control": "no-cache"},
-        )
-    return JSONResponse(UNKNOWN_VERSION)
+async def version(request: Request) -> Response:
+    return await DOCKERFLOW.version(request)
 
 
-@router.get("/metrics", include_in_schema=False)
-def prometheus_metrics() -> Response:
-    """Prometheus' text format: every worker's samples (see ``api.metrics``)."""
-    return Response(
-        metrics_response_body(), media_type=CONTENT_TYPE, headers={"Cache-Control": "no-cache"}
-    )
+router.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)

@@ -43,6 +43,7 @@ from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
 from rulelog.domain import ids
 from rulelog.domain.errors import SignoffRequired
 from rulelog.domain.workflow.signoff_rules import reduce_requirements, required_for_releases
+from rulelog.projections.release_summaries import release_summary, rules_by_release
 from rulelog.services.targets import rules_mapping
 
 router = APIRouter(tags=["releases"])
@@ -71,11 +72,7 @@ def listing(
     In the order Balrog's table scan returns them: as the releases were created
     (``by_name=False``), or by name when only names are read (its primary-key index).
     """
-    mapped: dict[str, list[dict[str, Any]]] = {}
-    for rule in sorted(catalog.rules.values(), key=lambda r: r["rule_id"]):
-        for name in dict.fromkeys((rule.get("mapping"), rule.get("fallbackMapping"))):
-            if name:
-                mapped.setdefault(name, []).append(rule)
+    mapped = rules_by_release(catalog.rules.values())
     policies = list(catalog.policies["product"].values())
     rows = []
     for name in sorted(catalog.releases) if by_name else list(catalog.releases):
@@ -83,22 +80,9 @@ def listing(
         if (product and row["product"] != product) or (prefix and not name.startswith(prefix)):
             continue
         rules = mapped.get(name, [])
-        rows.append(
-            {
-                "name": name,
-                "product": row["product"],
-                "data_version": row["data_version"],
-                "read_only": row["read_only"],
-                "rule_ids": [r["rule_id"] for r in rules],
-                "rule_info": {
-                    str(r["rule_id"]): {"product": r.get("product"), "channel": r.get("channel")}
-                    for r in rules
-                },
-                "required_signoffs": serialize_requirements(
-                    required_for_releases([name], rules, policies)
-                ),
-            }
-        )
+        requirements = required_for_releases([name], rules, policies)
+        summary = release_summary(name, row, rules)
+        rows.append({**summary, "required_signoffs": serialize_requirements(requirements)})
     return rows
 
 

@@ -48,6 +48,7 @@ from rulelog.domain.serving.versions import pin_version
 __all__ = [
     "JSON_CONTENT_TYPE",
     "XML_CONTENT_TYPE",
+    "KeyedRows",
     "Response",
     "ServingView",
     "SnapshotView",
@@ -278,7 +279,32 @@ def route_not_found(error: RouteNotFound) -> Response:
     return Response(404, "text/plain; charset=utf-8", _NOT_FOUND_TEXT)
 
 
-class SnapshotView:
+class KeyedRows:
+    """The lookups of a ``ServingView`` over rows keyed as the catalogue keys them.
+
+    A view keeps ``releases`` by name (rows with their ``product``), ``shutoffs``
+    by (product, channel) and ``pins`` by (product, channel, version) (rows with
+    their ``mapping``); only ``rules`` and ``release`` (where blobs come from) are
+    its own.
+    """
+
+    releases: Mapping[str, Mapping[str, Any]]
+    shutoffs: Mapping[tuple[str, str], Any]
+    pins: Mapping[tuple[str, str, str], Mapping[str, Any]]
+
+    def release_product(self, name: str) -> str | None:
+        row = self.releases.get(name)
+        return None if row is None else row.get("product")
+
+    def is_shut_off(self, product: str, channel: str) -> bool:
+        return (product, channel) in self.shutoffs
+
+    def pin_mapping(self, product: str, channel: str, version: str) -> str | None:
+        row = self.pins.get((product, channel, version))
+        return None if row is None else row["mapping"]
+
+
+class SnapshotView(KeyedRows):
     """An in-memory ServingView over a Balrog snapshot (``fixture.json`` format).
 
     Rules are compiled once; good for tests, the importer and small servers.
@@ -292,11 +318,9 @@ class SnapshotView:
         pinnable_releases: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         self._index = RuleIndex(rules)
-        self._releases = {r["name"]: r for r in releases}
-        self._shutoffs = {(s["product"], s["channel"]) for s in emergency_shutoffs}
-        self._pins = {
-            (p["product"], p["channel"], p["version"]): p["mapping"] for p in pinnable_releases
-        }
+        self.releases = {r["name"]: r for r in releases}
+        self.shutoffs = {(s["product"], s["channel"]): s for s in emergency_shutoffs}
+        self.pins = {(p["product"], p["channel"], p["version"]): p for p in pinnable_releases}
 
     @classmethod
     def from_snapshot(cls, snapshot: Mapping[str, Any], data_version: int = 1) -> SnapshotView:
@@ -313,15 +337,5 @@ class SnapshotView:
         return self._index.candidates(product)
 
     def release(self, name: str) -> Mapping[str, Any] | None:
-        record = self._releases.get(name)
+        record = self.releases.get(name)
         return None if record is None else record["data"]
-
-    def release_product(self, name: str) -> str | None:
-        record = self._releases.get(name)
-        return None if record is None else record.get("product")
-
-    def is_shut_off(self, product: str, channel: str) -> bool:
-        return (product, channel) in self._shutoffs
-
-    def pin_mapping(self, product: str, channel: str, version: str) -> str | None:
-        return self._pins.get((product, channel, version))

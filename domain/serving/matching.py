@@ -37,6 +37,7 @@ __all__ = [
     "channel_matches",
     "compile_rule",
     "matching_rules",
+    "may_pass_target_and_channel",
     "os_version_matches",
     "select_rule",
 ]
@@ -245,26 +246,73 @@ def select_rule(matches: Sequence[CompiledRule]) -> CompiledRule | None:
     return sorted(matches, key=lambda r: r.priority, reverse=True)[0]
 
 
+#: Candidate lists kept per index: their keys come from requests, so they are bounded.
+CACHED_MAX = 4096
+
+
+def may_pass_target_and_channel(
+    rule: CompiledRule, build_target: str, channel: str, fallback: str
+) -> bool:
+    """Whether ``rule`` can pass the build target and channel checks of ``matches`` -- or
+    raise there (a broken channel glob), which must then still happen in order.
+
+    They are the first checks that depend on the request and nothing before them
+    raises, so dropping the rules that fail them changes no winner and no error.
+    """
+    if rule.build_target is not None and rule.build_target != build_target:
+        return False
+    pattern = rule.channel
+    if pattern is None or pattern.error is not None:
+        return True
+    return pattern.matches_request(channel, fallback)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= CACHED_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 class RuleIndex:
     """Compiled rules grouped by product, each group in rule_id order.
 
-    A request only looks at rules for its product plus product-less rules;
-    the merged candidate list is built once per product and reused.
+    A request only looks at rules for its product plus product-less rules
+    (``candidates``), or only at those of them whose build target and channel
+    checks can pass (``narrowed``, where matching spends its time); both lists
+    are built once per key and reused.
     """
 
     def __init__(self, rules: Iterable[Mapping[str, Any]]) -> None:
         compiled = sorted((compile_rule(r) for r in rules), key=lambda r: r.rule_id)
+        self.count = len(compiled)
         self._generic = tuple(r for r in compiled if r.product is None)
         self._by_product: dict[str, list[CompiledRule]] = {}
         for rule in compiled:
             if rule.product is not None:
                 self._by_product.setdefault(rule.product, []).append(rule)
         self._merged: dict[str, tuple[CompiledRule, ...]] = {}
+        self._narrowed: dict[tuple[str, str, str], tuple[CompiledRule, ...]] = {}
 
-    def candidates(self, product: str) -> Sequence[CompiledRule]:
+    def candidates(self, product: str) -> tuple[CompiledRule, ...]:
+        """Rules for ``product`` plus product-less ones, in rule_id order."""
         merged = self._merged.get(product)
         if merged is None:
-            rules = self._by_product.get(product, []) + list(self._generic)
+            rules = [*self._by_product.get(product, ()), *self._generic]
             merged = tuple(sorted(rules, key=lambda r: r.rule_id))
-            self._merged[product] = merged
+            _remember(self._merged, product, merged)
         return merged
+
+    def narrowed(self, product: str, channel: str, build_target: str) -> tuple[CompiledRule, ...]:
+        """The candidates that may match a request of this shape (same winner, same errors)."""
+        key = (product, channel, build_target)
+        found = self._narrowed.get(key)
+        if found is None:
+            fallback = fallback_channel(channel)
+            found = tuple(
+                r
+                for r in self.candidates(product)
+                if may_pass_target_and_channel(r, build_target, channel, fallback)
+            )
+            _remember(self._narrowed, key, found)
+        return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rulelog.api.public_front import PublicFront
+from rulelog.api.public.front import PublicFront
 
 
 class Driver:

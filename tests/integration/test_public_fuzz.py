@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulelog.api import public as public_module
 from rulelog.api.config import open_app
 from rulelog.api.public import PublicSettings, create_public_app
+from rulelog.api.public import server as public_module
 from tests.conftest import DATA
 from tests.integration.asgi_driver import AsgiDriver
 

@@ -1,8 +1,8 @@
 """Balrog's read-only public API (``/api/v1/...``), served from the live index.
 
-Shapes follow ``auslib/web/common``: Flask's ``jsonify`` (compact, sorted
-keys, trailing newline) for lists; ``json.dumps`` of the row, in column
-order, for single rules and shutoffs; sorted keys for releases and pins;
+Shapes follow ``auslib/web/common`` (written as ``api.public.responses`` says):
+``jsonify`` for lists; ``json.dumps`` of the row, in column order, for single
+rules and shutoffs; sorted keys for releases and pins;
 ``X-Data-Version`` on single objects; connexion's problem documents for 404s
 and for query parameters the spec does not declare (Balrog validates
 strictly). Every answer comes from the serving process's own index, so the
@@ -21,37 +21,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import rulelog.api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
-from rulelog.api.excerpt import clipped
+from rulelog.api.public.responses import JSON, dumps, flask_json, problem
+from rulelog.projections.release_summaries import release_summary, rules_by_release
 from rulelog.projections.revisions import balrog_rule
 from rulelog.projections.serving import LiveIndex
 
 if TYPE_CHECKING:
-    from rulelog.api.public import PublicServer
+    from rulelog.api.public.server import PublicServer
 
-__all__ = ["PublicApi", "flask_json", "problem"]
+__all__ = ["PublicApi", "ordered_rules", "release_summaries"]
 
-JSON = "application/json"
 RELEASE_NAME_MAX = 100
-
-
-def flask_json(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    """What Flask's ``jsonify`` writes outside debug mode."""
-    body = json.dumps(value, separators=(",", ":"), sort_keys=True) + "\n"
-    return Response(body, status, dict(headers or {}), media_type=JSON)
-
-
-def problem(status: int, title: str | None, detail: str, **ext: Any) -> Response:
-    """connexion's ``problem()``: an RFC 7807 document, as Balrog's spec layer writes it."""
-    document = {"type": "about:blank", "title": title, "detail": detail, "status": status, **ext}
-    document = clipped(document)  # never quote more than an excerpt of the input
-    body = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    return Response(body, status, media_type="application/problem+json")
-
-
-def _dumps(value: Any, *, sort_keys: bool = False, pretty: bool = False) -> str:
-    if pretty:
-        return json.dumps(value, indent=4, separators=(",", ": "), sort_keys=sort_keys)
-    return json.dumps(value, sort_keys=sort_keys)
 
 
 def _undeclared(request: Request, declared: Iterable[str]) -> Response | None:
@@ -93,29 +73,12 @@ def ordered_rules(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def release_summaries(index: LiveIndex) -> list[dict[str, Any]]:
-    """Releases as Balrog's ``getReleaseInfo`` lists them: with the rules mapping to them."""
-    refs: dict[str, list[Mapping[str, Any]]] = {}
-    for rule_id in sorted(index.rules_by_id):
-        rule = index.rules_by_id[rule_id]
-        for name in {rule.get("mapping"), rule.get("fallbackMapping")} - {None}:
-            refs.setdefault(name, []).append(rule)
-    summaries = []
-    for name in sorted(index.releases):
-        row, mapped = index.releases[name], refs.get(name, [])
-        summaries.append(
-            {
-                "name": name,
-                "product": row["product"],
-                "data_version": row["data_version"],
-                "read_only": row["read_only"],
-                "rule_ids": [r["rule_id"] for r in mapped],
-                "rule_info": {
-                    str(r["rule_id"]): {"product": r.get("product"), "channel": r.get("channel")}
-                    for r in mapped
-                },
-            }
-        )
-    return summaries
+    """Releases as Balrog's ``getReleaseInfo`` lists them, by name."""
+    mapped = rules_by_release(index.rules_by_id.values())
+    return [
+        release_summary(name, index.releases[name], mapped.get(name, ()))
+        for name in sorted(index.releases)
+    ]
 
 
 class PublicApi:
@@ -222,7 +185,7 @@ class PublicApi:
         data, data_version = await self._blob(name)
         if data is None:
             return problem(404, "Not Found", f"Release name: {name} not found")
-        body = _dumps(data, sort_keys=True, pretty=bool(request.query_params.get("pretty")))
+        body = dumps(data, sort_keys=True, pretty=bool(request.query_params.get("pretty")))
         return Response(body, 200, {"X-Data-Version": str(data_version)}, media_type=JSON)
 
     async def single_locale(self, request: Request) -> Response:
@@ -281,7 +244,7 @@ class PublicApi:
             "channel": channel,
             "version": version,
         }
-        body = _dumps(pin, sort_keys=True, pretty=bool(request.query_params.get("pretty")))
+        body = dumps(pin, sort_keys=True, pretty=bool(request.query_params.get("pretty")))
         return Response(body, 200, {"X-Data-Version": str(pin["data_version"])}, media_type=JSON)
 
 

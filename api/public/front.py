@@ -37,7 +37,7 @@ from rulelog.api.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from rulelog.api.content_signature import ContentSignature, SigningSettings
 from rulelog.api.logs import get_logger
 from rulelog.api.metrics import record_answer_cache, record_request, route_template
-from rulelog.api.public_middleware import (
+from rulelog.api.public.middleware import (
     SECURITY_HEADERS,
     fallback_answer,
     incoming_request_id,

@@ -1,0 +1,50 @@
+"""What a public server deployment tunes, read from the ``RULELOG_*`` variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rulelog.api.body_limit import DEFAULT_MAX_BODY_BYTES
+from rulelog.api.config import settings
+from rulelog.api.content_signature import SigningSettings
+from rulelog.api.public.front import DEFAULT_CACHE_ENTRIES
+from rulelog.domain.serving.blobs.common import ServingSettings
+
+__all__ = ["PublicSettings"]
+
+
+@dataclass(frozen=True)
+class PublicSettings:
+    """What a deployment tunes; ``from_env`` reads the ``RULELOG_*`` variables."""
+
+    cache_control: str = "public, max-age=90"
+    poll_interval: float = 0.2
+    serving: ServingSettings = field(default_factory=ServingSettings)
+    version_file: str | None = None
+    commit: str = "unknown"
+    #: Start the follower thread; tests that drive ``poll_once`` themselves turn it off.
+    follow: bool = True
+    #: Update answers cached per index generation (``api.public.front``); 0 turns it off.
+    answer_cache: int = DEFAULT_CACHE_ENTRIES
+    #: Start from the newest checkpoint of the timeline (after bringing it up to date)
+    #: rather than folding the whole log; off, the node folds from position 1.
+    start_from_checkpoint: bool = True
+    #: Who signs which answers (``api.content_signature``; none by default).
+    signing: SigningSettings = field(default_factory=SigningSettings)
+    #: The longest request body accepted (``RULELOG_MAX_BODY_BYTES``); longer ones are 413.
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
+        loaded = settings(env)
+        return cls(
+            cache_control=loaded.cache_control,
+            poll_interval=loaded.poll_interval,
+            version_file=str(loaded.version_file) if loaded.version_file else None,
+            answer_cache=loaded.answer_cache,
+            start_from_checkpoint=loaded.start_from_checkpoint,
+            serving=ServingSettings(allowlist=loaded.allowlist()),
+            commit=loaded.commit,
+            signing=SigningSettings.from_settings(loaded),
+            max_body_bytes=loaded.max_body_bytes,
+        )
