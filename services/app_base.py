@@ -8,7 +8,7 @@ composed into one ``eventsourcing.Application`` in ``domain.application``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -160,6 +160,14 @@ class AppBase(Application):
         elif kind == "releases":
             wanted.append(ids.release_id(key))
         self.read_ahead(wanted)
+
+    def share(self, aggregates: Iterable[Aggregate]) -> None:
+        """Inside ``unit_of_work``: hand these (just created) aggregates to later ``find``s,
+        so a change planned after another builds on it (create, then write, one save)."""
+        unit = _UNIT.get()
+        if unit is not None:
+            for aggregate in aggregates:
+                unit.setdefault(aggregate.id, aggregate)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[None]:

@@ -5,7 +5,7 @@ row's version (blobs), so a row and its blob always agree. Writes go through
 the domain's release commands; this module adds what Balrog's HTTP layer
 decides: its order of checks, its wording of each refusal, 201 versus 200,
 and the three-way merge of a write made at an older data_version
-(``release_writes``). The read-only switch and revisions are in
+(``services/release_writes``). The read-only switch and revisions are in
 ``release_extras``, included here.
 """
 
@@ -31,18 +31,17 @@ from rulelog.api.admin.release_schemas import (
 from rulelog.api.admin.release_writes import (
     MergeKeys,
     PutLocale,
-    find_release,
     name_mismatch,
     no_signoffs,
     parse_json_field,
     read_only_message,
-    write_blob,
 )
 from rulelog.api.admin.rules import balrog_distinct
 from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
 from rulelog.domain import ids
 from rulelog.domain.errors import SignoffRequired
 from rulelog.domain.workflow.signoff_rules import reduce_requirements, required_for_releases
+from rulelog.services.release_writes import find_release, write_blob
 from rulelog.services.targets import rules_mapping
 
 router = APIRouter(tags=["releases"])
