@@ -18,6 +18,7 @@ from rulelog.domain import ids
 from rulelog.domain.access.permissions import is_allowed
 from rulelog.domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from rulelog.domain.sequence import Sequence
+from rulelog.domain.workflow.kinds import key_row
 from rulelog.domain.workflow.scheduling import (
     PendingTarget,
     ScheduledChange,
@@ -159,7 +160,7 @@ class WorkflowCommands(AccessCommands):
             self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
             base_row = dict(sc.row or {})
             if sc.change_type != "insert":
-                base_row.update(self._target_key_row(target, sc.target))
+                base_row.update(key_row(kind, sc.target))
             proposed = {**base_row, **(row or {})}
             base_version = data_version if data_version is not None else sc.base_data_version
             restores = self._still_restores(target, sc, proposed)
@@ -204,26 +205,6 @@ class WorkflowCommands(AccessCommands):
             return restoring.check_restores(self, sc.change_type, sc.restores, new)
         except Invalid:
             return None
-
-    @staticmethod
-    def _target_key_row(target: Target, key: str) -> dict[str, Any]:
-        """The identifying columns of a target, from its key (for re-validation)."""
-        current_key_columns = {
-            "rules": ("rule_id",),
-            "releases": ("name",),
-            "emergency_shutoff": ("product", "channel"),
-            "pinnable_releases": ("product", "channel", "version"),
-            "required_signoffs/product": ("product", "channel", "role"),
-            "required_signoffs/permissions": ("product", "role"),
-            "permissions": ("username", "permission"),
-        }[target.kind]
-        parts = key.split("/", len(current_key_columns) - 1)
-        if target.kind == "permissions":
-            parts = list(key.rpartition("/")[::2])
-        values: dict[str, Any] = dict(zip(current_key_columns, parts, strict=False))
-        if target.kind == "rules":
-            values["rule_id"] = int(key)
-        return values
 
     # ------------------------------------------------------ cancel and enact
 

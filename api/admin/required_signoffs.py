@@ -27,10 +27,9 @@ from rulelog.api.admin.users_schemas import (
     direct_edit,
 )
 from rulelog.domain import ids
-from rulelog.domain.access.users import RoleRoster
 from rulelog.domain.workflow.policies import KEY_COLUMNS, SignoffPolicies, policy_key
-from rulelog.domain.workflow.signoff_rules import check_policy_holders
 from rulelog.projections.history import stream_of
+from rulelog.services.policy_holders import check_enough_holders
 from rulelog.services.targets import target_for
 
 router = APIRouter(tags=["required signoffs"])
@@ -133,11 +132,8 @@ def _create(
     # Balrog's order: the permission, enough role holders, then the signoffs it needs.
     target = target_for(f"required_signoffs/{kind}")
     service.require(changed_by, target.change_name("insert"), new_product=row["product"])
-    roster = service.find(ids.role_roster_id(row["role"]), RoleRoster)
-    where = ", ".join(str(row[c]) for c in KEY_COLUMNS[kind][:-1])
     with as_balrog_value_error():
-        holders = len(roster.holders) if roster else 0
-        check_policy_holders(row["role"], row["signoffs_required"], holders, target=where)
+        check_enough_holders(service, kind, row)
     with as_balrog_value_error(), direct_edit():
         service.add_required_signoff(kind, row, changed_by)
     return JSONResponse({"new_data_version": 1}, status_code=201)
