@@ -1,7 +1,7 @@
 """Direct edits: create, change and delete rows, where no signoff is required.
 
-Every direct edit is one generic path (``change``) over the adapters in
-``domain.targets``: find the row, check data_version, validate, check the
+Every direct edit is one generic path (``services.changes``) over the adapters
+in ``services.targets``: find the row, check data_version, validate, check the
 acting user's permissions, refuse if signoffs would be needed, plan, merge
 into a pending scheduled change of the same row, save atomically. The
 per-kind methods below only translate arguments.
@@ -23,15 +23,16 @@ from rulelog.domain.catalog.releases import Release
 from rulelog.domain.catalog.rules import AliasClaim, Rule
 from rulelog.domain.catalog.shutoffs import EmergencyShutoff
 from rulelog.domain.catalog.snapshot import ImportSummary, plan_import
-from rulelog.domain.errors import Conflict, Invalid, NotFound
-from rulelog.domain.serving.blobs.validation import check_download_domains
-from rulelog.domain.workflow.scheduling import CHANGE_TYPES, PendingTarget, ScheduledChange
+from rulelog.domain.errors import Invalid, NotFound
 from rulelog.domain.workflow.signoff_rules import required_for_release_read_write
+from rulelog.services import changes
 from rulelog.services.app_base import AppBase
-from rulelog.services.targets import ABSENT, Current, Target, rules_mapping, target_for
+from rulelog.services.targets import Current, Target, rules_mapping
 
 
 class CatalogCommands(AppBase):
+    """Rules, releases, shutoffs, pins and imports (a mixin on ``AppBase``)."""
+
     # ---------------------------------------------------------------- reads
 
     def get_rule(self, id_or_alias: int | str) -> Rule:
@@ -76,6 +77,7 @@ class CatalogCommands(AppBase):
         return pin
 
     # ------------------------------------------------------ the one mechanism
+    # (``services.changes``, shared with the other command groups)
 
     def change(
         self,
@@ -86,16 +88,7 @@ class CatalogCommands(AppBase):
         data_version: int | None = None,
     ) -> Aggregate:
         """Make a direct change; returns the changed aggregate (rule, release, ...)."""
-        target = target_for(kind)
-        if change_type not in target.change_types:
-            raise Invalid(f"change_type: {kind} cannot be changed by {change_type}")
-
-        def attempt() -> Aggregate:
-            touched = self.plan_change(target, change_type, row, data_version, changed_by)
-            self.save(*touched)
-            return touched[0]
-
-        return self.with_retries(attempt)
+        return changes.change(self, kind, change_type, row, changed_by, data_version)
 
     def plan_change(
         self,
@@ -105,68 +98,8 @@ class CatalogCommands(AppBase):
         data_version: int | None,
         changed_by: str,
     ) -> list[Aggregate]:
-        """Check a direct change and plan it, saving nothing: the changed aggregate
-        first, then what it touches. Commands that make several changes as one fact
-        (``derive_test_channel``) plan each and save them together."""
-        key, current, new = self.prepare_change(
-            target, change_type, row, data_version, changed_by, check_version=False
-        )
-        self.refuse_if_signoffs_needed(
-            f"this {change_type} of {target.describe(str(key or 'new'))}",
-            target.required(self, current, new),
-        )
-        # Balrog's order for a direct change: permission, signoffs, then data_version.
-        if change_type != "insert":
-            self.check_data_version(
-                target.describe(str(key)), current.data_version or 0, data_version
-            )
-        touched = target.plan(self, change_type, current, new, changed_by)
-        if key is not None:
-            touched += self._merge_into_pending(target, key, change_type, current, new, changed_by)
-        return touched
-
-    def _merge_into_pending(
-        self,
-        target: Target,
-        key: str,
-        change_type: str,
-        current: Current,
-        new: dict[str, Any] | None,
-        changed_by: str,
-    ) -> list[Aggregate]:
-        """Balrog's mergeUpdate: fold a direct edit into the row's pending change."""
-        lock = self.find(ids.pending_target_id(target.kind, key), PendingTarget)
-        if lock is None or lock.sc_id is None or change_type == "insert":
-            return []
-        sc = self.find(ids.scheduled_change_id(target.kind, lock.sc_id), ScheduledChange)
-        assert sc is not None
-        if change_type == "delete":
-            raise Conflict(
-                f"{target.describe(key)} has pending scheduled change {sc.sc_id}: cancel it first",
-                sc_id=sc.sc_id,
-                reason="scheduled",
-            )
-        old = current.row or {}
-        changed = {c: v for c, v in (new or {}).items() if v != old.get(c)}
-        # Even an edit that changes nothing moves the row's data_version (as Balrog's),
-        # so the pending change is rebased onto it in every case.
-        merged: dict[str, Any] | None = None
-        if sc.row is not None:
-            for column in changed:
-                if sc.row.get(column) != old.get(column):
-                    raise Conflict(
-                        f"cannot merge the change to {column} with scheduled change {sc.sc_id}, "
-                        "which changes it too",
-                        field=column,
-                        sc_id=sc.sc_id,
-                        reason="merge",
-                    )
-            merged = {**sc.row, **changed}
-        after = getattr(current.aggregate, "data_version", None)
-        if not isinstance(after, int) or after == current.data_version:
-            after = (current.data_version or 0) + 1
-        sc.rebase(merged, base_data_version=after, changed_by=changed_by)
-        return [sc]
+        """Check a direct change and plan it, saving nothing (``changes.plan_change``)."""
+        return changes.plan_change(self, target, change_type, row, data_version, changed_by)
 
     def prepare_change(
         self,
@@ -178,44 +111,10 @@ class CatalogCommands(AppBase):
         *,
         check_version: bool = True,
     ) -> tuple[str | None, Current, dict[str, Any] | None]:
-        """Validate a change as if made now, and check its scheduler may make it.
-
-        Saves nothing: callers that schedule several changes as one decision
-        (a restore) check them all with this first. ``check_version=False``
-        leaves the ``data_version`` check to the caller (a direct change makes
-        it after the signoff check, as Balrog does).
-        """
-        if change_type not in CHANGE_TYPES or change_type not in target.change_types:
-            raise Invalid(
-                f"change_type: must be one of {', '.join(target.change_types)}",
-                field="change_type",
-            )
-        key = (
-            None if (target.kind == "rules" and change_type == "insert") else target.key(dict(row))
+        """Validate a change and check its maker may make it (``changes.prepare_change``)."""
+        return changes.prepare_change(
+            self, target, change_type, row, data_version, changed_by, check_version=check_version
         )
-        if key is not None:
-            self.read_ahead_for_change(target.kind, key, changed_by)
-        current = target.current(self, key) if key is not None else ABSENT
-        if change_type == "insert" and current.exists:
-            raise Conflict(f"{target.describe(str(key))} already exists")
-        if change_type != "insert":
-            if not current.exists:
-                raise NotFound(f"{target.describe(str(key))} does not exist")
-            if check_version:
-                self.check_data_version(
-                    target.describe(str(key)), current.data_version or 0, data_version
-                )
-        new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
-        if target.kind == "releases" and new is not None and self.domain_allowlist is not None:
-            check_download_domains(new["data"], new["product"], self.domain_allowlist)
-        cur_product, new_product = target.products(current, new)
-        self.require(
-            changed_by,
-            target.change_name(change_type),
-            current_product=cur_product,
-            new_product=new_product,
-        )
-        return key, current, new
 
     # ------------------------------------------------------- per-kind wrappers
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError
 
@@ -39,8 +39,10 @@ from rulelog.domain.catalog.releases import Release, apply_parts, check_release_
 from rulelog.domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from rulelog.domain.serving.blobs.validation import check_download_domains, validate_blob
 from rulelog.domain.workflow.scheduling import PendingTarget, ScheduledChange
-from rulelog.services.app_base import AppBase
 from rulelog.services.targets import Current, rules_mapping, target_for
+
+if TYPE_CHECKING:  # the application imports the services that use it
+    from rulelog.services.application import RulelogApp
 
 #: Different-part writers only race to append; each retry re-checks its own parts.
 V2_WRITE_ATTEMPTS = 200
@@ -68,8 +70,8 @@ def unknown_error(message: str) -> Invalid:
 class ReleasesV2:
     """The v2 release commands, over the application's store and commands."""
 
-    def __init__(self, app: Any) -> None:
-        self.app: AppBase = app
+    def __init__(self, app: RulelogApp) -> None:
+        self.app = app
 
     # ------------------------------------------------------------- reads
 
@@ -206,16 +208,16 @@ class ReleasesV2:
         parts: dict[str, Any] = {}
         for path, data in sorted(changes.items()):
             key = dotted(path)
-            current = versions.get(key)
+            stored = versions.get(key)
             given = get_path(old, path)
-            if current is not None and given is not None and given != current:
-                raise outdated(f"{release.name} {key}", current, given)
-            if current is not None and given is None and data is not None:
+            if stored is not None and given is not None and given != stored:
+                raise outdated(f"{release.name} {key}", stored, given)
+            if stored is not None and given is None and data is not None:
                 # Balrog inserts a row that exists: refused (it was added meanwhile).
-                raise outdated(f"{release.name} {key}", current, given)
+                raise outdated(f"{release.name} {key}", stored, given)
             parts[key] = data
             if data is not None:
-                _set(answer, path, (current or 0) + 1)
+                _set(answer, path, (stored or 0) + 1)
         return answer, {"base": new_base, "parts": parts}
 
     def _write(

@@ -104,7 +104,7 @@ def _blob_at(app: CatalogCommands, release: Release, data_version: int) -> dict[
     if not isinstance(data_version, int) or not 1 <= data_version < release.data_version:
         return None
     base = release.version - release.data_version
-    then = app.repository.get(ids.release_id(release.name), version=base + data_version)
+    then: Release = app.repository.get(ids.release_id(release.name), version=base + data_version)
     return then.blob
 
 
@@ -139,9 +139,7 @@ class BlobWrite:
     create: tuple[str, dict[str, Any]] | None = None
 
 
-def write_releases(
-    app: CatalogCommands, writes: list[BlobWrite], changed_by: str
-) -> list[Release]:
+def write_releases(app: CatalogCommands, writes: list[BlobWrite], changed_by: str) -> list[Release]:
     """Make every write in one atomic save: all of them are stored, or none.
 
     Each goes through the direct-change path (validation, permissions,

@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from rulelog.domain.errors import NotFound
 from rulelog.domain.workflow.scheduling import ScheduledChange
 from rulelog.domain.workflow.signoff_rules import check_signoff, check_signoff_revoke
-from rulelog.services.workflow import WorkflowCommands
+from rulelog.services.app_base import AppBase
+from rulelog.services.workflow import scheduled_change
 
 
-class SignoffCommands(WorkflowCommands):
+class SignoffCommands(AppBase):
+    """Signing off scheduled changes (a mixin on ``AppBase``)."""
+
     def sign_off(
         self,
         kind: str,
@@ -36,7 +39,7 @@ class SignoffCommands(WorkflowCommands):
         """
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
+            sc = scheduled_change(self, kind, sc_id)
             sc.require_pending()
             user = self.user(username)
             new = check_signoff(
@@ -70,7 +73,7 @@ class SignoffCommands(WorkflowCommands):
         """
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
+            sc = scheduled_change(self, kind, sc_id)
             if not sc.pending or sc.data_version != sc_data_version:
                 return sc
             recorded = False
@@ -92,7 +95,7 @@ class SignoffCommands(WorkflowCommands):
         whose = username or changed_by
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
+            sc = scheduled_change(self, kind, sc_id)
             sc.require_pending()
             if whose not in sc.signoffs:
                 raise NotFound(f"{whose} has not signed off scheduled change {sc_id}")

@@ -32,20 +32,27 @@ from rulelog.domain.workflow.signoff_rules import (
     missing,
 )
 from rulelog.domain.workflow.uptake import Uptake, check_percent
-from rulelog.services.access import AccessCommands
-from rulelog.services.app_base import requirements_as_data
+from rulelog.services import changes
+from rulelog.services.app_base import AppBase, requirements_as_data
 from rulelog.services.targets import ABSENT, Target, target_for
 
 
-class WorkflowCommands(AccessCommands):
+def scheduled_change(app: AppBase, kind: str, sc_id: int) -> ScheduledChange:
+    """A scheduled change of ``kind`` by its id, in any state (the signoff commands use it)."""
+    check_kind(kind)
+    sc = app.find(ids.scheduled_change_id(kind, sc_id), ScheduledChange)
+    if sc is None:
+        raise NotFound(f"scheduled change {kind}/{sc_id} does not exist", sc_id=sc_id)
+    return sc
+
+
+class WorkflowCommands(AppBase):
+    """Scheduling, modifying, cancelling and enacting changes; uptake (a mixin on ``AppBase``)."""
+
     # ---------------------------------------------------------------- reads
 
     def get_scheduled_change(self, kind: str, sc_id: int) -> ScheduledChange:
-        check_kind(kind)
-        sc = self.find(ids.scheduled_change_id(kind, sc_id), ScheduledChange)
-        if sc is None:
-            raise NotFound(f"scheduled change {kind}/{sc_id} does not exist", sc_id=sc_id)
-        return sc
+        return scheduled_change(self, kind, sc_id)
 
     def uptake_of(self, product: str, channel: str) -> float | None:
         uptake = self.find(ids.uptake_id(product, channel), Uptake)
@@ -92,8 +99,8 @@ class WorkflowCommands(AccessCommands):
             target = target.restoring()
 
         def attempt() -> ScheduledChange:
-            key, current, new = self.prepare_change(
-                target, change_type, row, data_version, changed_by
+            key, current, new = changes.prepare_change(
+                self, target, change_type, row, data_version, changed_by
             )
             restored = (
                 target.check_restores(self, change_type, dict(restores), new)
@@ -164,7 +171,8 @@ class WorkflowCommands(AccessCommands):
             proposed = {**base_row, **(row or {})}
             base_version = data_version if data_version is not None else sc.base_data_version
             restores = self._still_restores(target, sc, proposed)
-            _, current, new = self.prepare_change(
+            _, current, new = changes.prepare_change(
+                self,
                 target.restoring() if restores else target,
                 sc.change_type,
                 proposed,
