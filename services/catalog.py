@@ -13,7 +13,6 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from rulelog.domain import ids
@@ -27,7 +26,7 @@ from rulelog.domain.errors import Invalid, NotFound
 from rulelog.domain.workflow.signoff_rules import required_for_release_read_write
 from rulelog.services import changes
 from rulelog.services.app_base import AppBase
-from rulelog.services.targets import Current, Target, rules_mapping
+from rulelog.services.targets import rules_mapping
 
 
 class CatalogCommands(AppBase):
@@ -77,44 +76,12 @@ class CatalogCommands(AppBase):
         return pin
 
     # ------------------------------------------------------ the one mechanism
-    # (``services.changes``, shared with the other command groups)
+    # The direct-change path, shared with the other command groups: functions of
+    # the application (``services.changes``), the application's methods here.
 
-    def change(
-        self,
-        kind: str,
-        change_type: str,
-        row: Mapping[str, Any],
-        changed_by: str,
-        data_version: int | None = None,
-    ) -> Aggregate:
-        """Make a direct change; returns the changed aggregate (rule, release, ...)."""
-        return changes.change(self, kind, change_type, row, changed_by, data_version)
-
-    def plan_change(
-        self,
-        target: Target,
-        change_type: str,
-        row: Mapping[str, Any],
-        data_version: int | None,
-        changed_by: str,
-    ) -> list[Aggregate]:
-        """Check a direct change and plan it, saving nothing (``changes.plan_change``)."""
-        return changes.plan_change(self, target, change_type, row, data_version, changed_by)
-
-    def prepare_change(
-        self,
-        target: Target,
-        change_type: str,
-        row: Mapping[str, Any],
-        data_version: int | None,
-        changed_by: str,
-        *,
-        check_version: bool = True,
-    ) -> tuple[str | None, Current, dict[str, Any] | None]:
-        """Validate a change and check its maker may make it (``changes.prepare_change``)."""
-        return changes.prepare_change(
-            self, target, change_type, row, data_version, changed_by, check_version=check_version
-        )
+    change = changes.change
+    plan_change = changes.plan_change
+    prepare_change = changes.prepare_change
 
     # ------------------------------------------------------- per-kind wrappers
 

@@ -174,18 +174,6 @@ def write_releases(app: CatalogCommands, writes: list[BlobWrite], changed_by: st
     return app.with_retries(attempt)
 
 
-def write_blob(
-    app: CatalogCommands,
-    name: str,
-    data_version: int,
-    blob: dict[str, Any],
-    changed_by: str,
-    product: str | None = None,
-) -> Release:
-    """Replace ``name``'s blob, merging with what changed since ``data_version``."""
-    return write_releases(app, [BlobWrite(name, data_version, blob, product)], changed_by)[0]
-
-
 # ------------------------------------------------- what a partial change does
 
 

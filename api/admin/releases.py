@@ -41,7 +41,7 @@ from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
 from rulelog.domain import ids
 from rulelog.domain.errors import SignoffRequired
 from rulelog.domain.workflow.signoff_rules import reduce_requirements, required_for_releases
-from rulelog.services.release_writes import find_release, write_blob
+from rulelog.services.release_writes import BlobWrite, find_release, write_releases
 from rulelog.services.targets import rules_mapping
 
 router = APIRouter(tags=["releases"])
@@ -225,7 +225,8 @@ def put_release(
         changed_by, "release.modify", current_product=existing.product, new_product=product
     )
     try:
-        written = write_blob(service, release, body.data_version, blob, changed_by, product)
+        write = BlobWrite(release, body.data_version, blob, product)
+        (written,) = write_releases(service, [write], changed_by)
     except SignoffRequired as error:
         raise no_signoffs(error) from None
     return JSONResponse({"new_data_version": written.data_version})

@@ -6,14 +6,20 @@ from typing import Any
 
 import pytest
 
+from rulelog.domain.catalog.releases import Release
 from rulelog.domain.errors import Conflict, Invalid
 from rulelog.projections.log import last_position
 from rulelog.services.application import RulelogApp
-from rulelog.services.release_writes import BlobWrite, find_release, write_blob, write_releases
+from rulelog.services.release_writes import BlobWrite, find_release, write_releases
 
 
 def blob(name: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "schema_version": 1, "hashFunction": "sha512", **extra}
+
+
+def write_blob(app: RulelogApp, name: str, data_version: int, new: dict[str, Any]) -> Release:
+    (written,) = write_releases(app, [BlobWrite(name, data_version, new)], "alice")
+    return written
 
 
 @pytest.fixture
@@ -64,10 +70,10 @@ def test_copy_to_writes_and_creates_in_one_save(two: RulelogApp) -> None:
 
 
 def test_a_stale_write_is_merged_or_refused(two: RulelogApp) -> None:
-    write_blob(two, "A", 1, blob("A", detailsUrl="d"), "alice")
-    merged = write_blob(two, "A", 1, blob("A", licenseUrl="l"), "alice")
+    write_blob(two, "A", 1, blob("A", detailsUrl="d"))
+    merged = write_blob(two, "A", 1, blob("A", licenseUrl="l"))
     assert merged.data_version == 3
     assert merged.blob == blob("A", detailsUrl="d", licenseUrl="l")
     with pytest.raises(Conflict) as refused:
-        write_blob(two, "A", 1, blob("A", detailsUrl="e"), "alice")
+        write_blob(two, "A", 1, blob("A", detailsUrl="e"))
     assert refused.value.context.get("reason") == "outdated"
