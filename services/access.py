@@ -24,6 +24,7 @@ from rulelog.domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from rulelog.domain.workflow.signoff_rules import check_role_revoke
 from rulelog.services import changes
 from rulelog.services.app_base import AppBase
+from rulelog.services.changes import changed_as
 from rulelog.services.targets import target_for
 
 ROLE_MAX = 50
@@ -56,9 +57,7 @@ class AccessCommands(AppBase):
         self, username: str, permission: str, options: dict[str, Any] | None, changed_by: str
     ) -> User:
         row = {"username": username, "permission": permission, "options": options}
-        user = changes.change(self, "permissions", "insert", row, changed_by)
-        assert isinstance(user, User)
-        return user
+        return changed_as(User, changes.change(self, "permissions", "insert", row, changed_by))
 
     def change_permission(
         self,
@@ -69,17 +68,17 @@ class AccessCommands(AppBase):
         changed_by: str,
     ) -> User:
         row = {"username": username, "permission": permission, "options": options}
-        user = changes.change(self, "permissions", "update", row, changed_by, data_version)
-        assert isinstance(user, User)
-        return user
+        return changed_as(
+            User, changes.change(self, "permissions", "update", row, changed_by, data_version)
+        )
 
     def revoke_permission(
         self, username: str, permission: str, data_version: int, changed_by: str
     ) -> User:
         row = {"username": username, "permission": permission}
-        user = changes.change(self, "permissions", "delete", row, changed_by, data_version)
-        assert isinstance(user, User)
-        return user
+        return changed_as(
+            User, changes.change(self, "permissions", "delete", row, changed_by, data_version)
+        )
 
     def grant_role(self, username: str, role: str, changed_by: str) -> User:
         if not isinstance(role, str) or not role or len(role) > ROLE_MAX:

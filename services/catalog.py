@@ -26,6 +26,7 @@ from rulelog.domain.errors import Invalid, NotFound
 from rulelog.domain.workflow.signoff_rules import required_for_release_read_write
 from rulelog.services import changes
 from rulelog.services.app_base import AppBase
+from rulelog.services.changes import changed_as
 from rulelog.services.targets import rules_mapping
 
 
@@ -86,28 +87,27 @@ class CatalogCommands(AppBase):
     # ------------------------------------------------------- per-kind wrappers
 
     def create_rule(self, fields: Mapping[str, Any], changed_by: str) -> Rule:
-        rule = self.change("rules", "insert", fields, changed_by)
-        assert isinstance(rule, Rule)
-        return rule
+        return changed_as(Rule, self.change("rules", "insert", fields, changed_by))
 
     def update_rule(
         self, id_or_alias: int | str, data_version: int, changes: Mapping[str, Any], changed_by: str
     ) -> Rule:
-        rule = self.change(
-            "rules",
-            "update",
-            {**changes, "rule_id": self._rule_id_of(id_or_alias)},
-            changed_by,
-            data_version,
+        return changed_as(
+            Rule,
+            self.change(
+                "rules",
+                "update",
+                {**changes, "rule_id": self._rule_id_of(id_or_alias)},
+                changed_by,
+                data_version,
+            ),
         )
-        assert isinstance(rule, Rule)
-        return rule
 
     def delete_rule(self, id_or_alias: int | str, data_version: int, changed_by: str) -> Rule:
         rule_id = self._rule_id_of(id_or_alias)
-        rule = self.change("rules", "delete", {"rule_id": rule_id}, changed_by, data_version)
-        assert isinstance(rule, Rule)
-        return rule
+        return changed_as(
+            Rule, self.change("rules", "delete", {"rule_id": rule_id}, changed_by, data_version)
+        )
 
     def create_release(
         self,
@@ -118,9 +118,7 @@ class CatalogCommands(AppBase):
         read_only: bool = False,
     ) -> Release:
         row = {"name": name, "product": product, "data": dict(blob), "read_only": read_only}
-        release = self.change("releases", "insert", row, changed_by)
-        assert isinstance(release, Release)
-        return release
+        return changed_as(Release, self.change("releases", "insert", row, changed_by))
 
     def replace_release_blob(
         self,
@@ -133,9 +131,7 @@ class CatalogCommands(AppBase):
         row: dict[str, Any] = {"name": name, "data": dict(blob)}
         if product is not None:
             row["product"] = product
-        release = self.change("releases", "update", row, changed_by, data_version)
-        assert isinstance(release, Release)
-        return release
+        return changed_as(Release, self.change("releases", "update", row, changed_by, data_version))
 
     def put_release_locale(
         self,
@@ -171,16 +167,17 @@ class CatalogCommands(AppBase):
     ) -> Release:
         """The release update a locale upload amounts to (without the release/modify
         check's product argument changing: Balrog checks both permissions)."""
-        release = self.change(
-            "releases", "update", {"name": name, "data": blob}, changed_by, data_version
+        return changed_as(
+            Release,
+            self.change(
+                "releases", "update", {"name": name, "data": blob}, changed_by, data_version
+            ),
         )
-        assert isinstance(release, Release)
-        return release
 
     def delete_release(self, name: str, data_version: int, changed_by: str) -> Release:
-        release = self.change("releases", "delete", {"name": name}, changed_by, data_version)
-        assert isinstance(release, Release)
-        return release
+        return changed_as(
+            Release, self.change("releases", "delete", {"name": name}, changed_by, data_version)
+        )
 
     def set_release_read_only(
         self, name: str, data_version: int, read_only: bool, changed_by: str
@@ -219,33 +216,35 @@ class CatalogCommands(AppBase):
         self, product: str, channel: str, changed_by: str, comment: str | None = None
     ) -> EmergencyShutoff:
         row = {"product": product, "channel": channel, "comment": comment}
-        shutoff = self.change("emergency_shutoff", "insert", row, changed_by)
-        assert isinstance(shutoff, EmergencyShutoff)
-        return shutoff
+        return changed_as(
+            EmergencyShutoff, self.change("emergency_shutoff", "insert", row, changed_by)
+        )
 
     def delete_shutoff(
         self, product: str, channel: str, data_version: int, changed_by: str
     ) -> EmergencyShutoff:
         row = {"product": product, "channel": channel}
-        shutoff = self.change("emergency_shutoff", "delete", row, changed_by, data_version)
-        assert isinstance(shutoff, EmergencyShutoff)
-        return shutoff
+        return changed_as(
+            EmergencyShutoff,
+            self.change("emergency_shutoff", "delete", row, changed_by, data_version),
+        )
 
     def create_pin(
         self, product: str, channel: str, version: str, mapping: str, changed_by: str
     ) -> PinnableRelease:
         row = {"product": product, "channel": channel, "version": version, "mapping": mapping}
-        pin = self.change("pinnable_releases", "insert", row, changed_by)
-        assert isinstance(pin, PinnableRelease)
-        return pin
+        return changed_as(
+            PinnableRelease, self.change("pinnable_releases", "insert", row, changed_by)
+        )
 
     def delete_pin(
         self, product: str, channel: str, version: str, data_version: int, changed_by: str
     ) -> PinnableRelease:
         row = {"product": product, "channel": channel, "version": version}
-        pin = self.change("pinnable_releases", "delete", row, changed_by, data_version)
-        assert isinstance(pin, PinnableRelease)
-        return pin
+        return changed_as(
+            PinnableRelease,
+            self.change("pinnable_releases", "delete", row, changed_by, data_version),
+        )
 
     # --------------------------------------------------------------- import
 

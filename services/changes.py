@@ -15,7 +15,7 @@ application's ``change``, ``plan_change`` and ``prepare_change``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.domain import Aggregate
 
@@ -25,6 +25,8 @@ from rulelog.domain.serving.blobs.validation import check_download_domains
 from rulelog.domain.workflow.scheduling import CHANGE_TYPES, PendingTarget, ScheduledChange
 from rulelog.services.app_base import AppBase
 from rulelog.services.targets import ABSENT, Current, Target, target_for
+
+A = TypeVar("A", bound=Aggregate)
 
 
 def change(
@@ -46,6 +48,12 @@ def change(
         return touched[0]
 
     return app.with_retries(attempt)
+
+
+def changed_as(cls: type[A], changed: Aggregate) -> A:
+    """What ``change`` returned, as the class the per-kind command knows it is."""
+    assert isinstance(changed, cls)
+    return changed
 
 
 def plan_change(

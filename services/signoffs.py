@@ -13,7 +13,7 @@ from rulelog.domain.errors import NotFound
 from rulelog.domain.workflow.scheduling import ScheduledChange
 from rulelog.domain.workflow.signoff_rules import check_signoff, check_signoff_revoke
 from rulelog.services.app_base import AppBase
-from rulelog.services.workflow import scheduled_change
+from rulelog.services.workflow import pending_change, scheduled_change
 
 
 class SignoffCommands(AppBase):
@@ -39,8 +39,7 @@ class SignoffCommands(AppBase):
         """
 
         def attempt() -> ScheduledChange:
-            sc = scheduled_change(self, kind, sc_id)
-            sc.require_pending()
+            sc = pending_change(self, kind, sc_id)
             user = self.user(username)
             new = check_signoff(
                 username, role, user.roles if user else (), sc.signoffs.get(username)
@@ -95,8 +94,7 @@ class SignoffCommands(AppBase):
         whose = username or changed_by
 
         def attempt() -> ScheduledChange:
-            sc = scheduled_change(self, kind, sc_id)
-            sc.require_pending()
+            sc = pending_change(self, kind, sc_id)
             if whose not in sc.signoffs:
                 raise NotFound(f"{whose} has not signed off scheduled change {sc_id}")
             actor = self.user(changed_by)

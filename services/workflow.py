@@ -34,7 +34,7 @@ from rulelog.domain.workflow.signoff_rules import (
 from rulelog.domain.workflow.uptake import Uptake, check_percent
 from rulelog.services import changes
 from rulelog.services.app_base import AppBase, requirements_as_data
-from rulelog.services.targets import ABSENT, Target, target_for
+from rulelog.services.targets import ABSENT, Current, Target, target_for
 
 
 def scheduled_change(app: AppBase, kind: str, sc_id: int) -> ScheduledChange:
@@ -46,6 +46,13 @@ def scheduled_change(app: AppBase, kind: str, sc_id: int) -> ScheduledChange:
     return sc
 
 
+def pending_change(app: AppBase, kind: str, sc_id: int) -> ScheduledChange:
+    """A scheduled change that is still pending (``Conflict`` once enacted or cancelled)."""
+    sc = scheduled_change(app, kind, sc_id)
+    sc.require_pending()
+    return sc
+
+
 class WorkflowCommands(AppBase):
     """Scheduling, modifying, cancelling and enacting changes; uptake (a mixin on ``AppBase``)."""
 
@@ -53,6 +60,12 @@ class WorkflowCommands(AppBase):
 
     def get_scheduled_change(self, kind: str, sc_id: int) -> ScheduledChange:
         return scheduled_change(self, kind, sc_id)
+
+    def _pending_at(self, kind: str, sc_id: int, sc_data_version: int) -> ScheduledChange:
+        """A pending change, only if still at ``sc_data_version`` (modify, cancel)."""
+        sc = pending_change(self, kind, sc_id)
+        self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
+        return sc
 
     def uptake_of(self, product: str, channel: str) -> float | None:
         uptake = self.find(ids.uptake_id(product, channel), Uptake)
@@ -107,10 +120,7 @@ class WorkflowCommands(AppBase):
                 if restores is not None
                 else None
             )
-            cond = normalize_condition(
-                dict(condition), self.now(), uptake_allowed=target.uptake_allowed
-            )
-            required = target.required(self, current, new)
+            terms, required = self._terms(target, current, new, condition)
             sequence = self.find(ids.sequence_id(f"sc:{kind}"), Sequence) or Sequence(
                 name=f"sc:{kind}"
             )
@@ -127,18 +137,36 @@ class WorkflowCommands(AppBase):
                 sc_id=sc_id,
                 change_type=change_type,
                 target=lock_key,
-                row=new,
-                base_data_version=current.data_version,
-                condition=cond,
                 scheduled_by=changed_by,
-                required=requirements_as_data(required),
                 restores=restored,
+                **terms,
             )
             self._auto_signoff(sc, changed_by, required)
             self.save(sc, lock, *touched)
             return sc
 
         return self.with_retries(attempt)
+
+    def _terms(
+        self,
+        target: Target,
+        current: Current,
+        new: dict[str, Any] | None,
+        condition: Mapping[str, Any],
+    ) -> tuple[dict[str, Any], list[Requirement]]:
+        """What a new or modified change records of its plan: the row, the row's
+        data_version it builds on, its condition, and the signoffs it needs now."""
+        cond = normalize_condition(
+            dict(condition), self.now(), uptake_allowed=target.uptake_allowed
+        )
+        required = target.required(self, current, new)
+        terms = {
+            "row": new,
+            "base_data_version": current.data_version,
+            "condition": cond,
+            "required": requirements_as_data(required),
+        }
+        return terms, required
 
     def _auto_signoff(
         self, sc: ScheduledChange, username: str, required: list[Requirement]
@@ -162,9 +190,7 @@ class WorkflowCommands(AppBase):
         target = target_for(check_kind(kind))
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
-            self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
+            sc = self._pending_at(kind, sc_id, sc_data_version)
             base_row = dict(sc.row or {})
             if sc.change_type != "insert":
                 base_row.update(key_row(kind, sc.target))
@@ -179,20 +205,9 @@ class WorkflowCommands(AppBase):
                 base_version,
                 changed_by,
             )
-            cond = normalize_condition(
-                dict(condition) if condition is not None else sc.condition,
-                self.now(),
-                uptake_allowed=target.uptake_allowed,
-            )
-            required = target.required(self, current, new)
-            sc.modify(
-                row=new,
-                base_data_version=current.data_version,
-                condition=cond,
-                changed_by=changed_by,
-                required=requirements_as_data(required),
-                restores=restores,
-            )
+            when = condition if condition is not None else sc.condition
+            terms, required = self._terms(target, current, new, when)
+            sc.modify(changed_by=changed_by, restores=restores, **terms)
             self._auto_signoff(sc, changed_by, required)
             self.save(sc)
             return sc
@@ -222,9 +237,7 @@ class WorkflowCommands(AppBase):
         target = target_for(check_kind(kind))
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
-            self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
+            sc = self._pending_at(kind, sc_id, sc_data_version)
             current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT
             cur_product, new_product = target.products(current, sc.row)
             self.require(
@@ -284,8 +297,7 @@ class WorkflowCommands(AppBase):
         self, kind: str, sc_id: int, enacted_by: str, verification: dict[str, Any]
     ) -> tuple[ScheduledChange, list[Aggregate]]:
         target = target_for(check_kind(kind))
-        sc = self.get_scheduled_change(kind, sc_id)
-        sc.require_pending()
+        sc = pending_change(self, kind, sc_id)
         if sc.restores is not None:  # verified when scheduled: the row as it was
             target = target.restoring()
         current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT

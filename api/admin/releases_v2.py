@@ -20,9 +20,11 @@ from rulelog.api.admin.problems import Problem, problem, problem_body
 from rulelog.api.admin.releases import listing
 from rulelog.api.admin.scheduled_actions import enact, sign_off
 from rulelog.api.admin.scheduled_rows import when_millis
+from rulelog.domain.catalog.pins import PinnableRelease
 from rulelog.domain.catalog.release_parts import BASE, parse_dotted
 from rulelog.domain.errors import NotFound
 from rulelog.domain.serving.versions import LooseVersion
+from rulelog.services.changes import changed_as
 from rulelog.services.release_v2 import ReleasesV2
 
 router = APIRouter(prefix="/v2", tags=["releases v2"])
@@ -335,7 +337,10 @@ async def set_pinnable(name: str, request: Request, service: Service, changed_by
         if pin is None:
             pin = service.create_pin(product, channel, version, name, changed_by)
         else:
-            pin = service.change("pinnable_releases", "update", row, changed_by, pin.data_version)
+            updated = service.change(
+                "pinnable_releases", "update", row, changed_by, pin.data_version
+            )
+            pin = changed_as(PinnableRelease, updated)
         return JSONResponse({BASE: pin.data_version})
     change_type = "insert" if pin is None else "update"
     sc = service.schedule_change(
