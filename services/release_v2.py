@@ -235,62 +235,52 @@ class ReleasesV2:
         # append (each lost race costs a re-read); other processes still race,
         # and the loop below re-runs the loser.
         with _STRIPES[hash(name) % len(_STRIPES)]:
-            return self._write_attempts(name, product, plan, when, changed_by, must_exist, whole)
-
-    def _write_attempts(
-        self,
-        name: str,
-        product: str | None,
-        plan: Any,
-        when: int | None,
-        changed_by: str,
-        must_exist: bool,
-        whole: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        app = self.app
-        for _ in range(V2_WRITE_ATTEMPTS):
-            release = self.find(name)
-            if release is None:
-                if must_exist:
-                    raise NotFound(f"release {name} does not exist", release=name)
-                return self._create(name, product, whole or {}, when, changed_by)
-            app.require(changed_by, "release.modify", current_product=release.product)
-            if product and product != release.product:
-                app.require(changed_by, "release.modify", current_product=product)
-            if release.read_only:
-                verb = "update" if must_exist else "overwrite"
-                raise Invalid(
-                    f"Cannot {verb} a Release that is marked as read-only",
-                    field="read_only",
-                    detail="Read only",
-                )
-            answer, change = plan(release)
-            new_blob = _apply(release.blob, change)
-            changed = change["base"] is not None or bool(change["parts"])
-            if changed:
-                self._validate(name, _to_validate(new_blob, change), product or release.product)
-            sc = self.pending(name)
-            if not changed:
-                if sc is not None and whole is not None:
-                    # Balrog: setting the current data cancels the pending change.
-                    app.cancel_scheduled_change("releases", sc.sc_id, sc.data_version, changed_by)
-                return answer
-            if when is None:
-                if self._required(release):
-                    raise SignoffRequired(SIGNOFF_REQUIRED, balrog=SIGNOFF_REQUIRED)
-                release.change_parts(
-                    product=product or release.product,
-                    base=change["base"],
-                    parts=change["parts"],
-                    changed_by=changed_by,
-                )
-                try:
-                    app.save(release)
-                except IntegrityError:
-                    continue  # another part's writer appended first: check again
-                return answer
-            return self._schedule(release, new_blob, product, change, answer, when, changed_by)
-        raise Conflict("too many concurrent writers; try again")
+            app = self.app
+            for _ in range(V2_WRITE_ATTEMPTS):
+                release = self.find(name)
+                if release is None:
+                    if must_exist:
+                        raise NotFound(f"release {name} does not exist", release=name)
+                    return self._create(name, product, whole or {}, when, changed_by)
+                app.require(changed_by, "release.modify", current_product=release.product)
+                if product and product != release.product:
+                    app.require(changed_by, "release.modify", current_product=product)
+                if release.read_only:
+                    verb = "update" if must_exist else "overwrite"
+                    raise Invalid(
+                        f"Cannot {verb} a Release that is marked as read-only",
+                        field="read_only",
+                        detail="Read only",
+                    )
+                answer, change = plan(release)
+                new_blob = _apply(release.blob, change)
+                changed = change["base"] is not None or bool(change["parts"])
+                if changed:
+                    self._validate(name, _to_validate(new_blob, change), product or release.product)
+                sc = self.pending(name)
+                if not changed:
+                    if sc is not None and whole is not None:
+                        # Balrog: setting the current data cancels the pending change.
+                        app.cancel_scheduled_change(
+                            "releases", sc.sc_id, sc.data_version, changed_by
+                        )
+                    return answer
+                if when is None:
+                    if self._required(release):
+                        raise SignoffRequired(SIGNOFF_REQUIRED, balrog=SIGNOFF_REQUIRED)
+                    release.change_parts(
+                        product=product or release.product,
+                        base=change["base"],
+                        parts=change["parts"],
+                        changed_by=changed_by,
+                    )
+                    try:
+                        app.save(release)
+                    except IntegrityError:
+                        continue  # another part's writer appended first: check again
+                    return answer
+                return self._schedule(release, new_blob, product, change, answer, when, changed_by)
+            raise Conflict("too many concurrent writers; try again")
 
     def _required(self, release: Release) -> list[Any]:
         """The signoffs a direct change of ``release`` needs (as for a v1 update)."""
