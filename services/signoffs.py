@@ -2,7 +2,7 @@
 
 A signoff records the role it is given with and, when the caller saw them,
 the fingerprints of the test-channel views it was given on; the agent checks
-those before it enacts (``api/agent.py``).
+those before it enacts (``services/agent.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Scheduled changes: schedule, modify, cancel, enact; uptake (signoffs: ``signoff_commands``).
+"""Scheduled changes: schedule, modify, cancel, enact; uptake (signoffs: ``services.signoffs``).
 
 Enactment saves the change's ``Enacted`` event and the change itself (the
 rule, release, ... events) in one atomic save, runs the underlying change as
