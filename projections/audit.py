@@ -32,6 +32,7 @@ from rulelog.domain.catalog.shutoffs import EmergencyShutoff
 from rulelog.domain.errors import Invalid
 from rulelog.domain.sequence import Sequence
 from rulelog.domain.serving.matching import channel_matches
+from rulelog.domain.workflow.kinds import key_row
 from rulelog.domain.workflow.policies import SignoffPolicies, policy_key
 from rulelog.domain.workflow.scheduling import PendingTarget, ScheduledChange
 from rulelog.domain.workflow.uptake import Uptake
@@ -103,11 +104,8 @@ SALIENT: dict[str, tuple[str, ...]] = {
     "shutoff": ("comment",),
     "pin": ("mapping",),
 }
-#: Identity columns of a scheduled change's target, by kind.
-TARGET_COLUMNS: dict[str, tuple[str, ...]] = {
-    "emergency_shutoff": ("product", "channel"),
-    "pinnable_releases": ("product", "channel", "version"),
-}
+#: Kinds whose target key alone gives the product and channel (``domain.workflow.kinds``).
+KEYED_BY_PRODUCT = frozenset({"emergency_shutoff", "pinnable_releases"})
 
 
 #: Rows that show who holds which permission or role, or who holds a token.
@@ -233,8 +231,8 @@ def _sc_rows(state: Catalog, sc: Row) -> list[Row]:
         current = state.rules.get(int(target))
     elif kind == "releases":
         current = state.releases.get(target)
-    elif kind in TARGET_COLUMNS:
-        current = dict(zip(TARGET_COLUMNS[kind], target.split("/"), strict=False))
+    elif kind in KEYED_BY_PRODUCT:
+        current = key_row(kind, target)
     written = {k[4:]: v for k, v in sc.items() if k.startswith("row.")}
     return [r for r in (current, written) if r]
 

@@ -22,13 +22,17 @@ from rulelog.domain.catalog.channels import ChannelMap, names_on_its_own
 from rulelog.domain.catalog.rules import Rule
 from rulelog.domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from rulelog.domain.workflow.signoff_rules import check_role_revoke
-from rulelog.services.catalog import CatalogCommands
+from rulelog.services import changes
+from rulelog.services.app_base import AppBase
+from rulelog.services.changes import changed_as
 from rulelog.services.targets import target_for
 
 ROLE_MAX = 50
 
 
-class AccessCommands(CatalogCommands):
+class AccessCommands(AppBase):
+    """Users, permissions, roles, signoff policies and test channels (a mixin on ``AppBase``)."""
+
     def get_user(self, username: str) -> User:
         user = self.user(username)
         if user is None or not (user.permissions or user.roles):
@@ -53,9 +57,7 @@ class AccessCommands(CatalogCommands):
         self, username: str, permission: str, options: dict[str, Any] | None, changed_by: str
     ) -> User:
         row = {"username": username, "permission": permission, "options": options}
-        user = self.change("permissions", "insert", row, changed_by)
-        assert isinstance(user, User)
-        return user
+        return changed_as(User, changes.change(self, "permissions", "insert", row, changed_by))
 
     def change_permission(
         self,
@@ -66,17 +68,17 @@ class AccessCommands(CatalogCommands):
         changed_by: str,
     ) -> User:
         row = {"username": username, "permission": permission, "options": options}
-        user = self.change("permissions", "update", row, changed_by, data_version)
-        assert isinstance(user, User)
-        return user
+        return changed_as(
+            User, changes.change(self, "permissions", "update", row, changed_by, data_version)
+        )
 
     def revoke_permission(
         self, username: str, permission: str, data_version: int, changed_by: str
     ) -> User:
         row = {"username": username, "permission": permission}
-        user = self.change("permissions", "delete", row, changed_by, data_version)
-        assert isinstance(user, User)
-        return user
+        return changed_as(
+            User, changes.change(self, "permissions", "delete", row, changed_by, data_version)
+        )
 
     def grant_role(self, username: str, role: str, changed_by: str) -> User:
         if not isinstance(role, str) or not role or len(role) > ROLE_MAX:
@@ -123,12 +125,12 @@ class AccessCommands(CatalogCommands):
         return self.with_retries(attempt)
 
     def add_required_signoff(self, kind: str, row: dict[str, Any], changed_by: str) -> None:
-        self.change(f"required_signoffs/{kind}", "insert", row, changed_by)
+        changes.change(self, f"required_signoffs/{kind}", "insert", row, changed_by)
 
     def remove_required_signoff(
         self, kind: str, row: dict[str, Any], data_version: int, changed_by: str
     ) -> None:
-        self.change(f"required_signoffs/{kind}", "delete", row, changed_by, data_version)
+        changes.change(self, f"required_signoffs/{kind}", "delete", row, changed_by, data_version)
 
     # ------------------------------------------------------- test channels
 
@@ -194,8 +196,8 @@ class AccessCommands(CatalogCommands):
         if not names_on_its_own(rule.fields.get("channel"), test, live):
             raise Invalid(f"rule {rule_id} does not keep {test} hand-kept", field="rules")
         try:
-            return self.plan_change(
-                target_for("rules"), "delete", {"rule_id": rule_id}, data_version, changed_by
+            return changes.plan_change(
+                self, target_for("rules"), "delete", {"rule_id": rule_id}, data_version, changed_by
             )
         except SignoffRequired as error:
             roles = ", ".join(

@@ -2,13 +2,14 @@
 
 Reading aggregates by id, the acting user's permissions, the retry loop that
 turns a lost write race into a fresh attempt, and the data_version check.
-The command modules (catalogue, access, workflow) are mixins over this base,
-composed into one ``eventsourcing.Application`` in ``domain.application``.
+The command groups (catalogue, access, workflow, signoffs, tokens,
+expectations) are each a mixin over this base alone, composed into one
+``eventsourcing.Application`` in ``services.application``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -74,7 +75,7 @@ class AppBase(Application):
 
     name = "rulelog"
     #: Aggregate types kept decoded between commands, always brought up to date
-    #: by the read that hands them out (see ``domain.batch_reads``).
+    #: by the read that hands them out (see ``adapters.batch_reads``).
     cached_aggregates: ClassVar[tuple[type[Aggregate], ...]] = ()
     #: Download hosts a release blob may name, per product (Balrog's DOMAIN_ALLOWLIST),
     #: set by the deployment (the admin API). None skips the check, as for the
@@ -100,7 +101,7 @@ class AppBase(Application):
         several changes planned for one save (a group enactment) build on each
         other instead of each starting from the stored version. An aggregate
         read ahead for this attempt (``read_ahead``) is taken from there; any
-        other is read from the store in one statement (``domain.batch_reads``).
+        other is read from the store in one statement (``adapters.batch_reads``).
         """
         unit = _UNIT.get()
         if unit is not None and aggregate_id in unit:
@@ -160,6 +161,14 @@ class AppBase(Application):
         elif kind == "releases":
             wanted.append(ids.release_id(key))
         self.read_ahead(wanted)
+
+    def share(self, aggregates: Iterable[Aggregate]) -> None:
+        """Inside ``unit_of_work``: hand these (just created) aggregates to later ``find``s,
+        so a change planned after another builds on it (create, then write, one save)."""
+        unit = _UNIT.get()
+        if unit is not None:
+            for aggregate in aggregates:
+                unit.setdefault(aggregate.id, aggregate)
 
     @contextmanager
     def unit_of_work(self) -> Iterator[None]:

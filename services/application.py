@@ -7,10 +7,14 @@ is the store's: two writers of the same aggregate version meet an
 ``data_version`` is then reported as ``Conflict``, and an id allocation race
 simply takes the next id).
 
-The commands live in mixins by subject -- catalogue (rules, releases,
+The commands live in groups by subject -- catalogue (rules, releases,
 shutoffs, pins, import), access (users, permissions, roles, signoff
-policies), workflow (scheduled changes, enactment, uptake), signoffs, API tokens --
-composed here.
+policies), workflow (scheduled changes, enactment, uptake), signoffs, API
+tokens, expectations -- each a mixin on ``AppBase`` alone, composed once here.
+A group that needs another's rule calls a function of that group's module
+(the direct-change path is ``services.changes``; a scheduled change by id is
+``services.workflow.scheduled_change``), never an inherited method, so the
+groups depend on ``AppBase`` and those functions only.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from rulelog.domain.catalog.rules import Rule
 from rulelog.domain.sequence import Sequence
 from rulelog.domain.workflow.policies import SignoffPolicies
 from rulelog.domain.workflow.scheduling import PendingTarget
+from rulelog.services.access import AccessCommands
+from rulelog.services.catalog import CatalogCommands
 from rulelog.services.expectations import ExpectationCommands
 from rulelog.services.signoffs import SignoffCommands
 from rulelog.services.tokens import TokenCommands
+from rulelog.services.workflow import WorkflowCommands
 
 #: Aggregates no command of this class writes but a store may hold (the Balrog import
 #: writes them): importing them here registers their event topics, so any process that
@@ -34,7 +41,14 @@ from rulelog.services.tokens import TokenCommands
 DECODED_ONLY = (BalrogImport,)
 
 
-class RulelogApp(SignoffCommands, TokenCommands, ExpectationCommands):
+class RulelogApp(
+    CatalogCommands,
+    AccessCommands,
+    WorkflowCommands,
+    SignoffCommands,
+    TokenCommands,
+    ExpectationCommands,
+):
     """Every rulelog command, on one event store."""
 
     name = "rulelog"

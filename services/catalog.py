@@ -1,7 +1,7 @@
 """Direct edits: create, change and delete rows, where no signoff is required.
 
-Every direct edit is one generic path (``change``) over the adapters in
-``domain.targets``: find the row, check data_version, validate, check the
+Every direct edit is one generic path (``services.changes``) over the adapters
+in ``services.targets``: find the row, check data_version, validate, check the
 acting user's permissions, refuse if signoffs would be needed, plan, merge
 into a pending scheduled change of the same row, save atomically. The
 per-kind methods below only translate arguments.
@@ -13,7 +13,6 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from rulelog.domain import ids
@@ -23,15 +22,17 @@ from rulelog.domain.catalog.releases import Release
 from rulelog.domain.catalog.rules import AliasClaim, Rule
 from rulelog.domain.catalog.shutoffs import EmergencyShutoff
 from rulelog.domain.catalog.snapshot import ImportSummary, plan_import
-from rulelog.domain.errors import Conflict, Invalid, NotFound
-from rulelog.domain.serving.blobs.validation import check_download_domains
-from rulelog.domain.workflow.scheduling import CHANGE_TYPES, PendingTarget, ScheduledChange
+from rulelog.domain.errors import Invalid, NotFound
 from rulelog.domain.workflow.signoff_rules import required_for_release_read_write
+from rulelog.services import changes
 from rulelog.services.app_base import AppBase
-from rulelog.services.targets import ABSENT, Current, Target, rules_mapping, target_for
+from rulelog.services.changes import changed_as
+from rulelog.services.targets import rules_mapping
 
 
 class CatalogCommands(AppBase):
+    """Rules, releases, shutoffs, pins and imports (a mixin on ``AppBase``)."""
+
     # ---------------------------------------------------------------- reads
 
     def get_rule(self, id_or_alias: int | str) -> Rule:
@@ -76,172 +77,37 @@ class CatalogCommands(AppBase):
         return pin
 
     # ------------------------------------------------------ the one mechanism
+    # The direct-change path, shared with the other command groups: functions of
+    # the application (``services.changes``), the application's methods here.
 
-    def change(
-        self,
-        kind: str,
-        change_type: str,
-        row: Mapping[str, Any],
-        changed_by: str,
-        data_version: int | None = None,
-    ) -> Aggregate:
-        """Make a direct change; returns the changed aggregate (rule, release, ...)."""
-        target = target_for(kind)
-        if change_type not in target.change_types:
-            raise Invalid(f"change_type: {kind} cannot be changed by {change_type}")
-
-        def attempt() -> Aggregate:
-            touched = self.plan_change(target, change_type, row, data_version, changed_by)
-            self.save(*touched)
-            return touched[0]
-
-        return self.with_retries(attempt)
-
-    def plan_change(
-        self,
-        target: Target,
-        change_type: str,
-        row: Mapping[str, Any],
-        data_version: int | None,
-        changed_by: str,
-    ) -> list[Aggregate]:
-        """Check a direct change and plan it, saving nothing: the changed aggregate
-        first, then what it touches. Commands that make several changes as one fact
-        (``derive_test_channel``) plan each and save them together."""
-        key, current, new = self.prepare_change(
-            target, change_type, row, data_version, changed_by, check_version=False
-        )
-        self.refuse_if_signoffs_needed(
-            f"this {change_type} of {target.describe(str(key or 'new'))}",
-            target.required(self, current, new),
-        )
-        # Balrog's order for a direct change: permission, signoffs, then data_version.
-        if change_type != "insert":
-            self.check_data_version(
-                target.describe(str(key)), current.data_version or 0, data_version
-            )
-        touched = target.plan(self, change_type, current, new, changed_by)
-        if key is not None:
-            touched += self._merge_into_pending(target, key, change_type, current, new, changed_by)
-        return touched
-
-    def _merge_into_pending(
-        self,
-        target: Target,
-        key: str,
-        change_type: str,
-        current: Current,
-        new: dict[str, Any] | None,
-        changed_by: str,
-    ) -> list[Aggregate]:
-        """Balrog's mergeUpdate: fold a direct edit into the row's pending change."""
-        lock = self.find(ids.pending_target_id(target.kind, key), PendingTarget)
-        if lock is None or lock.sc_id is None or change_type == "insert":
-            return []
-        sc = self.find(ids.scheduled_change_id(target.kind, lock.sc_id), ScheduledChange)
-        assert sc is not None
-        if change_type == "delete":
-            raise Conflict(
-                f"{target.describe(key)} has pending scheduled change {sc.sc_id}: cancel it first",
-                sc_id=sc.sc_id,
-                reason="scheduled",
-            )
-        old = current.row or {}
-        changed = {c: v for c, v in (new or {}).items() if v != old.get(c)}
-        # Even an edit that changes nothing moves the row's data_version (as Balrog's),
-        # so the pending change is rebased onto it in every case.
-        merged: dict[str, Any] | None = None
-        if sc.row is not None:
-            for column in changed:
-                if sc.row.get(column) != old.get(column):
-                    raise Conflict(
-                        f"cannot merge the change to {column} with scheduled change {sc.sc_id}, "
-                        "which changes it too",
-                        field=column,
-                        sc_id=sc.sc_id,
-                        reason="merge",
-                    )
-            merged = {**sc.row, **changed}
-        after = getattr(current.aggregate, "data_version", None)
-        if not isinstance(after, int) or after == current.data_version:
-            after = (current.data_version or 0) + 1
-        sc.rebase(merged, base_data_version=after, changed_by=changed_by)
-        return [sc]
-
-    def prepare_change(
-        self,
-        target: Target,
-        change_type: str,
-        row: Mapping[str, Any],
-        data_version: int | None,
-        changed_by: str,
-        *,
-        check_version: bool = True,
-    ) -> tuple[str | None, Current, dict[str, Any] | None]:
-        """Validate a change as if made now, and check its scheduler may make it.
-
-        Saves nothing: callers that schedule several changes as one decision
-        (a restore) check them all with this first. ``check_version=False``
-        leaves the ``data_version`` check to the caller (a direct change makes
-        it after the signoff check, as Balrog does).
-        """
-        if change_type not in CHANGE_TYPES or change_type not in target.change_types:
-            raise Invalid(
-                f"change_type: must be one of {', '.join(target.change_types)}",
-                field="change_type",
-            )
-        key = (
-            None if (target.kind == "rules" and change_type == "insert") else target.key(dict(row))
-        )
-        if key is not None:
-            self.read_ahead_for_change(target.kind, key, changed_by)
-        current = target.current(self, key) if key is not None else ABSENT
-        if change_type == "insert" and current.exists:
-            raise Conflict(f"{target.describe(str(key))} already exists")
-        if change_type != "insert":
-            if not current.exists:
-                raise NotFound(f"{target.describe(str(key))} does not exist")
-            if check_version:
-                self.check_data_version(
-                    target.describe(str(key)), current.data_version or 0, data_version
-                )
-        new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
-        if target.kind == "releases" and new is not None and self.domain_allowlist is not None:
-            check_download_domains(new["data"], new["product"], self.domain_allowlist)
-        cur_product, new_product = target.products(current, new)
-        self.require(
-            changed_by,
-            target.change_name(change_type),
-            current_product=cur_product,
-            new_product=new_product,
-        )
-        return key, current, new
+    change = changes.change
+    plan_change = changes.plan_change
+    prepare_change = changes.prepare_change
 
     # ------------------------------------------------------- per-kind wrappers
 
     def create_rule(self, fields: Mapping[str, Any], changed_by: str) -> Rule:
-        rule = self.change("rules", "insert", fields, changed_by)
-        assert isinstance(rule, Rule)
-        return rule
+        return changed_as(Rule, self.change("rules", "insert", fields, changed_by))
 
     def update_rule(
         self, id_or_alias: int | str, data_version: int, changes: Mapping[str, Any], changed_by: str
     ) -> Rule:
-        rule = self.change(
-            "rules",
-            "update",
-            {**changes, "rule_id": self._rule_id_of(id_or_alias)},
-            changed_by,
-            data_version,
+        return changed_as(
+            Rule,
+            self.change(
+                "rules",
+                "update",
+                {**changes, "rule_id": self._rule_id_of(id_or_alias)},
+                changed_by,
+                data_version,
+            ),
         )
-        assert isinstance(rule, Rule)
-        return rule
 
     def delete_rule(self, id_or_alias: int | str, data_version: int, changed_by: str) -> Rule:
         rule_id = self._rule_id_of(id_or_alias)
-        rule = self.change("rules", "delete", {"rule_id": rule_id}, changed_by, data_version)
-        assert isinstance(rule, Rule)
-        return rule
+        return changed_as(
+            Rule, self.change("rules", "delete", {"rule_id": rule_id}, changed_by, data_version)
+        )
 
     def create_release(
         self,
@@ -252,9 +118,7 @@ class CatalogCommands(AppBase):
         read_only: bool = False,
     ) -> Release:
         row = {"name": name, "product": product, "data": dict(blob), "read_only": read_only}
-        release = self.change("releases", "insert", row, changed_by)
-        assert isinstance(release, Release)
-        return release
+        return changed_as(Release, self.change("releases", "insert", row, changed_by))
 
     def replace_release_blob(
         self,
@@ -267,9 +131,7 @@ class CatalogCommands(AppBase):
         row: dict[str, Any] = {"name": name, "data": dict(blob)}
         if product is not None:
             row["product"] = product
-        release = self.change("releases", "update", row, changed_by, data_version)
-        assert isinstance(release, Release)
-        return release
+        return changed_as(Release, self.change("releases", "update", row, changed_by, data_version))
 
     def put_release_locale(
         self,
@@ -305,16 +167,17 @@ class CatalogCommands(AppBase):
     ) -> Release:
         """The release update a locale upload amounts to (without the release/modify
         check's product argument changing: Balrog checks both permissions)."""
-        release = self.change(
-            "releases", "update", {"name": name, "data": blob}, changed_by, data_version
+        return changed_as(
+            Release,
+            self.change(
+                "releases", "update", {"name": name, "data": blob}, changed_by, data_version
+            ),
         )
-        assert isinstance(release, Release)
-        return release
 
     def delete_release(self, name: str, data_version: int, changed_by: str) -> Release:
-        release = self.change("releases", "delete", {"name": name}, changed_by, data_version)
-        assert isinstance(release, Release)
-        return release
+        return changed_as(
+            Release, self.change("releases", "delete", {"name": name}, changed_by, data_version)
+        )
 
     def set_release_read_only(
         self, name: str, data_version: int, read_only: bool, changed_by: str
@@ -353,33 +216,35 @@ class CatalogCommands(AppBase):
         self, product: str, channel: str, changed_by: str, comment: str | None = None
     ) -> EmergencyShutoff:
         row = {"product": product, "channel": channel, "comment": comment}
-        shutoff = self.change("emergency_shutoff", "insert", row, changed_by)
-        assert isinstance(shutoff, EmergencyShutoff)
-        return shutoff
+        return changed_as(
+            EmergencyShutoff, self.change("emergency_shutoff", "insert", row, changed_by)
+        )
 
     def delete_shutoff(
         self, product: str, channel: str, data_version: int, changed_by: str
     ) -> EmergencyShutoff:
         row = {"product": product, "channel": channel}
-        shutoff = self.change("emergency_shutoff", "delete", row, changed_by, data_version)
-        assert isinstance(shutoff, EmergencyShutoff)
-        return shutoff
+        return changed_as(
+            EmergencyShutoff,
+            self.change("emergency_shutoff", "delete", row, changed_by, data_version),
+        )
 
     def create_pin(
         self, product: str, channel: str, version: str, mapping: str, changed_by: str
     ) -> PinnableRelease:
         row = {"product": product, "channel": channel, "version": version, "mapping": mapping}
-        pin = self.change("pinnable_releases", "insert", row, changed_by)
-        assert isinstance(pin, PinnableRelease)
-        return pin
+        return changed_as(
+            PinnableRelease, self.change("pinnable_releases", "insert", row, changed_by)
+        )
 
     def delete_pin(
         self, product: str, channel: str, version: str, data_version: int, changed_by: str
     ) -> PinnableRelease:
         row = {"product": product, "channel": channel, "version": version}
-        pin = self.change("pinnable_releases", "delete", row, changed_by, data_version)
-        assert isinstance(pin, PinnableRelease)
-        return pin
+        return changed_as(
+            PinnableRelease,
+            self.change("pinnable_releases", "delete", row, changed_by, data_version),
+        )
 
     # --------------------------------------------------------------- import
 

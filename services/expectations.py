@@ -21,6 +21,8 @@ from rulelog.services.app_base import AppBase
 
 
 class ExpectationCommands(AppBase):
+    """Expectations about what clients are served (a mixin on ``AppBase``)."""
+
     def get_expectation(self, name: str) -> Expectation:
         found = self.find(ids.expectation_id(name), Expectation)
         if found is None or found.removed:
@@ -83,6 +85,7 @@ class ExpectationCommands(AppBase):
         self, specs: list[dict[str, Any]], changed_by: str
     ) -> list[Expectation]:
         """Add or replace every spec (already validated by ``parse_import``) in one save."""
+
         def attempt() -> list[Expectation]:
             self.read_ahead([ids.expectation_id(s["name"]) for s in specs])
             made: list[Aggregate] = [self._put(s, changed_by, replace=True) for s in specs]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError
 
@@ -39,8 +39,10 @@ from rulelog.domain.catalog.releases import Release, apply_parts, check_release_
 from rulelog.domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from rulelog.domain.serving.blobs.validation import check_download_domains, validate_blob
 from rulelog.domain.workflow.scheduling import PendingTarget, ScheduledChange
-from rulelog.services.app_base import AppBase
 from rulelog.services.targets import Current, rules_mapping, target_for
+
+if TYPE_CHECKING:  # the application imports the services that use it
+    from rulelog.services.application import RulelogApp
 
 #: Different-part writers only race to append; each retry re-checks its own parts.
 V2_WRITE_ATTEMPTS = 200
@@ -68,8 +70,8 @@ def unknown_error(message: str) -> Invalid:
 class ReleasesV2:
     """The v2 release commands, over the application's store and commands."""
 
-    def __init__(self, app: Any) -> None:
-        self.app: AppBase = app
+    def __init__(self, app: RulelogApp) -> None:
+        self.app = app
 
     # ------------------------------------------------------------- reads
 
@@ -206,16 +208,16 @@ class ReleasesV2:
         parts: dict[str, Any] = {}
         for path, data in sorted(changes.items()):
             key = dotted(path)
-            current = versions.get(key)
+            stored = versions.get(key)
             given = get_path(old, path)
-            if current is not None and given is not None and given != current:
-                raise outdated(f"{release.name} {key}", current, given)
-            if current is not None and given is None and data is not None:
+            if stored is not None and given is not None and given != stored:
+                raise outdated(f"{release.name} {key}", stored, given)
+            if stored is not None and given is None and data is not None:
                 # Balrog inserts a row that exists: refused (it was added meanwhile).
-                raise outdated(f"{release.name} {key}", current, given)
+                raise outdated(f"{release.name} {key}", stored, given)
             parts[key] = data
             if data is not None:
-                _set(answer, path, (current or 0) + 1)
+                _set(answer, path, (stored or 0) + 1)
         return answer, {"base": new_base, "parts": parts}
 
     def _write(
@@ -233,62 +235,52 @@ class ReleasesV2:
         # append (each lost race costs a re-read); other processes still race,
         # and the loop below re-runs the loser.
         with _STRIPES[hash(name) % len(_STRIPES)]:
-            return self._write_attempts(name, product, plan, when, changed_by, must_exist, whole)
-
-    def _write_attempts(
-        self,
-        name: str,
-        product: str | None,
-        plan: Any,
-        when: int | None,
-        changed_by: str,
-        must_exist: bool,
-        whole: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        app = self.app
-        for _ in range(V2_WRITE_ATTEMPTS):
-            release = self.find(name)
-            if release is None:
-                if must_exist:
-                    raise NotFound(f"release {name} does not exist", release=name)
-                return self._create(name, product, whole or {}, when, changed_by)
-            app.require(changed_by, "release.modify", current_product=release.product)
-            if product and product != release.product:
-                app.require(changed_by, "release.modify", current_product=product)
-            if release.read_only:
-                verb = "update" if must_exist else "overwrite"
-                raise Invalid(
-                    f"Cannot {verb} a Release that is marked as read-only",
-                    field="read_only",
-                    detail="Read only",
-                )
-            answer, change = plan(release)
-            new_blob = _apply(release.blob, change)
-            changed = change["base"] is not None or bool(change["parts"])
-            if changed:
-                self._validate(name, _to_validate(new_blob, change), product or release.product)
-            sc = self.pending(name)
-            if not changed:
-                if sc is not None and whole is not None:
-                    # Balrog: setting the current data cancels the pending change.
-                    app.cancel_scheduled_change("releases", sc.sc_id, sc.data_version, changed_by)
-                return answer
-            if when is None:
-                if self._required(release):
-                    raise SignoffRequired(SIGNOFF_REQUIRED, balrog=SIGNOFF_REQUIRED)
-                release.change_parts(
-                    product=product or release.product,
-                    base=change["base"],
-                    parts=change["parts"],
-                    changed_by=changed_by,
-                )
-                try:
-                    app.save(release)
-                except IntegrityError:
-                    continue  # another part's writer appended first: check again
-                return answer
-            return self._schedule(release, new_blob, product, change, answer, when, changed_by)
-        raise Conflict("too many concurrent writers; try again")
+            app = self.app
+            for _ in range(V2_WRITE_ATTEMPTS):
+                release = self.find(name)
+                if release is None:
+                    if must_exist:
+                        raise NotFound(f"release {name} does not exist", release=name)
+                    return self._create(name, product, whole or {}, when, changed_by)
+                app.require(changed_by, "release.modify", current_product=release.product)
+                if product and product != release.product:
+                    app.require(changed_by, "release.modify", current_product=product)
+                if release.read_only:
+                    verb = "update" if must_exist else "overwrite"
+                    raise Invalid(
+                        f"Cannot {verb} a Release that is marked as read-only",
+                        field="read_only",
+                        detail="Read only",
+                    )
+                answer, change = plan(release)
+                new_blob = _apply(release.blob, change)
+                changed = change["base"] is not None or bool(change["parts"])
+                if changed:
+                    self._validate(name, _to_validate(new_blob, change), product or release.product)
+                sc = self.pending(name)
+                if not changed:
+                    if sc is not None and whole is not None:
+                        # Balrog: setting the current data cancels the pending change.
+                        app.cancel_scheduled_change(
+                            "releases", sc.sc_id, sc.data_version, changed_by
+                        )
+                    return answer
+                if when is None:
+                    if self._required(release):
+                        raise SignoffRequired(SIGNOFF_REQUIRED, balrog=SIGNOFF_REQUIRED)
+                    release.change_parts(
+                        product=product or release.product,
+                        base=change["base"],
+                        parts=change["parts"],
+                        changed_by=changed_by,
+                    )
+                    try:
+                        app.save(release)
+                    except IntegrityError:
+                        continue  # another part's writer appended first: check again
+                    return answer
+                return self._schedule(release, new_blob, product, change, answer, when, changed_by)
+            raise Conflict("too many concurrent writers; try again")
 
     def _required(self, release: Release) -> list[Any]:
         """The signoffs a direct change of ``release`` needs (as for a v1 update)."""

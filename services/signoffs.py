@@ -2,7 +2,7 @@
 
 A signoff records the role it is given with and, when the caller saw them,
 the fingerprints of the test-channel views it was given on; the agent checks
-those before it enacts (``api/agent.py``).
+those before it enacts (``services/agent.py``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from rulelog.domain.errors import NotFound
 from rulelog.domain.workflow.scheduling import ScheduledChange
 from rulelog.domain.workflow.signoff_rules import check_signoff, check_signoff_revoke
-from rulelog.services.workflow import WorkflowCommands
+from rulelog.services.app_base import AppBase
+from rulelog.services.workflow import pending_change, scheduled_change
 
 
-class SignoffCommands(WorkflowCommands):
+class SignoffCommands(AppBase):
+    """Signing off scheduled changes (a mixin on ``AppBase``)."""
+
     def sign_off(
         self,
         kind: str,
@@ -36,8 +39,7 @@ class SignoffCommands(WorkflowCommands):
         """
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
+            sc = pending_change(self, kind, sc_id)
             user = self.user(username)
             new = check_signoff(
                 username, role, user.roles if user else (), sc.signoffs.get(username)
@@ -70,7 +72,7 @@ class SignoffCommands(WorkflowCommands):
         """
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
+            sc = scheduled_change(self, kind, sc_id)
             if not sc.pending or sc.data_version != sc_data_version:
                 return sc
             recorded = False
@@ -92,8 +94,7 @@ class SignoffCommands(WorkflowCommands):
         whose = username or changed_by
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
+            sc = pending_change(self, kind, sc_id)
             if whose not in sc.signoffs:
                 raise NotFound(f"{whose} has not signed off scheduled change {sc_id}")
             actor = self.user(changed_by)

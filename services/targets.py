@@ -38,7 +38,6 @@ from rulelog.domain.serving.blobs.validation import validate_blob
 from rulelog.domain.workflow.policies import KEY_COLUMNS
 from rulelog.domain.workflow.signoff_rules import (
     Requirement,
-    check_policy_holders,
     check_role_revoke,
     required_for_permission_policies,
     required_for_permissions,
@@ -48,6 +47,7 @@ from rulelog.domain.workflow.signoff_rules import (
     required_for_shutoffs,
     validate_policy,
 )
+from rulelog.services.policy_holders import check_enough_holders
 
 if TYPE_CHECKING:
     from rulelog.services.app_base import AppBase
@@ -575,10 +575,7 @@ class Policies(Target):
             policies.remove(self.policy_kind, current.row or {}, changed_by)
             return [policies]
         assert row is not None
-        roster = app.find(ids.role_roster_id(row["role"]), RoleRoster)
-        holders = len(roster.holders) if roster else 0
-        target = ", ".join(str(row[c]) for c in KEY_COLUMNS[self.policy_kind][:-1])
-        check_policy_holders(row["role"], row["signoffs_required"], holders, target=target)
+        roster = check_enough_holders(app, self.policy_kind, row)
         if change_type == "insert":
             policies.add(self.policy_kind, row, changed_by)
         else:

@@ -21,12 +21,14 @@ from rulelog.domain.access.tokens import (
 )
 from rulelog.domain.access.users import User
 from rulelog.domain.errors import Invalid, NotFound
-from rulelog.services.access import AccessCommands
+from rulelog.services.app_base import AppBase
 
 LABEL_MAX = 200
 
 
-class TokenCommands(AccessCommands):
+class TokenCommands(AppBase):
+    """API tokens (a mixin on ``AppBase``)."""
+
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
         #: token_id -> its owner: fixed at issue, so safe to remember (revocation is not).

@@ -1,4 +1,4 @@
-"""Scheduled changes: schedule, modify, cancel, enact; uptake (signoffs: ``signoff_commands``).
+"""Scheduled changes: schedule, modify, cancel, enact; uptake (signoffs: ``services.signoffs``).
 
 Enactment saves the change's ``Enacted`` event and the change itself (the
 rule, release, ... events) in one atomic save, runs the underlying change as
@@ -18,6 +18,7 @@ from rulelog.domain import ids
 from rulelog.domain.access.permissions import is_allowed
 from rulelog.domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from rulelog.domain.sequence import Sequence
+from rulelog.domain.workflow.kinds import key_row
 from rulelog.domain.workflow.scheduling import (
     PendingTarget,
     ScheduledChange,
@@ -31,19 +32,39 @@ from rulelog.domain.workflow.signoff_rules import (
     missing,
 )
 from rulelog.domain.workflow.uptake import Uptake, check_percent
-from rulelog.services.access import AccessCommands
-from rulelog.services.app_base import requirements_as_data
-from rulelog.services.targets import ABSENT, Target, target_for
+from rulelog.services import changes
+from rulelog.services.app_base import AppBase, requirements_as_data
+from rulelog.services.targets import ABSENT, Current, Target, target_for
 
 
-class WorkflowCommands(AccessCommands):
+def scheduled_change(app: AppBase, kind: str, sc_id: int) -> ScheduledChange:
+    """A scheduled change of ``kind`` by its id, in any state (the signoff commands use it)."""
+    check_kind(kind)
+    sc = app.find(ids.scheduled_change_id(kind, sc_id), ScheduledChange)
+    if sc is None:
+        raise NotFound(f"scheduled change {kind}/{sc_id} does not exist", sc_id=sc_id)
+    return sc
+
+
+def pending_change(app: AppBase, kind: str, sc_id: int) -> ScheduledChange:
+    """A scheduled change that is still pending (``Conflict`` once enacted or cancelled)."""
+    sc = scheduled_change(app, kind, sc_id)
+    sc.require_pending()
+    return sc
+
+
+class WorkflowCommands(AppBase):
+    """Scheduling, modifying, cancelling and enacting changes; uptake (a mixin on ``AppBase``)."""
+
     # ---------------------------------------------------------------- reads
 
     def get_scheduled_change(self, kind: str, sc_id: int) -> ScheduledChange:
-        check_kind(kind)
-        sc = self.find(ids.scheduled_change_id(kind, sc_id), ScheduledChange)
-        if sc is None:
-            raise NotFound(f"scheduled change {kind}/{sc_id} does not exist", sc_id=sc_id)
+        return scheduled_change(self, kind, sc_id)
+
+    def _pending_at(self, kind: str, sc_id: int, sc_data_version: int) -> ScheduledChange:
+        """A pending change, only if still at ``sc_data_version`` (modify, cancel)."""
+        sc = pending_change(self, kind, sc_id)
+        self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
         return sc
 
     def uptake_of(self, product: str, channel: str) -> float | None:
@@ -91,18 +112,15 @@ class WorkflowCommands(AccessCommands):
             target = target.restoring()
 
         def attempt() -> ScheduledChange:
-            key, current, new = self.prepare_change(
-                target, change_type, row, data_version, changed_by
+            key, current, new = changes.prepare_change(
+                self, target, change_type, row, data_version, changed_by
             )
             restored = (
                 target.check_restores(self, change_type, dict(restores), new)
                 if restores is not None
                 else None
             )
-            cond = normalize_condition(
-                dict(condition), self.now(), uptake_allowed=target.uptake_allowed
-            )
-            required = target.required(self, current, new)
+            terms, required = self._terms(target, current, new, condition)
             sequence = self.find(ids.sequence_id(f"sc:{kind}"), Sequence) or Sequence(
                 name=f"sc:{kind}"
             )
@@ -119,18 +137,36 @@ class WorkflowCommands(AccessCommands):
                 sc_id=sc_id,
                 change_type=change_type,
                 target=lock_key,
-                row=new,
-                base_data_version=current.data_version,
-                condition=cond,
                 scheduled_by=changed_by,
-                required=requirements_as_data(required),
                 restores=restored,
+                **terms,
             )
             self._auto_signoff(sc, changed_by, required)
             self.save(sc, lock, *touched)
             return sc
 
         return self.with_retries(attempt)
+
+    def _terms(
+        self,
+        target: Target,
+        current: Current,
+        new: dict[str, Any] | None,
+        condition: Mapping[str, Any],
+    ) -> tuple[dict[str, Any], list[Requirement]]:
+        """What a new or modified change records of its plan: the row, the row's
+        data_version it builds on, its condition, and the signoffs it needs now."""
+        cond = normalize_condition(
+            dict(condition), self.now(), uptake_allowed=target.uptake_allowed
+        )
+        required = target.required(self, current, new)
+        terms = {
+            "row": new,
+            "base_data_version": current.data_version,
+            "condition": cond,
+            "required": requirements_as_data(required),
+        }
+        return terms, required
 
     def _auto_signoff(
         self, sc: ScheduledChange, username: str, required: list[Requirement]
@@ -154,36 +190,24 @@ class WorkflowCommands(AccessCommands):
         target = target_for(check_kind(kind))
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
-            self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
+            sc = self._pending_at(kind, sc_id, sc_data_version)
             base_row = dict(sc.row or {})
             if sc.change_type != "insert":
-                base_row.update(self._target_key_row(target, sc.target))
+                base_row.update(key_row(kind, sc.target))
             proposed = {**base_row, **(row or {})}
             base_version = data_version if data_version is not None else sc.base_data_version
             restores = self._still_restores(target, sc, proposed)
-            _, current, new = self.prepare_change(
+            _, current, new = changes.prepare_change(
+                self,
                 target.restoring() if restores else target,
                 sc.change_type,
                 proposed,
                 base_version,
                 changed_by,
             )
-            cond = normalize_condition(
-                dict(condition) if condition is not None else sc.condition,
-                self.now(),
-                uptake_allowed=target.uptake_allowed,
-            )
-            required = target.required(self, current, new)
-            sc.modify(
-                row=new,
-                base_data_version=current.data_version,
-                condition=cond,
-                changed_by=changed_by,
-                required=requirements_as_data(required),
-                restores=restores,
-            )
+            when = condition if condition is not None else sc.condition
+            terms, required = self._terms(target, current, new, when)
+            sc.modify(changed_by=changed_by, restores=restores, **terms)
             self._auto_signoff(sc, changed_by, required)
             self.save(sc)
             return sc
@@ -205,26 +229,6 @@ class WorkflowCommands(AccessCommands):
         except Invalid:
             return None
 
-    @staticmethod
-    def _target_key_row(target: Target, key: str) -> dict[str, Any]:
-        """The identifying columns of a target, from its key (for re-validation)."""
-        current_key_columns = {
-            "rules": ("rule_id",),
-            "releases": ("name",),
-            "emergency_shutoff": ("product", "channel"),
-            "pinnable_releases": ("product", "channel", "version"),
-            "required_signoffs/product": ("product", "channel", "role"),
-            "required_signoffs/permissions": ("product", "role"),
-            "permissions": ("username", "permission"),
-        }[target.kind]
-        parts = key.split("/", len(current_key_columns) - 1)
-        if target.kind == "permissions":
-            parts = list(key.rpartition("/")[::2])
-        values: dict[str, Any] = dict(zip(current_key_columns, parts, strict=False))
-        if target.kind == "rules":
-            values["rule_id"] = int(key)
-        return values
-
     # ------------------------------------------------------ cancel and enact
 
     def cancel_scheduled_change(
@@ -233,9 +237,7 @@ class WorkflowCommands(AccessCommands):
         target = target_for(check_kind(kind))
 
         def attempt() -> ScheduledChange:
-            sc = self.get_scheduled_change(kind, sc_id)
-            sc.require_pending()
-            self.check_data_version(f"scheduled change {sc_id}", sc.data_version, sc_data_version)
+            sc = self._pending_at(kind, sc_id, sc_data_version)
             current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT
             cur_product, new_product = target.products(current, sc.row)
             self.require(
@@ -295,8 +297,7 @@ class WorkflowCommands(AccessCommands):
         self, kind: str, sc_id: int, enacted_by: str, verification: dict[str, Any]
     ) -> tuple[ScheduledChange, list[Aggregate]]:
         target = target_for(check_kind(kind))
-        sc = self.get_scheduled_change(kind, sc_id)
-        sc.require_pending()
+        sc = pending_change(self, kind, sc_id)
         if sc.restores is not None:  # verified when scheduled: the row as it was
             target = target.restoring()
         current = target.current(self, sc.target) if sc.change_type != "insert" else ABSENT

@@ -1,16 +1,13 @@
-"""Writing release blobs the way Balrog's admin API does.
+"""Release writes as Balrog's admin API words and orders them.
 
-Three things Balrog's release routes share live here:
+The rules (three-way merge of a stale write, retries, ``copyTo`` as one
+atomic save) are the service's (``services/release_writes.py``); this module
+keeps what Balrog's HTTP layer adds:
 
 * a blob (or locale data, or a list) may arrive as JSON or as JSON text;
 * Balrog words blob failures as a list of errors (``"schema_version is not
-  set"``), checked before anything is written;
-* a write naming an older ``data_version`` is not refused outright: Balrog
-  merges it three ways (the blob at that data_version, the current blob, the
-  new one) and refuses only when both sides changed the same value. Parallel
-  per-locale uploads (balrogscript) rely on this. ``write_blob`` does the same
-  and then writes at the current data_version, so the domain's check still
-  catches a writer that raced it (and the merge is tried again).
+  set"``), checked for every release before anything is written;
+* its order of checks, and its status codes and wording for each refusal.
 """
 
 from __future__ import annotations
@@ -21,18 +18,30 @@ from typing import Any
 
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.release_blob_errors import INVALID_BLOB, blob_errors
-from rulelog.domain import bounded_json, ids
+from rulelog.domain import bounded_json
 from rulelog.domain.catalog.releases import Release
-from rulelog.domain.errors import Conflict, NotFound, SignoffRequired
+from rulelog.domain.errors import Conflict, SignoffRequired
 from rulelog.services.application import RulelogApp
+from rulelog.services.release_writes import (
+    OUTDATED,
+    BlobWrite,
+    find_release,
+    merge_keys,
+    put_locale,
+    write_releases,
+)
 
-#: What Balrog's OutdatedDataError says when a write cannot be merged.
-OUTDATED = "Failed to update row, old_data_version doesn't match current data_version"
-WRITE_ATTEMPTS = 3
-
-
-class MergeConflict(ValueError):
-    """Both sides of a three-way merge changed the same value."""
+__all__ = [
+    "OUTDATED",
+    "MergeKeys",
+    "PartialChange",
+    "PutLocale",
+    "find_release",
+    "name_mismatch",
+    "no_signoffs",
+    "parse_json_field",
+    "read_only_message",
+]
 
 
 def parse_json_field(value: Any, field: str) -> Any:
@@ -67,107 +76,6 @@ def read_only_message(name: str) -> str:
 def no_signoffs(error: SignoffRequired) -> Problem:
     """A direct edit never carries signoffs: Balrog's ``verify_signoffs`` says so."""
     return Problem(400, "Signoff Required", exception="No Signoffs given")
-
-
-# --------------------------------------------------------------- merging
-
-
-def merge3(ancestor: dict[str, Any], left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
-    """Merge two descendants of ``ancestor``; lists are unions, as Balrog's merge has it.
-
-    A key takes the side that changed it; a key changed on both sides (even to
-    the same value) or of different types on different sides cannot be merged.
-    """
-    merged: dict[str, Any] = {}
-    keys = list(dict.fromkeys([*ancestor, *left, *right]))
-    for key in keys:
-        values = [side.get(key) for side in (ancestor, left, right)]
-        types = {type(v) for v in values if v is not None}
-        if len(types) > 1:
-            raise MergeConflict(f"Cannot merge blobs: type mismatch for '{key}'")
-        if dict in types:
-            merged[key] = merge3(*[(side.get(key) or {}) for side in (ancestor, left, right)])
-        elif list in types:
-            merged[key] = _union(*[(side.get(key) or []) for side in (ancestor, left, right)])
-        else:
-            merged[key] = _merge_value(key, ancestor, left, right)
-    return merged
-
-
-def _union(*lists: list[Any]) -> list[Any]:
-    """Items of every list once each, first occurrence first (``1`` and ``True`` apart)."""
-    out: list[Any] = []
-    for items in lists:
-        for item in items:
-            if not any(item == seen and type(item) is type(seen) for seen in out):
-                out.append(item)
-    return out
-
-
-def _merge_value(key: str, ancestor: dict, left: dict, right: dict) -> Any:
-    if key in ancestor:
-        base = ancestor[key]
-        left_changed = key in left and left[key] != base
-        right_changed = key in right and right[key] != base
-        if left_changed and right_changed:
-            raise MergeConflict(f"Cannot merge blobs: left and right are both changing '{key}'")
-        if left_changed:
-            return left[key]
-        if right_changed:
-            return right[key]
-        return base
-    if key in left and key in right and left[key] != right[key]:
-        raise MergeConflict(f"Cannot merge blobs: left and right are both changing '{key}'")
-    return left[key] if key in left else right[key]
-
-
-def _outdated() -> Conflict:
-    return Conflict(OUTDATED, field="data_version", reason="outdated")
-
-
-def _blob_at(service: RulelogApp, release: Release, data_version: int) -> dict[str, Any] | None:
-    """The blob as it was at an earlier ``data_version`` of the release's current life."""
-    if not isinstance(data_version, int) or not 1 <= data_version < release.data_version:
-        return None
-    base = release.version - release.data_version
-    then = service.repository.get(ids.release_id(release.name), version=base + data_version)
-    return then.blob
-
-
-def write_blob(
-    service: RulelogApp,
-    name: str,
-    data_version: int,
-    blob: dict[str, Any],
-    changed_by: str,
-    product: str | None = None,
-) -> Release:
-    """Replace ``name``'s blob, merging with what changed since ``data_version``."""
-    for attempt in range(WRITE_ATTEMPTS):
-        release = service.get_release(name)
-        current = release.data_version
-        new = blob
-        if data_version != current:
-            ancestor = _blob_at(service, release, data_version)
-            if ancestor is None:
-                raise _outdated()
-            try:
-                new = merge3(ancestor, release.blob, blob)
-            except MergeConflict:
-                raise _outdated() from None
-        try:
-            return service.replace_release_blob(name, current, new, changed_by, product=product)
-        except Conflict as error:
-            if error.context.get("reason") != "outdated" or attempt == WRITE_ATTEMPTS - 1:
-                raise
-    raise _outdated()  # pragma: no cover - the loop returns or raises
-
-
-def find_release(service: RulelogApp, name: str) -> Release | None:
-    try:
-        return service.get_release(name)
-    except NotFound:
-        return None
 
 
 # ------------------------------------------- partial updates and locale uploads
@@ -219,7 +127,7 @@ class PartialChange(ABC):
     def run(self) -> tuple[int, int]:
         """Make the change; returns (status, the URL release's new data_version)."""
         new = True
-        steps = []
+        writes: list[BlobWrite] = []
         for name in [self.release, *self.copy_to]:
             release = find_release(self.service, name)
             skeleton = None
@@ -245,10 +153,10 @@ class PartialChange(ABC):
                 raise Problem(400, f"Couldn't update release: {mismatch}", exception=[mismatch])
             if not self.AUTHORIZE_FIRST:
                 self.authorize(product)
-            steps.append((name, skeleton, old, blob))
-        for name, skeleton, old, blob in steps:
-            self._write(name, skeleton, old, blob)
-        return (201 if new else 200), self.service.get_release(self.release).data_version
+            create = (self.product, skeleton) if skeleton is not None else None
+            writes.append(BlobWrite(name, old, blob, self.product_written(), create))
+        written = self._write(writes)
+        return (201 if new else 200), written[0].data_version
 
     def _check_existing(self, name: str, release: Release) -> int:
         if name != self.release:
@@ -285,13 +193,10 @@ class PartialChange(ABC):
         self.service.require(self.changed_by, "release.create", new_product=self.product)
         return skeleton
 
-    def _write(
-        self, name: str, skeleton: dict[str, Any] | None, old: int, blob: dict[str, Any]
-    ) -> None:
+    def _write(self, writes: list[BlobWrite]) -> list[Release]:
+        """Every release in one atomic save, as Balrog's one transaction."""
         try:
-            if skeleton is not None:
-                self.service.create_release(name, self.product, skeleton, self.changed_by)
-            write_blob(self.service, name, old, blob, self.changed_by, self.product_written())
+            return write_releases(self.service, writes, self.changed_by)
         except SignoffRequired as error:
             raise no_signoffs(error) from None
         except Conflict as error:
@@ -311,8 +216,7 @@ class MergeKeys(PartialChange):
     def plan(self, blob: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(self.incoming, dict):
             raise Problem(400, "Couldn't update release: data must be a JSON object")
-        blob.update(self.incoming)
-        return blob
+        return merge_keys(blob, self.incoming)
 
     def authorize(self, product: str) -> None:
         self.service.require(
@@ -345,16 +249,7 @@ class PutLocale(PartialChange):
         self.service.require(self.changed_by, "release_locale.modify", current_product=product)
 
     def plan(self, blob: dict[str, Any]) -> dict[str, Any]:
-        platforms = blob.setdefault("platforms", {})
-        platform = self.platform
-        entry = platforms.get(platform)
-        if isinstance(entry, dict):  # an aliased platform: the data goes to its target
-            platform = entry.get("alias", platform)
-        target = platforms.setdefault(platform, {})
-        target.setdefault("locales", {})[self.locale] = self.incoming
-        for other in self.alias:
-            platforms.setdefault(other, {"alias": platform})
-        return blob
+        return put_locale(blob, self.platform, self.locale, self.incoming, self.alias)
 
 
 def _names(value: Any, field: str) -> list[str]:

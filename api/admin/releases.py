@@ -5,7 +5,7 @@ row's version (blobs), so a row and its blob always agree. Writes go through
 the domain's release commands; this module adds what Balrog's HTTP layer
 decides: its order of checks, its wording of each refusal, 201 versus 200,
 and the three-way merge of a write made at an older data_version
-(``release_writes``). The read-only switch and revisions are in
+(``services/release_writes``). The read-only switch and revisions are in
 ``release_extras``, included here.
 """
 
@@ -31,12 +31,10 @@ from rulelog.api.admin.release_schemas import (
 from rulelog.api.admin.release_writes import (
     MergeKeys,
     PutLocale,
-    find_release,
     name_mismatch,
     no_signoffs,
     parse_json_field,
     read_only_message,
-    write_blob,
 )
 from rulelog.api.admin.rules import balrog_distinct
 from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
@@ -44,6 +42,7 @@ from rulelog.domain import ids
 from rulelog.domain.errors import SignoffRequired
 from rulelog.domain.workflow.signoff_rules import reduce_requirements, required_for_releases
 from rulelog.projections.release_summaries import release_summary, rules_by_release
+from rulelog.services.release_writes import BlobWrite, find_release, write_releases
 from rulelog.services.targets import rules_mapping
 
 router = APIRouter(tags=["releases"])
@@ -210,7 +209,8 @@ def put_release(
         changed_by, "release.modify", current_product=existing.product, new_product=product
     )
     try:
-        written = write_blob(service, release, body.data_version, blob, changed_by, product)
+        write = BlobWrite(release, body.data_version, blob, product)
+        (written,) = write_releases(service, [write], changed_by)
     except SignoffRequired as error:
         raise no_signoffs(error) from None
     return JSONResponse({"new_data_version": written.data_version})

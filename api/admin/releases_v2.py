@@ -20,9 +20,11 @@ from rulelog.api.admin.problems import Problem, problem, problem_body
 from rulelog.api.admin.releases import listing
 from rulelog.api.admin.scheduled_actions import enact, sign_off
 from rulelog.api.admin.scheduled_rows import when_millis
+from rulelog.domain.catalog.pins import PinnableRelease
 from rulelog.domain.catalog.release_parts import BASE, parse_dotted
 from rulelog.domain.errors import NotFound
 from rulelog.domain.serving.versions import LooseVersion
+from rulelog.services.changes import changed_as
 from rulelog.services.release_v2 import ReleasesV2
 
 router = APIRouter(prefix="/v2", tags=["releases v2"])
@@ -42,9 +44,22 @@ def login_first(request: Request) -> None:
         raise refusal.error()
 
 
-class BodyError(Exception):
+class BodyError(Problem):
+    """A body connexion's schema refuses: its 400, as ``application/problem+json``."""
+
     def __init__(self, detail: str) -> None:
-        self.detail = detail
+        super().__init__(400, detail, title="Bad Request")
+
+    def response(self) -> JSONResponse:
+        return invalid(self.detail)
+
+
+async def write_body(
+    request: Request, schema: dict[str, tuple[type, ...]], required: tuple
+) -> dict:
+    """A v2 write's body, after its login (``BodyError`` if connexion would refuse it)."""
+    login_first(request)
+    return await json_body(request, schema, required)
 
 
 async def json_body(request: Request, schema: dict[str, tuple[type, ...]], required: tuple) -> dict:
@@ -196,11 +211,7 @@ MODIFY_SCHEMA: dict[str, tuple[type, ...]] = {
 @router.post("/releases/{name}")
 async def update_release(name: str, request: Request, service: Service, changed_by: Actor) -> Any:
     """Merge part of a release (only the parts it changes are checked)."""
-    login_first(request)
-    try:
-        body = await json_body(request, MODIFY_SCHEMA, ("blob", "old_data_versions"))
-    except BodyError as error:
-        return invalid(error.detail)
+    body = await write_body(request, MODIFY_SCHEMA, ("blob", "old_data_versions"))
     v2 = ReleasesV2(service)
     if v2.find(name) is None:
         return _missing("Missing", "Release does not exist")
@@ -213,11 +224,7 @@ async def update_release(name: str, request: Request, service: Service, changed_
 @router.put("/releases/{name}")
 async def ensure_release(name: str, request: Request, service: Service, changed_by: Actor) -> Any:
     """Make the release exactly the blob given (created if new: ``product`` then)."""
-    login_first(request)
-    try:
-        body = await json_body(request, MODIFY_SCHEMA, ("blob",))
-    except BodyError as error:
-        return invalid(error.detail)
+    body = await write_body(request, MODIFY_SCHEMA, ("blob",))
     answer = await _in_thread(
         ReleasesV2(service).ensure,
         name,
@@ -241,15 +248,11 @@ def delete_release(name: str, service: Service, changed_by: Actor) -> Any:
 
 @router.put("/releases/{name}/read_only")
 async def set_read_only(name: str, request: Request, service: Service, changed_by: Actor) -> Any:
-    login_first(request)
-    try:
-        body = await json_body(
-            request,
-            {"read_only": (bool,), "old_data_version": (int,)},
-            ("read_only", "old_data_version"),
-        )
-    except BodyError as error:
-        return invalid(error.detail)
+    body = await write_body(
+        request,
+        {"read_only": (bool,), "old_data_version": (int,)},
+        ("read_only", "old_data_version"),
+    )
     v2 = ReleasesV2(service)
     if v2.find(name) is None:
         return _missing("Missing", "Release does not exist")
@@ -268,11 +271,7 @@ def _pending_sc_id(service: Any, name: str) -> int | None:
 async def signoff(
     name: str, request: Request, service: Service, reader: Reader, changed_by: Actor
 ) -> Any:
-    login_first(request)
-    try:
-        body = await json_body(request, {"role": (str,)}, ("role",))
-    except BodyError as error:
-        return invalid(error.detail)
+    body = await write_body(request, {"role": (str,)}, ("role",))
     sc_id = _pending_sc_id(service, name)
     if sc_id is None:
         return _missing("Missing", "Release has no scheduled changes")
@@ -311,15 +310,11 @@ def enact_changes(name: str, service: Service, reader: Reader, changed_by: Actor
 
 @router.put("/releases/{name}/pinnable")
 async def set_pinnable(name: str, request: Request, service: Service, changed_by: Actor) -> Any:
-    login_first(request)
-    try:
-        body = await json_body(
-            request,
-            {"product": (str,), "channel": (str,), "version": (str,), "when": (int, type(None))},
-            ("product", "channel", "version"),
-        )
-    except BodyError as error:
-        return invalid(error.detail)
+    body = await write_body(
+        request,
+        {"product": (str,), "channel": (str,), "version": (str,), "when": (int, type(None))},
+        ("product", "channel", "version"),
+    )
     v2 = ReleasesV2(service)
     if v2.find(name) is None:
         return _missing("Not Found", "Release does not exist")
@@ -342,7 +337,10 @@ async def set_pinnable(name: str, request: Request, service: Service, changed_by
         if pin is None:
             pin = service.create_pin(product, channel, version, name, changed_by)
         else:
-            pin = service.change("pinnable_releases", "update", row, changed_by, pin.data_version)
+            updated = service.change(
+                "pinnable_releases", "update", row, changed_by, pin.data_version
+            )
+            pin = changed_as(PinnableRelease, updated)
         return JSONResponse({BASE: pin.data_version})
     change_type = "insert" if pin is None else "update"
     sc = service.schedule_change(

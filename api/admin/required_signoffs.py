@@ -6,10 +6,14 @@ later one, and every change or removal, needs the existing policies'
 signoffs, so Balrog refuses it here with 400 "Signoff Required" and the
 change goes through ``/scheduled_changes/required_signoffs/...``. Deleting
 directly is always refused, even without a token, as Balrog does.
+
+Both kinds' routes are made by one function (``_register``); they differ only
+in their body and query parameters. No ``from __future__ import annotations``
+here: FastAPI reads the handlers' annotations, which name the kind's body model.
 """
 
-from __future__ import annotations
-
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from fastapi import APIRouter, Body, Depends, Query
@@ -27,10 +31,9 @@ from rulelog.api.admin.users_schemas import (
     direct_edit,
 )
 from rulelog.domain import ids
-from rulelog.domain.access.users import RoleRoster
 from rulelog.domain.workflow.policies import KEY_COLUMNS, SignoffPolicies, policy_key
-from rulelog.domain.workflow.signoff_rules import check_policy_holders
 from rulelog.projections.history import stream_of
+from rulelog.services.policy_holders import check_enough_holders
 from rulelog.services.targets import target_for
 
 router = APIRouter(tags=["required signoffs"])
@@ -133,11 +136,8 @@ def _create(
     # Balrog's order: the permission, enough role holders, then the signoffs it needs.
     target = target_for(f"required_signoffs/{kind}")
     service.require(changed_by, target.change_name("insert"), new_product=row["product"])
-    roster = service.find(ids.role_roster_id(row["role"]), RoleRoster)
-    where = ", ".join(str(row[c]) for c in KEY_COLUMNS[kind][:-1])
     with as_balrog_value_error():
-        holders = len(roster.holders) if roster else 0
-        check_policy_holders(row["role"], row["signoffs_required"], holders, target=where)
+        check_enough_holders(service, kind, row)
     with as_balrog_value_error(), direct_edit():
         service.add_required_signoff(kind, row, changed_by)
     return JSONResponse({"new_data_version": 1}, status_code=201)
@@ -213,6 +213,9 @@ PRODUCT_Q = Query(None, description="Only the policies of this product.")
 CHANNEL_Q = Query(None, description="Only the policies of this channel.")
 PAGE_Q = Query(None, description="Page of revisions (from 1).")
 LIMIT_Q = Query(None, description="Revisions per page (default 100).")
+PRODUCT_KEY = Query(..., min_length=1, max_length=15)
+CHANNEL_KEY = Query(..., min_length=1, max_length=75)
+ROLE_KEY = Query(..., min_length=1, max_length=50)
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": NewDataVersion, "description": "Created"},
     **WRITE_PROBLEMS,
@@ -226,96 +229,125 @@ REVISION_PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-# ----------------------------------------------------------------- product
+@dataclass(frozen=True)
+class RevisionQuery:
+    """Which policy's revisions, and which page of them."""
+
+    where: dict[str, str]
+    page: int | None
+    limit: int | None
 
 
-@router.get("/required_signoffs/product", response_model=PolicyList)
-def list_product_policies(
-    reader: Reader, product: str | None = PRODUCT_Q, channel: str | None = CHANNEL_Q
-) -> Any:
-    where = {k: v for k, v in (("product", product), ("channel", channel)) if v is not None}
-    rows = _policies(reader, "product", where)
-    return JSONResponse({"count": len(rows), "required_signoffs": rows})
+def _given(**values: str | None) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
-@router.post(
-    "/required_signoffs/product",
-    status_code=201,
-    response_model=NewDataVersion,
-    responses=CREATE_RESPONSES,
-)
-def create_product_policy(
-    service: Service, reader: Reader, changed_by: Actor, body: ProductPolicyBody = Body(...)
-) -> Any:
-    return _create(service, reader, "product", body, changed_by)
+# The query parameters of each kind, in Balrog's order (they are all that differs).
 
 
-@router.delete("/required_signoffs/product", responses=DELETE_RESPONSES)
-def delete_product_policy() -> Any:
-    return _refuse_delete()
+def _product_filters(product: str | None = PRODUCT_Q, channel: str | None = CHANNEL_Q) -> dict:
+    return _given(product=product, channel=channel)
 
 
-@router.get(
-    "/required_signoffs/product/revisions",
-    response_model=PolicyRevisionList,
-    responses=REVISION_PROBLEMS,
-    dependencies=[Depends(strict_query("product", "role", "channel", "page", "limit"))],
-)
-def product_policy_revisions(
-    service: Service,
-    reader: Reader,
-    product: str = Query(..., min_length=1, max_length=15),
-    role: str = Query(..., min_length=1, max_length=50),  # Balrog's parameter order
-    channel: str = Query(..., min_length=1, max_length=75),
+def _permissions_filters(product: str | None = PRODUCT_Q) -> dict:
+    return _given(product=product)
+
+
+def _product_revisions(
+    product: str = PRODUCT_KEY,
+    role: str = ROLE_KEY,  # Balrog's parameter order
+    channel: str = CHANNEL_KEY,
     page: int | None = PAGE_Q,
     limit: int | None = LIMIT_Q,
-) -> Any:
-    where = {"product": product, "channel": channel, "role": role}
-    return _revisions(service, reader, "product", where, _page(page, "page"), _page(limit, "limit"))
+) -> RevisionQuery:
+    return RevisionQuery({"product": product, "channel": channel, "role": role}, page, limit)
 
 
-# ------------------------------------------------------------- permissions
-
-
-@router.get("/required_signoffs/permissions", response_model=PolicyList)
-def list_permissions_policies(reader: Reader, product: str | None = PRODUCT_Q) -> Any:
-    where = {"product": product} if product is not None else {}
-    rows = _policies(reader, "permissions", where)
-    return JSONResponse({"count": len(rows), "required_signoffs": rows})
-
-
-@router.post(
-    "/required_signoffs/permissions",
-    status_code=201,
-    response_model=NewDataVersion,
-    responses=CREATE_RESPONSES,
-)
-def create_permissions_policy(
-    service: Service, reader: Reader, changed_by: Actor, body: PermissionsPolicyBody = Body(...)
-) -> Any:
-    return _create(service, reader, "permissions", body, changed_by)
-
-
-@router.delete("/required_signoffs/permissions", responses=DELETE_RESPONSES)
-def delete_permissions_policy() -> Any:
-    return _refuse_delete()
-
-
-@router.get(
-    "/required_signoffs/permissions/revisions",
-    response_model=PolicyRevisionList,
-    responses=REVISION_PROBLEMS,
-    dependencies=[Depends(strict_query("product", "role", "page", "limit"))],
-)
-def permissions_policy_revisions(
-    service: Service,
-    reader: Reader,
-    product: str = Query(..., min_length=1, max_length=15),
-    role: str = Query(..., min_length=1, max_length=50),
+def _permissions_revisions(
+    product: str = PRODUCT_KEY,
+    role: str = ROLE_KEY,
     page: int | None = PAGE_Q,
     limit: int | None = LIMIT_Q,
-) -> Any:
-    where = {"product": product, "role": role}
-    return _revisions(
-        service, reader, "permissions", where, _page(page, "page"), _page(limit, "limit")
+) -> RevisionQuery:
+    return RevisionQuery({"product": product, "role": role}, page, limit)
+
+
+def _register(
+    kind: str,
+    body_model: type[BaseModel],
+    filters: Callable[..., dict],
+    revision_query: Callable[..., RevisionQuery],
+    revision_params: tuple[str, ...],
+) -> None:
+    """The four routes of one kind of policy (``product`` or ``permissions``)."""
+    path = f"/required_signoffs/{kind}"
+
+    def list_policies(reader: Reader, where: dict = Depends(filters)) -> Any:
+        rows = _policies(reader, kind, where)
+        return JSONResponse({"count": len(rows), "required_signoffs": rows})
+
+    def create_policy(
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        body: body_model = Body(...),  # type: ignore[valid-type]
+    ) -> Any:
+        return _create(service, reader, kind, body, changed_by)
+
+    def delete_policy() -> Any:
+        return _refuse_delete()
+
+    def policy_revisions(
+        service: Service, reader: Reader, query: RevisionQuery = Depends(revision_query)
+    ) -> Any:
+        page, limit = _page(query.page, "page"), _page(query.limit, "limit")
+        return _revisions(service, reader, kind, query.where, page, limit)
+
+    router.add_api_route(
+        path,
+        list_policies,
+        methods=["GET"],
+        response_model=PolicyList,
+        name=f"list_{kind}_policies",
     )
+    router.add_api_route(
+        path,
+        create_policy,
+        methods=["POST"],
+        status_code=201,
+        response_model=NewDataVersion,
+        responses=CREATE_RESPONSES,
+        name=f"create_{kind}_policy",
+    )
+    router.add_api_route(
+        path,
+        delete_policy,
+        methods=["DELETE"],
+        responses=DELETE_RESPONSES,
+        name=f"delete_{kind}_policy",
+    )
+    router.add_api_route(
+        f"{path}/revisions",
+        policy_revisions,
+        methods=["GET"],
+        response_model=PolicyRevisionList,
+        responses=REVISION_PROBLEMS,
+        dependencies=[Depends(strict_query(*revision_params))],
+        name=f"{kind}_policy_revisions",
+    )
+
+
+_register(
+    "product",
+    ProductPolicyBody,
+    _product_filters,
+    _product_revisions,
+    ("product", "role", "channel", "page", "limit"),
+)
+_register(
+    "permissions",
+    PermissionsPolicyBody,
+    _permissions_filters,
+    _permissions_revisions,
+    ("product", "role", "page", "limit"),
+)

@@ -48,11 +48,9 @@ from rulelog.api.admin.scheduled_schemas import (
 from rulelog.api.admin.schemas import ProblemDoc
 from rulelog.api.admin.timeline import Past
 from rulelog.domain import ids
-from rulelog.domain.access.users import RoleRoster
 from rulelog.domain.errors import Conflict, Invalid, NotFound
-from rulelog.domain.workflow.policies import KEY_COLUMNS
 from rulelog.domain.workflow.scheduling import KINDS, PendingTarget
-from rulelog.domain.workflow.signoff_rules import check_policy_holders
+from rulelog.services.policy_holders import check_enough_holders
 from rulelog.services.targets import rules_mapping, target_for
 from rulelog.services.verification import verify_scheduler_signoffs
 
@@ -202,11 +200,8 @@ def _check_policy_plan(service: Any, kind: str, change_type: Any, row: dict[str,
     role, count = row.get("role"), row.get("signoffs_required")
     if not isinstance(role, str) or not isinstance(count, int):
         return
-    roster = service.find(ids.role_roster_id(role), RoleRoster)
-    holders = len(roster.holders) if roster else 0
-    target = ", ".join(str(row.get(c)) for c in KEY_COLUMNS[kind.split("/", 1)[1]][:-1])
     try:
-        check_policy_holders(role, count, holders, target=target)
+        check_enough_holders(service, kind.split("/", 1)[1], row)
     except Invalid as error:
         raise Problem(400, "Unknown error", exception=str(error)) from None
 

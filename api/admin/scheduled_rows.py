@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rulelog.domain.catalog.rule_fields import RULE_FIELDS
-from rulelog.domain.workflow.policies import KEY_COLUMNS
+from rulelog.domain.workflow.kinds import KEY_COLUMNS, key_row
 from rulelog.domain.workflow.scheduling import parse_when
 from rulelog.domain.workflow.signoff_rules import reduce_requirements
 from rulelog.projections.sc_revisions import ScRevision
@@ -31,8 +31,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "permissions": ("permission", "username", "options"),
     "emergency_shutoff": ("product", "channel", "comment"),
     "pinnable_releases": ("product", "version", "channel", "mapping"),
-    "required_signoffs/product": (*KEY_COLUMNS["product"], "signoffs_required"),
-    "required_signoffs/permissions": (*KEY_COLUMNS["permissions"], "signoffs_required"),
+    "required_signoffs/product": (*KEY_COLUMNS["required_signoffs/product"], "signoffs_required"),
+    "required_signoffs/permissions": (
+        *KEY_COLUMNS["required_signoffs/permissions"],
+        "signoffs_required",
+    ),
 }
 UPTAKE_COLUMNS = ("telemetry_product", "telemetry_channel", "telemetry_uptake")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,24 +51,6 @@ def when_millis(value: Any) -> int | None:
     if not value:
         return None
     return (parse_when(value) - EPOCH) // timedelta(milliseconds=1)
-
-
-def key_row(kind: str, key: str) -> dict[str, Any]:
-    """The identifying columns of a target, from the change's target key."""
-    if kind == "rules":
-        return {"rule_id": int(key)} if key.isdigit() else {}
-    if kind == "releases":
-        return {"name": key}
-    if kind == "permissions":
-        username, _, permission = key.rpartition("/")
-        return {"username": username, "permission": permission}
-    names = {
-        "emergency_shutoff": ("product", "channel"),
-        "pinnable_releases": ("product", "channel", "version"),
-        "required_signoffs/product": KEY_COLUMNS["product"],
-        "required_signoffs/permissions": KEY_COLUMNS["permissions"],
-    }[kind]
-    return dict(zip(names, key.split("/", len(names) - 1), strict=False))
 
 
 def target_columns(sc: dict[str, Any]) -> dict[str, Any]:

@@ -604,6 +604,18 @@ def test_post_and_copy_to(fx: AdminClient) -> None:
     )
     assert refused(guarded, 400, "Signoff Required")["exception"] == "No Signoffs given"
     assert fx.event_count() == before
+    # copyTo is one transaction, as Balrog's: C9 may be written directly, but the guarded
+    # release it is copied to may not, so neither is written.
+    make(fx, "C9", schema_version=9)
+    before = fx.event_count()
+    copied = fx.post(
+        "/releases/C9",
+        {**body, "schema_version": 9, "data": json.dumps({"displayVersion": "121.0"}),
+         "copyTo": json.dumps([MAPPED])},
+    )
+    assert refused(copied, 400, "Signoff Required")["exception"] == "No Signoffs given"
+    assert fx.event_count() == before
+    assert fx.get("/releases/C9").json == blob("C9", schema_version=9)
 
 
 def test_blob_fields_are_json_text_as_in_balrog(fx: AdminClient) -> None:
