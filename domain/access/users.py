@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.errors import Conflict, NotFound
+from rulelog.domain.upcasting import fields_added
 
 
 class User(Aggregate):
@@ -28,10 +29,7 @@ class User(Aggregate):
         username: str
         #: Who caused the user to exist (the granter); None in events stored before v2.
         created_by: str | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["created_by"] = None
+        upcast_v1_v2 = fields_added(created_by=None)
 
     class PermissionGranted(Aggregate.Event):
         TOPIC = "rulelog:user.permission-granted"
@@ -146,30 +144,21 @@ class RoleRoster(Aggregate):
         class_version = 2
         role: str
         created_by: str | None  #: None in events stored before v2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["created_by"] = None
+        upcast_v1_v2 = fields_added(created_by=None)
 
     class Joined(Aggregate.Event):
         TOPIC = "rulelog:role-roster.joined"
         class_version = 2
         username: str  #: who joined: the subject, not the actor
         changed_by: str | None  #: None in events stored before v2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["changed_by"] = None
+        upcast_v1_v2 = fields_added(changed_by=None)
 
     class Left(Aggregate.Event):
         TOPIC = "rulelog:role-roster.left"
         class_version = 2
         username: str
         changed_by: str | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["changed_by"] = None
+        upcast_v1_v2 = fields_added(changed_by=None)
 
     @staticmethod
     def create_id(role: str) -> UUID:

@@ -33,6 +33,7 @@ from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.errors import Conflict, Invalid
+from rulelog.domain.upcasting import fields_added
 
 #: Kinds of target Balrog can schedule changes to, named as in its admin API.
 KINDS: tuple[str, ...] = (
@@ -119,10 +120,7 @@ class ScheduledChange(Aggregate):
         required: list[dict[str, Any]]
         #: The prior row this change brings back ({key columns, data_version}), if any.
         restores: dict[str, Any] | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["restores"] = None
+        upcast_v1_v2 = fields_added(restores=None)
 
     class Modified(Aggregate.Event):
         TOPIC = "rulelog:scheduled-change.modified"
@@ -133,10 +131,7 @@ class ScheduledChange(Aggregate):
         changed_by: str
         required: list[dict[str, Any]]
         restores: dict[str, Any] | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["restores"] = None
+        upcast_v1_v2 = fields_added(restores=None)
 
     class Rebased(Aggregate.Event):
         """A direct edit of the target, merged into this pending change."""
@@ -155,10 +150,7 @@ class ScheduledChange(Aggregate):
         username: str
         role: str
         fingerprints: dict[str, str]
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["fingerprints"] = {}
+        upcast_v1_v2 = fields_added(fingerprints={})
 
     class ExpectationsOverridden(Aggregate.Event):
         """A signoff given although expectations fail on the test view: who, why, which."""
@@ -187,10 +179,7 @@ class ScheduledChange(Aggregate):
         enacted_by: str
         required: list[dict[str, Any]]
         verification: dict[str, Any]
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["verification"] = {}
+        upcast_v1_v2 = fields_added(verification={})
 
     @staticmethod
     def create_id(kind: str, sc_id: int, **_: Any) -> UUID:

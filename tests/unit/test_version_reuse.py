@@ -1,15 +1,17 @@
-"""The updateLine check compares versions with ``domain.serving.versions`` now;
-before the split of ``blobs/validation.py`` it had its own parser. These tests
-hold the new comparisons to the old one's answers, recorded in
-``tests/data/update_line_versions.json`` by running the old functions
-(``_version_matches``, ``_versions_overlap``, ``_build_id_matches``,
-``_build_ids_overlap``, ``_channels_overlap`` and the two format checks of
-validation.py at commit 0e88588) over the corpora below: every version,
-buildID and channel the check could be handed, in each shape it takes them.
+"""Blob validation and rule validation parse versions with ``domain.serving.versions``
+now; before issue #11 each had its own parser (``blobs/validation.py`` for the
+updateLine check and the blob formats, ``catalog/rule_fields.py`` for a rule's
+``version`` and ``buildID``). These tests hold the new code to the old one's
+answers, recorded in ``tests/data/version_reuse.json`` by running the old
+functions (validation.py's ``_version_matches``, ``_versions_overlap``,
+``_build_id_matches``, ``_build_ids_overlap``, ``_channels_overlap`` and two
+format checks; rule_fields.py's version and buildID checks; both at commit
+0e88588) over the corpora below: every version, buildID and channel the checks
+could be handed, in each shape they take them.
 
-Each recorded row is one left-hand value; its characters are the answers for
-each right-hand value in order: ``T`` match/overlap, ``F`` none, ``I`` Balrog
-cannot compare them (the blob is refused).
+Each recorded row of a comparison is one left-hand value; its characters are
+the answers for each right-hand value in order: ``T`` match/overlap, ``F``
+none, ``I`` Balrog cannot compare them (the blob is refused).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from rulelog.domain.catalog.rule_fields import normalize_rule
+from rulelog.domain.errors import Invalid
 from rulelog.domain.serving.blobs.formats import (
     FormatProblem,
     is_build_id_expression,
@@ -34,7 +38,7 @@ from rulelog.domain.serving.blobs.update_lines import (
     versions_overlap,
 )
 
-RECORDED = Path(__file__).resolve().parents[1] / "data" / "update_line_versions.json"
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "version_reuse.json"
 
 #: Plain versions: each grammar (post-modern, modern, ancient), globs, pre-releases,
 #: the quirks (letters after the first, Unicode digits, a trailing newline) and junk.
@@ -57,6 +61,12 @@ BUILD_IDS = [
     "2023", "2022", "2024", "20230101010101", "2018a", "", "<2023", ">2022", "<=2023", ">=2023",
     "=2023", "2023*", "<2023*", "abc", ">abc", "<20230101010101", "0", ">0", "<0", "<=0",
 ]  # fmt: skip
+#: A rule's version and buildID as a client may send them: with spaces, lists,
+#: non-ASCII digits (rulelog refuses those, Balrog's ``\\d`` would not).
+RULE_VERSIONS = [*EXPRESSIONS, " 60.0 ", "60.0, 61.0", "<=4.0,3.0", "5", "5.0b4", "<= 4.0",
+    "99.98.*", "4.*", "+5.0", "5_0.0", " 5.0", "60.0 ", "<60.0x", "<60.0 ,61.0"]  # fmt: skip
+RULE_BUILD_IDS = [*BUILD_IDS, " 2023", "2023 ", "<2023 ", "2_023", "\u0662\u0660\u0662\u0663",
+    "+2023", "<+2023", "<=", "<2023x", "<=2023\n"]  # fmt: skip
 CHANNELS = [
     "release", "release*", "beta", "release-cck-partner", "release-cck-*", "rel*", "r*", "*",
     "re*", "nightly.*", "nightly-x", "a.b*", "axb", "[*", "(x*", "release**", "",
@@ -95,6 +105,15 @@ CASES = {
 }
 
 
+def _rule_field(field: str, value: str, *, admin_api: bool) -> str:
+    """A rule's field as normalized, or the refusal."""
+    try:
+        rule = normalize_rule({field: value}, partial=True, admin_api=admin_api)
+    except Invalid as error:
+        return f"refused: {error}"
+    return str(rule[field])
+
+
 @pytest.fixture(scope="module")
 def recorded() -> dict[str, list[str]]:
     return json.loads(RECORDED.read_text(encoding="utf-8"))
@@ -124,3 +143,14 @@ def test_same_format_problems_as_the_old_parser(
     name: str, check: Callable[[object], bool], values: list[str], recorded: dict[str, list[str]]
 ) -> None:
     assert [_format(check, v) for v in values] == recorded[name]
+
+
+@pytest.mark.parametrize("admin_api", [False, True])
+@pytest.mark.parametrize(
+    ("field", "values"), [("version", RULE_VERSIONS), ("buildID", RULE_BUILD_IDS)]
+)
+def test_same_rule_fields_as_the_old_parser(
+    field: str, values: list[str], admin_api: bool, recorded: dict[str, list[str]]
+) -> None:
+    name = f"rule_{field}{'_admin_api' if admin_api else ''}"
+    assert [_rule_field(field, v, admin_api=admin_api) for v in values] == recorded[name]
