@@ -103,35 +103,34 @@ def parse_when(value: Any) -> datetime:
     raise Invalid(f"when: not a time: {value!r}", field="when")
 
 
+class _Proposal(Aggregate.Event):
+    """What scheduling a change and modifying it both record (``restores`` added
+    in version 2)."""
+
+    class_version = 2
+    row: dict[str, Any] | None
+    base_data_version: int | None
+    condition: dict[str, Any]
+    required: list[dict[str, Any]]
+    #: The prior row this change brings back ({key columns, data_version}), if any.
+    restores: dict[str, Any] | None
+    upcast_v1_v2 = fields_added(restores=None)
+
+
 class ScheduledChange(Aggregate):
     TOPIC = "rulelog:scheduled-change"
 
-    class Created(Aggregate.Created):
+    class Created(_Proposal, Aggregate.Created):
         TOPIC = "rulelog:scheduled-change.scheduled"
-        class_version = 2
         kind: str
         sc_id: int
         change_type: str
         target: str
-        row: dict[str, Any] | None
-        base_data_version: int | None
-        condition: dict[str, Any]
         scheduled_by: str
-        required: list[dict[str, Any]]
-        #: The prior row this change brings back ({key columns, data_version}), if any.
-        restores: dict[str, Any] | None
-        upcast_v1_v2 = fields_added(restores=None)
 
-    class Modified(Aggregate.Event):
+    class Modified(_Proposal):
         TOPIC = "rulelog:scheduled-change.modified"
-        class_version = 2
-        row: dict[str, Any] | None
-        base_data_version: int | None
-        condition: dict[str, Any]
         changed_by: str
-        required: list[dict[str, Any]]
-        restores: dict[str, Any] | None
-        upcast_v1_v2 = fields_added(restores=None)
 
     class Rebased(Aggregate.Event):
         """A direct edit of the target, merged into this pending change."""
