@@ -20,12 +20,17 @@ from rulelog.domain.errors import Conflict, NotFound
 from rulelog.domain.upcasting import fields_added
 
 
-class _PermissionSet(Aggregate.Event):
-    """A permission row granted or changed, with its options."""
+class _PermissionEvent(Aggregate.Event):
+    """An event about one of the user's permission rows."""
 
     permission: str
-    options: dict[str, Any]
     changed_by: str
+
+
+class _PermissionSet(_PermissionEvent):
+    """A permission row granted or changed, with its options."""
+
+    options: dict[str, Any]
 
 
 class _RoleEvent(Aggregate.Event):
@@ -59,10 +64,8 @@ class User(Aggregate):
     class PermissionChanged(_PermissionSet):
         TOPIC = "rulelog:user.permission-changed"
 
-    class PermissionRevoked(Aggregate.Event):
+    class PermissionRevoked(_PermissionEvent):
         TOPIC = "rulelog:user.permission-revoked"
-        permission: str
-        changed_by: str
 
     class RoleGranted(_RoleEvent):
         TOPIC = "rulelog:user.role-granted"
