@@ -45,7 +45,7 @@ class Recreation:
                 setattr(aggregate, field.name, getattr(self, field.name))
         aggregate.deleted = False
         aggregate._base_version = aggregate.version
-        aggregate.recreated()
+        aggregate.after_recreation()
 
 
 class Deletable(Aggregate):
@@ -95,5 +95,5 @@ class Recreatable(Deletable):
             **fields,
         )
 
-    def recreated(self) -> None:
+    def after_recreation(self) -> None:
         """Hook: derive what the recreated fields imply (by default nothing)."""

@@ -148,7 +148,8 @@ class Release(Recreatable):
                 f"release {self.name} is read-only; clear read_only first", field="read_only"
             )
 
-    def recreated(self) -> None:
+    def after_recreation(self) -> None:
+        """A recreated release's parts start at data_version 1, as a new one's do."""
         self.part_versions = initial_part_versions(self.blob)
 
     def replace_blob(self, product: str, blob: dict[str, Any], changed_by: str) -> None:
