@@ -17,6 +17,34 @@ from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.errors import Conflict, NotFound
+from rulelog.domain.upcasting import fields_added
+
+
+class _PermissionEvent(Aggregate.Event):
+    """An event about one of the user's permission rows."""
+
+    permission: str
+    changed_by: str
+
+
+class _PermissionSet(_PermissionEvent):
+    """A permission row granted or changed, with its options."""
+
+    options: dict[str, Any]
+
+
+class _RoleEvent(Aggregate.Event):
+    role: str
+    changed_by: str
+
+
+class _HolderEvent(Aggregate.Event):
+    """Someone joined or left a role's holders (``changed_by`` added in version 2)."""
+
+    class_version = 2
+    username: str  #: who joined or left: the subject, not the actor
+    changed_by: str | None  #: None in events stored before v2
+    upcast_v1_v2 = fields_added(changed_by=None)
 
 
 class User(Aggregate):
@@ -28,37 +56,22 @@ class User(Aggregate):
         username: str
         #: Who caused the user to exist (the granter); None in events stored before v2.
         created_by: str | None
+        upcast_v1_v2 = fields_added(created_by=None)
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["created_by"] = None
-
-    class PermissionGranted(Aggregate.Event):
+    class PermissionGranted(_PermissionSet):
         TOPIC = "rulelog:user.permission-granted"
-        permission: str
-        options: dict[str, Any]
-        changed_by: str
 
-    class PermissionChanged(Aggregate.Event):
+    class PermissionChanged(_PermissionSet):
         TOPIC = "rulelog:user.permission-changed"
-        permission: str
-        options: dict[str, Any]
-        changed_by: str
 
-    class PermissionRevoked(Aggregate.Event):
+    class PermissionRevoked(_PermissionEvent):
         TOPIC = "rulelog:user.permission-revoked"
-        permission: str
-        changed_by: str
 
-    class RoleGranted(Aggregate.Event):
+    class RoleGranted(_RoleEvent):
         TOPIC = "rulelog:user.role-granted"
-        role: str
-        changed_by: str
 
-    class RoleRevoked(Aggregate.Event):
+    class RoleRevoked(_RoleEvent):
         TOPIC = "rulelog:user.role-revoked"
-        role: str
-        changed_by: str
 
     @staticmethod
     def create_id(username: str) -> UUID:
@@ -146,30 +159,13 @@ class RoleRoster(Aggregate):
         class_version = 2
         role: str
         created_by: str | None  #: None in events stored before v2
+        upcast_v1_v2 = fields_added(created_by=None)
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["created_by"] = None
-
-    class Joined(Aggregate.Event):
+    class Joined(_HolderEvent):
         TOPIC = "rulelog:role-roster.joined"
-        class_version = 2
-        username: str  #: who joined: the subject, not the actor
-        changed_by: str | None  #: None in events stored before v2
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["changed_by"] = None
-
-    class Left(Aggregate.Event):
+    class Left(_HolderEvent):
         TOPIC = "rulelog:role-roster.left"
-        class_version = 2
-        username: str
-        changed_by: str | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["changed_by"] = None
 
     @staticmethod
     def create_id(role: str) -> UUID:

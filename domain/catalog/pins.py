@@ -13,10 +13,11 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
+from rulelog.domain.catalog.recreatable import Deletion, Recreatable, Recreation
 from rulelog.domain.errors import NotFound
 
 
-class PinnableRelease(Aggregate):
+class PinnableRelease(Recreatable):
     TOPIC = "rulelog:pinnable-release"
 
     class Created(Aggregate.Created):
@@ -27,7 +28,7 @@ class PinnableRelease(Aggregate):
         mapping: str
         changed_by: str
 
-    class Recreated(Aggregate.Event):
+    class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:pinnable-release.recreated"
         mapping: str
         changed_by: str
@@ -37,7 +38,7 @@ class PinnableRelease(Aggregate):
         mapping: str
         changed_by: str
 
-    class Deleted(Aggregate.Event):
+    class Deleted(Deletion, Aggregate.Event):
         TOPIC = "rulelog:pinnable-release.deleted"
         changed_by: str
 
@@ -57,24 +58,13 @@ class PinnableRelease(Aggregate):
         self.deleted = False
         self._base_version = 0
 
-    @property
-    def data_version(self) -> int:
-        return self.version - self._base_version
-
-    def require_live(self) -> None:
-        if self.deleted:
-            raise NotFound(
-                f"no pin {self.pin_version} for {self.product} on {self.channel}",
-                product=self.product,
-                channel=self.channel,
-                version=self.pin_version,
-            )
-
-    @event(Recreated)
-    def recreate(self, mapping: str, changed_by: str) -> None:
-        self.mapping = mapping
-        self.deleted = False
-        self._base_version = self.version
+    def not_found(self) -> NotFound:
+        return NotFound(
+            f"no pin {self.pin_version} for {self.product} on {self.channel}",
+            product=self.product,
+            channel=self.channel,
+            version=self.pin_version,
+        )
 
     def change_mapping(self, mapping: str, changed_by: str) -> None:
         self.require_live()
@@ -84,14 +74,6 @@ class PinnableRelease(Aggregate):
     @event(MappingChanged)
     def _record_mapping(self, mapping: str, changed_by: str) -> None:
         self.mapping = mapping
-
-    def delete(self, changed_by: str) -> None:
-        self.require_live()
-        self._record_delete(changed_by=changed_by)
-
-    @event(Deleted)
-    def _record_delete(self, changed_by: str) -> None:
-        self.deleted = True
 
     def as_balrog(self) -> dict[str, Any]:
         return {

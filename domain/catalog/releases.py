@@ -1,9 +1,7 @@
 """The ``Release`` aggregate (a named blob) and the index of who maps to it.
 
-Balrog lets a release be deleted and later created again under the same name,
-with ``data_version`` starting again at 1. The aggregate keeps one history
-per name and counts ``data_version`` from the latest (re)creation, so the
-whole life of a name stays in one stream while the API sees Balrog's numbers.
+A release can be deleted and created again under the same name
+(``domain.catalog.recreatable``).
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.catalog.names import check_addressable
+from rulelog.domain.catalog.recreatable import Deletion, Recreatable, Recreation
 from rulelog.domain.catalog.release_parts import (
     BASE,
     base_of,
@@ -64,7 +63,7 @@ def next_part_versions(
     return out
 
 
-class Release(Aggregate):
+class Release(Recreatable):
     """A named blob; also Balrog v2's per-part data_versions (``part_versions``).
 
     The stream holds the whole blob, so every reader (v1, serving, history,
@@ -91,7 +90,7 @@ class Release(Aggregate):
         read_only: bool
         changed_by: str
 
-    class Recreated(Aggregate.Event):
+    class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:release.recreated"
         product: str
         blob: dict[str, Any]
@@ -109,7 +108,7 @@ class Release(Aggregate):
         read_only: bool
         changed_by: str
 
-    class Deleted(Aggregate.Event):
+    class Deleted(Deletion, Aggregate.Event):
         TOPIC = "rulelog:release.deleted"
         changed_by: str
 
@@ -139,13 +138,8 @@ class Release(Aggregate):
         self._base_version = 0
         self.part_versions = initial_part_versions(blob)
 
-    @property
-    def data_version(self) -> int:
-        return self.version - self._base_version
-
-    def require_live(self) -> None:
-        if self.deleted:
-            raise NotFound(f"release {self.name} does not exist", release=self.name)
+    def not_found(self) -> NotFound:
+        return NotFound(f"release {self.name} does not exist", release=self.name)
 
     def require_writable(self) -> None:
         self.require_live()
@@ -154,17 +148,9 @@ class Release(Aggregate):
                 f"release {self.name} is read-only; clear read_only first", field="read_only"
             )
 
-    @event(Recreated)
-    def recreate(
-        self, product: str, blob: dict[str, Any], read_only: bool, changed_by: str
-    ) -> None:
-        self.product = product
-        self.blob = blob
-        self.read_only = read_only
-        self.deleted = False
-        # The Recreated event itself is data_version 1.
-        self._base_version = self.version
-        self.part_versions = initial_part_versions(blob)
+    def after_recreation(self) -> None:
+        """A recreated release's parts start at data_version 1, as a new one's do."""
+        self.part_versions = initial_part_versions(self.blob)
 
     def replace_blob(self, product: str, blob: dict[str, Any], changed_by: str) -> None:
         self.require_writable()
@@ -216,13 +202,8 @@ class Release(Aggregate):
         self.read_only = read_only
         self.part_versions = {**self.part_versions, BASE: self.part_versions.get(BASE, 1) + 1}
 
-    def delete(self, changed_by: str) -> None:
+    def check_deletable(self) -> None:
         self.require_writable()
-        self._record_delete(changed_by=changed_by)
-
-    @event(Deleted)
-    def _record_delete(self, changed_by: str) -> None:
-        self.deleted = True
 
     def as_balrog(self) -> dict[str, Any]:
         """The release as Balrog's list shows it (without the blob)."""

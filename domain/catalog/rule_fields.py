@@ -36,6 +36,7 @@ from typing import Any
 
 from rulelog.domain.catalog.names import check_addressable
 from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.versions import moz_version, split_operator
 
 __all__ = ["RULE_COLUMNS", "RULE_FIELDS", "normalize_rule", "validate_alias"]
 
@@ -77,15 +78,6 @@ RULE_COLUMNS: tuple[str, ...] = RULE_FIELDS[1:]
 #: matches before one final newline, which the later strip removes).
 _ALIAS_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]*$")
 
-#: ``get_op``: a value starting with a word character carries no operator.
-_WORD_START_RE = re.compile(r"\w")
-
-#: ``get_op``'s operator branch: one of the four operators followed by a run of
-#: dots and word characters. Whatever follows that run is ignored by Balrog,
-#: both when validating and when matching; the alternation order gives the same
-#: result as Balrog's loop over ``>=, >, <, <=``.
-_OPERATOR_RE = re.compile(r"(>=|>|<=|<)([.\w]+)")
-
 #: Integers as Balrog's format checkers accept them through ``int()``
 #: (surrounding whitespace and a sign allowed; the range is checked apart).
 _INT_STRING_RE = re.compile(r"\s*[+-]?[0-9]+\s*")
@@ -93,16 +85,6 @@ _INT_STRING_RE = re.compile(r"\s*[+-]?[0-9]+\s*")
 #: What ``int()`` must parse after a buildID's operator: the operand starts
 #: with a word character, so no leading whitespace; trailing whitespace passes.
 _BUILD_ID_NUMBER_RE = re.compile(r"[0-9]+\s*")
-
-#: The version grammars ``MozillaVersion`` picks between (``versions.py``):
-#: PostModern for majors above 4 (only an ``a`` pre-release tag), Modern for
-#: majors up to 4 (any alphabetic tag), Ancient for four-part versions, Glob
-#: for a trailing ``.*``. Balrog's ``$`` semantics are kept on purpose.
-_HEAD_RE = re.compile(r"[0-9]+")
-_POSTMODERN_RE = re.compile(r"^[0-9]+\.[0-9]+(?:\.[0-9]+)?(?:a[0-9]+)?$")
-_MODERN_RE = re.compile(r"^[0-9]+\.[0-9]+(?:\.[0-9]+)?(?:[a-zA-Z]+[0-9]+)?$")
-_ANCIENT_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]\.[0-9]+(?:[a-zA-Z]+[0-9]+)?$")
-_GLOB_RE = re.compile(r"^[0-9]+\.(?:[0-9]+\.\*|\*)$")
 
 #: Where ``process_rule_form`` removes all whitespace, not just the ends.
 _WHITESPACE_RE = re.compile(r"\s+")
@@ -179,22 +161,19 @@ def _integer(field: str, value: Any, low: int, high: int | None) -> int | None:
 
 
 def _is_mozilla_version(text: str) -> bool:
-    """Whether Balrog's ``MozillaVersion`` parses ``text``.
+    """Whether Balrog's ``MozillaVersion`` (``domain.serving.versions``) parses ``text``.
 
-    ASCII digits only: Balrog's ``\\d`` would also take other scripts' digits,
-    which no Mozilla version uses; refusing them is stricter, never looser.
+    ASCII only: Balrog's ``\\d`` would also take other scripts' digits, which
+    no Mozilla version uses; refusing them is stricter, never looser (its
+    grammars hold no other non-ASCII character).
     """
-    dots = text.count(".")
-    if dots in (1, 2):
-        head = text.split(".", 1)[0]
-        if not _HEAD_RE.fullmatch(head):
-            return False
-        if int(head) > 4:
-            if text.endswith(".*"):
-                return _GLOB_RE.match(text) is not None
-            return _POSTMODERN_RE.match(text) is not None
-        return _MODERN_RE.match(text) is not None
-    return _ANCIENT_RE.match(text) is not None
+    if not text.isascii():
+        return False
+    try:
+        moz_version(text)
+    except Invalid:
+        return False
+    return True
 
 
 # -------------------------------------------------------------- field checks
@@ -235,20 +214,15 @@ def _version_checker(plain_lists: bool) -> Callable[[Any], str | None]:
         parts = text.split(",")
         in_list = len(parts) > 1
         for part in parts:
-            if part.endswith("*"):
-                operand, plain = part, False
-            elif _WORD_START_RE.match(part):
-                operand, plain = part, True
-            else:
-                found = _OPERATOR_RE.match(part)
-                if found is None:
-                    raise _fail(
-                        "version",
-                        f"each entry must be a version, optionally after one of {_OPERATORS_TEXT}",
-                        value,
-                    )
-                operand, plain = found.group(2), False
-            if plain_lists and in_list and not plain:
+            split = split_operator(part)
+            if split is None:
+                raise _fail(
+                    "version",
+                    f"each entry must be a version, optionally after one of {_OPERATORS_TEXT}",
+                    value,
+                )
+            op, operand = split
+            if plain_lists and in_list and op != "=":
                 raise _fail(
                     "version",
                     "operators and globs are not allowed in a comma-separated list",
@@ -271,15 +245,11 @@ def _check_build_id(value: Any) -> str | None:
     if not text:
         return None
     wanted = f"must be an integer build ID, optionally prefixed by one of {_OPERATORS_TEXT}"
-    if text.endswith("*"):
+    split = split_operator(text)
+    if split is None or split[0] == "*":
         raise _fail("buildID", wanted, value)
-    if _WORD_START_RE.match(text):
-        number = text
-    else:
-        found = _OPERATOR_RE.match(text)
-        if found is None:
-            raise _fail("buildID", wanted, value)
-        number = text[len(found.group(1)) :]
+    # Balrog's int() reads all that follows the operator, not just the operand.
+    number = text if split[0] == "=" else text[len(split[0]) :]
     if not _BUILD_ID_NUMBER_RE.fullmatch(number):
         raise _fail("buildID", wanted, value)
     return _stripped(text)

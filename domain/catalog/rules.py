@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
+from rulelog.domain.catalog.recreatable import Deletable, Deletion
 from rulelog.domain.catalog.rule_fields import RULE_FIELDS, normalize_rule
 from rulelog.domain.errors import Invalid, NotFound
 
@@ -25,7 +26,7 @@ RULE_COLUMNS: tuple[str, ...] = tuple(f for f in RULE_FIELDS if f != "rule_id")
 MAPPING_COLUMNS: tuple[str, ...] = ("mapping", "fallbackMapping")
 
 
-class Rule(Aggregate):
+class Rule(Deletable):
     TOPIC = "rulelog:rule"
 
     class Created(Aggregate.Created):
@@ -39,7 +40,7 @@ class Rule(Aggregate):
         changes: dict[str, Any]
         changed_by: str
 
-    class Deleted(Aggregate.Event):
+    class Deleted(Deletion, Aggregate.Event):
         TOPIC = "rulelog:rule.deleted"
         changed_by: str
 
@@ -70,19 +71,14 @@ class Rule(Aggregate):
         self.deleted = False
 
     @property
-    def data_version(self) -> int:
-        return self.version
-
-    @property
     def alias(self) -> str | None:
         return self.fields.get("alias")
 
     def mapped_releases(self) -> set[str]:
         return {self.fields[c] for c in MAPPING_COLUMNS if self.fields.get(c)}
 
-    def require_live(self) -> None:
-        if self.deleted:
-            raise NotFound(f"rule {self.rule_id} does not exist", rule_id=self.rule_id)
+    def not_found(self) -> NotFound:
+        return NotFound(f"rule {self.rule_id} does not exist", rule_id=self.rule_id)
 
     def diff(self, proposed: Mapping[str, Any]) -> dict[str, Any]:
         """The validated subset of ``proposed`` that differs from the rule now.
@@ -113,14 +109,6 @@ class Rule(Aggregate):
     @event(Updated)
     def _record_update(self, changes: dict[str, Any], changed_by: str) -> None:
         self.fields.update(changes)
-
-    def delete(self, changed_by: str) -> None:
-        self.require_live()
-        self._record_delete(changed_by=changed_by)
-
-    @event(Deleted)
-    def _record_delete(self, changed_by: str) -> None:
-        self.deleted = True
 
     def as_balrog(self) -> dict[str, Any]:
         """The rule as Balrog's APIs show it, ``data_version`` included."""

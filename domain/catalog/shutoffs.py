@@ -1,8 +1,8 @@
 """``EmergencyShutoff``: stops all updates for a product on a channel.
 
 Like Balrog's emergency_shutoffs table, a shutoff is a row keyed by
-(product, channel) that exists or not; deleting it and creating it again
-continues the same stream, with ``data_version`` counted from the re-creation.
+(product, channel) that exists or not, and can be created again
+(``domain.catalog.recreatable``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
+from rulelog.domain.catalog.recreatable import Deletion, Recreatable, Recreation
 from rulelog.domain.errors import NotFound
 
 
-class EmergencyShutoff(Aggregate):
+class EmergencyShutoff(Recreatable):
     TOPIC = "rulelog:emergency-shutoff"
 
     class Created(Aggregate.Created):
@@ -26,12 +27,12 @@ class EmergencyShutoff(Aggregate):
         comment: str | None
         changed_by: str
 
-    class Recreated(Aggregate.Event):
+    class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:emergency-shutoff.recreated"
         comment: str | None
         changed_by: str
 
-    class Deleted(Aggregate.Event):
+    class Deleted(Deletion, Aggregate.Event):
         TOPIC = "rulelog:emergency-shutoff.deleted"
         changed_by: str
 
@@ -47,31 +48,12 @@ class EmergencyShutoff(Aggregate):
         self.deleted = False
         self._base_version = 0
 
-    @property
-    def data_version(self) -> int:
-        return self.version - self._base_version
-
-    def require_live(self) -> None:
-        if self.deleted:
-            raise NotFound(
-                f"no emergency shutoff for {self.product} on {self.channel}",
-                product=self.product,
-                channel=self.channel,
-            )
-
-    @event(Recreated)
-    def recreate(self, comment: str | None, changed_by: str) -> None:
-        self.comment = comment
-        self.deleted = False
-        self._base_version = self.version
-
-    def delete(self, changed_by: str) -> None:
-        self.require_live()
-        self._record_delete(changed_by=changed_by)
-
-    @event(Deleted)
-    def _record_delete(self, changed_by: str) -> None:
-        self.deleted = True
+    def not_found(self) -> NotFound:
+        return NotFound(
+            f"no emergency shutoff for {self.product} on {self.channel}",
+            product=self.product,
+            channel=self.channel,
+        )
 
     def as_balrog(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ and the field (``rules[3] (rule_id 4): backgroundRate: ...``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -26,6 +26,7 @@ from rulelog.domain.sequence import Sequence
 from rulelog.domain.serving.blobs.validation import validate_blob
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 SECTIONS = ("rules", "releases", "emergency_shutoffs", "pinnable_releases")
 
 
@@ -66,6 +67,24 @@ def _item_error(section: str, index: int, label: str, error: RulelogError) -> Ru
     if isinstance(error, Conflict):
         return Conflict(message, field=field, item=f"{section}[{index}]")
     return Invalid(message, field=field, item=f"{section}[{index}]")
+
+
+def _each_planned(
+    section: str,
+    items: list[Any],
+    label: Callable[[Mapping[str, Any]], str],
+    plan: Callable[[Any], T],
+    tick: Callable[[int], None],
+) -> Iterator[T]:
+    """Plan each item of a section in turn; a refusal names the item (index and label)."""
+    for index, item in enumerate(items):
+        shown = label(item) if isinstance(item, Mapping) else "not an object"
+        try:
+            planned = plan(item)
+        except RulelogError as error:
+            raise _item_error(section, index, shown, error) from None
+        yield planned
+        tick(1)
 
 
 def _never_stored(aggregate_id: UUID, cls: type[A]) -> A | None:
@@ -120,29 +139,29 @@ def plan_import(
         stored = find(ids.release_id(name), Release)
         return stored is not None and not stored.deleted
 
-    for index, item in enumerate(sections["releases"]):
-        label = f"name {item.get('name')!r}" if isinstance(item, Mapping) else "not an object"
-        try:
-            releases_item = _plan_release(item, created, changed_by, releases)
-        except RulelogError as error:
-            raise _item_error("releases", index, label, error) from None
+    for releases_item in _each_planned(
+        "releases",
+        sections["releases"],
+        lambda item: f"name {item.get('name')!r}",
+        lambda item: _plan_release(item, created, changed_by, releases),
+        tick,
+    ):
         releases[releases_item.name] = releases_item
         usage(releases_item.name)
-        tick(1)
     aggregates += releases.values()
 
     rules: dict[int, Rule] = {}
     aliases: dict[str, int] = {}
-    for index, item in enumerate(sections["rules"]):
-        label = f"rule_id {item.get('rule_id')}" if isinstance(item, Mapping) else "not an object"
-        try:
-            rule = _plan_rule(item, created, changed_by, rules, aliases, release_exists)
-        except RulelogError as error:
-            raise _item_error("rules", index, label, error) from None
+    for rule in _each_planned(
+        "rules",
+        sections["rules"],
+        lambda item: f"rule_id {item.get('rule_id')}",
+        lambda item: _plan_rule(item, created, changed_by, rules, aliases, release_exists),
+        tick,
+    ):
         rules[rule.rule_id] = rule
         for name in sorted(rule.mapped_releases()):
             usage(name).attach(f"rule {rule.rule_id}")
-        tick(1)
     aggregates += rules.values()
     for alias, rule_id in aliases.items():
         claim = created(ids.alias_id(alias), AliasClaim)
@@ -157,29 +176,25 @@ def plan_import(
         aggregates.append(sequence)
 
     shutoffs: dict[UUID, EmergencyShutoff] = {}
-    for index, item in enumerate(sections["emergency_shutoffs"]):
-        label = "not an object"
-        if isinstance(item, Mapping):
-            label = f"{item.get('product')}/{item.get('channel')}"
-        try:
-            shutoff = _plan_shutoff(item, created, changed_by, shutoffs)
-        except RulelogError as error:
-            raise _item_error("emergency_shutoffs", index, label, error) from None
+    for shutoff in _each_planned(
+        "emergency_shutoffs",
+        sections["emergency_shutoffs"],
+        lambda item: f"{item.get('product')}/{item.get('channel')}",
+        lambda item: _plan_shutoff(item, created, changed_by, shutoffs),
+        tick,
+    ):
         shutoffs[shutoff.id] = shutoff
-        tick(1)
     aggregates += shutoffs.values()
 
     pins: dict[UUID, PinnableRelease] = {}
-    for index, item in enumerate(sections["pinnable_releases"]):
-        label = "not an object"
-        if isinstance(item, Mapping):
-            label = f"{item.get('product')}/{item.get('channel')}/{item.get('version')}"
-        try:
-            pin = _plan_pin(item, created, changed_by, pins, release_exists)
-        except RulelogError as error:
-            raise _item_error("pinnable_releases", index, label, error) from None
+    for pin in _each_planned(
+        "pinnable_releases",
+        sections["pinnable_releases"],
+        lambda item: f"{item.get('product')}/{item.get('channel')}/{item.get('version')}",
+        lambda item: _plan_pin(item, created, changed_by, pins, release_exists),
+        tick,
+    ):
         pins[pin.id] = pin
-        tick(1)
     aggregates += pins.values()
     aggregates += [u for u in usages.values() if u.pending_events]
 

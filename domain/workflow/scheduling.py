@@ -33,6 +33,7 @@ from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.errors import Conflict, Invalid
+from rulelog.domain.upcasting import fields_added
 
 #: Kinds of target Balrog can schedule changes to, named as in its admin API.
 KINDS: tuple[str, ...] = (
@@ -102,41 +103,34 @@ def parse_when(value: Any) -> datetime:
     raise Invalid(f"when: not a time: {value!r}", field="when")
 
 
+class _Proposal(Aggregate.Event):
+    """What scheduling a change and modifying it both record (``restores`` added
+    in version 2)."""
+
+    class_version = 2
+    row: dict[str, Any] | None
+    base_data_version: int | None
+    condition: dict[str, Any]
+    required: list[dict[str, Any]]
+    #: The prior row this change brings back ({key columns, data_version}), if any.
+    restores: dict[str, Any] | None
+    upcast_v1_v2 = fields_added(restores=None)
+
+
 class ScheduledChange(Aggregate):
     TOPIC = "rulelog:scheduled-change"
 
-    class Created(Aggregate.Created):
+    class Created(_Proposal, Aggregate.Created):
         TOPIC = "rulelog:scheduled-change.scheduled"
-        class_version = 2
         kind: str
         sc_id: int
         change_type: str
         target: str
-        row: dict[str, Any] | None
-        base_data_version: int | None
-        condition: dict[str, Any]
         scheduled_by: str
-        required: list[dict[str, Any]]
-        #: The prior row this change brings back ({key columns, data_version}), if any.
-        restores: dict[str, Any] | None
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["restores"] = None
-
-    class Modified(Aggregate.Event):
+    class Modified(_Proposal):
         TOPIC = "rulelog:scheduled-change.modified"
-        class_version = 2
-        row: dict[str, Any] | None
-        base_data_version: int | None
-        condition: dict[str, Any]
         changed_by: str
-        required: list[dict[str, Any]]
-        restores: dict[str, Any] | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["restores"] = None
 
     class Rebased(Aggregate.Event):
         """A direct edit of the target, merged into this pending change."""
@@ -155,10 +149,7 @@ class ScheduledChange(Aggregate):
         username: str
         role: str
         fingerprints: dict[str, str]
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["fingerprints"] = {}
+        upcast_v1_v2 = fields_added(fingerprints={})
 
     class ExpectationsOverridden(Aggregate.Event):
         """A signoff given although expectations fail on the test view: who, why, which."""
@@ -187,10 +178,7 @@ class ScheduledChange(Aggregate):
         enacted_by: str
         required: list[dict[str, Any]]
         verification: dict[str, Any]
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["verification"] = {}
+        upcast_v1_v2 = fields_added(verification={})
 
     @staticmethod
     def create_id(kind: str, sc_id: int, **_: Any) -> UUID:

@@ -19,9 +19,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rulelog.domain.errors import Invalid
-from rulelog.domain.serving.blobs import (
-    validation as _validation,  # internals, for the fast-path test
-)
+from rulelog.domain.serving.blobs import schemas  # the fast path, for its test
 from rulelog.domain.serving.blobs.validation import SCHEMA_FILES, schema_for, validate_blob
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "fixture.json"
@@ -670,5 +668,5 @@ def test_fast_path_agrees_with_jsonschema(data: st.DataObject) -> None:
             blob[data.draw(st.sampled_from(KEYS))] = data.draw(JSON)
     version = blob.get("schema_version") if isinstance(blob, dict) else None
     assume(type(version) is int and version in SCHEMA_FILES)
-    fast = _validation._fast_check(version)(blob)
-    assert fast == _validation._validator(version).is_valid(blob)
+    fast = schemas.fast_check(version)(blob)
+    assert fast == schemas.validator(version).is_valid(blob)
