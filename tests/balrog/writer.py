@@ -32,6 +32,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "user_roles": ("username", "role"),
     "product_req_signoffs": ("product", "channel", "role"),
     "permissions_req_signoffs": ("product", "role"),
+    "releases_json": ("name",),
+    "release_assets": ("name", "path"),
 }
 
 

@@ -1,0 +1,98 @@
+"""Balrog's split (v2) releases in the import, its catch-up and ``--verify``.
+
+Balrog serves a name that is in both ``releases`` and ``releases_json`` from
+``releases_json``; rulelog keeps one release per name, so the old table's rows
+of such a name are left out (and counted). What is compared with Balrog is
+its assembled v2 releases and their merged pending changes
+(``domain.balrog.v2_releases``) next to the store's releases and the
+scheduled changes the import made of them (recorded in its summary).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from rulelog.adapters.balrog_source import UNKNOWN_ACTOR, BalrogSource
+from rulelog.adapters.balrog_v2_source import BalrogV2Source
+from rulelog.domain import ids
+from rulelog.domain.balrog.marks import BalrogImport
+from rulelog.domain.balrog.rows import HistoryRow
+from rulelog.domain.balrog.v2_releases import BASE_TABLE, MERGED_SC, comparable
+from rulelog.domain.catalog.releases import Release
+from rulelog.projections.balrog_compare import COMPARED, V2Side
+from rulelog.projections.log import read_log
+from rulelog.projections.state import blob_sha
+from rulelog.services.application import RulelogApp
+
+SHADOWED = "releases: rows of names also in releases_json (Balrog serves those from there)"
+
+
+def shadowed(
+    rows: Iterable[HistoryRow], v2_names: set[str], skipped: Counter[str]
+) -> Iterator[HistoryRow]:
+    """``rows`` without the old ``releases`` rows of names ``releases_json`` holds."""
+    for row in rows:
+        if row.table == "releases" and row.values.get("name") in v2_names:
+            skipped[SHADOWED] += 1
+            continue
+        yield row
+
+
+def balrog_rows(source: BalrogSource) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Balrog's current rows as the comparison reads them: every compared table (old
+    releases shadowed by v2 ones left out), the v2 releases assembled, and their
+    pending changes merged."""
+    v2 = BalrogV2Source(source)
+    names = v2.names()
+    for table in COMPARED:
+        for row in source.current(table):
+            if not (table == "releases" and row.get("name") in names):
+                yield table, row
+    for values in v2.releases():
+        yield BASE_TABLE, values
+    for values in v2.pending():
+        yield MERGED_SC, values
+
+
+def store_side(app: RulelogApp, source: BalrogSource) -> V2Side:
+    """The store's releases that Balrog holds as v2 releases, and the scheduled
+    changes the import (and its catch-ups) made of pending v2 changes."""
+    releases = {}
+    for name in sorted(BalrogV2Source(source).names()):
+        release = app.find(ids.release_id(name), Release)
+        if release is not None and not release.deleted:
+            values = {
+                "product": release.product,
+                "read_only": release.read_only,
+                "part_versions": release.part_versions,
+            }
+            releases[name] = comparable(values, blob_sha(release.blob))
+    scheduled: dict[int, dict[str, Any]] = {}
+    topics = (BalrogImport.Created.TOPIC, BalrogImport.CaughtUp.TOPIC)
+    for logged in read_log(app, topics=topics):
+        made = (logged.event.summary or {}).get("v2_scheduled_changes") or {}
+        scheduled.update({int(sc_id): info for sc_id, info in made.items()})
+    return V2Side(releases, scheduled)
+
+
+def v2_changed_since(app: RulelogApp, v2: BalrogV2Source) -> list[HistoryRow]:
+    """v2 releases Balrog changed since the import (new, or any part's data_version,
+    product or read_only differs), for a catch-up, at the time of the catch-up; one
+    that is gone is a deletion, found with the old releases (``_releases_changed_since``).
+    Pending v2 changes are imported by the first import only."""
+    now = int(time.time() * 1000)
+    rows = []
+    for values in v2.releases():
+        release = app.find(ids.release_id(values["name"]), Release)
+        if (
+            release is None
+            or release.deleted
+            or release.part_versions != values["part_versions"]
+            or release.product != values["product"]
+            or release.read_only != values["read_only"]
+        ):
+            rows.append(HistoryRow(BASE_TABLE, None, UNKNOWN_ACTOR, now, values))
+    return rows
