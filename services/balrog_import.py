@@ -169,7 +169,7 @@ def import_balrog(
     if since_last and not source.has_history("releases"):
         streams.append(r for r in _releases_changed_since(app, source, v2_names))
     if since_last:
-        streams.append(r for r in v2_changed_since(app, v2))
+        streams.append(r for r in v2_changed_since(app, source, v2))
     else:
         streams.append(_pending_v2(v2, replay, start))
     rows = shadowed(chain(*streams), v2_names, replay.report.skipped)

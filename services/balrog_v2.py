@@ -23,7 +23,7 @@ from rulelog.domain.balrog.rows import HistoryRow
 from rulelog.domain.balrog.v2_releases import BASE_TABLE, MERGED_SC, comparable
 from rulelog.domain.catalog.releases import Release
 from rulelog.projections.balrog_compare import COMPARED, V2Side
-from rulelog.projections.log import read_log
+from rulelog.projections.log import decode, read_log, read_notifications
 from rulelog.projections.state import blob_sha
 from rulelog.services.application import RulelogApp
 
@@ -78,14 +78,21 @@ def store_side(app: RulelogApp, source: BalrogSource) -> V2Side:
     return V2Side(releases, scheduled)
 
 
-def v2_changed_since(app: RulelogApp, v2: BalrogV2Source) -> list[HistoryRow]:
+def v2_changed_since(
+    app: RulelogApp, source: BalrogSource, v2: BalrogV2Source
+) -> list[HistoryRow]:
     """v2 releases Balrog changed since the import (new, or any part's data_version,
-    product or read_only differs), for a catch-up, at the time of the catch-up; one
-    that is gone is a deletion, found with the old releases (``_releases_changed_since``).
-    Pending v2 changes are imported by the first import only."""
+    product or read_only differs), for a catch-up, at the time of the catch-up.
+
+    A stored release in neither ``releases_json`` nor ``releases`` is gone: when
+    the old table has a history, its deletions come from there and only v2 ones
+    are left to find here (otherwise ``_releases_changed_since`` finds them all).
+    Pending v2 changes are imported by the first import only.
+    """
     now = int(time.time() * 1000)
-    rows = []
+    rows, names = [], set()
     for values in v2.releases():
+        names.add(values["name"])
         release = app.find(ids.release_id(values["name"]), Release)
         if (
             release is None
@@ -95,4 +102,11 @@ def v2_changed_since(app: RulelogApp, v2: BalrogV2Source) -> list[HistoryRow]:
             or release.read_only != values["read_only"]
         ):
             rows.append(HistoryRow(BASE_TABLE, None, UNKNOWN_ACTOR, now, values))
+    if source.has_history("releases"):
+        names |= {str(v["name"]) for v in source.current("releases")}
+        for notification in read_notifications(app, topics=(Release.Created.TOPIC,)):
+            name = decode(app, notification).event.name
+            release = app.find(ids.release_id(name), Release)
+            if name not in names and release is not None and not release.deleted:
+                rows.append(HistoryRow(BASE_TABLE, None, UNKNOWN_ACTOR, now, {"name": name}))
     return rows

@@ -34,7 +34,7 @@ from typing import Any
 
 from rulelog.domain import ids
 from rulelog.domain.balrog.replay import BalrogReplay, blob_digest
-from rulelog.domain.balrog.rows import HistoryRow, ms_to_datetime
+from rulelog.domain.balrog.rows import HistoryRow, is_keys_only, ms_to_datetime
 from rulelog.domain.catalog.release_parts import (
     BASE,
     base_of,
@@ -195,6 +195,11 @@ class V2Replay(BalrogReplay):
         name = values.get("name")
         if not isinstance(name, str) or not name:
             raise self._fail(f"not a release name: {name!r}", "name")
+        release = self.get(ids.release_id(name), Release)
+        if is_keys_only(BASE_TABLE, values):  # gone from Balrog (a catch-up)
+            if release is None or release.deleted:
+                return self._marker(BASE_TABLE)
+            return self._emit(release, Release.Deleted, changed_by=by)
         product = values.get("product")
         if not isinstance(product, str) or not product:
             raise self._fail(f"not a product: {product!r}", "product")
@@ -206,7 +211,6 @@ class V2Replay(BalrogReplay):
         for key, version in versions.items():
             if not isinstance(version, int) or version < 1:
                 raise self._fail(f"{key}: not a positive integer: {version!r}", "data_version")
-        release = self.get(ids.release_id(name), Release)
         read_only = bool(values.get("read_only"))
         kw = {"product": product, "blob": blob, "read_only": read_only, "changed_by": by}
         if release is None:
