@@ -44,7 +44,12 @@ from rulelog.projections.balrog_compare import V2Side, differences, rulelog_side
 from rulelog.projections.log import decode, last_position, read_notifications
 from rulelog.projections.state import Catalog
 from rulelog.services.application import RulelogApp
-from rulelog.services.balrog_v2 import balrog_rows, shadowed, v2_changed_since
+from rulelog.services.balrog_v2 import (
+    balrog_rows,
+    pending_left_out,
+    shadowed,
+    v2_changed_since,
+)
 
 #: Events written (flushed) per batch inside the import's transaction.
 BATCH = 2000
@@ -196,7 +201,7 @@ def import_balrog(
             summary.skipped[f"{table}: history of v2 scheduled changes, not imported"] = count
         summary.skipped.update(v2.skipped)
         summary.v2_scheduled_changes = replay.v2_scheduled
-        summary.v2_notes = v2.notes
+        summary.v2_notes = v2.notes + (pending_left_out(app, v2) if since_last else [])
         summary.gap_count = len(replay.report.gaps)
         summary.gaps = replay.report.gaps[:GAPS_LISTED]
         summary.seconds = time.perf_counter() - started

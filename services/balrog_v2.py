@@ -70,12 +70,29 @@ def store_side(app: RulelogApp, source: BalrogSource) -> V2Side:
                 "part_versions": release.part_versions,
             }
             releases[name] = comparable(values, blob_sha(release.blob))
+    return V2Side(releases, imported_v2_changes(app))
+
+
+def imported_v2_changes(app: RulelogApp) -> dict[int, dict[str, Any]]:
+    """rulelog sc_id -> the pending v2 changes the import merged into it (its summary)."""
     scheduled: dict[int, dict[str, Any]] = {}
     topics = (BalrogImport.Created.TOPIC, BalrogImport.CaughtUp.TOPIC)
     for logged in read_log(app, topics=topics):
         made = (logged.event.summary or {}).get("v2_scheduled_changes") or {}
         scheduled.update({int(sc_id): info for sc_id, info in made.items()})
-    return V2Side(releases, scheduled)
+    return scheduled
+
+
+def pending_left_out(app: RulelogApp, v2: BalrogV2Source) -> list[str]:
+    """A catch-up's note of pending v2 changes the first import did not merge
+    (a catch-up does not import them; ``--verify`` lists them as differences)."""
+    known = {info["name"] for info in imported_v2_changes(app).values()}
+    return [
+        f"{values['base_name']}: pending v2 changes ({', '.join(values['sources'])}) "
+        "made since the import are not imported by a catch-up"
+        for values in v2.pending()
+        if values["base_name"] not in known
+    ]
 
 
 def v2_changed_since(

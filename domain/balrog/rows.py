@@ -129,6 +129,10 @@ def _json(value: Any, field: str) -> Any:
     return value
 
 
+#: A JSON column's value, parsed if the database hands it over as text.
+json_column = _json
+
+
 def rule_fields(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """A rules row's columns (``base_`` ones for a scheduled change), normalized."""
     if prefix:

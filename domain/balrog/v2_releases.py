@@ -28,13 +28,12 @@ of the three tables overlap), its signoffs those all of its parts carry
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rulelog.domain import ids
 from rulelog.domain.balrog.replay import BalrogReplay, blob_digest
-from rulelog.domain.balrog.rows import HistoryRow, is_keys_only, ms_to_datetime
+from rulelog.domain.balrog.rows import HistoryRow, is_keys_only, json_column, ms_to_datetime
 from rulelog.domain.catalog.release_parts import (
     BASE,
     base_of,
@@ -63,28 +62,18 @@ TABLES = (
 )
 
 
-def loaded(value: Any, field: str = "data") -> Any:
-    """A JSON column's value (reflected as text on some databases)."""
-    if isinstance(value, str | bytes):
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise Invalid(f"{field}: not valid JSON", field=field) from None
-    return value
-
-
 def assemble(base: Mapping[str, Any], assets: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """A ``releases_json`` row and its ``release_assets`` rows as one release row:
     the assembled blob in ``data`` and every part's data_version in ``part_versions``
     (``{".": 3, ".platforms.p.locales.l": 2}``)."""
-    data = loaded(base.get("data"))
+    data = json_column(base.get("data"), "data")
     if not isinstance(data, dict):
         raise Invalid("data: a release's base must be a JSON object", field="data")
     parts: dict[tuple[str, ...], Any] = {}
     versions: dict[str, Any] = {BASE: base.get("data_version")}
     for asset in assets:
         path = str(asset.get("path"))
-        parts[parse_dotted(path)] = loaded(asset.get("data"), f"release_assets {path}: data")
+        parts[parse_dotted(path)] = json_column(asset.get("data"), f"release_assets {path}: data")
         versions[dotted(parse_dotted(path))] = asset.get("data_version")
     return {
         "name": base.get("name"),
@@ -143,14 +132,16 @@ def merge_pending(
     if base_sc is not None and base_sc.get("change_type") == "delete":
         return {**values, "change_type": "delete"}, notes
     blob = dict(current["data"]) if current is not None else {}
-    base = loaded(base_sc.get("base_data")) if base_sc is not None else base_of(blob)
+    base = base_of(blob)
+    if base_sc is not None:
+        base = json_column(base_sc.get("base_data"), "base_data")
     parts = dict(parts_of(blob))
     for sc in asset_scs:
         path = parse_dotted(str(sc.get("base_path")))
         if sc.get("change_type") == "delete":
             parts.pop(path, None)
         else:
-            parts[path] = loaded(sc.get("base_data"))
+            parts[path] = json_column(sc.get("base_data"), "base_data")
     first = base_sc if base_sc is not None else {}
     return {
         **values,
@@ -192,14 +183,10 @@ class V2Replay(BalrogReplay):
 
     def _releases_json(self, row: HistoryRow) -> None:
         values, by = row.values, row.changed_by
-        name = values.get("name")
-        if not isinstance(name, str) or not name:
-            raise self._fail(f"not a release name: {name!r}", "name")
+        if is_keys_only(BASE_TABLE, values):
+            return self._releases(row)  # gone from Balrog (a catch-up): a deletion
+        name = str(values.get("name"))
         release = self.get(ids.release_id(name), Release)
-        if is_keys_only(BASE_TABLE, values):  # gone from Balrog (a catch-up)
-            if release is None or release.deleted:
-                return self._marker(BASE_TABLE)
-            return self._emit(release, Release.Deleted, changed_by=by)
         product = values.get("product")
         if not isinstance(product, str) or not product:
             raise self._fail(f"not a product: {product!r}", "product")
@@ -246,7 +233,9 @@ class V2Replay(BalrogReplay):
         blob, versions = values["data"], dict(values["part_versions"])
         if bool(values["read_only"]) != release.read_only:
             self._emit(
-                release, Release.ReadOnlyChanged, read_only=bool(values["read_only"]),
+                release,
+                Release.ReadOnlyChanged,
+                read_only=bool(values["read_only"]),
                 changed_by=by,
             )
         deltas = {k: v - release.part_versions.get(k, 0) for k, v in versions.items()}

@@ -211,6 +211,16 @@ def test_catch_up_brings_v2_releases_along(store: Store, balrog_v2: tuple) -> No
                                                           theirs["data_versions"])
         assert client.get("/api/v2/releases/Thunderbird-1.0").status_code == 404
     assert run_import(app, url, since_last=True).events_total == 0
+    # A v2 change scheduled after the import is said, not imported, by a catch-up.
+    writer.schedule("release_assets", "update", {"name": n119, "path": DE,
+                                                 "data": locale(n119, 7)}, "bob",
+                    when=writer.now + 60_000, base_data_version=1)
+    later = run_import(app, url, since_last=True)
+    assert later.events_total == 0
+    assert any("not imported by a catch-up" in note for note in later.v2_notes)
+    assert differences(app, url) == [
+        f"releases_json_scheduled_changes {n119}: in Balrog, not in rulelog"
+    ]
 
 
 @pytest.mark.mariadb
