@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, Table, Text, func, select, type_coerce
 
 from rulelog.adapters.balrog_source import FETCH, UNKNOWN_ACTOR, BalrogSource
 from rulelog.domain.balrog.rows import HistoryRow
@@ -62,12 +62,12 @@ class BalrogV2Source:
                 if found:
                     self.skipped[f"{ASSETS_TABLE}: assets of no releases_json row"] = found
             result = rows.execution_options(stream_results=True, yield_per=FETCH).execute(
-                select(base).order_by(base.c.name)
+                _as_text(base).order_by(base.c.name)
             )
             for mapping in result.mappings():
                 mine: list[dict[str, Any]] = []
                 if assets is not None:
-                    query = select(assets).where(assets.c.name == mapping["name"])
+                    query = _as_text(assets).where(assets.c.name == mapping["name"])
                     found_parts = parts.execute(query.order_by(assets.c.path)).mappings()
                     mine = [dict(m) for m in found_parts]
                 yield assemble(dict(mapping), mine)
@@ -118,3 +118,11 @@ class BalrogV2Source:
             return 0
         with self.source.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+
+
+def _as_text(table: Table) -> Any:
+    """SELECT of ``table`` with JSON columns as the text stored (``assemble`` parses
+    it, so a bad value is named with its row rather than failing in the driver)."""
+    return select(
+        *[type_coerce(c, Text).label(c.name) if isinstance(c.type, JSON) else c for c in table.c]
+    )

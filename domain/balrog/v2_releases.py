@@ -52,28 +52,29 @@ ASSETS_TABLE = "release_assets"
 SC_TABLES = (f"{BASE_TABLE}_scheduled_changes", f"{ASSETS_TABLE}_scheduled_changes")
 #: The table name a merged pending v2 change is replayed under (one row per release).
 MERGED_SC = SC_TABLES[0]
-#: Every v2 table with rows (history tables aside).
-TABLES = (
-    BASE_TABLE,
-    ASSETS_TABLE,
-    *SC_TABLES,
-    *[f"{t}_conditions" for t in SC_TABLES],
-    *[f"{t}_signoffs" for t in SC_TABLES],
-)
 
 
 def assemble(base: Mapping[str, Any], assets: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """A ``releases_json`` row and its ``release_assets`` rows as one release row:
     the assembled blob in ``data`` and every part's data_version in ``part_versions``
-    (``{".": 3, ".platforms.p.locales.l": 2}``)."""
-    data = json_column(base.get("data"), "data")
+    (``{".": 3, ".platforms.p.locales.l": 2}``). Errors name the row and the field."""
+    name = base.get("name")
+    label = f"{BASE_TABLE} (current row name={name!r})"
+    try:
+        data = json_column(base.get("data"), "data")
+    except Invalid as error:
+        raise Invalid(f"{label}: {error.message}", field="data") from None
     if not isinstance(data, dict):
-        raise Invalid("data: a release's base must be a JSON object", field="data")
+        raise Invalid(f"{label}: data: a release's base must be a JSON object", field="data")
     parts: dict[tuple[str, ...], Any] = {}
     versions: dict[str, Any] = {BASE: base.get("data_version")}
     for asset in assets:
         path = str(asset.get("path"))
-        parts[parse_dotted(path)] = json_column(asset.get("data"), f"release_assets {path}: data")
+        try:
+            parts[parse_dotted(path)] = json_column(asset.get("data"), "data")
+        except Invalid as error:
+            where = f"{ASSETS_TABLE} (current row name={name!r}, path={path!r})"
+            raise Invalid(f"{where}: {error.message}", field="data") from None
         versions[dotted(parse_dotted(path))] = asset.get("data_version")
     return {
         "name": base.get("name"),

@@ -233,3 +233,24 @@ def test_import_balrog_v2_mariadb(store: Store, mariadb_balrog: tuple) -> None: 
     assert summary.without_history["releases_json"] == 3
     assert differences(app, url) == []
     assert_v2_releases_as_balrog(app, writer)
+
+
+def test_a_bad_v2_row_names_table_row_and_field_and_leaves_the_store_empty(
+    store: Store, balrog_v2: tuple
+) -> None:
+    from sqlalchemy import text
+
+    from rulelog.domain.errors import Invalid
+    from rulelog.projections.log import last_position
+
+    url, writer, _ = balrog_v2
+    with writer.engine.begin() as conn:
+        conn.execute(text("UPDATE release_assets SET data = '{not json' WHERE path = :p"),
+                     {"p": DE})
+    app = store.open()
+    with pytest.raises(Invalid) as error:
+        run_import(app, url)
+    assert error.value.message.startswith(
+        f"release_assets (current row name='{N122}', path='{DE}'): data: not valid JSON"
+    )
+    assert last_position(app) == 0
