@@ -285,6 +285,10 @@ class V2Replay(BalrogReplay):
             base_name=name,
             base_data_version=release.data_version if live and release else None,
         )
+        if live and change["change_type"] == "insert":
+            # A v2 insert of a name only the old table has: in Balrog the new
+            # releases_json row takes over the name, here the one release changes.
+            change["change_type"] = "update"
         super()._scheduled(
             HistoryRow("releases_scheduled_changes", None, by, row.timestamp, change)
         )

@@ -109,3 +109,20 @@ def test_pending_parts_merge_into_one_change_with_the_signoffs_all_parts_have() 
 def test_asset_changes_of_a_release_that_is_nowhere_are_not_merged() -> None:
     values, notes = merge_pending(NAME, None, None, [sc(1, "insert", name=NAME, path=DE)], {})
     assert values is None and "no release to change" in notes[0]
+
+
+def test_a_v2_insert_of_a_name_the_old_table_has_changes_that_release() -> None:
+    from tests.balrog.scenarios import blob
+
+    replay = V2Replay()
+    old = {"name": NAME, "product": "Firefox", "read_only": False, "data": blob(NAME),
+           "data_version": 2}
+    replay.apply(HistoryRow("releases", None, "balrog", T0, old))
+    insert = sc(1, "insert", name=NAME, product="Firefox", read_only=False,
+                data=v2_base(NAME, "122.0.1"))
+    values, _notes = merge_pending(NAME, None, insert, [], {})
+    assert values is not None and values["change_type"] == "insert"
+    replay.apply(HistoryRow(MERGED_SC, None, "bob", T0 + 1, values))
+    change = replay.get(ids.scheduled_change_id("releases", 1), ScheduledChange)
+    assert change is not None
+    assert (change.change_type, change.base_data_version) == ("update", 2)
