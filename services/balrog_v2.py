@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from rulelog.adapters.balrog_source import UNKNOWN_ACTOR, BalrogSource
@@ -27,6 +28,8 @@ from rulelog.projections.log import decode, read_log, read_notifications
 from rulelog.projections.state import blob_sha
 from rulelog.services.application import RulelogApp
 
+#: Releases a catch-up reads per statement.
+READS = 500
 SHADOWED = "releases: rows of names also in releases_json (Balrog serves those from there)"
 
 
@@ -107,23 +110,40 @@ def v2_changed_since(
     Pending v2 changes are imported by the first import only.
     """
     now = int(time.time() * 1000)
-    rows, names = [], set()
-    for values in v2.releases():
-        names.add(values["name"])
-        release = app.find(ids.release_id(values["name"]), Release)
-        if (
-            release is None
-            or release.deleted
-            or release.part_versions != values["part_versions"]
-            or release.product != values["product"]
-            or release.read_only != values["read_only"]
-        ):
-            rows.append(HistoryRow(BASE_TABLE, None, UNKNOWN_ACTOR, now, values))
+    rows: list[HistoryRow] = []
+    names: set[str] = set()
+    releases = v2.releases()
+    while chunk := list(islice(releases, READS)):
+        stored = _stored(app, [values["name"] for values in chunk])
+        for values in chunk:
+            names.add(values["name"])
+            release = stored.get(values["name"])
+            if (
+                release is None
+                or release.deleted
+                or release.part_versions != values["part_versions"]
+                or release.product != values["product"]
+                or release.read_only != values["read_only"]
+            ):
+                rows.append(HistoryRow(BASE_TABLE, None, UNKNOWN_ACTOR, now, values))
     if source.has_history("releases"):
         names |= {str(v["name"]) for v in source.current("releases")}
-        for notification in read_notifications(app, topics=(Release.Created.TOPIC,)):
-            name = decode(app, notification).event.name
-            release = app.find(ids.release_id(name), Release)
-            if name not in names and release is not None and not release.deleted:
-                rows.append(HistoryRow(BASE_TABLE, None, UNKNOWN_ACTOR, now, {"name": name}))
+        created = read_notifications(app, topics=(Release.Created.TOPIC,))
+        others = sorted({decode(app, n).event.name for n in created} - names)
+        for start in range(0, len(others), READS):
+            for name, release in _stored(app, others[start : start + READS]).items():
+                if not release.deleted:
+                    row = HistoryRow(BASE_TABLE, None, UNKNOWN_ACTOR, now, {"name": name})
+                    rows.append(row)
     return rows
+
+
+def _stored(app: RulelogApp, names: list[str]) -> dict[str, Release]:
+    """The stored releases of ``names`` (those there are), read in one statement."""
+    found = app.reader.get_many([ids.release_id(name) for name in names])
+    out = {}
+    for name in names:
+        release = found.get(ids.release_id(name))
+        if isinstance(release, Release):
+            out[name] = release
+    return out
