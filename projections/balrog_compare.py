@@ -4,12 +4,17 @@ One comparison serves the import (a history that does not end in the current
 row is refused) and ``import-balrog --verify`` (the store against the Balrog
 database). Both sides are reduced to the same shape per Balrog table: key ->
 the columns rulelog keeps, ``data_version`` included; a release's blob is
-compared by digest.
+compared by digest. Balrog's split (v2) releases are compared assembled, with
+every part's data_version, and their pending changes merged per release
+(``domain.balrog.v2_releases``), next to ``V2Side``: what the store holds of
+them, which the caller reads from the release aggregates (the fold keeps no
+blobs, and no per-part versions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from rulelog.domain.balrog.rows import (
@@ -22,6 +27,7 @@ from rulelog.domain.balrog.rows import (
     sc_condition,
     sc_target_row,
 )
+from rulelog.domain.balrog.v2_releases import BASE_TABLE, MERGED_SC, comparable
 from rulelog.domain.errors import RulelogError
 from rulelog.domain.workflow.policies import KEY_COLUMNS
 from rulelog.projections.state import Catalog, blob_sha
@@ -41,11 +47,40 @@ COMPARED = (
     *[f"{b}_scheduled_changes" for b in SC_KINDS],
     *[f"{b}_scheduled_changes_signoffs" for b in SC_KINDS],
 )
+#: Balrog's v2 releases (assembled) and their pending changes (merged per release).
+V2_COMPARED = (BASE_TABLE, MERGED_SC)
+
+
+@dataclass(frozen=True)
+class V2Side:
+    """The store's side of the v2 comparison: release name -> ``comparable`` (of the
+    stored release), and the scheduled release changes made of pending v2 changes
+    (rulelog sc_id -> ``{"name": ...}``)."""
+
+    releases: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    scheduled: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def _v2_sc(change_type: str, row: Any, condition: Any, signoffs: Any) -> dict[str, Any]:
+    return {
+        "change_type": change_type,
+        "row": _comparable_sc_row(row),
+        "condition": condition,
+        "signoffs": dict(signoffs),
+    }
 
 
 def balrog_side(table: str, values: Mapping[str, Any]) -> tuple[Key, dict[str, Any]]:
     """A current Balrog row, reduced to what rulelog keeps of it."""
     dv = values.get("data_version")
+    if table == BASE_TABLE:
+        return (values["name"],), comparable(values, blob_sha(values["data"]))
+    if table == MERGED_SC:
+        change_type = values["change_type"]
+        _target, row = sc_target_row("releases", 0, change_type, values)
+        return (values["base_name"],), _v2_sc(
+            change_type, row, sc_condition(values), values["signoffs"]
+        )
     if table == "rules":
         return (values["rule_id"],), {**rule_fields(values), "data_version": dv}
     if table == "releases":
@@ -91,12 +126,17 @@ def _comparable_sc_row(row: dict[str, Any] | None) -> dict[str, Any] | None:
     return row
 
 
-def rulelog_side(catalog: Catalog) -> dict[str, Rows]:
+def rulelog_side(catalog: Catalog, v2: V2Side | None = None) -> dict[str, Rows]:
     """The folded state (with ended scheduled changes kept), in Balrog's tables."""
-    out: dict[str, Rows] = {t: {} for t in COMPARED}
+    v2 = v2 or V2Side()
+    out: dict[str, Rows] = {t: {} for t in (*COMPARED, *V2_COMPARED)}
+    for name in v2.releases.keys() & catalog.releases.keys():
+        out[BASE_TABLE][(name,)] = dict(v2.releases[name])
     for rule_id, rule in catalog.rules.items():
         out["rules"][(rule_id,)] = {k: v for k, v in rule.items() if k != "rule_id"}
     for name, rel in catalog.releases.items():
+        if name in v2.releases:
+            continue
         out["releases"][(name,)] = {
             "product": rel["product"],
             "read_only": rel["read_only"],
@@ -132,6 +172,12 @@ def rulelog_side(catalog: Catalog) -> dict[str, Rows]:
     for (kind, sc_id), sc in catalog.scheduled.items():
         if sc["status"] == "cancelled":
             continue  # Balrog deletes a cancelled change's row
+        if kind == "releases" and sc_id in v2.scheduled:
+            if sc["status"] == "pending":  # Balrog keeps no merged row of ended ones
+                out[MERGED_SC][(sc["target"],)] = _v2_sc(
+                    sc["change_type"], sc["row"], sc["condition"], sc["signoffs"]
+                )
+            continue
         table = f"{tables[kind]}_scheduled_changes"
         out[table][(kind, sc_id)] = {
             "change_type": sc["change_type"],
@@ -155,7 +201,7 @@ def differences(
     rulelog's fold of an ended change keeps its last signoffs too, but the
     table-by-table comparison only covers what both keep for pending changes.
     """
-    seen: dict[str, set[Key]] = {t: set() for t in COMPARED}
+    seen: dict[str, set[Key]] = {t: set() for t in (*COMPARED, *V2_COMPARED)}
     for table, values in balrog_rows:
         try:
             key, theirs = balrog_side(table, values)
@@ -174,7 +220,7 @@ def differences(
                     f"{label}: {column}: Balrog {theirs.get(column)!r}, "
                     f"rulelog {mine.get(column)!r}"
                 )
-    for table in COMPARED:
+    for table in (*COMPARED, *V2_COMPARED):
         for key in sorted(set(ours[table]) - seen[table], key=repr):
             yield f"{table} {_show(key)}: in rulelog, not in Balrog"
 

@@ -32,16 +32,24 @@ from eventsourcing.domain import Aggregate
 from sqlalchemy import insert
 
 from rulelog.adapters.balrog_source import UNKNOWN_ACTOR, BalrogSource
+from rulelog.adapters.balrog_v2_source import BalrogV2Source
 from rulelog.domain import ids
 from rulelog.domain.balrog.marks import BalrogImport
-from rulelog.domain.balrog.replay import BalrogReplay, ImportRowError, describe_moment
+from rulelog.domain.balrog.replay import ImportRowError, describe_moment
 from rulelog.domain.balrog.rows import HistoryRow
+from rulelog.domain.balrog.v2_releases import V2Replay
 from rulelog.domain.catalog.releases import Release
 from rulelog.domain.errors import Conflict
-from rulelog.projections.balrog_compare import COMPARED, differences, rulelog_side
+from rulelog.projections.balrog_compare import V2Side, differences, rulelog_side
 from rulelog.projections.log import decode, last_position, read_notifications
 from rulelog.projections.state import Catalog
 from rulelog.services.application import RulelogApp
+from rulelog.services.balrog_v2 import (
+    balrog_rows,
+    pending_left_out,
+    shadowed,
+    v2_changed_since,
+)
 
 #: Events written (flushed) per batch inside the import's transaction.
 BATCH = 2000
@@ -71,6 +79,10 @@ class BalrogImportSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     gaps: list[str] = field(default_factory=list)
     gap_count: int = 0
+    #: rulelog scheduled release change id -> the pending v2 changes it merges
+    v2_scheduled_changes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: what importing v2 releases had to decide (merged signoffs, times)
+    v2_notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -88,6 +100,8 @@ class BalrogImportSummary:
             "without_history": self.without_history,
             "skipped": self.skipped,
             "data_version_gaps": {"count": self.gap_count, "first": self.gaps},
+            "v2_scheduled_changes": self.v2_scheduled_changes,
+            "v2_notes": self.v2_notes,
             "seconds": round(self.seconds, 3),
         }
 
@@ -108,6 +122,12 @@ class BalrogImportSummary:
         if self.gap_count:
             out.append(f"  data_version gaps (filled with no-change events): {self.gap_count}")
             out += [f"    {g}" for g in self.gaps]
+        out += [
+            f"  v2 scheduled changes {', '.join(v['from'])} -> releases scheduled change "
+            f"{sc_id} ({v['name']})"
+            for sc_id, v in sorted(self.v2_scheduled_changes.items())
+        ]
+        out += [f"  v2: {note}" for note in self.v2_notes]
         return out
 
 
@@ -139,18 +159,25 @@ def import_balrog(
     marks = source.marks()
     mode = "dry run" if dry_run else ("catch-up" if since_last else "import")
     summary = BalrogImportSummary(source=source.safe_url, mode=mode)
-    replay = BalrogReplay(app.find, app.reader.get_many) if since_last else BalrogReplay()
+    replay = V2Replay(app.find, app.reader.get_many) if since_last else V2Replay()
     catalog = None if since_last else Catalog(keep_ended=True)
+    v2 = BalrogV2Source(source)
+    v2_names = v2.names()
 
     streams: list[Iterator[HistoryRow]] = []
     if not since_last:
         first = source.first_ms()
         start = first - 1 if first is not None else int(time.time() * 1000)
         streams.append(source.without_history(start))
+        streams.append(v2.release_rows(start))
     streams.append(source.history(since, until=marks))
     if since_last and not source.has_history("releases"):
-        streams.append(r for r in _releases_changed_since(app, source))
-    rows = chain(*streams)
+        streams.append(r for r in _releases_changed_since(app, source, v2_names))
+    if since_last:
+        streams.append(r for r in v2_changed_since(app, source, v2))
+    else:
+        streams.append(_pending_v2(v2, replay, start))
+    rows = shadowed(chain(*streams), v2_names, replay.report.skipped)
     writer = _Writer(app, catalog, dry_run)
     with ExitStack() as cursors, writer:
         for stream in streams:
@@ -164,14 +191,17 @@ def import_balrog(
                 writer.write(replay.take_events())
         writer.write(replay.take_events())
         if catalog is not None:
-            _refuse_contradictions(source, catalog)
+            _refuse_contradictions(source, catalog, V2Side(replay.v2_releases, replay.v2_scheduled))
         summary.rows = {k: v for k, v in replay.report.rows.items() if v}
         summary.events = dict(replay.report.events)
         summary.first = describe_moment(replay.report.first_ms)
         summary.last = describe_moment(replay.report.last_ms)
         summary.skipped = dict(replay.report.skipped)
         for table, count in source.present_unsupported().items():
-            summary.skipped[f"{table}: split (v2) release rows, not kept by rulelog"] = count
+            summary.skipped[f"{table}: history of v2 scheduled changes, not imported"] = count
+        summary.skipped.update(v2.skipped)
+        summary.v2_scheduled_changes = replay.v2_scheduled
+        summary.v2_notes = v2.notes + (pending_left_out(app, v2) if since_last else [])
         summary.gap_count = len(replay.report.gaps)
         summary.gaps = replay.report.gaps[:GAPS_LISTED]
         summary.seconds = time.perf_counter() - started
@@ -187,7 +217,12 @@ def import_balrog(
     return summary
 
 
-def _read_ahead(rows: Iterator[HistoryRow], replay: BalrogReplay | None) -> Iterator[HistoryRow]:
+def _pending_v2(v2: BalrogV2Source, replay: V2Replay, start: int) -> Iterator[HistoryRow]:
+    """The pending v2 changes, merged per release, as of the last imported time."""
+    yield from v2.pending_rows(replay.report.last_ms or start)
+
+
+def _read_ahead(rows: Iterator[HistoryRow], replay: V2Replay | None) -> Iterator[HistoryRow]:
     """The rows, with the stored aggregates each stretch is about read in one statement."""
     if replay is None:
         yield from rows
@@ -197,19 +232,22 @@ def _read_ahead(rows: Iterator[HistoryRow], replay: BalrogReplay | None) -> Iter
         yield from chunk
 
 
-def _releases_changed_since(app: RulelogApp, source: BalrogSource) -> list[HistoryRow]:
+def _releases_changed_since(
+    app: RulelogApp, source: BalrogSource, v2_names: set[str]
+) -> list[HistoryRow]:
     """Releases Balrog changed since the import, for a catch-up.
 
     Current Balrog keeps no release history in its database, so high-water
     marks cannot find these: a release whose data_version differs from the
     store's (or that is new) is brought over as its current row, one that is
     gone as a deletion, at the time of the catch-up. The store's releases are
-    read in batches of one statement each.
+    read in batches of one statement each. Names in ``releases_json`` are v2
+    releases (``v2_changed_since``).
     """
     now = int(time.time() * 1000)
     theirs = {v["name"]: v for v in source.current("releases")}
     created = read_notifications(app, topics=(Release.Created.TOPIC,))
-    names = set(theirs) | {decode(app, n).event.name for n in created}
+    names = (set(theirs) | {decode(app, n).event.name for n in created}) - v2_names
     rows = []
     ordered = sorted(names)
     for start in range(0, len(ordered), RELEASE_READS):
@@ -256,11 +294,10 @@ def _record_marks(
     return list(agg.collect_events())
 
 
-def _refuse_contradictions(source: BalrogSource, catalog: Catalog) -> None:
+def _refuse_contradictions(source: BalrogSource, catalog: Catalog, v2: V2Side) -> None:
     catalog.settle()
-    ours = rulelog_side(catalog)
-    current = ((t, row) for t in COMPARED for row in source.current(t))
-    found = differences(current, ours)
+    ours = rulelog_side(catalog, v2)
+    found = differences(balrog_rows(source), ours)
     first = next(found, None)
     if first is not None:
         more = sum(1 for _ in found)

@@ -1,8 +1,9 @@
 """``import-balrog --verify``: the store next to the Balrog database, every difference.
 
 Two checks. The current rows of every table (data_versions, scheduled changes
-and their signoffs included) against the store's state folded from its whole
-log. And the rules at every time Balrog recorded a rules change: Balrog's
+and their signoffs included; v2 releases assembled, with every part's
+data_version) against the store's state folded from its whole log. And the
+rules at every time Balrog recorded a rules change: Balrog's
 ``GET /api/rules?timestamp=T`` takes, per rule, its history row with the
 highest ``change_id`` among those at or before T (``getPointInTime``); rulelog
 answers with the state at the last position recorded at or before T. Both are
@@ -22,17 +23,17 @@ from sqlalchemy import select
 from rulelog.adapters.balrog_source import BalrogSource
 from rulelog.domain.balrog.rows import is_keys_only, rule_fields
 from rulelog.domain.catalog.rules import Rule
-from rulelog.projections.balrog_compare import COMPARED, differences, rulelog_side
+from rulelog.projections.balrog_compare import differences, rulelog_side
 from rulelog.projections.log import read_log
 from rulelog.projections.state import Catalog, folded_topics
 from rulelog.services.application import RulelogApp
+from rulelog.services.balrog_v2 import balrog_rows, store_side
 
 
 def verify(app: RulelogApp, source: BalrogSource) -> Iterator[str]:
     """Every difference between the store and the Balrog database, one line each."""
     catalog = Catalog(keep_ended=True).fold(read_log(app, topics=folded_topics()))
-    current = ((t, row) for t in COMPARED for row in source.current(t))
-    yield from differences(current, rulelog_side(catalog))
+    yield from differences(balrog_rows(source), rulelog_side(catalog, store_side(app, source)))
     yield from _rules_through_time(app, source)
 
 

@@ -45,13 +45,20 @@ SC_KINDS: dict[str, str] = {
     "permissions_req_signoffs": "required_signoffs/permissions",
     "permissions": "permissions",
 }
-#: Tables Balrog has that rulelog does not keep (split v2 release blobs): reported.
+#: Tables whose rows are not imported (reported with their counts): the history of
+#: v2 release scheduled changes. Their base tables' history lives in cloud storage, so
+#: the changes cannot be replayed against it; pending ones are imported from their
+#: current rows (``domain.balrog.v2_releases``), ended ones live on in the releases.
 UNSUPPORTED_TABLES: tuple[str, ...] = (
-    "releases_json",
-    "release_assets",
-    "releases_json_scheduled_changes",
-    "release_assets_scheduled_changes",
+    "releases_json_scheduled_changes_history",
+    "release_assets_scheduled_changes_history",
 )
+#: Keys of the split (v2) release tables, which ``domain.balrog.v2_releases`` reads.
+V2_KEYS: dict[str, tuple[str, ...]] = {
+    "releases_json": ("name",),
+    "release_assets": ("name", "path"),
+    "releases_json_scheduled_changes": ("base_name",),
+}
 #: The columns of a scheduled change's conditions.
 CONDITION_COLUMNS = ("when", "telemetry_product", "telemetry_channel", "telemetry_uptake")
 _POLICY_KIND = {"product_req_signoffs": "product", "permissions_req_signoffs": "permissions"}
@@ -91,8 +98,8 @@ def ms_to_datetime(ms: int) -> datetime:
 
 
 def keys_of(table: str) -> tuple[str, ...]:
-    if table in TABLE_KEYS:
-        return TABLE_KEYS[table]
+    if table in TABLE_KEYS or table in V2_KEYS:
+        return TABLE_KEYS.get(table) or V2_KEYS[table]
     if table.endswith("_signoffs"):
         return ("sc_id", "username")
     return ("sc_id",)
@@ -120,6 +127,10 @@ def _json(value: Any, field: str) -> Any:
         except ValueError:
             raise Invalid(f"{field}: not valid JSON", field=field) from None
     return value
+
+
+#: A JSON column's value, parsed if the database hands it over as text.
+json_column = _json
 
 
 def rule_fields(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

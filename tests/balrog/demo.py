@@ -1,4 +1,5 @@
-"""Build a small Balrog database with a history (every table, every kind of change).
+"""Build a small Balrog database with a history (every table, every kind of change),
+and releases written through its admin API v2 (split into base and locale rows).
 
     .venv/bin/python -m tests.balrog.demo sqlite:////tmp/balrog-demo.db
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from tests.balrog.scenarios import build_full_history
+from tests.balrog.scenarios import build_full_history, build_v2_releases
 from tests.balrog.writer import BalrogWriter, create_balrog_db
 
 
@@ -19,6 +20,7 @@ def main() -> None:
     url = parser.parse_args().url
     writer = BalrogWriter(create_balrog_db(url))
     moments = build_full_history(writer)
+    moments |= build_v2_releases(writer)
     print(f"built {url}; times of note (ms): {moments}")
 
 

@@ -1,12 +1,16 @@
-"""What Balrog answers for its rules at a time, computed straight from ``rules_history``.
+"""What Balrog answers, computed straight from its tables: its rules at a time
+(from ``rules_history``) and its v2 releases (from ``releases_json`` and
+``release_assets``).
 
-As ``HistoryTable.getPointInTime``: per rule, the history row with the highest
+Rules as ``HistoryTable.getPointInTime``: per rule, the history row with the highest
 ``change_id`` among those with ``timestamp <= T``; rows holding nothing but the
 key (a deletion, or the mark before an insert) are left out.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, func, select
@@ -54,3 +58,32 @@ def comparable(rule: dict[str, Any]) -> dict[str, Any]:
         if out.get(flag) is not None:
             out[flag] = bool(out[flag])
     return out
+
+
+def balrog_v2_release(engine: Engine, name: str) -> dict[str, Any] | None:
+    """What Balrog's ``services.releases.get_release(name, include_sc=False)`` answers,
+    straight from ``releases_json`` and ``release_assets``: the base's blob with each
+    asset's data at its path, and every part's data_version."""
+    metadata = MetaData()
+    metadata.reflect(engine, only=["releases_json", "release_assets"])
+    base_t, assets_t = metadata.tables["releases_json"], metadata.tables["release_assets"]
+    with engine.connect() as conn:
+        base = conn.execute(select(base_t).where(base_t.c.name == name)).mappings().first()
+        assets = conn.execute(
+            select(assets_t).where(assets_t.c.name == name).order_by(assets_t.c.path)
+        ).mappings().all()
+    if base is None:
+        return None
+    blob = _json(base["data"])
+    versions: dict[str, Any] = {".": base["data_version"]}
+    for asset in assets:
+        *steps, last = asset["path"].split(".")[1:]
+        node, dv = blob, versions
+        for step in steps:
+            node, dv = node.setdefault(step, {}), dv.setdefault(step, {})
+        node[last], dv[last] = _json(asset["data"]), asset["data_version"]
+    return {"blob": blob, "data_versions": versions, "product": base["product"]}
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else copy.deepcopy(value)

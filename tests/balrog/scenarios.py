@@ -164,3 +164,75 @@ def build_full_history(w: BalrogWriter) -> dict[str, int]:
     w.update("rules", {"rule_id": r3["rule_id"]}, {"priority": 85}, "bob")
     at["end"] = w.now
     return at
+
+
+# ---------------------------------------------------------------- v2 (split) releases
+
+DE = ".platforms.WINNT_x86_64-msvc.locales.de"
+FR = ".platforms.WINNT_x86_64-msvc.locales.fr"
+IT = ".platforms.WINNT_x86_64-msvc.locales.it"
+EN = ".platforms.WINNT_x86_64-msvc.locales.en-US"
+
+
+def locale(name: str, size: int) -> dict[str, Any]:
+    return {"complete": {"filesize": size, "from": "*", "hashValue": "cd" * 64,
+                         "fileUrl": f"http://download.mozilla.org/?product={name}&size={size}"}}
+
+
+def v2_base(name: str, version: str) -> dict[str, Any]:
+    """A blob as ``releases_json`` keeps it: without its locales."""
+    whole = blob(name, version)
+    del whole["platforms"]["WINNT_x86_64-msvc"]["locales"]
+    return whole
+
+
+def build_v2_releases(w: BalrogWriter) -> dict[str, int]:
+    """Releases written through Balrog's admin API v2 (after ``build_full_history``).
+
+    ``Firefox-122.0-build1``: a base (data_version 3) and en-US (1), de (2), fr (4,
+    one of them an enacted scheduled change) assets, mapped by a beta rule, with a
+    pending v2 change of its base, de and a new it locale, signed off by bob on
+    every part. ``Firefox-119.0-build1`` is also in ``releases``: Balrog serves the
+    ``releases_json`` one. ``Thunderbird-1.0`` has a base only.
+    """
+    at: dict[str, int] = {}
+    n122 = "Firefox-122.0-build1"
+    w.insert("releases_json", {"name": n122, "product": "Firefox", "read_only": False,
+                               "data": v2_base(n122, "122.0")}, "bob")
+    for path, size in ((EN, 100), (DE, 200), (FR, 300)):
+        w.insert("release_assets", {"name": n122, "path": path, "data": locale(n122, size)},
+                 "bob")
+    w.update("releases_json", {"name": n122}, {"data": v2_base(n122, "122.0.1")}, "bob")
+    w.update("releases_json", {"name": n122}, {"data": v2_base(n122, "122.0.2")}, "bob")
+    w.update("release_assets", {"name": n122, "path": DE}, {"data": locale(n122, 201)}, "bob")
+    for size in (301, 302):
+        w.update("release_assets", {"name": n122, "path": FR}, {"data": locale(n122, size)},
+                 "bob")
+    ended = w.schedule("release_assets", "update",
+                       {"name": n122, "path": FR, "data": locale(n122, 303)}, "bob",
+                       when=w.now + 10_000, base_data_version=3)
+    w.enact("release_assets", ended)
+    n119 = "Firefox-119.0-build1"
+    w.insert("releases_json", {"name": n119, "product": "Firefox", "read_only": False,
+                               "data": v2_base(n119, "119.0.9")}, "bob")
+    w.insert("release_assets", {"name": n119, "path": EN, "data": locale(n119, 119)}, "bob")
+    w.insert("releases_json", {"name": "Thunderbird-1.0", "product": "Thunderbird",
+                               "read_only": True, "data": v2_base("Thunderbird-1.0", "1.0")},
+             "bob")
+    w.insert("rules", rule(n122, channel="aurora", priority=95), "bob")
+    when = w.now + 600_000
+    base_sc = w.schedule("releases_json", "update",
+                         {"name": n122, "product": "Firefox", "read_only": False,
+                          "data": v2_base(n122, "122.0.3")}, "bob", when=when,
+                         base_data_version=3)
+    de_sc = w.schedule("release_assets", "update",
+                       {"name": n122, "path": DE, "data": locale(n122, 202)}, "bob",
+                       when=when, base_data_version=2)
+    it_sc = w.schedule("release_assets", "insert",
+                       {"name": n122, "path": IT, "data": locale(n122, 400)}, "bob", when=when)
+    w.sign_off("releases_json", base_sc, "bob", "relman")
+    for sc in (de_sc, it_sc):
+        w.sign_off("release_assets", sc, "bob", "relman")
+    at["v2_scheduled_when"] = when
+    at["v2_end"] = w.now
+    return at

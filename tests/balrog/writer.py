@@ -16,7 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, Table, and_, create_engine, insert, select
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    and_,
+    create_engine,
+    insert,
+    select,
+)
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 
@@ -32,6 +42,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "user_roles": ("username", "role"),
     "product_req_signoffs": ("product", "channel", "role"),
     "permissions_req_signoffs": ("product", "role"),
+    "releases_json": ("name",),
+    "release_assets": ("name", "path"),
 }
 
 
@@ -80,7 +92,20 @@ class BalrogWriter:
 
     def _history(self, table: str, row: dict[str, Any], by: str, ts: int) -> None:
         if self.has_history(table):
-            self._run(insert(self.t(f"{table}_history")).values(changed_by=by, timestamp=ts, **row))
+            name = f"{table}_history"
+            row = self._fit(name, row)
+            self._run(insert(self.t(name)).values(changed_by=by, timestamp=ts, **row))
+
+    def _fit(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
+        """JSON columns as the database declares them: MariaDB's ``JSON`` is text to
+        a reader that reflects it (as Balrog's MySQL is to rulelog's import)."""
+        t = self.t(table)
+        return {
+            k: json.dumps(v)
+            if isinstance(v, dict | list) and not isinstance(t.c[k].type, JSON)
+            else v
+            for k, v in values.items()
+        }
 
     def _where(self, table: str, key: dict[str, Any]) -> Any:
         t = self.t(table)
@@ -95,7 +120,7 @@ class BalrogWriter:
     def insert(self, table: str, row: dict[str, Any], by: str, ts: int | None = None) -> dict:
         ts = ts if ts is not None else self.tick()
         values = {**_encode(table, row), "data_version": 1}
-        result = self._run(insert(self.t(table)).values(**values))
+        result = self._run(insert(self.t(table)).values(**self._fit(table, values)))
         if table == "rules" and values.get("rule_id") is None:
             values["rule_id"] = result.inserted_primary_key[0]
         key = {k: values[k] for k in KEYS[table]}
@@ -115,7 +140,8 @@ class BalrogWriter:
         old = self.current(table, key)
         assert old is not None, f"{table} {key} does not exist"
         new = {**old, **_encode(table, changes), "data_version": old["data_version"] + 1}
-        self._run(sql_update(self.t(table)).where(self._where(table, key)).values(**new))
+        where = self._where(table, key)
+        self._run(sql_update(self.t(table)).where(where).values(**self._fit(table, new)))
         self._history(table, new, by, ts)
         return new
 
@@ -147,7 +173,8 @@ class BalrogWriter:
             "base_data_version": base_data_version,
             "data_version": 1,
         }
-        sc_id = self._run(insert(self.t(sc)).values(**values)).inserted_primary_key[0]
+        added = self._run(insert(self.t(sc)).values(**self._fit(sc, values)))
+        sc_id = added.inserted_primary_key[0]
         self._history(sc, {"sc_id": sc_id}, by, ts - 1)
         self._history(sc, {"sc_id": sc_id, **values}, by, ts)
         cond = {"sc_id": sc_id, "data_version": 1, "when": when}
@@ -192,7 +219,9 @@ class BalrogWriter:
             assert old is not None
             new = {**old, **what, "data_version": old["data_version"] + 1}
             self._run(
-                sql_update(self.t(name)).where(self._where(name, {"sc_id": sc_id})).values(**new)
+                sql_update(self.t(name))
+                .where(self._where(name, {"sc_id": sc_id}))
+                .values(**self._fit(name, new))
             )
             self._history(name, new, by, ts)
 

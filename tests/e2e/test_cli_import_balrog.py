@@ -109,3 +109,21 @@ def test_admin_api_answers_for_the_imported_past(
         assert history.status == 200, history.text
     finally:
         service.close()
+
+
+def test_v2_releases_in_the_summary_and_verify(store: Store, balrog: tuple) -> None:
+    from tests.balrog.scenarios import build_v2_releases
+
+    url, writer, _ = balrog
+    build_v2_releases(writer)
+    summary = json.loads(ok(store, "import-balrog", "--from", url, "--json"))
+    assert summary["without_history"]["releases_json"] == 3
+    assert summary["v2_scheduled_changes"]["2"]["name"] == "Firefox-122.0-build1"
+    assert not [k for k in summary["skipped"] if "not kept by rulelog" in k]
+    assert "no differences" in ok(store, "import-balrog", "--from", url, "--verify")
+    t = writer.t("release_assets")
+    with writer.engine.begin() as conn:
+        conn.execute(update(t).where(t.c.name == "Firefox-122.0-build1").values(data_version=9))
+    result = run(store, "import-balrog", "--from", url, "--verify")
+    assert result.returncode == 1
+    assert "releases_json Firefox-122.0-build1: data_versions: Balrog" in result.stdout
