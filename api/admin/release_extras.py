@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.html_answers import NEW_VERSION, html, html_answer, html_json
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.release_schemas import (
     ReadOnlyOut,
@@ -25,7 +26,7 @@ from rulelog.api.admin.release_schemas import (
     require_fields,
 )
 from rulelog.api.admin.release_writes import find_release, no_signoffs, read_only_message
-from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
+from rulelog.api.admin.schemas import ProblemDoc
 from rulelog.domain import ids
 from rulelog.domain.errors import SignoffRequired
 from rulelog.domain.workflow.signoff_rules import Requirement, reduce_requirements
@@ -61,8 +62,8 @@ def get_read_only(release: str, reader: Reader) -> Any:
 @router.put(
     "/releases/{release}/read_only",
     status_code=201,
-    response_model=NewDataVersion,
-    responses=PROBLEMS,
+    response_class=Response,
+    responses={201: html_answer("Changed", NEW_VERSION), **PROBLEMS},
 )
 def put_read_only(
     release: str,
@@ -79,7 +80,7 @@ def put_read_only(
     data_version = int(body.data_version or 0)
     wanted = bool(body.read_only)
     if wanted and existing.read_only:
-        return JSONResponse({"new_data_version": data_version}, status_code=201)
+        return html_json({"new_data_version": data_version}, 201)
     if wanted and data_version == existing.data_version and _has_pending_change(reader, release):
         # Balrog merges the flag into the release's pending scheduled change, whose
         # re-validation then finds the release read-only: the lock is refused.
@@ -92,7 +93,7 @@ def put_read_only(
         changed = service.set_release_read_only(release, data_version, wanted, changed_by)
     except SignoffRequired as error:
         raise no_signoffs(error) from None
-    return JSONResponse({"new_data_version": changed.data_version}, status_code=201)
+    return html_json({"new_data_version": changed.data_version}, 201)
 
 
 def _has_pending_change(reader: Reader, release: str) -> bool:
@@ -127,7 +128,7 @@ def read_only_required_signoffs(release: str, reader: Reader) -> Any:
 @router.get(
     "/releases/{release}/revisions",
     response_model=ReleaseRevisions,
-    responses={400: {"model": ProblemDoc}, 404: {"description": "No such release (text)"}},
+    responses={400: {"model": ProblemDoc}, 404: html_answer("No such release (text)")},
 )
 def list_revisions(
     release: str,
@@ -136,7 +137,7 @@ def list_revisions(
     limit: int = Query(10, ge=1),
 ) -> Any:
     if find_release(service, release) is None:
-        return PlainTextResponse("Requested object does not exist", status_code=404)
+        return html("Requested object does not exist", 404)
     revisions = release_revisions(service, release)
     start = limit * (page - 1)
     shown = annotate(revisions[start : start + limit])
@@ -146,10 +147,7 @@ def list_revisions(
 @router.post(
     "/releases/{release}/revisions",
     responses={
-        200: {
-            "description": "Reverted",
-            "content": {"text/plain": {"schema": {"type": "string", "example": "Excellent!"}}},
-        },
+        200: html_answer("Reverted", "Excellent!"),
         **PROBLEMS,
     },
 )
@@ -184,4 +182,4 @@ def revert_release(
         )
     except SignoffRequired as error:
         raise no_signoffs(error) from None
-    return PlainTextResponse("Excellent!")
+    return html("Excellent!")

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 
 from rulelog.api.admin import release_extras
 from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.html_answers import NEW_VERSION, html, html_answer, html_json
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.release_blob_errors import blob_errors, shape_errors
 from rulelog.api.admin.release_schemas import (
@@ -102,8 +103,8 @@ def list_releases(
 @router.post(
     "/releases",
     status_code=201,
-    response_model=NewDataVersion,
-    responses=WRITE_PROBLEMS,
+    response_class=Response,
+    responses={201: html_answer("Created", NEW_VERSION), **WRITE_PROBLEMS},
 )
 def create_release(service: Service, changed_by: Actor, body: ReleaseBody = Body(...)) -> Any:
     require_fields(body, "name", "product", "blob")
@@ -117,7 +118,7 @@ def create_release(service: Service, changed_by: Actor, body: ReleaseBody = Body
     blob = parse_json_field(body.blob, "blob")
     _refuse_bad_blob(name, blob, "Couldn't create release")
     release = service.create_release(name, str(body.product), blob, changed_by)
-    return JSONResponse({"new_data_version": release.data_version}, status_code=201)
+    return html_json({"new_data_version": release.data_version}, 201)
 
 
 def _refuse_bad_blob(name: str, blob: Any, detail: str) -> None:
@@ -177,7 +178,7 @@ def get_release(
     "/releases/{release}",
     responses={
         200: {"model": NewDataVersion, "description": "Replaced"},
-        201: {"description": "Created (empty body)"},
+        201: html_answer("Created (empty body)"),
         **WRITE_PROBLEMS,
     },
 )
@@ -192,7 +193,7 @@ def put_release(
     if existing is None:
         _refuse_bad_blob(release, blob, "Couldn't update release")
         service.create_release(release, product, blob, changed_by)
-        return Response(status_code=201)
+        return html(status=201)
     if not body.data_version:
         raise Problem(400, "data_version field is missing")
     shape = shape_errors(blob)
@@ -218,9 +219,10 @@ def put_release(
 
 @router.post(
     "/releases/{release}",
+    response_class=Response,
     responses={
-        200: {"model": NewDataVersion},
-        201: {"model": NewDataVersion, "description": "The release was created"},
+        200: html_answer("Merged", NEW_VERSION),
+        201: html_answer("The release was created", NEW_VERSION),
         **WRITE_PROBLEMS,
     },
 )
@@ -230,12 +232,13 @@ def post_release(
     """Merge the given keys into the blob (creating the release if missing)."""
     require_fields(body, "product", "data")
     status, data_version = MergeKeys(service, release, body, changed_by).run()
-    return JSONResponse({"new_data_version": data_version}, status_code=status)
+    return html_json({"new_data_version": data_version}, status)
 
 
 @router.delete(
     "/releases/{release}",
-    responses={200: {"description": "Deleted (empty body)"}, **WRITE_PROBLEMS, **NOT_FOUND},
+    response_class=Response,
+    responses={200: html_answer("Deleted (empty body)"), **WRITE_PROBLEMS, **NOT_FOUND},
 )
 def delete_release(
     release: str,
@@ -265,7 +268,7 @@ def delete_release(
         service.delete_release(release, data_version, changed_by)
     except SignoffRequired as error:
         raise no_signoffs(error) from None
-    return Response(status_code=200)
+    return html()
 
 
 @router.get(
@@ -289,9 +292,10 @@ def get_locale(release: str, platform: str, locale: str, service: Service, reade
 
 @router.put(
     "/releases/{release}/builds/{platform}/{locale}",
+    response_class=Response,
     responses={
-        200: {"model": NewDataVersion, "description": "The locale was updated"},
-        201: {"model": NewDataVersion, "description": "The locale (or release) is new"},
+        200: html_answer("The locale was updated", NEW_VERSION),
+        201: html_answer("The locale (or release) is new", NEW_VERSION),
         **WRITE_PROBLEMS,
     },
 )
@@ -307,7 +311,7 @@ def put_locale(
     require_fields(body, "product", "data")
     change = PutLocale(service, release, platform, locale, body, changed_by)
     status, data_version = change.run()
-    return JSONResponse({"new_data_version": data_version}, status_code=status)
+    return html_json({"new_data_version": data_version}, status)
 
 
 router.include_router(release_extras.router)

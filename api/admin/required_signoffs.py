@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.html_answers import html_answer, html_json
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.rules import strict_query
-from rulelog.api.admin.schemas import NewDataVersion, ProblemDoc
+from rulelog.api.admin.schemas import ProblemDoc
 from rulelog.api.admin.users_schemas import (
     WRITE_PROBLEMS,
     as_balrog_value_error,
@@ -140,7 +141,7 @@ def _create(
         check_enough_holders(service, kind, row)
     with as_balrog_value_error(), direct_edit():
         service.add_required_signoff(kind, row, changed_by)
-    return JSONResponse({"new_data_version": 1}, status_code=201)
+    return html_json({"new_data_version": 1}, 201)
 
 
 def _refuse_delete() -> NoReturn:
@@ -217,7 +218,7 @@ PRODUCT_KEY = Query(..., min_length=1, max_length=15)
 CHANNEL_KEY = Query(..., min_length=1, max_length=75)
 ROLE_KEY = Query(..., min_length=1, max_length=50)
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    201: {"model": NewDataVersion, "description": "Created"},
+    201: html_answer("Created", '{"new_data_version": 1}'),
     **WRITE_PROBLEMS,
 }
 DELETE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -315,7 +316,7 @@ def _register(
         create_policy,
         methods=["POST"],
         status_code=201,
-        response_model=NewDataVersion,
+        response_class=Response,
         responses=CREATE_RESPONSES,
         name=f"create_{kind}_policy",
     )

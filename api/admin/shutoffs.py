@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.html_answers import html, html_answer
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.schemas import ProblemDoc
 from rulelog.api.admin.users_schemas import WRITE_PROBLEMS, direct_edit, required_data_version
@@ -101,7 +102,7 @@ def get_shutoff(reader: Reader, product: str = Path(...), channel: str = Path(..
 @router.delete(
     "/emergency_shutoff/{product}/{channel}",
     response_class=Response,
-    responses={200: {"description": "Updates are on again (no body)"}, **WRITE_PROBLEMS},
+    responses={200: html_answer("Updates are on again (no body)"), **WRITE_PROBLEMS},
 )
 def delete_shutoff(
     service: Service,
@@ -116,4 +117,4 @@ def delete_shutoff(
         raise Problem(404, "Shutoff wasn't found", exception="Shutoff does not exist")
     with direct_edit():
         service.delete_shutoff(product, channel, version, changed_by)
-    return Response(status_code=200)
+    return html()
