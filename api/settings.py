@@ -103,6 +103,16 @@ class Settings(BaseSettings):
         description="Update answers each serving process keeps per index generation "
         "(0 turns the cache off).",
     )
+    impact_sample_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Share of answered update requests each serving process keeps for "
+        "`rulelog impact` (0 keeps none).",
+    )
+    impact_sample_size: int = Field(
+        100_000, ge=1, description="Sampled update requests kept (the newest)."
+    )
     start_from_checkpoint: bool = Field(
         True,
         description="A serving process starts from the newest checkpoint of the folded "

@@ -259,7 +259,8 @@ class LiveIndex(KeyedRows):
             shutoffs=view.shutoffs,
             pins=view.pins,
             releases={**self.releases, **view.releases},
-            overrides=dict(view.release_blobs),
+            # The live index's own overrides (a what-if's enacted blobs) stay beneath.
+            overrides={**self.overrides, **view.release_blobs},
             tests={},
             view=view,
         )

@@ -136,13 +136,15 @@ def prepare_change(
     changed_by: str,
     *,
     check_version: bool = True,
+    check_permission: bool = True,
 ) -> tuple[str | None, Current, dict[str, Any] | None]:
     """Validate a change as if made now, and check its scheduler may make it.
 
     Saves nothing: callers that schedule several changes as one decision
     (a restore) check them all with this first. ``check_version=False``
     leaves the ``data_version`` check to the caller (a direct change makes
-    it after the signoff check, as Balrog does).
+    it after the signoff check, as Balrog does). ``check_permission=False`` only
+    validates: a what-if (``services.impact``) that will never be made.
     """
     if change_type not in CHANGE_TYPES or change_type not in target.change_types:
         raise Invalid(
@@ -165,6 +167,8 @@ def prepare_change(
     new = None if change_type == "delete" else target.normalize(change_type, dict(row), current)
     if target.kind == "releases" and new is not None and app.domain_allowlist is not None:
         check_download_domains(new["data"], new["product"], app.domain_allowlist)
+    if not check_permission:
+        return key, current, new
     cur_product, new_product = target.products(current, new)
     app.require(
         changed_by,

@@ -106,6 +106,8 @@ READS: dict[str, Need] = {
     "/api/expectations": Need.PUBLIC,
     "/api/expectations/check": Need.PUBLIC,
     "/api/expectations/{name}": Need.PUBLIC,
+    # What a pending change would do to sampled traffic (request targets only).
+    "/api/scheduled_changes/{kind}/{sc_id}/impact": Need.PUBLIC,
 }
 
 #: Writes that are refused to everyone, before any login (Balrog: policies are never

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from rulelog.api.admin import (
     expectations,
     history,
+    impact,
     releases,
     releases_v2,
     required_signoffs,
@@ -28,4 +29,5 @@ ROUTERS: list[APIRouter] = [
     users.router,
     timeline.router,
     expectations.router,
+    impact.router,
 ]

@@ -60,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "rulelog.api.cli.history",
         "Every revision of a rule, release or scheduled change: who, when, what, signoffs.",
     ),
+    "impact": (
+        "rulelog.api.cli.impact",
+        "What a change would do to sampled update requests (RULELOG_IMPACT_SAMPLE_RATE).",
+    ),
     "import-balrog": (
         "rulelog.api.cli.balrog",
         "Import a Balrog database with its whole history into an empty store.",

@@ -28,10 +28,12 @@ from rulelog.api.public import dockerflow
 from rulelog.api.public.api_v1 import PublicApi
 from rulelog.api.public.front import PublicFront
 from rulelog.api.public.middleware import RequestLogMiddleware
+from rulelog.api.public.sampling import RequestSampler
 from rulelog.api.public.server import PublicServer
 from rulelog.api.public.settings import PublicSettings
 from rulelog.api.public.updates import UpdateEndpoint
 from rulelog.api.request_log import RequestLog
+from rulelog.services.impact import record_sample
 
 __all__ = ["create_app_from_env", "create_public_app"]
 
@@ -46,6 +48,7 @@ def create_public_app(
     server = PublicServer(database_url, settings, store=store)
     updates = UpdateEndpoint(server)
     request_log = RequestLog(server.worker)
+    sampler = sampler_for(server)
     routes = [
         *dockerflow.routes(server),
         *PublicApi(server).routes(),
@@ -55,11 +58,15 @@ def create_public_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(server.start)
+        if sampler is not None:
+            sampler.start()
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(server.stop)
             request_log.close()
+            if sampler is not None:
+                await anyio.to_thread.run_sync(sampler.close)
 
     app = Starlette(
         routes=routes,
@@ -85,7 +92,16 @@ def create_public_app(
         cache_entries=server.settings.answer_cache,
         body_limit=server.settings.max_body_bytes,
         signing=server.settings.signing,
+        sampler=sampler,
     )
+
+
+def sampler_for(server: PublicServer) -> RequestSampler | None:
+    """The impact sampler of ``server`` (None when the sample rate is 0)."""
+    rate, keep = server.settings.impact_sample_rate, server.settings.impact_sample_size
+    if rate <= 0:
+        return None
+    return RequestSampler(lambda batch: record_sample(server.store(), batch, keep), rate)
 
 
 def create_app_from_env() -> PublicFront:

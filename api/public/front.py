@@ -43,6 +43,7 @@ from rulelog.api.public.middleware import (
     incoming_request_id,
     new_request_id,
 )
+from rulelog.api.public.sampling import RequestSampler
 from rulelog.api.request_log import LOGGED_TARGET_MAX, RequestLog
 from rulelog.domain.serving.evaluate import Response as Answer
 
@@ -170,8 +171,11 @@ class PublicFront:
         cache_entries: int = DEFAULT_CACHE_ENTRIES,
         body_limit: int = DEFAULT_MAX_BODY_BYTES,
         signing: SigningSettings | None = None,
+        sampler: RequestSampler | None = None,
     ) -> None:
         self.app = app
+        #: Answered update requests offered to the impact sample (None: not sampling).
+        self.sampler = sampler
         #: Answers Balrog signs get their Content-Signature here too, when signing is on.
         self._get: ASGIApp = self._answer
         if signing is not None and signing.enabled:
@@ -245,6 +249,8 @@ class PublicFront:
                 target += b"?" + scope["query_string"]
             duration = time.perf_counter() - started
             self.request_log.record(request_id, scope["method"], target, status, duration, items)
+            if status == 200 and self.sampler is not None and scope["method"] == "GET":
+                self.sampler.offer(target)
             try:  # metrics never cost a request its answer
                 method = scope["method"]
                 record_request("public", route_template(scope, {}), method, status, duration, None)

@@ -33,6 +33,10 @@ class PublicSettings:
     signing: SigningSettings = field(default_factory=SigningSettings)
     #: The longest request body accepted (``RULELOG_MAX_BODY_BYTES``); longer ones are 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: Share of answered update requests sampled for ``rulelog impact``, and how many
+    #: are kept (``api.public.sampling``); 0 samples none.
+    impact_sample_rate: float = 0.0
+    impact_sample_size: int = 100_000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PublicSettings:
@@ -47,4 +51,6 @@ class PublicSettings:
             commit=loaded.commit,
             signing=SigningSettings.from_settings(loaded),
             max_body_bytes=loaded.max_body_bytes,
+            impact_sample_rate=loaded.impact_sample_rate,
+            impact_sample_size=loaded.impact_sample_size,
         )

@@ -111,10 +111,14 @@ def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 
 
 @contextmanager
-def public_server(store: Store, log: Path, workers: int = 2) -> Iterator[Server]:
-    """``rulelog serve public`` on ``store``, ready to answer; stopped on leaving."""
+def public_server(
+    store: Store, log: Path, workers: int = 2, settings: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """``rulelog serve public`` on ``store`` (with ``settings``: more RULELOG_* variables),
+    ready to answer; stopped on leaving (a graceful stop: the process's shutdown runs)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
+    env.update(settings or {})
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [

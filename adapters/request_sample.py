@@ -1,0 +1,64 @@
+"""The sample of served update requests, kept beside the event log (not in it).
+
+A sampled request is history of *traffic*, not of the configuration: it must
+never become a domain event (the log would grow with traffic, and time travel
+would replay it). It lives in its own table in the store's database, bounded to
+the newest ``keep`` rows, and holds only the request target (path and the
+options Balrog's routes accept): no address, no header, no time finer than the
+millisecond it was taken.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Sequence
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, delete, func, select
+from sqlalchemy.engine import Engine
+
+METADATA = MetaData()
+SAMPLE = Table(
+    "rulelog_request_sample",
+    METADATA,
+    # BigInteger on PostgreSQL (bigserial); SQLite's rowid needs INTEGER PRIMARY KEY.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("taken_ms", BigInteger, nullable=False),
+    Column("target", Text, nullable=False),
+)
+
+
+#: Engines whose database has the table already (checked once per process).
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+class RequestSample:
+    """Append, trim and read the sample in ``engine``'s database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        if engine not in _READY:
+            METADATA.create_all(engine, checkfirst=True)
+            _READY.add(engine)
+
+    def append(self, targets: Sequence[str], keep: int) -> None:
+        """Add ``targets`` and drop all but the newest ``keep`` rows, in one transaction."""
+        if not targets:
+            return
+        now = int(time.time() * 1000)
+        with self.engine.begin() as conn:
+            conn.execute(SAMPLE.insert(), [{"taken_ms": now, "target": t} for t in targets])
+            newest = conn.execute(select(func.max(SAMPLE.c.id))).scalar_one()
+            conn.execute(delete(SAMPLE).where(SAMPLE.c.id <= newest - keep))
+
+    def targets(self, limit: int | None = None) -> list[str]:
+        """The sampled targets, newest first (at most ``limit``)."""
+        query = select(SAMPLE.c.target).order_by(SAMPLE.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(SAMPLE)).scalar_one())
