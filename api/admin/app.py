@@ -16,6 +16,7 @@ from importlib import metadata
 
 from fastapi import Depends, FastAPI
 
+from rulelog.api import console
 from rulelog.api.admin import access, dockerflow, problems
 from rulelog.api.admin.cors import Cors
 from rulelog.api.admin.head import HeadAsGet
@@ -90,10 +91,14 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     app.state.auth = Authenticator(service, settings.jwt)
     problems.install(app)
     app.router.redirect_slashes = False  # Balrog answers 404 to a trailing slash, not 307
-    access.install(app, [(dockerflow.router, ""), *((r, API_PREFIX) for r in _routers())])
+    pages = [(r, console.PREFIX) for r in console.routers()]
+    access.install(app, [(dockerflow.router, ""), *((r, API_PREFIX) for r in _routers()), *pages])
     app.include_router(dockerflow.router)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
+    for router, prefix in pages:  # HTML pages: not in the API's OpenAPI document
+        app.include_router(router, prefix=prefix, include_in_schema=False)
+    console.install(app)
     worker = f"admin-{os.getpid()}"
     app.add_middleware(Cors, origins=settings.cors_origins, routes_of=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -1,0 +1,187 @@
+"""``/ui/rules``: Balrog's rules table, one rule with its revisions, and editing.
+
+The table is sorted as Balrog's UI sorts it (priority, highest first; then
+rule id), each rule followed by its pending scheduled changes: what they
+change, when (or at what uptake), and the signoffs required and given.
+
+An edit is a direct change (``update_rule``) where no signoff policy covers
+it, otherwise a scheduled change (``schedule_change``) whose required
+signoffs the form names before it is sent. Reverting loads an old revision
+into the same form, so it goes through the same checks.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from rulelog.api.console.caller import may, signed_in, who
+from rulelog.api.console.moment import Moment, moment_of, state_of
+from rulelog.api.console.render import page, redirect
+from rulelog.api.console.session import ConsoleRefusal, FormData
+from rulelog.domain.catalog.rules import RULE_COLUMNS
+from rulelog.domain.workflow.signoff_rules import reduce_requirements, required_for_rules
+from rulelog.projections.state import Catalog
+
+router = APIRouter()
+
+#: Columns the table shows (Balrog's UI shows these; the rest are on the rule's page).
+TABLE_COLUMNS = (
+    "rule_id", "alias", "priority", "product", "channel", "version", "buildTarget", "locale",
+    "osVersion", "mapping", "fallbackMapping", "backgroundRate", "update_type", "comment",
+)  # fmt: skip
+INT_COLUMNS = frozenset({"priority", "backgroundRate"})
+#: A new scheduled change is due this long after the form is shown, unless changed.
+DEFAULT_DELAY = timedelta(minutes=10)
+
+
+def pending_by_rule(state: Catalog) -> dict[str, list[dict[str, Any]]]:
+    """Pending rule changes by the rule they change ("new:N" for an insert)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for sc in state.pending():
+        if sc["kind"] == "rules":
+            found.setdefault(str(sc["target"]), []).append(sc)
+    return found
+
+
+def changed_fields(state: Catalog, sc: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """What a pending rule change changes: column -> (now, after)."""
+    old = state.rules.get(int(sc["target"])) if str(sc["target"]).isdigit() else None
+    new = sc.get("row") or {}
+    columns = RULE_COLUMNS if sc["change_type"] != "delete" else ()
+    return {
+        c: ((old or {}).get(c), new.get(c))
+        for c in columns
+        if (old or {}).get(c) != new.get(c) and c != "data_version"
+    }
+
+
+def requirements(state: Catalog, *rows: dict[str, Any] | None) -> list[Any]:
+    """The signoffs a change to these rows would need, as the policies at ``state`` say."""
+    reqs = required_for_rules(list(rows), state.policies["product"].values())
+    return reduce_requirements(reqs)
+
+
+def _choices(state: Catalog, column: str) -> list[str]:
+    return sorted({str(r[column]) for r in state.rules.values() if r.get(column)})
+
+
+@router.get("/rules", summary="The rules table")
+def rules_page(request: Request, product: str | None = None, channel: str | None = None) -> Any:
+    moment = moment_of(request)
+    who(request)
+    with state_of(request, moment) as state:
+        rows = [
+            r
+            for r in state.sorted_rules()
+            if (not product or r.get("product") == product)
+            and (not channel or r.get("channel") == channel)
+        ]
+        pending = pending_by_rule(state)
+        return page(
+            request,
+            "rules.html",
+            moment=moment,
+            rules=rows,
+            columns=TABLE_COLUMNS,
+            pending=pending,
+            changes={sc["sc_id"]: changed_fields(state, sc) for v in pending.values() for sc in v},
+            products=_choices(state, "product"),
+            channels=_choices(state, "channel"),
+            product=product or "",
+            channel=channel or "",
+        )
+
+
+def _revisions(request: Request, rule_id: int, moment: Moment) -> list[dict[str, Any]]:
+    with request.app.state.reader.current() as model:
+        rows = model.rule_revisions.of(rule_id)
+    return [r for r in rows if r["change_id"] <= moment.position]
+
+
+@router.get("/rules/{rule_id}", summary="One rule, its pending changes and revisions")
+def rule_page(request: Request, rule_id: int, revision: int | None = None) -> Any:
+    moment = moment_of(request)
+    who(request)
+    revisions = _revisions(request, rule_id, moment)
+    with state_of(request, moment) as state:
+        rule = state.rules.get(rule_id)
+        if rule is None:
+            where = f"at position {moment.position}" if not moment.live else "now"
+            raise ConsoleRefusal(404, f"Rule {rule_id} does not exist {where}.")
+        form = dict(rule)
+        if revision is not None:
+            chosen = [r for r in revisions if r["change_id"] == revision]
+            if not chosen:
+                raise ConsoleRefusal(404, f"Rule {rule_id} has no revision {revision}.")
+            form.update({c: chosen[0].get(c) for c in RULE_COLUMNS})
+        pending = pending_by_rule(state).get(str(rule_id), [])
+        return page(
+            request,
+            "rule.html",
+            moment=moment,
+            rule=rule,
+            form=form,
+            reverting=revision,
+            columns=RULE_COLUMNS,
+            pending=pending,
+            changes={sc["sc_id"]: changed_fields(state, sc) for sc in pending},
+            required=requirements(state, rule),
+            revisions=revisions,
+            may_edit=moment.live and may(request, "rule.modify", rule.get("product")),
+            when=(request.app.state.service.now() + DEFAULT_DELAY).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+
+
+def rule_fields(form: dict[str, str]) -> dict[str, Any]:
+    """The rule columns of a posted form, typed as the admin API takes them."""
+    fields: dict[str, Any] = {}
+    for column in RULE_COLUMNS:
+        if column not in form:
+            continue
+        value = form[column].strip()
+        if column in INT_COLUMNS:
+            try:
+                fields[column] = int(value) if value else None
+            except ValueError:
+                raise ConsoleRefusal(400, f"{column}: must be a whole number") from None
+        else:
+            fields[column] = value or None
+    return fields
+
+
+def _data_version(form: dict[str, str]) -> int:
+    try:
+        return int(form.get("data_version", ""))
+    except ValueError:
+        raise ConsoleRefusal(400, "data_version: missing; reload the page") from None
+
+
+@router.post("/rules/{rule_id}", summary="Change a rule, directly or scheduled")
+def edit_rule(request: Request, rule_id: int, form: FormData) -> Response:
+    user = signed_in(request)
+    service = request.app.state.service
+    fields = rule_fields(form)
+    data_version = _data_version(form)
+    if form.get("mode") == "schedule":
+        sc = service.schedule_change(
+            "rules",
+            "update",
+            {**fields, "rule_id": rule_id},
+            {"when": form.get("when", "").strip()},
+            user,
+            data_version,
+        )
+        return redirect(request, f"/ui/rules/{rule_id}?scheduled={sc.sc_id}")
+    service.update_rule(rule_id, data_version, fields, user)
+    return redirect(request, f"/ui/rules/{rule_id}?saved=1")
+
+
+@router.post("/rules/{rule_id}/delete", summary="Delete a rule")
+def delete_rule(request: Request, rule_id: int, form: FormData) -> Response:
+    user = signed_in(request)
+    request.app.state.service.delete_rule(rule_id, _data_version(form), user)
+    return redirect(request, "/ui/rules")
