@@ -64,6 +64,7 @@ CONSOLE_PAGES = (
     "/explain",
     "/shutoffs",
     "/signoffs",
+    "/channel-maps",
 )
 
 #: Reads, by path as the OpenAPI document lists it. Writes (any other method) need an

@@ -49,6 +49,11 @@ class Moment:
         return self.at is None
 
     @property
+    def where(self) -> str:
+        """The moment in words, for messages: "now" or "at position N"."""
+        return "now" if self.live else f"at position {self.position}"
+
+    @property
     def query(self) -> str:
         """``?at=position:N`` to keep links on this moment ("" when live)."""
         return "" if self.live else "?" + urlencode({"at": f"position:{self.position}"})

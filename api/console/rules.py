@@ -110,8 +110,7 @@ def rule_page(request: Request, rule_id: int, revision: int | None = None) -> An
     with state_of(request, moment) as state:
         rule = state.rules.get(rule_id)
         if rule is None:
-            where = f"at position {moment.position}" if not moment.live else "now"
-            raise ConsoleRefusal(404, f"Rule {rule_id} does not exist {where}.")
+            raise ConsoleRefusal(404, f"Rule {rule_id} does not exist {moment.where}.")
         form = dict(rule)
         if revision is not None:
             chosen = [r for r in revisions if r["change_id"] == revision]

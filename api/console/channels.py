@@ -1,0 +1,117 @@
+"""``/ui/channels``: live against test, side by side; ``/ui/explain``: why a request got its answer.
+
+A test channel's view is its live channel's rules with the pending changes
+that touch it overlaid (derived), or the rules that name it (hand-kept).
+``projections.diff.live_test_diff`` says how the two differ and which
+pending change causes each difference; the page highlights exactly those
+rows. ``/ui/explain`` shows ``projections.explain`` for an update URL at the
+page's moment, and optionally the same request on one of its test channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from rulelog.api.admin.timeline import timeline_of
+from rulelog.api.console.caller import who
+from rulelog.api.console.moment import moment_of, state_of
+from rulelog.api.console.render import page
+from rulelog.api.console.session import ConsoleRefusal
+from rulelog.domain.serving.request import RouteNotFound, RouteRedirect
+from rulelog.projections.channels import list_test_channels
+from rulelog.projections.diff import live_test_diff
+from rulelog.projections.explain import explain
+from rulelog.projections.views import live_channel_of, live_view, view_of
+
+router = APIRouter()
+
+COLUMNS = (
+    "rule_id", "priority", "product", "channel", "version", "osVersion", "locale", "mapping",
+    "fallbackMapping", "backgroundRate", "comment",
+)  # fmt: skip
+#: Where an update URL (``/update/N/product/version/build/target/locale/CHANNEL/...``)
+#: names its channel, split on "/".
+CHANNEL_PART = 8
+
+
+@router.get("/channels", summary="Test channels")
+def channels_page(request: Request) -> Any:
+    moment = moment_of(request)
+    who(request)
+    listed = list_test_channels(timeline_of(request), f"position:{moment.position}")
+    return page(request, "channels.html", moment=moment, channels=listed["test_channels"])
+
+
+def _marks(differences: dict[str, Any]) -> dict[str, dict[Any, Any]]:
+    """Per side, rule_id -> how the row differs ("added", "removed" or the changed columns)."""
+    rules = differences.get("rules", {})
+    live: dict[Any, Any] = {r["rule_id"]: "removed" for r in rules.get("removed", [])}
+    test: dict[Any, Any] = {r["rule_id"]: "added" for r in rules.get("added", [])}
+    for row in rules.get("changed", []):
+        live[row["rule_id"]] = test[row["rule_id"]] = set(row["changes"])
+    return {"live": live, "test": test}
+
+
+@router.get("/channels/{test}", summary="A test channel next to its live channel")
+def channel_page(request: Request, test: str) -> Any:
+    moment = moment_of(request)
+    who(request)
+    with state_of(request, moment) as state:
+        live = live_channel_of(state, test)
+        if live is None:
+            raise ConsoleRefusal(404, f"{test} is not a test channel {moment.where}.")
+        live_rules = live_view(state, live).sorted_rules()
+        test_rules = view_of(state, test).sorted_rules()
+    diff = live_test_diff(timeline_of(request), live, test, f"position:{moment.position}")
+    return page(
+        request,
+        "channel.html",
+        moment=moment,
+        live=live,
+        test=test,
+        diff=diff,
+        columns=COLUMNS,
+        sides=[("live", live, live_rules), ("test", test, test_rules)],
+        marks=_marks(diff["differences"]),
+    )
+
+
+def on_channel(url: str, channel: str) -> str:
+    """``url`` asking on ``channel`` instead (an ``/update/`` URL), else a 400."""
+    path, sep, query = url.partition("?")
+    parts = path.split("/")
+    if len(parts) <= CHANNEL_PART or parts[1] != "update":
+        raise ConsoleRefusal(400, "test channel: only /update/... URLs name their channel there")
+    parts[CHANNEL_PART] = channel
+    return "/".join(parts) + sep + query
+
+
+def _explained(request: Request, url: str, position: int) -> dict[str, Any]:
+    try:
+        return explain(
+            request.app.state.service, timeline_of(request), url, f"position:{position}"
+        )
+    except RouteNotFound as error:
+        raise ConsoleRefusal(400, f"url: not an update request ({error})") from None
+    except RouteRedirect as error:
+        where = error.context["location"]
+        raise ConsoleRefusal(400, f"url: repeated slashes; did you mean {where}?") from None
+
+
+@router.get("/explain", summary="Which rule answered an update request, and why")
+def explain_page(request: Request, url: str | None = None, test: str | None = None) -> Any:
+    moment = moment_of(request)
+    who(request)
+    answers = []
+    if url:
+        answers.append(("as of " + moment.where, _explained(request, url, moment.position)))
+        if not moment.live:
+            answers.append(("now", _explained(request, url, moment.head)))
+        if test:
+            on_test = _explained(request, on_channel(url, test), moment.position)
+            answers.append((f"on {test}", on_test))
+    return page(
+        request, "explain.html", moment=moment, url=url or "", test=test or "", answers=answers
+    )
