@@ -5,8 +5,9 @@ every update request. For each HTTP request it binds a request id with
 ``structlog.contextvars`` (so anything logged while serving carries it) --
 the incoming ``X-Request-Id`` when a load balancer sent a sane one, else a new
 one -- and returns it as ``X-Request-Id``; it
-adds Balrog's response headers (security headers; ``Cache-Control`` unless
-the handler chose one; the Content-Security-Policy unless it set its own), and logs one line when the request ends: status,
+adds Balrog's response headers (security headers; ``Cache-Control`` and the
+Content-Security-Policy unless the handler chose its own), and logs one line
+when the request ends: status,
 duration, the rule that answered and any ``problem``. The request's metrics
 (count, latency, blob cache) are recorded here too, and only here.
 

@@ -17,7 +17,7 @@ from importlib import metadata
 from fastapi import Depends, FastAPI
 
 from rulelog.api import console
-from rulelog.api.admin import access, dockerflow, problems
+from rulelog.api.admin import access, dockerflow, docs, problems
 from rulelog.api.admin.cors import Cors
 from rulelog.api.admin.head import HeadAsGet
 from rulelog.api.admin.reading import CatalogReader
@@ -79,7 +79,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
             "rulelog's event log, with time-travel and audit routes under /api/timeline."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served from the package, not a CDN: api.admin.docs
         redoc_url=None,
         dependencies=[Depends(access.enforce)],  # every route's need, from access.READS
     )
@@ -90,6 +90,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     app.state.reader = CatalogReader(service)
     app.state.auth = Authenticator(service, settings.jwt)
     problems.install(app)
+    docs.install(app, f"{API_PREFIX}/docs", f"{API_PREFIX}/openapi.json")
     app.router.redirect_slashes = False  # Balrog answers 404 to a trailing slash, not 307
     pages = [(r, console.PREFIX) for r in console.routers()]
     access.install(app, [(dockerflow.router, ""), *((r, API_PREFIX) for r in _routers()), *pages])

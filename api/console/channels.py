@@ -28,8 +28,8 @@ from rulelog.projections.views import live_channel_of, live_view, view_of
 router = APIRouter()
 
 COLUMNS = (
-    "rule_id", "priority", "product", "channel", "version", "osVersion", "locale", "mapping",
-    "fallbackMapping", "backgroundRate", "comment",
+    "rule_id", "priority", "product", "channel", "version", "osVersion", "mapping",
+    "backgroundRate",
 )  # fmt: skip
 #: Where an update URL (``/update/N/product/version/build/target/locale/CHANNEL/...``)
 #: names its channel, split on "/".
