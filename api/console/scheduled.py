@@ -21,10 +21,12 @@ from rulelog.api.admin.scheduled_actions import enact, sign_off
 from rulelog.api.console.caller import may, roles_of, signed_in, who
 from rulelog.api.console.moment import moment_of, state_of
 from rulelog.api.console.render import page, redirect
+from rulelog.api.console.rules import changed_fields
 from rulelog.api.console.session import ConsoleRefusal, FormData
 from rulelog.domain.workflow.scheduling import KINDS
 from rulelog.projections.state import Catalog
 from rulelog.services.agent import Agent
+from rulelog.services.targets import target_for
 from rulelog.services.verification import ChannelViews
 
 router = APIRouter()
@@ -38,6 +40,12 @@ def missing_roles(sc: dict[str, Any]) -> dict[str, int]:
         for r in sc.get("required") or []
         if given[r["role"]] < r["signoffs_required"]
     }
+
+
+def may_cancel(request: Request, sc: dict[str, Any]) -> bool:
+    """Cancelling needs the permission the change itself needs (``cancel_scheduled_change``)."""
+    product = (sc.get("row") or {}).get("product")
+    return may(request, target_for(sc["kind"]).change_name(sc["change_type"]), product)
 
 
 def status_of(request: Request, state: Catalog, sc: dict[str, Any], views: Any) -> str:
@@ -84,6 +92,12 @@ def scheduled_page(request: Request, ended: bool = False) -> Any:
             roles=roles_of(state, user),
             may_enact=moment.live and may(request, "scheduled_change.enact"),
             may_act=moment.live and bool(user),
+            changes={
+                f"{s['kind']}/{s['sc_id']}": changed_fields(state, s)
+                for s in rows
+                if s["kind"] == "rules"
+            },
+            cancellable={f"{s['kind']}/{s['sc_id']}" for s in rows if may_cancel(request, s)},
         )
 
 
