@@ -92,7 +92,7 @@ def scheduled_page(request: Request, ended: bool = False) -> Any:
             roles=roles_of(state, user),
             may_enact=moment.live and may(request, "scheduled_change.enact"),
             may_act=moment.live and bool(user),
-            changes={
+            fields={
                 f"{s['kind']}/{s['sc_id']}": changed_fields(state, s)
                 for s in rows
                 if s["kind"] == "rules"
