@@ -54,6 +54,7 @@ _SC_KINDS = tuple(kind for kind in SC_KINDS if kind != "permissions")
 CONSOLE_PAGES = (
     "/signin",
     "/rules",
+    "/rules/new",
     "/rules/{rule_id}",
     "/releases",
     "/releases/{name}",

@@ -26,17 +26,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.problems import Problem, domain_problem
 from rulelog.api.auth_errors import AuthError
 from rulelog.api.console.session import CSRF_COOKIE, PREFIX, ConsoleRefusal, csrf_of
-from rulelog.domain.errors import (
-    Conflict,
-    Invalid,
-    NotFound,
-    PermissionDenied,
-    RulelogError,
-    SignoffRequired,
-)
+from rulelog.domain.errors import RulelogError
 
 __all__ = ["CSP", "install_error_pages", "page", "redirect"]
 
@@ -47,14 +40,6 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-#: The status each domain refusal is shown with (Balrog's, as the admin API answers).
-STATUS_OF: dict[type[RulelogError], int] = {
-    NotFound: 404,
-    Conflict: 409,
-    Invalid: 400,
-    PermissionDenied: 403,
-    SignoffRequired: 400,
-}
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -105,8 +90,9 @@ def _finish(request: Request, response: Response) -> None:
         )
 
 
-def status_and_message(error: Exception) -> tuple[int, str]:
-    """What a refused request is shown as: its status and one readable line."""
+def status_and_message(request: Request, error: Exception) -> tuple[int, str]:
+    """What a refused request is shown as: its status (a domain refusal's is the admin
+    API's for it) and one readable line."""
     if isinstance(error, ConsoleRefusal):
         return error.status, error.message
     if isinstance(error, Problem):
@@ -115,7 +101,7 @@ def status_and_message(error: Exception) -> tuple[int, str]:
     if isinstance(error, AuthError):
         return 401, f"Not signed in: {error.error.get('description', 'invalid token')}"
     if isinstance(error, RulelogError):
-        return STATUS_OF.get(type(error), 400), str(error)
+        return domain_problem(error, request.method).status_code, str(error)
     if isinstance(error, RequestValidationError):
         where = [".".join(str(p) for p in e.get("loc", ())) for e in error.errors()]
         return 400, f"Bad request: {', '.join(where) or 'invalid input'}"
@@ -125,7 +111,7 @@ def status_and_message(error: Exception) -> tuple[int, str]:
 
 
 def error_page(request: Request, error: Exception) -> HTMLResponse:
-    status, message = status_and_message(error)
+    status, message = status_and_message(request, error)
     return page(request, "error.html", status=status, message=message, code=status)
 
 

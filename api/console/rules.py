@@ -102,6 +102,32 @@ def _revisions(request: Request, rule_id: int, moment: Moment) -> list[dict[str,
     return [r for r in rows if r["change_id"] <= moment.position]
 
 
+@router.get("/rules/new", summary="A new rule (or a copy of one)")
+def new_rule_page(request: Request, copy: int | None = None) -> Any:
+    moment = moment_of(request)
+    who(request)
+    if not moment.live:
+        raise ConsoleRefusal(400, "A rule can be added now only, not in the past.")
+    with state_of(request, moment) as state:
+        form: dict[str, Any] = dict(state.rules.get(copy) or {}) if copy is not None else {}
+        form.pop("alias", None)  # an alias names one rule
+        return page(
+            request,
+            "rule_new.html",
+            moment=moment,
+            form=form,
+            copy=copy,
+            columns=RULE_COLUMNS,
+            required=requirements(state, form) if form else [],
+            may_edit=may(request, "rule.create", form.get("product")),
+            when=_default_when(request),
+        )
+
+
+def _default_when(request: Request) -> str:
+    return (request.app.state.service.now() + DEFAULT_DELAY).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @router.get("/rules/{rule_id}", summary="One rule, its pending changes and revisions")
 def rule_page(request: Request, rule_id: int, revision: int | None = None) -> Any:
     moment = moment_of(request)
@@ -131,7 +157,8 @@ def rule_page(request: Request, rule_id: int, revision: int | None = None) -> An
             required=requirements(state, rule),
             revisions=revisions,
             may_edit=moment.live and may(request, "rule.modify", rule.get("product")),
-            when=(request.app.state.service.now() + DEFAULT_DELAY).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            may_delete=moment.live and may(request, "rule.delete", rule.get("product")),
+            when=_default_when(request),
         )
 
 
@@ -159,28 +186,47 @@ def _data_version(form: dict[str, str]) -> int:
         raise ConsoleRefusal(400, "data_version: missing; reload the page") from None
 
 
-@router.post("/rules/{rule_id}", summary="Change a rule, directly or scheduled")
-def edit_rule(request: Request, rule_id: int, form: FormData) -> Response:
+def _write(request: Request, change_type: str, rule_id: int | None, form: dict[str, str]) -> Any:
+    """One rule change from a form: direct (the service's create/update/delete), or
+    scheduled (``schedule_change``) when the form asks for it. Returns the rule or the
+    scheduled change; every check is the command's."""
     user = signed_in(request)
     service = request.app.state.service
-    fields = rule_fields(form)
-    data_version = _data_version(form)
+    fields = rule_fields(form) if change_type != "delete" else {}
+    data_version = _data_version(form) if change_type != "insert" else None
     if form.get("mode") == "schedule":
-        sc = service.schedule_change(
-            "rules",
-            "update",
-            {**fields, "rule_id": rule_id},
-            {"when": form.get("when", "").strip()},
-            user,
-            data_version,
-        )
-        return redirect(request, f"/ui/rules/{rule_id}?scheduled={sc.sc_id}")
-    service.update_rule(rule_id, data_version, fields, user)
-    return redirect(request, f"/ui/rules/{rule_id}?saved=1")
+        row = {**fields, "rule_id": rule_id} if rule_id is not None else fields
+        condition = {"when": form.get("when", "").strip()}
+        return service.schedule_change("rules", change_type, row, condition, user, data_version)
+    if change_type == "insert":
+        return service.create_rule(fields, user)
+    if change_type == "delete":
+        return service.delete_rule(rule_id, data_version, user)
+    return service.update_rule(rule_id, data_version, fields, user)
 
 
-@router.post("/rules/{rule_id}/delete", summary="Delete a rule")
+def _after(request: Request, done: Any, rule_id: int | None) -> Response:
+    """The page that shows what was done: the rule, with a notice."""
+    sc_id = getattr(done, "sc_id", None)
+    if sc_id is not None:
+        return redirect(request, f"/ui/rules/{rule_id}?scheduled={sc_id}" if rule_id else
+                        f"/ui/scheduled#sc-rules-{sc_id}")  # fmt: skip
+    return redirect(request, f"/ui/rules/{done.rule_id}?saved=1")
+
+
+@router.post("/rules", summary="Add a rule, directly or scheduled")
+def add_rule(request: Request, form: FormData) -> Response:
+    return _after(request, _write(request, "insert", None, form), None)
+
+
+@router.post("/rules/{rule_id}", summary="Change a rule, directly or scheduled")
+def edit_rule(request: Request, rule_id: int, form: FormData) -> Response:
+    return _after(request, _write(request, "update", rule_id, form), rule_id)
+
+
+@router.post("/rules/{rule_id}/delete", summary="Delete a rule, directly or scheduled")
 def delete_rule(request: Request, rule_id: int, form: FormData) -> Response:
-    user = signed_in(request)
-    request.app.state.service.delete_rule(rule_id, _data_version(form), user)
+    done = _write(request, "delete", rule_id, form)
+    if getattr(done, "sc_id", None) is not None:
+        return _after(request, done, rule_id)
     return redirect(request, "/ui/rules")

@@ -1,0 +1,188 @@
+"""The console's pages over HTTP (no browser): every page, sign-in, CSRF, errors as pages.
+
+The admin server of the other e2e tests, on a store with the demo data.
+Requests carry ``Authorization: Bearer`` where a test acts as someone (the
+console accepts it as scripts send it) or the sign-in cookie.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from importlib import resources
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.e2e.conftest import AdminClient, Answer
+
+PAGES = [
+    "/ui/rules",
+    "/ui/rules?product=Firefox&channel=release",
+    "/ui/rules/1",
+    "/ui/releases",
+    "/ui/releases?q=121",
+    "/ui/releases/Firefox-121.0-build1",
+    "/ui/releases/Firefox-121.0-build1?platform=WINNT_x86_64-msvc-x64&locale=en-US",
+    "/ui/scheduled",
+    "/ui/scheduled?ended=1",
+    "/ui/history",
+    "/ui/history?by=demo&kind=rule",
+    "/ui/channels",
+    "/ui/channels/release-localtest",
+    "/ui/explain",
+    "/ui/shutoffs",
+    "/ui/signoffs",
+    "/ui/channel-maps",
+    "/ui/signin",
+]
+
+
+@pytest.fixture
+def demo(admin: AdminClient) -> AdminClient:
+    snapshot = resources.files("rulelog.api").joinpath("demo_snapshot.json").read_text()
+    admin.service.import_snapshot(json.loads(snapshot), changed_by="importer")
+    return admin
+
+
+def _ui(
+    client: AdminClient,
+    method: str,
+    target: str,
+    *,
+    form: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=30)
+    try:
+        sent = dict(headers or {})
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, target, body=body, headers=sent)
+        response = conn.getresponse()
+        return Answer(response.status, response.read(), response.headers)
+    finally:
+        conn.close()
+
+
+def _bearer(client: AdminClient, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {client.token_for(user)}"}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_answers_now_and_in_the_past_with_its_own_policy(
+    demo: AdminClient, page: str
+) -> None:
+    for target in (page, page + ("&" if "?" in page else "?") + "at=position:30"):
+        answer = _ui(demo, "GET", target)
+        assert answer.status == 200, (target, answer.text[:500])
+        policy = answer.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+        assert answer.headers.get_all("Content-Security-Policy") == [policy]
+        if "at=" in target and page != "/ui/signin":
+            assert "Read-only: as of" in answer.text
+
+
+def test_a_bad_time_and_an_unknown_rule_are_pages_with_4xx(demo: AdminClient) -> None:
+    bad = _ui(demo, "GET", "/ui/rules?at=yesterday")
+    assert bad.status == 400 and 'id="error-message"' in bad.text
+    missing = _ui(demo, "GET", "/ui/rules/999")
+    assert missing.status == 404 and "Rule 999 does not exist" in missing.text
+    assert _ui(demo, "GET", "/ui/rules/notanumber").status in (400, 404)
+
+
+def test_users_need_permission_view(demo: AdminClient) -> None:
+    assert _ui(demo, "GET", "/ui/users").status == 401
+    assert _ui(demo, "GET", "/ui/users", headers=_bearer(demo, "bob")).status == 403
+    shown = _ui(demo, "GET", "/ui/users", headers=_bearer(demo, "alice"))
+    assert shown.status == 200 and "alice" in shown.text
+
+
+def _signed_in(client: AdminClient, user: str) -> tuple[str, str]:
+    """Sign in through the form: (the Cookie header to send, the page's CSRF token)."""
+    page = _ui(client, "GET", "/ui/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    cookie = f"rulelog_csrf={csrf.group(1)}"
+    form = {"csrf": csrf.group(1), "token": client.token_for(user), "next": "/ui/rules/30"}
+    signed = _ui(client, "POST", "/ui/signin", form=form, headers={"Cookie": cookie})
+    assert signed.status == 303 and signed.headers["Location"] == "/ui/rules/30"
+    set_cookie = signed.headers["Set-Cookie"]
+    assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie and "Path=/ui" in set_cookie
+    token = re.search(r"rulelog_token=([^;]+)", set_cookie)
+    assert token is not None
+    return f"{cookie}; rulelog_token={token.group(1)}", csrf.group(1)
+
+
+def test_sign_in_edit_and_refusals_read_as_pages(demo: AdminClient) -> None:
+    cookie, csrf = _signed_in(demo, "alice")
+    page = _ui(demo, "GET", "/ui/rules/30", headers={"Cookie": cookie})
+    assert "Signed in as <strong>alice" in page.text and 'id="save-direct"' in page.text
+    edit = {"csrf": csrf, "data_version": "1", "comment": "from a form", "mode": "direct"}
+    saved = _ui(demo, "POST", "/ui/rules/30", form=edit, headers={"Cookie": cookie})
+    assert saved.status == 303
+    assert demo.service.get_rule(30).fields["comment"] == "from a form"
+    stale = _ui(demo, "POST", "/ui/rules/30", form=edit, headers={"Cookie": cookie})
+    assert stale.status in (400, 409) and 'id="error-message"' in stale.text
+    wrong = _ui(demo, "POST", "/ui/rules/30", form={**edit, "priority": "high"},
+                headers={"Cookie": cookie})  # fmt: skip
+    assert wrong.status == 400 and "priority" in wrong.text
+    bad_token = _ui(demo, "POST", "/ui/signin", form={"csrf": csrf, "token": "nope"},
+                    headers={"Cookie": cookie.split(";")[0]})  # fmt: skip
+    assert bad_token.status == 401 and "not accepted" in bad_token.text
+
+
+def test_forms_need_the_csrf_token_unless_a_script_sends_its_own_header(
+    demo: AdminClient,
+) -> None:
+    cookie, csrf = _signed_in(demo, "alice")
+    edit = {"data_version": "1", "comment": "forged", "mode": "direct"}
+    forged = _ui(demo, "POST", "/ui/rules/30", form=edit, headers={"Cookie": cookie})
+    assert forged.status == 403 and "CSRF" in forged.text
+    assert demo.service.get_rule(30).data_version == 1
+    scripted = _ui(demo, "POST", "/ui/rules/30", form=edit, headers=_bearer(demo, "alice"))
+    assert scripted.status == 303
+    nobody = _ui(demo, "POST", "/ui/rules/30", form={**edit, "csrf": csrf},
+                 headers={"Cookie": cookie.split(";")[0]})  # fmt: skip
+    assert nobody.status == 401
+
+
+def test_a_user_without_rights_is_refused_by_the_command(demo: AdminClient) -> None:
+    edit = {"data_version": "1", "comment": "bob was here", "mode": "direct"}
+    page = _ui(demo, "GET", "/ui/rules/30", headers=_bearer(demo, "bob"))
+    assert 'id="rule-form"' not in page.text
+    refused = _ui(demo, "POST", "/ui/rules/30", form=edit, headers=_bearer(demo, "bob"))
+    assert refused.status == 403 and 'id="error-message"' in refused.text
+
+
+def test_static_files_and_the_api_docs(demo: AdminClient) -> None:
+    htmx = _ui(demo, "GET", "/ui/static/htmx.min.js")
+    assert htmx.status == 200 and b"htmx" in htmx.body[:200]
+    docs = _ui(demo, "GET", "/api/docs")
+    assert docs.status == 200 and "/api/docs/assets/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text.lower()
+    assert docs.headers.get_all("Content-Security-Policy") == [
+        docs.headers["Content-Security-Policy"]
+    ]
+    bundle = _ui(demo, "GET", "/api/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status == 200 and len(bundle.body) > 100_000
+
+
+def test_add_duplicate_and_delete_a_rule(demo: AdminClient) -> None:
+    alice = _bearer(demo, "alice")
+    copy = _ui(demo, "GET", "/ui/rules/new?copy=30", headers=alice)
+    assert copy.status == 200 and 'value="nightly"' in copy.text
+    assert _ui(demo, "GET", "/ui/rules/new?at=position:3", headers=alice).status == 400
+    new = {"product": "Firefox", "channel": "nightly", "priority": "3", "backgroundRate": "100",
+           "update_type": "minor", "mapping": "Firefox-121.0-build1", "mode": "direct"}  # fmt: skip
+    added = _ui(demo, "POST", "/ui/rules", form=new, headers=alice)
+    assert added.status == 303
+    rule_id = int(added.headers["Location"].split("/")[-1].split("?")[0])
+    assert demo.service.get_rule(rule_id).fields["priority"] == 3
+    gone = _ui(demo, "POST", f"/ui/rules/{rule_id}/delete", form={"data_version": "1"},
+               headers=alice)  # fmt: skip
+    assert gone.status == 303
+    assert _ui(demo, "GET", f"/ui/rules/{rule_id}").status == 404
