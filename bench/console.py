@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import random
 import socket
 import statistics
@@ -91,11 +92,15 @@ def timed_gets(port: int, targets: Callable[[], str], count: int) -> list[float]
 
 
 def report(name: str, took: list[float]) -> None:
+    """The figures, with the machine's load: on a shared machine, other processes'
+    work lengthens every request, and the load average says how much was going on."""
     worst = p99(took)
     verdict = "ok" if worst <= TARGET_MS else "OVER TARGET"
+    load = os.getloadavg()[0]
     print(
         f"{name}: {len(took)} requests, p50 {statistics.median(took):.1f} ms, "
-        f"p99 {worst:.1f} ms (target p99 <= {TARGET_MS:.0f} ms: {verdict})"
+        f"p99 {worst:.1f} ms (target p99 <= {TARGET_MS:.0f} ms: {verdict}; "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs)"
     )
 
 

@@ -29,6 +29,17 @@ router = APIRouter()
 WINDOW = 200
 
 
+#: The list page of each other kind of object (kinds without one are not linked).
+PAGES = {
+    "shutoff": "/ui/shutoffs",
+    "pin": "/ui/shutoffs",
+    "policy": "/ui/signoffs",
+    "permission": "/ui/users",
+    "role": "/ui/users",
+    "channel": "/ui/channel-maps",
+}
+
+
 def link_of(row: dict[str, Any]) -> str | None:
     """The console page of the row's object, as of the row's event."""
     at = f"?at=position:{row['position']}"
@@ -40,8 +51,8 @@ def link_of(row: dict[str, Any]) -> str | None:
     if row["kind"] == "sc":
         kind, _, sc_id = what.partition("/")
         return f"/ui/scheduled{at}&ended=1#sc-{kind}-{sc_id}"
-    pages = {"shutoff": "/ui/shutoffs", "pin": "/ui/shutoffs"}
-    return pages[row["kind"]] + at if row["kind"] in pages else f"/ui/rules{at}"
+    page = PAGES.get(row["kind"])
+    return page + at if page and what and what != "None" else None
 
 
 @router.get("/history", summary="The audit log")

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from markupsafe import Markup, escape
 
 from rulelog.api.console.caller import may, signed_in, who
 from rulelog.api.console.moment import Moment, moment_of, state_of
 from rulelog.api.console.render import page, redirect
 from rulelog.api.console.session import ConsoleRefusal, FormData
-from rulelog.domain.catalog.rules import RULE_COLUMNS
+from rulelog.domain.catalog.rules import MAPPING_COLUMNS, RULE_COLUMNS
 from rulelog.domain.workflow.signoff_rules import reduce_requirements, required_for_rules
 from rulelog.projections.state import Catalog
 
@@ -65,6 +67,27 @@ def requirements(state: Catalog, *rows: dict[str, Any] | None) -> list[Any]:
     return reduce_requirements(reqs)
 
 
+def table_cells(rule: dict[str, Any], suffix: str) -> Markup:
+    """One table row's cells (``suffix``: the moment's query), built here rather than in
+    the template: the table has a thousand rows of fourteen cells, and plain string
+    building is what keeps the page fast (Jinja, or ``Markup.format``, takes ten times
+    as long)."""
+    cells = []
+    for column in TABLE_COLUMNS:
+        value = rule.get(column)
+        if value is None:
+            shown: Any = ""
+        elif column == "rule_id":
+            shown = f'<a href="/ui/rules/{value}{suffix}">{value}</a>'
+        elif column in MAPPING_COLUMNS:
+            target = escape(quote(str(value), safe=""))
+            shown = f'<a href="/ui/releases/{target}{suffix}">{escape(value)}</a>'
+        else:
+            shown = escape(value)
+        cells.append(f'<td data-column="{column}">{shown}</td>')
+    return Markup("".join(cells))
+
+
 def _choices(state: Catalog, column: str) -> list[str]:
     return sorted({str(r[column]) for r in state.rules.values() if r.get(column)})
 
@@ -85,7 +108,7 @@ def rules_page(request: Request, product: str | None = None, channel: str | None
             request,
             "rules.html",
             moment=moment,
-            rules=rows,
+            rules=[(rule, table_cells(rule, escape(moment.query))) for rule in rows],
             columns=TABLE_COLUMNS,
             pending=pending,
             changes={sc["sc_id"]: changed_fields(state, sc) for v in pending.values() for sc in v},
