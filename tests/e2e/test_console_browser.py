@@ -146,11 +146,13 @@ def test_a_release_managers_day(console: Console) -> None:
 
         # The time control, moved to before the change, shows the old values, read-only.
         alice.open("/ui/rules/1")
-        alice.driver.execute_script(
-            "const r = document.getElementById('time-range'); r.value = arguments[0];"
-            "r.dispatchEvent(new Event('input')); r.dispatchEvent(new Event('change'));",
-            before,
-        )
+        from selenium.webdriver.common.keys import Keys
+
+        # From the keyboard: arrows move the control, then the Go button loads the position.
+        alice.find("#time-range").send_keys(Keys.HOME + Keys.ARROW_RIGHT * before)
+        assert alice.text("#time-output") == f"position {before}"
+        alice.driver.switch_to.active_element.send_keys(Keys.TAB)
+        alice.driver.switch_to.active_element.send_keys(Keys.ENTER)
         alice.wait(lambda d: f"at=position%3A{before}" in d.current_url, "the moved time control")
         alice.wait_for("#past-banner")
         alice.no_console_errors()

@@ -1,6 +1,7 @@
 // rulelog console: the small progressive part. Every page works without it.
-// The time control: moving the range shows the position; releasing it reloads the page
-// as of that position, with ?at=position:N in the URL so the state can be shared.
+// The time control: moving the range shows the position; releasing the pointer reloads the
+// page as of that position, with ?at=position:N in the URL so the state can be shared.
+// From the keyboard, arrows move it and Enter (or the Go button) loads that position.
 (function () {
   "use strict";
 
@@ -11,10 +12,8 @@
       return;
     }
     var head = range.getAttribute("data-head");
-    range.addEventListener("input", function () {
-      output.textContent = range.value === head ? "now" : "position " + range.value;
-    });
-    range.addEventListener("change", function () {
+    var pointing = false;
+    function go() {
       var url = new URL(window.location.href);
       url.searchParams.delete("pos");
       if (range.value === head) {
@@ -23,6 +22,21 @@
         url.searchParams.set("at", "position:" + range.value);
       }
       window.location.assign(url.toString());
+    }
+    range.addEventListener("pointerdown", function () {
+      pointing = true;
+    });
+    range.addEventListener("input", function () {
+      output.textContent = range.value === head ? "now" : "position " + range.value;
+    });
+    range.addEventListener("change", function () {
+      if (pointing) {
+        go();
+      }
+    });
+    range.form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      go();
     });
   }
 
