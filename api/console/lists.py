@@ -1,4 +1,4 @@
-"""Read-only lists: emergency shutoffs and pins, required signoffs, users, test-channel maps.
+"""Read-only lists: required signoffs, users, test-channel mappings.
 
 One table each, from the page's state, through one template (``table.html``):
 a list is its title, its columns and a function from the state to its rows.
@@ -47,12 +47,6 @@ def _policies(state: Catalog) -> list[dict[str, Any]]:
 
 #: path -> (title, columns, rows): every list page.
 LISTS: dict[str, tuple[str, tuple[str, ...], Rows]] = {
-    "/shutoffs": (
-        "Emergency shutoffs and pins",
-        ("kind", "product", "channel", "version", "mapping", "comment", "data_version"),
-        lambda s: [{"kind": "shutoff", **r} for r in s.shutoffs.values()]
-        + [{"kind": "pin", **r} for r in s.pins.values()],
-    ),
     "/signoffs": (
         "Required signoffs",
         ("kind", "product", "channel", "permission", "role", "signoffs_required", "data_version"),

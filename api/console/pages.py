@@ -1,10 +1,19 @@
-"""Every console router, in the order the OpenAPI document lists them."""
+"""Every console router, in the order the admin app includes them (under ``/ui``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from rulelog.api.console import channels, history, lists, releases, rules, scheduled, signin
+from rulelog.api.console import (
+    channels,
+    history,
+    lists,
+    releases,
+    rules,
+    scheduled,
+    shutoffs,
+    signin,
+)
 
 ROUTERS: list[APIRouter] = [
     signin.router,
@@ -13,5 +22,6 @@ ROUTERS: list[APIRouter] = [
     scheduled.router,
     history.router,
     channels.router,
+    shutoffs.router,
     lists.router,
 ]

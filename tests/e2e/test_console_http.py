@@ -186,3 +186,33 @@ def test_add_duplicate_and_delete_a_rule(demo: AdminClient) -> None:
                headers=alice)  # fmt: skip
     assert gone.status == 303
     assert _ui(demo, "GET", f"/ui/rules/{rule_id}").status == 404
+
+
+def test_shutoffs_are_added_and_lifted(demo: AdminClient) -> None:
+    alice = _bearer(demo, "alice")
+    page = _ui(demo, "GET", "/ui/shutoffs", headers=alice)
+    assert 'id="shutoff-form"' in page.text and "shutoff-Thunderbird-beta" in page.text
+    shutoff = {"product": "Firefox", "channel": "aurora", "comment": "bad build"}
+    added = _ui(demo, "POST", "/ui/shutoffs", headers=alice, form=shutoff)
+    assert added.status == 303
+    assert demo.service.get_shutoff("Firefox", "aurora").data_version == 1
+    lifted = _ui(demo, "POST", "/ui/shutoffs/Firefox/aurora/delete", headers=alice,
+                 form={"data_version": "1", "mode": "direct"})  # fmt: skip
+    assert lifted.status == 303
+    assert "shutoff-Firefox-aurora" not in _ui(demo, "GET", "/ui/shutoffs").text
+
+
+def test_a_release_is_locked_and_its_revisions_compared(demo: AdminClient) -> None:
+    alice = _bearer(demo, "alice")
+    name = "Firefox-121.0-build1"
+    page = _ui(demo, "GET", f"/ui/releases/{name}", headers=alice)
+    assert 'id="toggle-read-only"' in page.text
+    locked = _ui(demo, "POST", f"/ui/releases/{name}/read_only", headers=alice,
+                 form={"data_version": "1", "read_only": "1"})  # fmt: skip
+    assert locked.status == 303 and demo.service.get_release(name).read_only
+    revisions = [int(c) for c in re.findall(r'name="to" value="(\d+)"', _ui(
+        demo, "GET", f"/ui/releases/{name}").text)]  # fmt: skip
+    assert len(revisions) == 2
+    first, to = sorted(revisions)
+    compared = _ui(demo, "GET", f"/ui/releases/{name}?from={first}&to={to}")
+    assert compared.status == 200 and "The blobs are the same." in compared.text
