@@ -1,9 +1,7 @@
-"""Read-only lists: required signoffs, users, test-channel mappings.
+"""Read-only lists: required signoffs and test-channel mappings.
 
 One table each, from the page's state, through one template (``table.html``):
 a list is its title, its columns and a function from the state to its rows.
-The users list shows who holds which permission and role, so it needs
-``permission``/``view`` as the API's ``/api/users`` does (``api.admin.access``).
 """
 
 from __future__ import annotations
@@ -23,20 +21,6 @@ router = APIRouter()
 Rows = Callable[[Catalog], list[dict[str, Any]]]
 
 
-def _users(state: Catalog) -> list[dict[str, Any]]:
-    return [
-        {
-            "username": username,
-            "permissions": ", ".join(
-                f"{name} {held.get('options') or ''}".strip()
-                for name, held in user["permissions"].items()
-            ),
-            "roles": ", ".join(sorted(user.get("roles") or {})),
-        }
-        for username, user in sorted(state.users.items())
-    ]
-
-
 def _policies(state: Catalog) -> list[dict[str, Any]]:
     return [
         {"kind": kind, **row}
@@ -52,7 +36,6 @@ LISTS: dict[str, tuple[str, tuple[str, ...], Rows]] = {
         ("kind", "product", "channel", "permission", "role", "signoffs_required", "data_version"),
         _policies,
     ),
-    "/users": ("Users, permissions and roles", ("username", "permissions", "roles"), _users),
     "/channel-maps": (
         "Test-channel mappings",
         ("test", "live"),
@@ -63,11 +46,8 @@ LISTS: dict[str, tuple[str, tuple[str, ...], Rows]] = {
 
 def _register(path: str, title: str, columns: tuple[str, ...], rows_of: Rows) -> None:
     def list_page(request: Request) -> Any:
-        refusal = getattr(request.state, "login_refusal", None)  # a need of the route
         moment = moment_of(request)
         who(request)
-        if refusal is not None:
-            raise refusal.error()
         with state_of(request, moment) as state:
             rows = rows_of(state)
             return page(

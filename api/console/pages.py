@@ -13,6 +13,7 @@ from rulelog.api.console import (
     scheduled,
     shutoffs,
     signin,
+    users,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -23,5 +24,6 @@ ROUTERS: list[APIRouter] = [
     history.router,
     channels.router,
     shutoffs.router,
+    users.router,
     lists.router,
 ]

@@ -216,3 +216,21 @@ def test_a_release_is_locked_and_its_revisions_compared(demo: AdminClient) -> No
     first, to = sorted(revisions)
     compared = _ui(demo, "GET", f"/ui/releases/{name}?from={first}&to={to}")
     assert compared.status == 200 and "The blobs are the same." in compared.text
+
+
+def test_permissions_and_roles_are_granted_and_revoked(demo: AdminClient) -> None:
+    alice = _bearer(demo, "alice")
+    assert 'id="grant-form"' in _ui(demo, "GET", "/ui/users", headers=alice).text
+    grants = [
+        {"username": "carol", "permission": "rule", "options": '{"products": ["Firefox"]}'},
+        {"username": "carol", "role": "relman"},
+    ]
+    for form in grants:
+        assert _ui(demo, "POST", "/ui/users/grant", headers=alice, form=form).status == 303
+    carol = demo.service.get_user("carol")
+    assert "relman" in carol.roles and "rule" in carol.permissions
+    bad = _ui(demo, "POST", "/ui/users/grant", headers=alice,
+              form={"username": "dave", "permission": "rule", "options": "{"})  # fmt: skip
+    assert bad.status == 400 and "options: not JSON" in bad.text
+    revoked = _ui(demo, "POST", "/ui/users/carol/revoke", headers=alice, form={"role": "relman"})
+    assert revoked.status == 303 and "relman" not in demo.service.get_user("carol").roles
