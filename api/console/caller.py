@@ -17,7 +17,7 @@ from rulelog.api.admin.deps import identify
 from rulelog.api.console.session import ConsoleRefusal
 from rulelog.domain.errors import PermissionDenied
 
-__all__ = ["may", "roles_of", "signed_in", "who"]
+__all__ = ["is_admin", "may", "roles_of", "signed_in", "who"]
 
 
 def who(request: Request) -> str:
@@ -49,6 +49,16 @@ def may(request: Request, change: str, product: str | None = None) -> bool:
     except PermissionDenied:
         return False
     return True
+
+
+def is_admin(request: Request) -> bool:
+    """Whether the signed-in user is an admin for every product (the service's check)."""
+    username = getattr(request.state, "caller", "") or ""
+    try:
+        request.app.state.service.require_admin(username, "see admin actions")
+    except PermissionDenied:
+        return False
+    return bool(username)
 
 
 def roles_of(state: Any, username: str) -> list[str]:

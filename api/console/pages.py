@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from rulelog.api.console import (
     channels,
     history,
-    lists,
+    policies,
     releases,
     rules,
     scheduled,
@@ -25,5 +25,5 @@ ROUTERS: list[APIRouter] = [
     channels.router,
     shutoffs.router,
     users.router,
-    lists.router,
+    policies.router,
 ]

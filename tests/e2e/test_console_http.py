@@ -234,3 +234,26 @@ def test_permissions_and_roles_are_granted_and_revoked(demo: AdminClient) -> Non
     assert bad.status == 400 and "options: not JSON" in bad.text
     revoked = _ui(demo, "POST", "/ui/users/carol/revoke", headers=alice, form={"role": "relman"})
     assert revoked.status == 303 and "relman" not in demo.service.get_user("carol").roles
+
+
+def test_policies_are_added_and_their_removal_scheduled_and_channels_mapped(
+    demo: AdminClient,
+) -> None:
+    alice = _bearer(demo, "alice")
+    demo.service.grant_permission("rm", "rule", {"products": ["Firefox"]}, "alice")
+    demo.service.grant_role("rm", "relman", "alice")
+    policy = {"kind": "product", "product": "Firefox", "channel": "beta", "role": "relman",
+              "signoffs_required": "1"}  # fmt: skip
+    assert _ui(demo, "POST", "/ui/signoffs", headers=alice, form=policy).status == 303
+    page = _ui(demo, "GET", "/ui/signoffs", headers=alice).text
+    assert "Schedule removal" in page and "beta" in page
+    removal = {**policy, "data_version": "1", "when": "2099-01-01T00:00:00Z"}
+    scheduled = _ui(demo, "POST", "/ui/signoffs/remove", headers=alice, form=removal)
+    assert scheduled.status == 303 and "required_signoffs/product" in scheduled.headers["Location"]
+    mapped = _ui(demo, "POST", "/ui/channel-maps", headers=alice,
+                 form={"test": "release-qa", "live": "release"})  # fmt: skip
+    assert mapped.status == 303
+    assert "release-qa" in _ui(demo, "GET", "/ui/channel-maps").text
+    unmapped = _ui(demo, "POST", "/ui/channel-maps/release-qa/remove", headers=alice, form={})
+    assert unmapped.status == 303
+    assert "release-qa" not in _ui(demo, "GET", "/ui/channel-maps").text
