@@ -5,12 +5,14 @@ that touch it overlaid (derived), or the rules that name it (hand-kept).
 ``projections.diff.live_test_diff`` says how the two differ and which
 pending change causes each difference; the page highlights exactly those
 rows. ``/ui/explain`` shows ``projections.explain`` for an update URL at the
-page's moment, and optionally the same request on one of its test channels.
+page's moment (pasted, or built from its fields), and optionally the same
+request on one of its test channels.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 
@@ -100,10 +102,35 @@ def _explained(request: Request, url: str, position: int) -> dict[str, Any]:
         raise ConsoleRefusal(400, f"url: repeated slashes; did you mean {where}?") from None
 
 
+#: The fields of a version 6 update URL, in its order (``/update/6/...``), with examples.
+URL_FIELDS = (
+    ("product", "Firefox"),
+    ("version", "120.0"),
+    ("buildID", "20231116134553"),
+    ("buildTarget", "WINNT_x86_64-msvc-x64"),
+    ("locale", "en-US"),
+    ("channel", "release"),
+    ("osVersion", "Windows_NT 10.0"),
+    ("systemCapabilities", "ISET:SSE4_2,MEM:16384"),
+    ("distribution", "default"),
+    ("distVersion", "default"),
+)
+
+
+def url_of(fields: dict[str, str]) -> str | None:
+    """The update URL the filled-in fields make (None until product and version are)."""
+    if not (fields.get("product") and fields.get("version")):
+        return None
+    parts = [quote(fields.get(name) or "default", safe=":,") for name, _ in URL_FIELDS]
+    return "/update/6/" + "/".join(parts) + "/update.xml"
+
+
 @router.get("/explain", summary="Which rule answered an update request, and why")
 def explain_page(request: Request, url: str | None = None, test: str | None = None) -> Any:
     moment = moment_of(request)
     who(request)
+    fields = {name: request.query_params.get(name, "") for name, _ in URL_FIELDS}
+    url = url or url_of(fields)
     answers = []
     if url:
         answers.append(("as of " + moment.where, _explained(request, url, moment.position)))
@@ -113,5 +140,12 @@ def explain_page(request: Request, url: str | None = None, test: str | None = No
             on_test = _explained(request, on_channel(url, test), moment.position)
             answers.append((f"on {test}", on_test))
     return page(
-        request, "explain.html", moment=moment, url=url or "", test=test or "", answers=answers
+        request,
+        "explain.html",
+        moment=moment,
+        url=url or "",
+        test=test or "",
+        answers=answers,
+        url_fields=URL_FIELDS,
+        fields=fields,
     )

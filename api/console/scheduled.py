@@ -64,8 +64,11 @@ def status_of(request: Request, state: Catalog, sc: dict[str, Any], views: Any) 
         if (state.uptake.get(key) or 0) < float(condition.get("telemetry_uptake") or 0):
             waits.append("uptake")
     status = "waiting for " + " and ".join(waits) if waits else "due: the agent enacts it"
-    if views is not None and Agent._stale_signoffs(views, [sc]):
-        status += "; a signoff was given on a test view that has changed since (stale)"
+    if views is not None and sc.get("signoff_fingerprints"):
+        if Agent._stale_signoffs(views, [sc]):
+            status += "; a signoff was given on a test view that has changed since (stale)"
+        else:
+            status += "; signed off on the test views as they are (current)"
     return status
 
 

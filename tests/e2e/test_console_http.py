@@ -86,6 +86,23 @@ def test_every_page_answers_now_and_in_the_past_with_its_own_policy(
             assert "Read-only: as of" in answer.text
 
 
+def test_explain_from_a_pasted_url_or_from_its_fields(demo: AdminClient) -> None:
+    url = "/update/6/Firefox/120.0/20231116134553/WINNT_x86_64-msvc-x64/en-US/release/" \
+          "Windows_NT%2010.0/ISET:SSE4_2,MEM:16384/default/default/update.xml"  # fmt: skip
+    fields = {"product": "Firefox", "version": "120.0", "buildID": "20231116134553",
+              "buildTarget": "WINNT_x86_64-msvc-x64", "locale": "en-US", "channel": "release",
+              "osVersion": "Windows_NT 10.0", "systemCapabilities": "ISET:SSE4_2,MEM:16384",
+              "test": "release-localtest"}  # fmt: skip
+    pasted = _ui(demo, "GET", "/ui/explain?" + urlencode({"url": url, "at": "position:40"}))
+    built = _ui(demo, "GET", "/ui/explain?" + urlencode(fields))
+    assert pasted.status == built.status == 200
+    assert pasted.text.count('class="answer"') == 2  # as of position 40, and now
+    assert built.text.count('class="answer"') == 2  # now, and on the test channel
+    assert "release-answer" in built.text
+    bad = _ui(demo, "GET", "/ui/explain?" + urlencode({"url": "/nothing"}))
+    assert bad.status == 400 and "not an update request" in bad.text
+
+
 def test_a_bad_time_and_an_unknown_rule_are_pages_with_4xx(demo: AdminClient) -> None:
     bad = _ui(demo, "GET", "/ui/rules?at=yesterday")
     assert bad.status == 400 and 'id="error-message"' in bad.text
