@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,8 +27,10 @@ from rulelog.api.console.session import ConsoleRefusal
 from rulelog.domain.errors import Invalid
 from rulelog.projections.state import Catalog
 
-__all__ = ["Moment", "moment_of", "state_of"]
+__all__ = ["Moment", "default_when", "moment_of", "state_of"]
 
+#: A change scheduled from a form is due this long after the form is shown, unless changed.
+DEFAULT_DELAY = timedelta(minutes=10)
 #: The time control shows at most this many ticks (evenly spread over a long log).
 MOST_TICKS = 120
 
@@ -87,6 +89,11 @@ def moment_of(request: Request) -> Moment:
     except Invalid as error:
         raise ConsoleRefusal(400, f"at: {str(error).removeprefix('at: ')}") from None
     return Moment(position, head, timeline.time_of(position), at, _ticks(head))
+
+
+def default_when(request: Request) -> str:
+    """The ``when`` a scheduling form proposes (UTC, ISO 8601)."""
+    return (request.app.state.service.now() + DEFAULT_DELAY).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @contextmanager

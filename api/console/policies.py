@@ -10,22 +10,19 @@ service checks that.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from rulelog.api.console.caller import is_admin, signed_in, who
-from rulelog.api.console.moment import moment_of, state_of
+from rulelog.api.console.moment import default_when, moment_of, state_of
 from rulelog.api.console.render import page, redirect
-from rulelog.api.console.session import ConsoleRefusal, FormData
+from rulelog.api.console.session import ConsoleRefusal, FormData, data_version_of
 from rulelog.domain.workflow.policies import KEY_COLUMNS
 
 router = APIRouter()
 
-#: When a scheduled removal of a policy is due, unless the form says otherwise.
-REMOVAL_DELAY = timedelta(minutes=10)
 
 
 def _kind(form: dict[str, str]) -> str:
@@ -45,7 +42,6 @@ def signoffs_page(request: Request) -> Any:
             for kind in KEY_COLUMNS
             for row in sorted(state.policies[kind].values(), key=lambda r: str(r))
         ]
-        when = request.app.state.service.now() + REMOVAL_DELAY
         return page(
             request,
             "signoffs.html",
@@ -53,7 +49,7 @@ def signoffs_page(request: Request) -> Any:
             policies=rows,
             key_columns=KEY_COLUMNS,
             may_change=moment.live and bool(getattr(request.state, "caller", "")),
-            when=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            when=default_when(request),
         )
 
 
@@ -76,7 +72,7 @@ def remove_policy(request: Request, form: FormData) -> Response:
     user = signed_in(request)
     kind = _kind(form)
     row = {c: form.get(c) or None for c in KEY_COLUMNS[kind]}
-    data_version = int(form.get("data_version", "0") or 0)
+    data_version = data_version_of(form)
     condition = {"when": form.get("when", "").strip()}
     sc = request.app.state.service.schedule_change(
         f"required_signoffs/{kind}", "delete", row, condition, user, data_version

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from rulelog.api.console.caller import may, signed_in, who
 from rulelog.api.console.moment import moment_of, state_of
 from rulelog.api.console.render import page, redirect
-from rulelog.api.console.session import ConsoleRefusal, FormData
+from rulelog.api.console.session import ConsoleRefusal, FormData, data_version_of
 from rulelog.domain import ids
 from rulelog.domain.catalog.releases import Release
 from rulelog.domain.catalog.rules import MAPPING_COLUMNS
@@ -144,10 +144,7 @@ def release_page(
 @router.post("/releases/{name}/read_only", summary="Make a release read-only, or writable")
 def set_read_only(request: Request, name: str, form: FormData) -> Response:
     user = signed_in(request)
-    try:
-        data_version = int(form.get("data_version", ""))
-    except ValueError:
-        raise ConsoleRefusal(400, "data_version: missing; reload the page") from None
+    data_version = data_version_of(form)
     read_only = form.get("read_only") == "1"
     request.app.state.service.set_release_read_only(name, data_version, read_only, user)
     return redirect(request, f"/ui/releases/{quote(name, safe='')}")

@@ -12,7 +12,6 @@ into the same form, so it goes through the same checks.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -21,9 +20,9 @@ from fastapi.responses import Response
 from markupsafe import Markup, escape
 
 from rulelog.api.console.caller import may, signed_in, who
-from rulelog.api.console.moment import Moment, moment_of, state_of
+from rulelog.api.console.moment import Moment, default_when, moment_of, state_of
 from rulelog.api.console.render import page, redirect
-from rulelog.api.console.session import ConsoleRefusal, FormData
+from rulelog.api.console.session import ConsoleRefusal, FormData, data_version_of
 from rulelog.domain.catalog.rules import MAPPING_COLUMNS, RULE_COLUMNS
 from rulelog.domain.workflow.signoff_rules import reduce_requirements, required_for_rules
 from rulelog.projections.state import Catalog
@@ -36,8 +35,6 @@ TABLE_COLUMNS = (
     "osVersion", "mapping", "fallbackMapping", "backgroundRate", "update_type", "comment",
 )  # fmt: skip
 INT_COLUMNS = frozenset({"priority", "backgroundRate"})
-#: A new scheduled change is due this long after the form is shown, unless changed.
-DEFAULT_DELAY = timedelta(minutes=10)
 
 
 def pending_by_rule(state: Catalog) -> dict[str, list[dict[str, Any]]]:
@@ -143,12 +140,8 @@ def new_rule_page(request: Request, copy: int | None = None) -> Any:
             columns=RULE_COLUMNS,
             required=requirements(state, form) if form else [],
             may_edit=may(request, "rule.create", form.get("product")),
-            when=_default_when(request),
+            when=default_when(request),
         )
-
-
-def _default_when(request: Request) -> str:
-    return (request.app.state.service.now() + DEFAULT_DELAY).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @router.get("/rules/{rule_id}", summary="One rule, its pending changes and revisions")
@@ -181,7 +174,7 @@ def rule_page(request: Request, rule_id: int, revision: int | None = None) -> An
             revisions=revisions,
             may_edit=moment.live and may(request, "rule.modify", rule.get("product")),
             may_delete=moment.live and may(request, "rule.delete", rule.get("product")),
-            when=_default_when(request),
+            when=default_when(request),
         )
 
 
@@ -202,13 +195,6 @@ def rule_fields(form: dict[str, str]) -> dict[str, Any]:
     return fields
 
 
-def _data_version(form: dict[str, str]) -> int:
-    try:
-        return int(form.get("data_version", ""))
-    except ValueError:
-        raise ConsoleRefusal(400, "data_version: missing; reload the page") from None
-
-
 def _write(request: Request, change_type: str, rule_id: int | None, form: dict[str, str]) -> Any:
     """One rule change from a form: direct (the service's create/update/delete), or
     scheduled (``schedule_change``) when the form asks for it. Returns the rule or the
@@ -216,7 +202,7 @@ def _write(request: Request, change_type: str, rule_id: int | None, form: dict[s
     user = signed_in(request)
     service = request.app.state.service
     fields = rule_fields(form) if change_type != "delete" else {}
-    data_version = _data_version(form) if change_type != "insert" else None
+    data_version = data_version_of(form) if change_type != "insert" else None
     if form.get("mode") == "schedule":
         row = {**fields, "rule_id": rule_id} if rule_id is not None else fields
         condition = {"when": form.get("when", "").strip()}

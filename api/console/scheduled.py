@@ -22,7 +22,7 @@ from rulelog.api.console.caller import may, roles_of, signed_in, who
 from rulelog.api.console.moment import moment_of, state_of
 from rulelog.api.console.render import page, redirect
 from rulelog.api.console.rules import changed_fields
-from rulelog.api.console.session import ConsoleRefusal, FormData
+from rulelog.api.console.session import ConsoleRefusal, FormData, data_version_of
 from rulelog.domain.workflow.scheduling import KINDS
 from rulelog.projections.state import Catalog
 from rulelog.services.agent import Agent
@@ -144,9 +144,6 @@ def enact_now(request: Request, kind: str, sc_id: int, form: FormData) -> Respon
 @router.post("/scheduled/{kind}/{sc_id}/cancel", summary="Cancel a scheduled change")
 def cancel(request: Request, kind: str, sc_id: int, form: FormData) -> Response:
     user = signed_in(request)
-    try:
-        data_version = int(form.get("data_version", ""))
-    except ValueError:
-        raise ConsoleRefusal(400, "data_version: missing; reload the page") from None
+    data_version = data_version_of(form)
     request.app.state.service.cancel_scheduled_change(_kind(kind), sc_id, data_version, user)
     return redirect(request, "/ui/scheduled")

@@ -31,6 +31,7 @@ __all__ = [
     "CookieAuth",
     "FormData",
     "csrf_of",
+    "data_version_of",
     "read_form",
 ]
 
@@ -118,3 +119,11 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 FormData = Annotated[dict[str, str], Depends(read_form)]
+
+
+def data_version_of(form: dict[str, str]) -> int:
+    """The ``data_version`` a form carries (the row as the page showed it)."""
+    value = form.get("data_version", "")
+    if not value.isdigit():
+        raise ConsoleRefusal(400, "data_version: missing; reload the page")
+    return int(value)

@@ -8,21 +8,18 @@ the deletion instead (``schedule_change``), to be signed off like any other.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from rulelog.api.console.caller import may, signed_in, who
-from rulelog.api.console.moment import moment_of, state_of
+from rulelog.api.console.moment import default_when, moment_of, state_of
 from rulelog.api.console.render import page, redirect
-from rulelog.api.console.session import ConsoleRefusal, FormData
+from rulelog.api.console.session import FormData, data_version_of
 
 router = APIRouter()
 
-#: When a scheduled lifting of a shutoff is due, unless the form says otherwise.
-LIFT_DELAY = timedelta(minutes=10)
 
 
 @router.get("/shutoffs", summary="Emergency shutoffs and pins")
@@ -32,7 +29,6 @@ def shutoffs_page(request: Request) -> Any:
     with state_of(request, moment) as state:
         shutoffs = sorted(state.shutoffs.values(), key=lambda r: (r["product"], r["channel"]))
         pins = sorted(state.pins.values(), key=lambda r: (r["product"], r["channel"]))
-        when = request.app.state.service.now() + LIFT_DELAY
         return page(
             request,
             "shutoffs.html",
@@ -45,7 +41,7 @@ def shutoffs_page(request: Request) -> Any:
                 for r in shutoffs
                 if moment.live and may(request, "emergency_shutoff.delete", r["product"])
             },
-            when=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            when=default_when(request),
         )
 
 
@@ -61,10 +57,7 @@ def add_shutoff(request: Request, form: FormData) -> Response:
 @router.post("/shutoffs/{product}/{channel}/delete", summary="Lift an emergency shutoff")
 def lift_shutoff(request: Request, product: str, channel: str, form: FormData) -> Response:
     user = signed_in(request)
-    try:
-        data_version = int(form.get("data_version", ""))
-    except ValueError:
-        raise ConsoleRefusal(400, "data_version: missing; reload the page") from None
+    data_version = data_version_of(form)
     service = request.app.state.service
     if form.get("mode") == "schedule":
         row = {"product": product, "channel": channel}

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from rulelog.api.console.caller import may, signed_in, who
 from rulelog.api.console.moment import moment_of, state_of
 from rulelog.api.console.render import page, redirect
-from rulelog.api.console.session import ConsoleRefusal, FormData
+from rulelog.api.console.session import ConsoleRefusal, FormData, data_version_of
 
 router = APIRouter()
 
@@ -39,11 +39,6 @@ def users_page(request: Request) -> Any:
             may_grant=moment.live and may(request, "permission.create"),
             may_revoke=moment.live and may(request, "permission.delete"),
         )
-
-
-def _data_version(form: dict[str, str]) -> int | None:
-    value = form.get("data_version", "")
-    return int(value) if value.isdigit() else None
 
 
 @router.post("/users/grant", summary="Grant a permission or a role")
@@ -67,10 +62,9 @@ def revoke(request: Request, username: str, form: FormData) -> Response:
     user = signed_in(request)
     service = request.app.state.service
     if form.get("role"):
-        service.revoke_role(username, form["role"], user, _data_version(form))
+        known = form.get("data_version", "")  # optional for a role, as in Balrog
+        service.revoke_role(username, form["role"], user, int(known) if known.isdigit() else None)
     else:
-        data_version = _data_version(form)
-        if data_version is None:
-            raise ConsoleRefusal(400, "data_version: missing; reload the page")
+        data_version = data_version_of(form)
         service.revoke_permission(username, form.get("permission", ""), data_version, user)
     return redirect(request, "/ui/users")
