@@ -195,6 +195,23 @@ def rule_fields(form: dict[str, str]) -> dict[str, Any]:
     return fields
 
 
+def condition_of(form: dict[str, str]) -> dict[str, Any]:
+    """When a scheduled rule change is due: at ``when``, or once the reported uptake of
+    a product's channel reaches ``telemetry_uptake`` percent (if that is filled in)."""
+    uptake = form.get("telemetry_uptake", "").strip()
+    if not uptake:
+        return {"when": form.get("when", "").strip()}
+    try:
+        percent = float(uptake)
+    except ValueError:
+        raise ConsoleRefusal(400, "telemetry_uptake: must be a number") from None
+    return {
+        "telemetry_product": form.get("telemetry_product", "").strip(),
+        "telemetry_channel": form.get("telemetry_channel", "").strip(),
+        "telemetry_uptake": percent,
+    }
+
+
 def _write(request: Request, change_type: str, rule_id: int | None, form: dict[str, str]) -> Any:
     """One rule change from a form: direct (the service's create/update/delete), or
     scheduled (``schedule_change``) when the form asks for it. Returns the rule or the
@@ -205,8 +222,9 @@ def _write(request: Request, change_type: str, rule_id: int | None, form: dict[s
     data_version = data_version_of(form) if change_type != "insert" else None
     if form.get("mode") == "schedule":
         row = {**fields, "rule_id": rule_id} if rule_id is not None else fields
-        condition = {"when": form.get("when", "").strip()}
-        return service.schedule_change("rules", change_type, row, condition, user, data_version)
+        return service.schedule_change(
+            "rules", change_type, row, condition_of(form), user, data_version
+        )
     if change_type == "insert":
         return service.create_rule(fields, user)
     if change_type == "delete":

@@ -274,3 +274,14 @@ def test_policies_are_added_and_their_removal_scheduled_and_channels_mapped(
     unmapped = _ui(demo, "POST", "/ui/channel-maps/release-qa/remove", headers=alice, form={})
     assert unmapped.status == 303
     assert "release-qa" not in _ui(demo, "GET", "/ui/channel-maps").text
+
+
+def test_a_rule_change_is_scheduled_on_uptake(demo: AdminClient) -> None:
+    alice = _bearer(demo, "alice")
+    form = {"data_version": "1", "backgroundRate": "25", "mode": "schedule",
+            "telemetry_uptake": "40", "telemetry_product": "Firefox",
+            "telemetry_channel": "nightly"}  # fmt: skip
+    scheduled = _ui(demo, "POST", "/ui/rules/30", form=form, headers=alice)
+    assert scheduled.status == 303 and "scheduled=" in scheduled.headers["Location"]
+    page = _ui(demo, "GET", "/ui/scheduled").text
+    assert "at 40.0% uptake of Firefox/nightly" in page
