@@ -133,7 +133,7 @@ def explain_page(request: Request, url: str | None = None, test: str | None = No
     url = url or url_of(fields)
     answers = []
     if url:
-        answers.append(("as of " + moment.where, _explained(request, url, moment.position)))
+        answers.append((moment.where, _explained(request, url, moment.position)))
         if not moment.live:
             answers.append(("now", _explained(request, url, moment.head)))
         if test:

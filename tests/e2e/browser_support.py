@@ -62,6 +62,7 @@ class Browser:
     def open(self, path: str) -> None:
         self.driver.get(self.base + path)
         self.no_console_errors()
+        self.all_labelled()
 
     def find(self, css: str) -> Any:
         from selenium.webdriver.common.by import By
@@ -124,6 +125,17 @@ class Browser:
         """Fail on any error the page logged (CSP violations, script errors, failed loads)."""
         errors = [e for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, f"browser console errors on {self.driver.current_url}: {errors}"
+
+    def all_labelled(self) -> None:
+        """Every form control a person can use has a label (or an aria-label)."""
+        unlabelled = self.driver.execute_script(
+            "return [...document.querySelectorAll('input, select, textarea')]"
+            ".filter(e => e.type !== 'hidden' && !e.getAttribute('aria-label')"
+            " && !(e.id && document.querySelector(`label[for='${e.id}']`)))"
+            ".map(e => e.outerHTML);"
+        )
+        where = self.driver.current_url
+        assert not unlabelled, f"controls without a label on {where}: {unlabelled}"
 
     def quit(self) -> None:
         self.driver.quit()
