@@ -52,6 +52,8 @@ _SC_KINDS = tuple(kind for kind in SC_KINDS if kind != "permissions")
 
 #: The console's pages anyone may read (Balrog's UI reads the same public routes).
 CONSOLE_PAGES = (
+    "",
+    "/",
     "/signin",
     "/rules",
     "/rules/new",

@@ -1,4 +1,5 @@
-"""``/ui/signin`` and ``/ui/signout``: the token kept in a cookie, or forgotten.
+"""``/ui/signin`` and ``/ui/signout``: the token kept in a cookie, or forgotten
+(and ``/ui`` itself, which leads to the rules).
 
 The token is checked by the admin API's ``Authenticator`` before it is
 kept, so a mistyped one is said at once rather than on the first command.
@@ -24,6 +25,12 @@ def _next(target: str | None) -> str:
     if target and target.startswith(PREFIX + "/") and not target.startswith("//"):
         return target
     return PREFIX + "/rules"
+
+
+@router.get("", summary="The console's first page")
+@router.get("/", summary="The console's first page")
+def home(request: Request) -> Response:
+    return redirect(request, PREFIX + "/rules")
 
 
 @router.get("/signin", summary="Sign-in page")
