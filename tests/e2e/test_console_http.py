@@ -285,3 +285,16 @@ def test_a_rule_change_is_scheduled_on_uptake(demo: AdminClient) -> None:
     assert scheduled.status == 303 and "scheduled=" in scheduled.headers["Location"]
     page = _ui(demo, "GET", "/ui/scheduled").text
     assert "at 40.0% uptake of Firefox/nightly" in page
+
+
+def test_a_revision_is_loaded_into_the_form_to_revert(demo: AdminClient) -> None:
+    alice = _bearer(demo, "alice")
+    first = demo.service.get_rule(30).fields.get("comment")
+    form = {"data_version": "1", "comment": "second thoughts", "mode": "direct"}
+    assert _ui(demo, "POST", "/ui/rules/30", form=form, headers=alice).status == 303
+    page = _ui(demo, "GET", "/ui/rules/30", headers=alice).text
+    oldest = min(int(c) for c in re.findall(r"revision=(\d+)", page))
+    loaded = _ui(demo, "GET", f"/ui/rules/30?revision={oldest}", headers=alice).text
+    assert f"reverting to revision {oldest}" in loaded
+    assert f'id="f-comment" name="comment" value="{first or ""}"' in loaded
+    assert _ui(demo, "GET", "/ui/rules/30?revision=1", headers=alice).status == 404
