@@ -25,7 +25,7 @@ from rulelog.domain.serving.request import RouteNotFound, RouteRedirect
 from rulelog.projections.channels import list_test_channels
 from rulelog.projections.diff import live_test_diff
 from rulelog.projections.explain import explain
-from rulelog.projections.views import live_channel_of, live_view, view_of
+from rulelog.projections.views import as_test_channel, live_channel_of, live_view, view_of
 
 router = APIRouter()
 
@@ -66,6 +66,7 @@ def channel_page(request: Request, test: str) -> Any:
             raise ConsoleRefusal(404, f"{test} is not a test channel {moment.where}.")
         live_rules = live_view(state, live).sorted_rules()
         test_rules = view_of(state, test).sorted_rules()
+        kept = as_test_channel(state, test)
     diff = live_test_diff(timeline_of(request), live, test, f"position:{moment.position}")
     return page(
         request,
@@ -77,6 +78,7 @@ def channel_page(request: Request, test: str) -> Any:
         columns=COLUMNS,
         sides=[("live", live, live_rules), ("test", test, test_rules)],
         marks=_marks(diff["differences"]),
+        kept=kept.as_row() if kept is not None else None,
     )
 
 

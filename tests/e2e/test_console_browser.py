@@ -118,6 +118,7 @@ def test_a_release_managers_day(console: Console) -> None:
 
         # Live against test: the pending change is highlighted on the test side.
         alice.open("/ui/channels/release-localtest")
+        assert "derived" in alice.text("#channel-mode")
         assert "changed" in alice.find("#test-rule-1").get_attribute("class")
         assert _cell(alice, "#test-rule-1", "backgroundRate") == "100"
         assert _cell(alice, "#live-rule-1", "backgroundRate") == "50"
