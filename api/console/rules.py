@@ -109,6 +109,7 @@ def rules_page(request: Request, product: str | None = None, channel: str | None
             columns=TABLE_COLUMNS,
             pending=pending,
             changes={sc["sc_id"]: changed_fields(state, sc) for v in pending.values() for sc in v},
+            new_rules=[sc for key, scs in pending.items() if key.startswith("new:") for sc in scs],
             products=_choices(state, "product"),
             channels=_choices(state, "channel"),
             product=product or "",

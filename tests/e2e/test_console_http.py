@@ -298,3 +298,12 @@ def test_a_revision_is_loaded_into_the_form_to_revert(demo: AdminClient) -> None
     assert f"reverting to revision {oldest}" in loaded
     assert f'id="f-comment" name="comment" value="{first or ""}"' in loaded
     assert _ui(demo, "GET", "/ui/rules/30?revision=1", headers=alice).status == 404
+
+
+def test_a_scheduled_new_rule_is_listed_above_the_table(demo: AdminClient) -> None:
+    new = {"product": "Firefox", "channel": "nightly", "priority": "4", "backgroundRate": "100",
+           "update_type": "minor", "mapping": "Firefox-121.0-build1", "mode": "schedule",
+           "when": "2099-01-01T00:00:00Z"}  # fmt: skip
+    assert _ui(demo, "POST", "/ui/rules", form=new, headers=_bearer(demo, "alice")).status == 303
+    page = _ui(demo, "GET", "/ui/rules").text
+    assert 'id="pending-new-rules"' in page and "a new rule" in page
