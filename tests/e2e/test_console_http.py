@@ -184,6 +184,10 @@ def test_static_files_and_the_api_docs(demo: AdminClient) -> None:
     assert docs.headers.get_all("Content-Security-Policy") == [
         docs.headers["Content-Security-Policy"]
     ]
+    api = _ui(demo, "GET", "/api/rules")  # the API keeps its own, strictest policy
+    assert api.headers.get_all("Content-Security-Policy") == [
+        "default-src 'none'; frame-ancestors 'none'"
+    ]
     bundle = _ui(demo, "GET", "/api/docs/assets/swagger-ui-bundle.js")
     assert bundle.status == 200 and len(bundle.body) > 100_000
 
