@@ -42,6 +42,11 @@ def missing_roles(sc: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def signable_roles(sc: dict[str, Any], held: list[str]) -> list[str]:
+    """The roles one may usefully sign ``sc`` off with: held, and one it still needs."""
+    return [role for role in held if role in missing_roles(sc)]
+
+
 def may_cancel(request: Request, sc: dict[str, Any]) -> bool:
     """Cancelling needs the permission the change itself needs (``cancel_scheduled_change``)."""
     product = (sc.get("row") or {}).get("product")
@@ -92,7 +97,9 @@ def scheduled_page(request: Request, ended: bool = False) -> Any:
             changes=rows,
             statuses=statuses,
             ended=ended,
-            roles=roles_of(state, user),
+            signable={
+                f"{s['kind']}/{s['sc_id']}": signable_roles(s, roles_of(state, user)) for s in rows
+            },
             may_enact=moment.live and may(request, "scheduled_change.enact"),
             may_act=moment.live and bool(user),
             fields={
