@@ -61,6 +61,7 @@ CONSOLE_PAGES = (
     "/releases",
     "/releases/{name}",
     "/scheduled",
+    "/scheduled/rules/{sc_id}",
     "/history",
     "/channels",
     "/channels/{test}",

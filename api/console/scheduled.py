@@ -19,10 +19,11 @@ from fastapi.responses import Response
 from rulelog.api.admin.access import may_view_access
 from rulelog.api.admin.scheduled_actions import enact, sign_off
 from rulelog.api.console.caller import may, roles_of, signed_in, who
-from rulelog.api.console.moment import moment_of, state_of
+from rulelog.api.console.moment import default_when, moment_of, state_of
 from rulelog.api.console.render import page, redirect
-from rulelog.api.console.rules import changed_fields
+from rulelog.api.console.rules import changed_fields, condition_of, rule_fields
 from rulelog.api.console.session import ConsoleRefusal, FormData, data_version_of
+from rulelog.domain.catalog.rules import RULE_COLUMNS
 from rulelog.domain.workflow.scheduling import KINDS
 from rulelog.projections.state import Catalog
 from rulelog.services.agent import Agent
@@ -154,3 +155,39 @@ def cancel(request: Request, kind: str, sc_id: int, form: FormData) -> Response:
     data_version = data_version_of(form)
     request.app.state.service.cancel_scheduled_change(_kind(kind), sc_id, data_version, user)
     return redirect(request, "/ui/scheduled")
+
+
+@router.get("/scheduled/rules/{sc_id}", summary="A scheduled rule change, to modify")
+def rule_change_page(request: Request, sc_id: int) -> Any:
+    moment = moment_of(request)
+    who(request)
+    with state_of(request, moment) as state:
+        sc = state.scheduled.get(("rules", sc_id))
+        if sc is None or sc["status"] != "pending" or sc["row"] is None:
+            raise ConsoleRefusal(404, f"No pending rule change {sc_id} to modify {moment.where}.")
+        condition = sc.get("condition") or {}
+        return page(
+            request,
+            "sc_rule.html",
+            moment=moment,
+            sc=sc,
+            form={**sc["row"], **condition},
+            columns=RULE_COLUMNS,
+            required=[],
+            may_edit=moment.live and may_cancel(request, sc),
+            when=condition.get("when") or default_when(request),
+        )
+
+
+@router.post("/scheduled/rules/{sc_id}", summary="Modify a scheduled rule change")
+def modify_rule_change(request: Request, sc_id: int, form: FormData) -> Response:
+    user = signed_in(request)
+    request.app.state.service.modify_scheduled_change(
+        "rules",
+        sc_id,
+        data_version_of(form),
+        user,
+        row=rule_fields(form),
+        condition=condition_of(form),
+    )
+    return redirect(request, _back("rules", sc_id))

@@ -311,3 +311,20 @@ def test_a_scheduled_new_rule_is_listed_above_the_table(demo: AdminClient) -> No
     assert _ui(demo, "POST", "/ui/rules", form=new, headers=_bearer(demo, "alice")).status == 303
     page = _ui(demo, "GET", "/ui/rules").text
     assert 'id="pending-new-rules"' in page and "a new rule" in page
+
+
+def test_a_scheduled_rule_change_is_modified(demo: AdminClient) -> None:
+    alice = _bearer(demo, "alice")
+    form = {"data_version": "1", "backgroundRate": "25", "mode": "schedule",
+            "when": "2099-01-01T00:00:00Z"}  # fmt: skip
+    assert _ui(demo, "POST", "/ui/rules/30", form=form, headers=alice).status == 303
+    page = _ui(demo, "GET", "/ui/scheduled/rules/1", headers=alice)
+    assert page.status == 200 and 'id="save-sc"' in page.text and 'value="25"' in page.text
+    sc = demo.service.get_scheduled_change("rules", 1)
+    changed = {**{k: str(v) for k, v in sc.row.items() if v is not None}, "backgroundRate": "30",
+               "data_version": str(sc.data_version), "when": "2099-02-01T00:00:00Z"}  # fmt: skip
+    saved = _ui(demo, "POST", "/ui/scheduled/rules/1", form=changed, headers=alice)
+    assert saved.status == 303
+    modified = demo.service.get_scheduled_change("rules", 1)
+    assert modified.row["backgroundRate"] == 30 and modified.when.year == 2099
+    assert _ui(demo, "GET", "/ui/scheduled/rules/99").status == 404
