@@ -15,12 +15,13 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
 from rulelog.api.admin.timeline import timeline_of
-from rulelog.api.console.caller import who
+from rulelog.api.console.caller import is_admin, signed_in, who
 from rulelog.api.console.moment import moment_of, state_of
-from rulelog.api.console.render import page
-from rulelog.api.console.session import ConsoleRefusal
+from rulelog.api.console.render import page, redirect
+from rulelog.api.console.session import ConsoleRefusal, FormData
 from rulelog.domain.serving.request import RouteNotFound, RouteRedirect
 from rulelog.projections.channels import list_test_channels
 from rulelog.projections.diff import live_test_diff
@@ -79,7 +80,24 @@ def channel_page(request: Request, test: str) -> Any:
         sides=[("live", live, live_rules), ("test", test, test_rules)],
         marks=_marks(diff["differences"]),
         kept=kept.as_row() if kept is not None else None,
+        may_derive=moment.live and kept is not None and not kept.derived and is_admin(request),
     )
+
+
+@router.post("/channels/{test}/derive", summary="Derive a hand-kept test channel")
+def derive(request: Request, test: str, form: FormData) -> Response:
+    """Retire the rules that keep ``test`` by hand and map it to its live channel, in one
+    save (``derive_test_channel``: each deletion is checked as any deletion)."""
+    user = signed_in(request)
+    with request.app.state.reader.current() as model:
+        state = model.catalog
+        live = live_channel_of(state, test)
+        kept = as_test_channel(state, test)
+        if live is None or kept is None:
+            raise ConsoleRefusal(404, f"{test} is not a test channel.")
+        retire = [(rule_id, state.rules[rule_id]["data_version"]) for rule_id in kept.kept_by]
+    request.app.state.service.derive_test_channel(live, test, retire, user)
+    return redirect(request, f"/ui/channels/{quote(test, safe='')}")
 
 
 def on_channel(url: str, channel: str) -> str:

@@ -328,3 +328,16 @@ def test_a_scheduled_rule_change_is_modified(demo: AdminClient) -> None:
     modified = demo.service.get_scheduled_change("rules", 1)
     assert modified.row["backgroundRate"] == 30 and modified.when.year == 2099
     assert _ui(demo, "GET", "/ui/scheduled/rules/99").status == 404
+
+
+def test_a_hand_kept_test_channel_is_derived(admin: AdminClient) -> None:
+    from tests.hand_kept_support import hand_kept_snapshot
+
+    admin.service.import_snapshot(hand_kept_snapshot(), changed_by="importer")
+    alice = _bearer(admin, "alice")
+    page = _ui(admin, "GET", "/ui/channels/esr-localtest", headers=alice)
+    assert page.status == 200 and "hand-kept" in page.text and 'id="derive"' in page.text
+    derived = _ui(admin, "POST", "/ui/channels/esr-localtest/derive", headers=alice, form={})
+    assert derived.status == 303
+    after = _ui(admin, "GET", "/ui/channels/esr-localtest").text
+    assert "<strong>derived</strong>" in after and 'id="derive"' not in after
