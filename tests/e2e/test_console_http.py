@@ -341,3 +341,14 @@ def test_a_hand_kept_test_channel_is_derived(admin: AdminClient) -> None:
     assert derived.status == 303
     after = _ui(admin, "GET", "/ui/channels/esr-localtest").text
     assert "<strong>derived</strong>" in after and 'id="derive"' not in after
+
+
+def test_at_takes_an_iso_time_epoch_milliseconds_or_a_position(demo: AdminClient) -> None:
+    now = demo.service.now()
+    for at in (now.isoformat(), str(int(now.timestamp() * 1000)), "position:12"):
+        page = _ui(demo, "GET", "/ui/rules?" + urlencode({"at": at}))
+        assert page.status == 200 and "Read-only: as of" in page.text, at
+        assert 'id="time-range"' in page.text
+    later = _ui(demo, "GET", "/ui/rules?" + urlencode({"at": "position:999999"}))
+    assert later.status == 400 and "beyond the log" in later.text
+    assert "position 7 of" in _ui(demo, "GET", "/ui/rules?pos=7").text  # the no-JS control
