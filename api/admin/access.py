@@ -55,6 +55,8 @@ CONSOLE_PAGES = (
     "",
     "/",
     "/signin",
+    "/oidc/login",
+    "/oidc/callback",
     "/rules",
     "/rules/new",
     "/rules/{rule_id}",

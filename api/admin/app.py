@@ -45,6 +45,8 @@ class AdminSettings:
     cors_origins: tuple[str, ...] = ()
     #: The longest request body accepted (``RULELOG_MAX_BODY_BYTES``); longer ones are 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: The console's OIDC client id (``RULELOG_CONSOLE_OIDC_CLIENT_ID``): sign-in there.
+    console_oidc_client_id: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
@@ -55,6 +57,7 @@ class AdminSettings:
             allowlist=loaded.allowlist(),
             cors_origins=loaded.origins(),
             max_body_bytes=loaded.max_body_bytes,
+            console_oidc_client_id=loaded.console_oidc_client_id,
         )
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from rulelog.api.console import (
     channels,
     history,
+    oidc_login,
     policies,
     releases,
     rules,
@@ -18,6 +19,7 @@ from rulelog.api.console import (
 
 ROUTERS: list[APIRouter] = [
     signin.router,
+    oidc_login.router,
     rules.router,
     releases.router,
     scheduled.router,

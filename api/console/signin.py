@@ -35,7 +35,8 @@ def home(request: Request) -> Response:
 
 @router.get("/signin", summary="Sign-in page")
 def signin_page(request: Request, next: str | None = None) -> Response:
-    return page(request, "signin.html", next=_next(next), message=None)
+    oidc = bool(getattr(request.app.state.settings, "console_oidc_client_id", None))
+    return page(request, "signin.html", next=_next(next), message=None, oidc=oidc)
 
 
 @router.post("/signin", summary="Sign in with an API token")
@@ -48,7 +49,11 @@ def signin(request: Request, form: FormData) -> Response:
         target = _next(form.get("next"))
         return page(request, "signin.html", status=401, next=target, message=message)
     request.state.caller = username
-    response = redirect(request, _next(form.get("next")))
+    return keep_token(request, redirect(request, _next(form.get("next"))), token)
+
+
+def keep_token(request: Request, response: Response, token: str) -> Response:
+    """``response``, setting the sign-in cookie to ``token`` (checked by the caller)."""
     response.set_cookie(
         TOKEN_COOKIE,
         token,
