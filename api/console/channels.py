@@ -30,10 +30,8 @@ from rulelog.projections.views import as_test_channel, live_channel_of, live_vie
 
 router = APIRouter()
 
-COLUMNS = (
-    "rule_id", "priority", "product", "channel", "version", "osVersion", "mapping",
-    "backgroundRate",
-)  # fmt: skip
+#: The columns side by side (the rest are on each rule's page).
+COLUMNS = ("rule_id", "priority", "product", "channel", "version", "mapping", "backgroundRate")
 #: Where an update URL (``/update/N/product/version/build/target/locale/CHANNEL/...``)
 #: names its channel, split on "/".
 CHANNEL_PART = 8

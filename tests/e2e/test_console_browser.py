@@ -124,6 +124,9 @@ def test_a_release_managers_day(console: Console) -> None:
         assert _cell(alice, "#live-rule-1", "backgroundRate") == "50"
         changed = alice.find('#test-rule-1 td[data-column="backgroundRate"]')
         assert "changed" in changed.get_attribute("class")
+        alice.driver.execute_script(
+            "document.getElementById('test-rule-1').scrollIntoView({block: 'center'})"
+        )
         alice.shoot("live-vs-test")
 
         # A second person, in a second browser session, signs it off with their role.
