@@ -147,6 +147,15 @@ def test_a_release_managers_day(console: Console) -> None:
         rows = [r.text for r in alice.all('#history-table tr[data-what="rules/1"]')]
         assert any("enacted" in text for text in rows), rows
         alice.shoot("history")
+        Select(alice.find("#h-kind")).select_by_visible_text("rule")  # filtered in place
+        alice.find("#history-filter").click()
+        alice.wait(lambda d: "kind=rule" in d.current_url, "the history filter in the URL")
+        alice.wait(
+            lambda d: {r.get_attribute("data-kind") for r in alice.all("#history-table tbody tr")}
+            == {"rule"},
+            "only rule events",
+        )
+        alice.no_console_errors()
 
         # The time control, moved to before the change, shows the old values, read-only.
         alice.open("/ui/rules/1")
