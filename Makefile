@@ -13,10 +13,14 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Load the demo data into ./rulelog.db (SQLite), show it, and serve it on 127.0.0.1:8000.
+## Load the demo data into ./rulelog.db (SQLite), show it, make a token for its admin
+## ("demo"), and serve the update routes, the admin API and the web console on
+## 127.0.0.1:8000 (one process: `rulelog serve all`).
 run: $(STAMP)
 	$(VENV)/bin/rulelog demo
-	$(VENV)/bin/rulelog serve public --host 127.0.0.1 --port 8000
+	@echo "Web console: http://127.0.0.1:8000/ui/rules -- sign in with the demo admin's token:"
+	@$(VENV)/bin/rulelog tokens create demo --as demo --label "make run"
+	$(VENV)/bin/rulelog serve all --host 127.0.0.1 --port 8000
 
 ## Lint, then the whole test suite (unit, integration on SQLite and PostgreSQL, e2e).
 test: $(STAMP)

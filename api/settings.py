@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     auth0_audience: str | None = Field(
         None, description="The audience when RULELOG_JWT_AUDIENCE is unset."
     )
+    console_oidc_client_id: str | None = Field(
+        None,
+        description="The web console's client id at the OIDC provider: with it, /ui/signin "
+        "offers signing in there (authorization code with PKCE) [unset: tokens only].",
+    )
     auth0_machine_accounts: str = Field(
         "",
         description='JSON object: machine client id -> the account it acts as ({"id": "user"}).',

@@ -50,6 +50,29 @@ class Need(StrEnum):
 #: Scheduled changes anyone may read: all but those of permissions (grants).
 _SC_KINDS = tuple(kind for kind in SC_KINDS if kind != "permissions")
 
+#: The console's pages anyone may read (Balrog's UI reads the same public routes).
+CONSOLE_PAGES = (
+    "",
+    "/",
+    "/signin",
+    "/oidc/login",
+    "/oidc/callback",
+    "/rules",
+    "/rules/new",
+    "/rules/{rule_id}",
+    "/releases",
+    "/releases/{name}",
+    "/scheduled",
+    "/scheduled/rules/{sc_id}",
+    "/history",
+    "/channels",
+    "/channels/{test}",
+    "/explain",
+    "/shutoffs",
+    "/signoffs",
+    "/channel-maps",
+)
+
 #: Reads, by path as the OpenAPI document lists it. Writes (any other method) need an
 #: identity and the permission the domain checks for the change they make.
 READS: dict[str, Need] = {
@@ -108,6 +131,10 @@ READS: dict[str, Need] = {
     "/api/expectations/{name}": Need.PUBLIC,
     # What a pending change would do to sampled traffic (request targets only).
     "/api/scheduled_changes/{kind}/{sc_id}/impact": Need.PUBLIC,
+    # The web console (api.console): its pages show what the reads above show, and each
+    # of its forms (a POST: an identity) calls the command that checks its own permission.
+    **{f"/ui{page}": Need.PUBLIC for page in CONSOLE_PAGES},
+    "/ui/users": Need.VIEW,
 }
 
 #: Writes that are refused to everyone, before any login (Balrog: policies are never

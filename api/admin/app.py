@@ -16,7 +16,8 @@ from importlib import metadata
 
 from fastapi import Depends, FastAPI
 
-from rulelog.api.admin import access, dockerflow, problems
+from rulelog.api import console
+from rulelog.api.admin import access, dockerflow, docs, problems
 from rulelog.api.admin.cors import Cors
 from rulelog.api.admin.head import HeadAsGet
 from rulelog.api.admin.reading import CatalogReader
@@ -44,6 +45,8 @@ class AdminSettings:
     cors_origins: tuple[str, ...] = ()
     #: The longest request body accepted (``RULELOG_MAX_BODY_BYTES``); longer ones are 413.
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: The console's OIDC client id (``RULELOG_CONSOLE_OIDC_CLIENT_ID``): sign-in there.
+    console_oidc_client_id: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AdminSettings:
@@ -54,6 +57,7 @@ class AdminSettings:
             allowlist=loaded.allowlist(),
             cors_origins=loaded.origins(),
             max_body_bytes=loaded.max_body_bytes,
+            console_oidc_client_id=loaded.console_oidc_client_id,
         )
 
 
@@ -78,7 +82,7 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
             "rulelog's event log, with time-travel and audit routes under /api/timeline."
         ),
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served from the package, not a CDN: api.admin.docs
         redoc_url=None,
         dependencies=[Depends(access.enforce)],  # every route's need, from access.READS
     )
@@ -89,11 +93,16 @@ def create_admin_app(service: RulelogApp, settings: AdminSettings | None = None)
     app.state.reader = CatalogReader(service)
     app.state.auth = Authenticator(service, settings.jwt)
     problems.install(app)
+    docs.install(app, f"{API_PREFIX}/docs", f"{API_PREFIX}/openapi.json")
     app.router.redirect_slashes = False  # Balrog answers 404 to a trailing slash, not 307
-    access.install(app, [(dockerflow.router, ""), *((r, API_PREFIX) for r in _routers())])
+    pages = [(r, console.PREFIX) for r in console.routers()]
+    access.install(app, [(dockerflow.router, ""), *((r, API_PREFIX) for r in _routers()), *pages])
     app.include_router(dockerflow.router)
     for router in _routers():
         app.include_router(router, prefix=API_PREFIX)
+    for router, prefix in pages:  # HTML pages: not in the API's OpenAPI document
+        app.include_router(router, prefix=prefix, include_in_schema=False)
+    console.install(app)
     worker = f"admin-{os.getpid()}"
     app.add_middleware(Cors, origins=settings.cors_origins, routes_of=app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -88,7 +88,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "serve": (
         "rulelog.api.cli.serve",
-        "Run an HTTP server (the public update server, or the admin API).",
+        "Run an HTTP server (the public update server, the admin API, or both).",
     ),
     "signoffs": ("rulelog.api.cli.access", "Signoff policies."),
     "sync-status": (

@@ -5,7 +5,8 @@ the app from a factory string in every worker process, so each worker builds
 and follows its own index; the store is handed over through
 ``RULELOG_DATABASE_URL`` (and the other settings through ``RULELOG_*``
 variables), which worker processes inherit. ``serve admin`` runs the admin
-API the same way.
+API (and the web console under ``/ui``) the same way; ``serve all`` runs both
+on one port, for trying rulelog out.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ log = get_logger("rulelog.serve")
 
 PUBLIC_FACTORY = "rulelog.api.public:create_app_from_env"
 ADMIN_FACTORY = "rulelog.api.admin.app:create_app_from_env"
+ALL_FACTORY = "rulelog.api.all_in_one:create_app_from_env"
 
 
 @main.group()
 def serve() -> None:
-    """Run an HTTP server (the public update server, or the admin API)."""
+    """Run an HTTP server (the public update server, the admin API, or both)."""
 
 
 def _run(ctx: click.Context, app: str, factory: str, host: str, port: int, workers: int) -> None:
@@ -184,3 +186,27 @@ def serve_admin(ctx: click.Context, as_json: bool, host: str, port: int, workers
     """
     _json_logs(as_json)
     _run(ctx, "admin", ADMIN_FACTORY, host, port, workers)
+
+
+@serve.command("all")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port."
+)
+@json_logs_option
+@click.pass_context
+def serve_all(ctx: click.Context, as_json: bool, host: str, port: int) -> None:
+    """Serve the update routes, the admin API and the web console on one port (one
+    process; for trying rulelog out: production runs `serve public` and `serve admin`).
+
+    Console: http://HOST:PORT/ui/rules; sign in with a token from `rulelog tokens create`.
+    """
+    _json_logs(as_json)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(
+        f"rulelog: console at http://{shown}:{port}/ui/rules (sign in with an API token: "
+        f"rulelog tokens create USER); updates at http://{shown}:{port}/update/...; "
+        f"admin API at http://{shown}:{port}/api/docs",
+        err=True,
+    )
+    _run(ctx, "all", ALL_FACTORY, host, port, 1)

@@ -5,8 +5,9 @@ every update request. For each HTTP request it binds a request id with
 ``structlog.contextvars`` (so anything logged while serving carries it) --
 the incoming ``X-Request-Id`` when a load balancer sent a sane one, else a new
 one -- and returns it as ``X-Request-Id``; it
-adds Balrog's response headers (security headers; ``Cache-Control`` unless
-the handler chose one), and logs one line when the request ends: status,
+adds Balrog's response headers (security headers; ``Cache-Control`` and the
+Content-Security-Policy unless the handler chose its own), and logs one line
+when the request ends: status,
 duration, the rule that answered and any ``problem``. The request's metrics
 (count, latency, blob cache) are recorded here too, and only here.
 
@@ -98,6 +99,8 @@ class RequestLogMiddleware:
         self.cache_control = cache_control.encode("latin-1")
         worker_id = self.request_log.worker.encode("latin-1")
         self.extra = [*SECURITY_HEADERS, (b"x-rulelog-worker", worker_id)]
+        #: For an answer with a policy of its own (the admin app's HTML pages).
+        self.extra_own_csp = [h for h in self.extra if h[0] != b"content-security-policy"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -114,9 +117,11 @@ class RequestLogMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", ()))
-                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                names = {name.lower() for name, _ in headers}
+                if b"cache-control" not in names:
                     headers.append((b"cache-control", self.cache_control))
-                headers += self.extra
+                own_csp = b"content-security-policy" in names
+                headers += self.extra_own_csp if own_csp else self.extra
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)

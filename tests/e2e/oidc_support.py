@@ -1,15 +1,20 @@
 """A stand-in OIDC provider (Auth0-like) for the admin server's tests.
 
-It serves its JWKS and a ``/userinfo`` endpoint over real HTTP from a thread
+It serves its JWKS, a ``/userinfo`` endpoint, a discovery document and the
+authorization code flow (``/authorize`` signs in at once as ``login_claims``;
+``/oauth/token`` checks the PKCE verifier) over real HTTP from a thread
 of the test process, signs tokens with a key generated per session, and
 counts userinfo requests, so tests can see the cache at work.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -34,12 +39,26 @@ class Provider:
         #: access token -> the claims /userinfo answers for it
         self.userinfo: dict[str, dict[str, Any]] = {}
         self.userinfo_requests = 0
+        #: The claims of whoever signs in at /authorize; the codes handed out, by code.
+        self.login_claims: dict[str, Any] = {}
+        self.codes: dict[str, dict[str, str]] = {}
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
                 if self.path == "/.well-known/jwks.json":
                     self._send(200, provider.jwks)
+                elif path == "/.well-known/openid-configuration":
+                    self._send(200, provider.discovery)
+                elif path == "/authorize":  # the person signs in at once, as login_claims
+                    asked = dict(urllib.parse.parse_qsl(query))
+                    provider.codes[code := f"code-{len(provider.codes)}"] = asked
+                    back = {"code": code, "state": asked.get("state", "")}
+                    self.send_response(302)
+                    target = f"{asked['redirect_uri']}?{urllib.parse.urlencode(back)}"
+                    self.send_header("Location", target)
+                    self.end_headers()
                 elif self.path == "/userinfo":
                     provider.userinfo_requests += 1
                     token = self.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -47,6 +66,19 @@ class Provider:
                     self._send(200 if claims else 401, claims or {"error": "unknown"})
                 else:
                     self._send(404, {})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                asked = provider.codes.pop(form.get("code", ""), None)
+                verifier = form.get("code_verifier", "").encode()
+                challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest())
+                if self.path != "/oauth/token" or asked is None or (
+                    challenge.rstrip(b"=").decode() != asked.get("code_challenge")
+                ):
+                    self._send(400, {"error": "invalid_grant"})
+                    return
+                self._send(200, {"access_token": provider.token(**provider.login_claims)})
 
             def _send(self, status: int, body: Any) -> None:
                 data = json.dumps(body).encode()
@@ -63,6 +95,15 @@ class Provider:
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def discovery(self) -> dict[str, str]:
+        return {
+            "issuer": self.base,
+            "authorization_endpoint": f"{self.base}authorize",
+            "token_endpoint": f"{self.base}oauth/token",
+            "jwks_uri": f"{self.base}.well-known/jwks.json",
+        }
 
     @property
     def settings(self) -> JwtSettings:
