@@ -33,6 +33,7 @@ PATH_VALUES = {
     "locale": "en-US",
     "column": "product",
     "sc_id": "1",
+    "kind": "rules",  # a kind of scheduled change (impact)
     "product": FX,
     "channel": "beta",
     "username": "alice",  # someone other than each caller
