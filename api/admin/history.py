@@ -19,7 +19,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import rulelog.api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
 from rulelog.api.admin.deps import Actor, Reader, Service
@@ -53,33 +53,33 @@ class ChangeIdIn(BaseModel):
     change_id: int = Field(..., ge=0, description="the revision to revert to")
 
 
-class RulesHistory(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    rules: Revisions = Field(alias="Rules")
-    scheduled: Revisions = Field(alias="Rules scheduled change")
-
-
-class PermissionsHistory(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    permissions: Revisions = Field(alias="Permissions")
-    scheduled: Revisions = Field(alias="Permissions Scheduled Change")
-
-
 class SignoffRevisions(BaseModel):
     count: int
     required_signoffs: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class ProductSignoffsHistory(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    policies: SignoffRevisions = Field(alias="Product Required Signoffs")
-    scheduled: Revisions = Field(alias="Product Required Signoffs Scheduled Change")
+def _history_model(
+    name: str, field: str, table: str, rows: type[BaseModel] = Revisions, scheduled: str = ""
+) -> type[BaseModel]:
+    """A history listing: a table's revisions under Balrog's title for it (``field``
+    in Python), and its scheduled changes' under ``<table> Scheduled Change``."""
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        name,
+        __config__=ConfigDict(populate_by_name=True),
+        **{field: (rows, Field(alias=table))},
+        scheduled=(Revisions, Field(alias=scheduled or f"{table} Scheduled Change")),
+    )
 
 
-class PermissionsSignoffsHistory(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    policies: SignoffRevisions = Field(alias="Permissions Required Signoffs")
-    scheduled: Revisions = Field(alias="Permissions Required Signoffs Scheduled Change")
+# Balrog spells the rules' scheduled part differently.
+RulesHistory = _history_model("RulesHistory", "rules", "Rules", scheduled="Rules scheduled change")
+PermissionsHistory = _history_model("PermissionsHistory", "permissions", "Permissions")
+ProductSignoffsHistory = _history_model(
+    "ProductSignoffsHistory", "policies", "Product Required Signoffs", SignoffRevisions
+)
+PermissionsSignoffsHistory = _history_model(
+    "PermissionsSignoffsHistory", "policies", "Permissions Required Signoffs", SignoffRevisions
+)
 
 
 # ------------------------------------------------------------- filtering

@@ -272,32 +272,33 @@ def _update(
     return JSONResponse({"new_data_version": rule.data_version})
 
 
-@router.put(
-    "/rules/{id_or_alias}",
-    response_model=NewDataVersion,
-    responses=PROBLEMS,
-    dependencies=[Depends(strict_query())],
-    openapi_extra=request_body(RuleUpdateIn),
-)
-def put_rule(
-    id_or_alias: str, service: Service, reader: Reader, changed_by: Actor, body: Any = Body(None)
-) -> Any:
-    """Change some fields of a rule read at ``data_version``."""
-    return _update(service, reader, id_or_alias, body, changed_by, "PUT")
+def _add_update_route(method: str, doc: str) -> None:
+    """``PUT`` and ``POST /rules/{id_or_alias}``: Balrog serves the same update on both."""
+
+    def update(
+        id_or_alias: str,
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        body: Any = Body(None),
+    ) -> Any:
+        return _update(service, reader, id_or_alias, body, changed_by, method)
+
+    update.__name__ = update.__qualname__ = f"{method.lower()}_rule"  # the operation's id
+    update.__doc__ = doc
+    router.add_api_route(
+        "/rules/{id_or_alias}",
+        update,
+        methods=[method],
+        response_model=NewDataVersion,
+        responses=PROBLEMS,
+        dependencies=[Depends(strict_query())],
+        openapi_extra=request_body(RuleUpdateIn),
+    )
 
 
-@router.post(
-    "/rules/{id_or_alias}",
-    response_model=NewDataVersion,
-    responses=PROBLEMS,
-    dependencies=[Depends(strict_query())],
-    openapi_extra=request_body(RuleUpdateIn),
-)
-def post_rule(
-    id_or_alias: str, service: Service, reader: Reader, changed_by: Actor, body: Any = Body(None)
-) -> Any:
-    """The same as PUT (Balrog serves both)."""
-    return _update(service, reader, id_or_alias, body, changed_by, "POST")
+_add_update_route("PUT", "Change some fields of a rule read at ``data_version``.")
+_add_update_route("POST", "The same as PUT (Balrog serves both).")
 
 
 @router.delete(
