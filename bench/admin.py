@@ -35,8 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.serve import DATA, RULELOG, run_cli, server
-from bench.stores import fresh_store, postgres_available
+from bench.serve import DATA, create_token, run_cli, server
+from bench.stores import fresh_store, reachable
 from rulelog.api.config import open_app
 from rulelog.domain.catalog.rules import Rule
 from rulelog.projections.log import read_log
@@ -184,16 +184,7 @@ def bench_store(kind: str, args: argparse.Namespace) -> None:
     with fresh_store(kind) as url, tempfile.TemporaryDirectory() as tmp:
         run_cli(url, "users", "add", ADMIN, "--admin")
         run_cli(url, "import", str(DATA / "fixture.json"), "--as", ADMIN)
-        env_token = (
-            subprocess.run(
-                [RULELOG, "--database-url", url, "tokens", "create", ADMIN],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        env_token = create_token(url, ADMIN)
         snapshot = json.loads((DATA / "fixture.json").read_text())
         rule_ids = sorted(r["rule_id"] for r in snapshot["rules"])[: args.clients]
         before = count_rule_updates(url)
@@ -238,11 +229,7 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-    kinds = args.store or ["sqlite", "postgres"]
-    for kind in kinds:
-        if kind == "postgres" and not postgres_available():
-            print("postgres  skipped: server not reachable")
-            continue
+    for kind in reachable(args.store):
         bench_store(kind, args)
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +26,16 @@ def postgres_available() -> bool:
             return True
     except psycopg.Error:
         return False
+
+
+def reachable(kinds: Iterable[str] | None) -> Iterator[str]:
+    """The store kinds asked for (both by default), saying so for PostgreSQL when it is not
+    reachable and leaving it out."""
+    for kind in kinds or ("sqlite", "postgres"):
+        if kind == "postgres" and not postgres_available():
+            print(f"{kind:9} skipped: PostgreSQL not reachable")
+            continue
+        yield kind
 
 
 @contextmanager

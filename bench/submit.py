@@ -27,18 +27,18 @@ import argparse
 import http.client
 import json
 import queue
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.serve import RULELOG, run_cli, server
-from bench.stores import fresh_store, postgres_available
+from bench.serve import create_token, run_cli, server
+from bench.stores import fresh_store, reachable
 
 ADMIN = "bench-admin"
 PLATFORMS = [f"Platform{i}_x86_64" for i in range(10)]
@@ -64,14 +64,19 @@ class Client:
         return answer.status, (json.loads(raw) if raw else None), answer.headers
 
 
+def drained(jobs: queue.Queue) -> Iterator[tuple[str, str, int]]:
+    """The jobs left, one at a time: the writers share one queue."""
+    while True:
+        try:
+            yield jobs.get_nowait()
+        except queue.Empty:
+            return
+
+
 def v1_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int]) -> None:
     status, _, headers = client.call("GET", f"/api/releases/{name}")
     version = int(headers["X-Data-Version"])
-    while True:
-        try:
-            platform, locale, n = jobs.get_nowait()
-        except queue.Empty:
-            return
+    for platform, locale, n in drained(jobs):
         body = {
             "product": "Firefox",
             "data": json.dumps(build(n)),
@@ -94,11 +99,7 @@ def v1_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int
 
 
 def v2_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int]) -> None:
-    while True:
-        try:
-            platform, locale, n = jobs.get_nowait()
-        except queue.Empty:
-            return
+    for platform, locale, n in drained(jobs):
         body = {
             "blob": {"platforms": {platform: {"locales": {locale: build(n)}}}},
             "old_data_versions": {},
@@ -153,16 +154,7 @@ def locales_held(base: str, token: str, name: str) -> int:
 def bench_store(kind: str, args: argparse.Namespace) -> None:
     with fresh_store(kind) as url, tempfile.TemporaryDirectory() as tmp:
         run_cli(url, "users", "add", ADMIN, "--admin")
-        token = (
-            subprocess.run(
-                [RULELOG, "--database-url", url, "tokens", "create", ADMIN],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        token = create_token(url, ADMIN)
         with server(url, args.workers, str(Path(tmp) / "admin.log"), app="admin") as base:
             results = {}
             for flow, submit in (("v2", v2_submit), ("v1", v1_submit)):
@@ -198,10 +190,7 @@ def main() -> int:
     parser.add_argument("--store", choices=["sqlite", "postgres"], action="append")
     parser.add_argument("--workers", type=int, default=1, help="admin server worker processes")
     args = parser.parse_args()
-    for kind in args.store or ["sqlite", "postgres"]:
-        if kind == "postgres" and not postgres_available():
-            print("postgres  skipped: server not reachable")
-            continue
+    for kind in reachable(args.store):
         bench_store(kind, args)
     return 0
 
