@@ -23,6 +23,7 @@ from rulelog.projections.views import PENDING_RULE_ID_BASE, derived_view, live_v
 from rulelog.services.application import RulelogApp
 from rulelog.services.restore import restore_channel
 from tests.conftest import new_store
+from tests.integration.relman_support import relman_guarded
 from tests.integration.test_timeline_properties import apply, op, seed
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -33,14 +34,7 @@ RELMAN = [{"role": "relman", "signoffs_required": 1}]
 @pytest.fixture
 def hv(app: RulelogApp, fixture_snapshot: dict[str, Any]) -> RulelogApp:
     """The fixture data; rm holds relman, which Firefox release needs one signoff of."""
-    app.now = lambda: T0  # type: ignore[method-assign]
-    app.import_snapshot(fixture_snapshot, changed_by="importer")
-    app.grant_permission("rm", "rule", {"products": ["Firefox"]}, changed_by="alice")
-    app.grant_role("rm", "relman", changed_by="alice")
-    app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "alice")
-    policy = {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1}
-    app.add_required_signoff("product", policy, changed_by="alice")
-    return app
+    return relman_guarded(app, fixture_snapshot, now=T0)
 
 
 @pytest.fixture
