@@ -159,6 +159,16 @@ def admin(admin_server: AdminServer, store: Store) -> Iterator[AdminClient]:
         yield client
 
 
+@pytest.fixture
+def seeded(admin: AdminClient, fixture_snapshot: dict[str, Any]) -> AdminClient:
+    """The admin client on the fixture data, alice and bob with tokens (issuing one is an
+    event: done before the tests count theirs). A module may define its own."""
+    admin.service.import_snapshot(fixture_snapshot, "importer")
+    for user in ("alice", "bob"):
+        admin.token_for(user)
+    return admin
+
+
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
