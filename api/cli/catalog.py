@@ -196,7 +196,8 @@ def demo(ctx: click.Context, as_json: bool) -> None:
     app = app_from(ctx, create=True)
     loaded = None
     if last_position(app) == 0:
-        snapshot = json.loads(resources.files("api").joinpath("demo_snapshot.json").read_text())
+        demo = resources.files("rulelog.api").joinpath("demo_snapshot.json")
+        snapshot = json.loads(demo.read_text())
         app.add_user(DEMO_ADMIN, admin=True, recorded_by=local_user())
         loaded = run_import(app, snapshot, DEMO_ADMIN)
     if as_json:
