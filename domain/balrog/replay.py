@@ -144,26 +144,13 @@ class BalrogReplay(ReplayBase):
         if not isinstance(product, str) or not product:
             raise self._fail(f"not a product: {product!r}", "product")
         read_only = bool(values.get("read_only") or False)
+        # What a release's creation and its re-creation after a deletion both record.
+        state = {"product": product, "blob": blob, "read_only": read_only, "changed_by": by}
         if release is None:
-            release = self._create(
-                Release,
-                Release.Created,
-                name=name,
-                product=product,
-                blob=blob,
-                read_only=read_only,
-                changed_by=by,
-            )
+            release = self._create(Release, Release.Created, name=name, **state)
             gap = self._versions(0, values)
         elif release.deleted:
-            self._emit(
-                release,
-                Release.Recreated,
-                product=product,
-                blob=blob,
-                read_only=read_only,
-                changed_by=by,
-            )
+            self._emit(release, Release.Recreated, **state)
             gap = self._versions(0, values)
         else:
             gap = self._versions(release.data_version, values)
