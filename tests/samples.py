@@ -1,4 +1,5 @@
-"""The smallest valid release blob and rule, shared by tests that only need one to exist."""
+"""Sample data shared by tests: the smallest valid release blob and rule (for tests that
+only need one to exist), and a real Firefox update request."""
 
 from __future__ import annotations
 
@@ -29,3 +30,11 @@ def plain_rule(
         "update_type": "minor",
         "mapping": mapping,
     }
+
+
+#: Firefox 120 on 64-bit Windows 11, as its updater asks: ``.format(locale=, channel=)``.
+FIREFOX_120_URL = (
+    "/update/6/Firefox/120.0/20231116134553/WINNT_x86_64-msvc-x64/{locale}/{channel}/"
+    "Windows_NT%2010.0.0.0.22631.2861%20(x64)/ISET:SSE4_2,MEM:16384/default/default/"
+    "update.xml?force=1"
+)
