@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rulelog.domain.access.users import User
+from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.domain.catalog.releases import Release, ReleaseUsage
 from rulelog.domain.catalog.rules import Rule
 from rulelog.domain.sequence import Sequence
@@ -26,6 +27,11 @@ from rulelog.domain.workflow.scheduling import PendingTarget
 from rulelog.services.expectations import ExpectationCommands
 from rulelog.services.signoffs import SignoffCommands
 from rulelog.services.tokens import TokenCommands
+
+#: Aggregates no command of this class writes but a store may hold (the Balrog import
+#: writes them): importing them here registers their event topics, so any process that
+#: opens the application can decode the whole log.
+DECODED_ONLY = (BalrogImport,)
 
 
 class RulelogApp(SignoffCommands, TokenCommands, ExpectationCommands):

@@ -105,6 +105,26 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.startswith("rulelog ")
 
 
+@pytest.mark.parametrize("cwd", ["elsewhere", "checkout"])
+def test_python_dash_m_rulelog_is_the_same_command(tmp_path: Path, cwd: str) -> None:
+    """``python -m rulelog`` runs the same CLI, from any directory (the checkout has a
+    ``rulelog/`` folder that is found first there; its subpackages must still load)."""
+    where = tmp_path if cwd == "elsewhere" else Path(__file__).resolve().parents[2]
+    script = _run("--version").stdout
+    module = subprocess.run(
+        [sys.executable, "-m", "rulelog", "--version"],
+        capture_output=True, text=True, timeout=120, cwd=where, check=False,
+    )
+    assert module.returncode == 0, module.stderr
+    assert module.stdout == script
+    listed = subprocess.run(
+        [sys.executable, "-m", "rulelog", "--database-url", f"sqlite:///{tmp_path}/x.db",
+         "users", "add", "alice", "--admin"],
+        capture_output=True, text=True, timeout=120, cwd=where, check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+
+
 def test_a_missing_store_is_refused_naming_its_path(tmp_path: Path) -> None:
     missing = tmp_path / "typo.db"
     _one_line(_run("--database-url", f"sqlite:///{missing}", "rules", "list"), 3, str(missing))
