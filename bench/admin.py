@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.serve import DATA, create_token, run_cli, server
-from bench.stores import fresh_store, reachable
+from bench.stores import fresh_store, reachable, run_all
 from rulelog.api.config import open_app
 from rulelog.domain.catalog.rules import Rule
 from rulelog.projections.log import read_log
@@ -168,12 +167,7 @@ def direct_updates(url: str, rule_ids: list[int], total: int, threads: int) -> f
             failures.append(error)
 
     workers = [threading.Thread(target=work, args=(rule_ids[i], shares[i])) for i in range(threads)]
-    started = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_all(workers)
     app.close()
     if failures:
         raise SystemExit(f"direct updates failed: {failures[0]!r}")

@@ -1,9 +1,12 @@
-"""Fresh, empty stores for benchmarks: a temp SQLite file or a new PostgreSQL schema."""
+"""Fresh, empty stores for benchmarks (a temp SQLite file or a new PostgreSQL schema), the
+kinds reachable, and running a benchmark's client threads."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -54,3 +57,13 @@ def fresh_store(kind: str) -> Iterator[str]:
     finally:
         with psycopg.connect(_libpq(PG_SERVER), autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def run_all(threads: list[threading.Thread]) -> float:
+    """Start every thread, wait for them all: the wall seconds that took."""
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started

@@ -30,7 +30,6 @@ import queue
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.serve import create_token, run_cli, server
-from bench.stores import fresh_store, reachable
+from bench.stores import fresh_store, reachable, run_all
 
 ADMIN = "bench-admin"
 PLATFORMS = [f"Platform{i}_x86_64" for i in range(10)]
@@ -73,6 +72,20 @@ def drained(jobs: queue.Queue) -> Iterator[tuple[str, str, int]]:
             return
 
 
+def landed(
+    flow: str, status: int, answer: Any, tally: dict[str, int], ok: tuple[int, ...] = (200,)
+) -> bool:
+    """Whether a submission landed; a 400 is a conflict, counted and retried by the caller;
+    any other answer stops the run."""
+    if status in ok:
+        tally["ok"] += 1
+        return True
+    if status != 400:
+        raise SystemExit(f"{flow} submission answered {status}: {answer}")
+    tally["conflicts"] += 1
+    return False
+
+
 def v1_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int]) -> None:
     status, _, headers = client.call("GET", f"/api/releases/{name}")
     version = int(headers["X-Data-Version"])
@@ -87,13 +100,9 @@ def v1_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int
             body["data_version"] = version
             path = f"/api/releases/{name}/builds/{platform}/{locale}"
             status, answer, _ = client.call("PUT", path, body)
-            if status in (200, 201):
+            if landed("v1", status, answer, tally, ok=(200, 201)):
                 version = answer["new_data_version"]
-                tally["ok"] += 1
                 break
-            if status != 400:
-                raise SystemExit(f"v1 submission answered {status}: {answer}")
-            tally["conflicts"] += 1
             _, _, headers = client.call("GET", f"/api/releases/{name}")
             version = int(headers["X-Data-Version"])
 
@@ -106,12 +115,8 @@ def v2_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int
         }
         while True:
             status, answer, _ = client.call("POST", f"/api/v2/releases/{name}", body)
-            if status == 200:
-                tally["ok"] += 1
+            if landed("v2", status, answer, tally):
                 break
-            if status != 400:
-                raise SystemExit(f"v2 submission answered {status}: {answer}")
-            tally["conflicts"] += 1
             _, current, _ = client.call("GET", f"/api/v2/releases/{name}/data_versions")
             body["old_data_versions"] = current["data_versions"]
 
@@ -130,12 +135,7 @@ def run_flow(
         threading.Thread(target=submit, args=(c, name, jobs, t))
         for c, t in zip(clients, tallies, strict=True)
     ]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_all(threads)
     ok = sum(t["ok"] for t in tallies)
     return {
         "ok": ok,
