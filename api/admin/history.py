@@ -14,7 +14,7 @@ changes' part) the filter applies to the column of that name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -169,12 +169,20 @@ TIME_QUERY = ("timestamp_from", "timestamp_to")
 # ---------------------------------------------------------------- routes
 
 
-@router.get(
-    "/rules/history",
-    response_model=RulesHistory,
-    responses={400: PROBLEMS[400]},
-    dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY, "channel"))],
-)
+def _history_route(
+    path: str, model: type[BaseModel], *filters: str, refusals: tuple[int, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``GET`` of a history listing: the common query parameters and the table's own
+    ``filters``; 400 for any other, and the ``refusals`` the route may also answer."""
+    return router.get(
+        path,
+        response_model=model,
+        responses={code: PROBLEMS[code] for code in (400, *refusals)},
+        dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY, *filters))],
+    )
+
+
+@_history_route("/rules/history", RulesHistory, "channel")
 def rules_history(request: Request, reader: Reader) -> Any:
     """Every stored state of every rule, and of every rule's scheduled change."""
     with reader.current() as model:
@@ -191,12 +199,7 @@ def rules_history(request: Request, reader: Reader) -> Any:
     return JSONResponse(body)
 
 
-@router.get(
-    "/permissions/history",
-    response_model=PermissionsHistory,
-    responses={400: PROBLEMS[400], 401: PROBLEMS[401], 403: PROBLEMS[403]},
-    dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY))],
-)
+@_history_route("/permissions/history", PermissionsHistory, refusals=(401, 403))
 def permissions_history(request: Request, reader: Reader) -> Any:
     """Every state of every permission grant, and of every scheduled permission change:
     ``permission``/``view`` only, as Balrog (``api.admin.access``)."""
@@ -231,23 +234,13 @@ def _policy_history(request: Request, reader: Any, kind: str, title: str) -> JSO
     return JSONResponse(body)
 
 
-@router.get(
-    "/required_signoffs/product/history",
-    response_model=ProductSignoffsHistory,
-    responses={400: PROBLEMS[400]},
-    dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY, "channel", "role"))],
-)
+@_history_route("/required_signoffs/product/history", ProductSignoffsHistory, "channel", "role")
 def product_signoffs_history(request: Request, reader: Reader) -> Any:
     """Every state of every product signoff policy, and of their scheduled changes."""
     return _policy_history(request, reader, "product", "Product")
 
 
-@router.get(
-    "/required_signoffs/permissions/history",
-    response_model=PermissionsSignoffsHistory,
-    responses={400: PROBLEMS[400]},
-    dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY, "role"))],
-)
+@_history_route("/required_signoffs/permissions/history", PermissionsSignoffsHistory, "role")
 def permissions_signoffs_history(request: Request, reader: Reader) -> Any:
     """Every state of every permissions signoff policy, and of their scheduled changes."""
     return _policy_history(request, reader, "permissions", "Permissions")
