@@ -13,7 +13,7 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.catalog import current_catalog, print_table
-from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from rulelog.api.cli.context import actor_of, app_from, as_option, echo_row, json_option, print_json
 from rulelog.api.cli.kinds import SC_KIND
 from rulelog.api.config import open_timeline
 from rulelog.domain.errors import Invalid
@@ -200,11 +200,7 @@ def sc_show(call: ScCall) -> None:
         state = open_timeline(app).current()
         shown["failing_expectations"] = blamed_summary(app, state, kind, sc_id)
     shown["expectation_overrides"] = getattr(change, "expectation_overrides", [])
-    if call.as_json:
-        print_json(shown)
-    else:
-        for key, value in shown.items():
-            click.echo(f"{key}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+    echo_row(call.as_json, shown, lambda v: json.dumps(v) if isinstance(v, dict | list) else v)
 
 
 @sc.command("schedule")
