@@ -28,15 +28,14 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.serve import DATA, RULELOG, run_cli, server
-from bench.stores import fresh_store, postgres_available
+from bench.serve import DATA, create_token, run_cli, server
+from bench.stores import fresh_store, reachable, run_all
 from rulelog.api.config import open_app
 from rulelog.domain.catalog.rules import Rule
 from rulelog.projections.log import read_log
@@ -168,12 +167,7 @@ def direct_updates(url: str, rule_ids: list[int], total: int, threads: int) -> f
             failures.append(error)
 
     workers = [threading.Thread(target=work, args=(rule_ids[i], shares[i])) for i in range(threads)]
-    started = time.perf_counter()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_all(workers)
     app.close()
     if failures:
         raise SystemExit(f"direct updates failed: {failures[0]!r}")
@@ -184,16 +178,7 @@ def bench_store(kind: str, args: argparse.Namespace) -> None:
     with fresh_store(kind) as url, tempfile.TemporaryDirectory() as tmp:
         run_cli(url, "users", "add", ADMIN, "--admin")
         run_cli(url, "import", str(DATA / "fixture.json"), "--as", ADMIN)
-        env_token = (
-            subprocess.run(
-                [RULELOG, "--database-url", url, "tokens", "create", ADMIN],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        env_token = create_token(url, ADMIN)
         snapshot = json.loads((DATA / "fixture.json").read_text())
         rule_ids = sorted(r["rule_id"] for r in snapshot["rules"])[: args.clients]
         before = count_rule_updates(url)
@@ -238,11 +223,7 @@ def main() -> int:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-    kinds = args.store or ["sqlite", "postgres"]
-    for kind in kinds:
-        if kind == "postgres" and not postgres_available():
-            print("postgres  skipped: server not reachable")
-            continue
+    for kind in reachable(args.store):
         bench_store(kind, args)
     return 0
 

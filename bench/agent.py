@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import snapshot
-from bench.stores import fresh_store, postgres_available
+from bench.stores import fresh_store, reachable
 from rulelog.api.config import open_app
 from rulelog.api.logs import configure_logging
 from rulelog.projections.log import read_log
@@ -80,10 +80,7 @@ def main() -> int:
     print(
         f"{'store':9} {'agent pass s':>13} {'updates s':>10} {'ratio':>6}  ({args.changes} changes)"
     )
-    for kind in args.stores.split(","):
-        if kind == "postgres" and not postgres_available():
-            print(f"{kind:9} skipped: PostgreSQL not reachable")
-            continue
+    for kind in reachable(args.stores.split(",")):
         agent = agent_seconds(kind, args.changes)
         plain = update_seconds(kind, args.changes)
         print(f"{kind:9} {agent:13.2f} {plain:10.2f} {agent / plain:6.2f}")

@@ -47,3 +47,25 @@ def snapshot(rules: int, releases: int, seed: int = 1) -> dict[str, Any]:
             }
         )
     return {"rules": made_rules, "releases": made}
+
+
+def variant(template: dict[str, Any], name: str, build: int) -> dict[str, Any]:
+    """The template's blob under ``name``, as build number ``build``.
+
+    Nested structures are shared with the template (nothing mutates them), so
+    holding thousands of releases costs little memory; the platforms' buildIDs
+    differ from build to build, as a new nightly's do.
+    """
+    blob = {**template, "name": name}
+    platforms = template.get("platforms")
+    if isinstance(platforms, dict):
+        stamp = f"2024{build:010d}"
+        blob["platforms"] = {
+            key: (
+                {**entry, "buildID": stamp}
+                if isinstance(entry, dict) and "buildID" in entry
+                else entry
+            )
+            for key, entry in platforms.items()
+        }
+    return blob

@@ -30,7 +30,7 @@ from eventsourcing.domain import Aggregate, event
 from sqlalchemy import event as sa_event
 
 from bench.generate import snapshot
-from bench.stores import fresh_store, postgres_available
+from bench.stores import fresh_store, reachable
 from rulelog.api.config import open_app
 
 
@@ -142,10 +142,7 @@ def main() -> int:
     snap = snapshot(args.rules, args.releases)
     print(f"snapshot: {args.rules} rules, {args.releases} releases; {args.updates} updates")
     print(f"{'store':9} {'measure':18} {'rulelog':>12} {'bare':>12} {'ratio':>7}")
-    for kind in args.stores.split(","):
-        if kind == "postgres" and not postgres_available():
-            print(f"{kind:9} skipped: PostgreSQL not reachable")
-            continue
+    for kind in reachable(args.stores.split(",")):
         ours, bare, events = measure_import(kind, snap)
         print(
             f"{kind:9} {'import events/s':18} {ours:12.0f} {bare:12.0f} {ours / bare:7.2f}"

@@ -156,6 +156,17 @@ def run_cli(url: str, *args: str) -> None:
     subprocess.run([RULELOG, *args], check=True, env=env, capture_output=True, timeout=300)
 
 
+def create_token(url: str, username: str) -> str:
+    """A new bearer token of ``username`` (``rulelog tokens create`` prints it last)."""
+    made = subprocess.run(
+        [RULELOG, "--database-url", url, "tokens", "create", username],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return made.stdout.strip().splitlines()[-1]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

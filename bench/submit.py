@@ -27,18 +27,17 @@ import argparse
 import http.client
 import json
 import queue
-import subprocess
 import sys
 import tempfile
 import threading
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.serve import RULELOG, run_cli, server
-from bench.stores import fresh_store, postgres_available
+from bench.serve import create_token, run_cli, server
+from bench.stores import fresh_store, reachable, run_all
 
 ADMIN = "bench-admin"
 PLATFORMS = [f"Platform{i}_x86_64" for i in range(10)]
@@ -64,14 +63,33 @@ class Client:
         return answer.status, (json.loads(raw) if raw else None), answer.headers
 
 
+def drained(jobs: queue.Queue) -> Iterator[tuple[str, str, int]]:
+    """The jobs left, one at a time: the writers share one queue."""
+    while True:
+        try:
+            yield jobs.get_nowait()
+        except queue.Empty:
+            return
+
+
+def landed(
+    flow: str, status: int, answer: Any, tally: dict[str, int], ok: tuple[int, ...] = (200,)
+) -> bool:
+    """Whether a submission landed; a 400 is a conflict, counted and retried by the caller;
+    any other answer stops the run."""
+    if status in ok:
+        tally["ok"] += 1
+        return True
+    if status != 400:
+        raise SystemExit(f"{flow} submission answered {status}: {answer}")
+    tally["conflicts"] += 1
+    return False
+
+
 def v1_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int]) -> None:
     status, _, headers = client.call("GET", f"/api/releases/{name}")
     version = int(headers["X-Data-Version"])
-    while True:
-        try:
-            platform, locale, n = jobs.get_nowait()
-        except queue.Empty:
-            return
+    for platform, locale, n in drained(jobs):
         body = {
             "product": "Firefox",
             "data": json.dumps(build(n)),
@@ -82,35 +100,23 @@ def v1_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int
             body["data_version"] = version
             path = f"/api/releases/{name}/builds/{platform}/{locale}"
             status, answer, _ = client.call("PUT", path, body)
-            if status in (200, 201):
+            if landed("v1", status, answer, tally, ok=(200, 201)):
                 version = answer["new_data_version"]
-                tally["ok"] += 1
                 break
-            if status != 400:
-                raise SystemExit(f"v1 submission answered {status}: {answer}")
-            tally["conflicts"] += 1
             _, _, headers = client.call("GET", f"/api/releases/{name}")
             version = int(headers["X-Data-Version"])
 
 
 def v2_submit(client: Client, name: str, jobs: queue.Queue, tally: dict[str, int]) -> None:
-    while True:
-        try:
-            platform, locale, n = jobs.get_nowait()
-        except queue.Empty:
-            return
+    for platform, locale, n in drained(jobs):
         body = {
             "blob": {"platforms": {platform: {"locales": {locale: build(n)}}}},
             "old_data_versions": {},
         }
         while True:
             status, answer, _ = client.call("POST", f"/api/v2/releases/{name}", body)
-            if status == 200:
-                tally["ok"] += 1
+            if landed("v2", status, answer, tally):
                 break
-            if status != 400:
-                raise SystemExit(f"v2 submission answered {status}: {answer}")
-            tally["conflicts"] += 1
             _, current, _ = client.call("GET", f"/api/v2/releases/{name}/data_versions")
             body["old_data_versions"] = current["data_versions"]
 
@@ -129,12 +135,7 @@ def run_flow(
         threading.Thread(target=submit, args=(c, name, jobs, t))
         for c, t in zip(clients, tallies, strict=True)
     ]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_all(threads)
     ok = sum(t["ok"] for t in tallies)
     return {
         "ok": ok,
@@ -153,16 +154,7 @@ def locales_held(base: str, token: str, name: str) -> int:
 def bench_store(kind: str, args: argparse.Namespace) -> None:
     with fresh_store(kind) as url, tempfile.TemporaryDirectory() as tmp:
         run_cli(url, "users", "add", ADMIN, "--admin")
-        token = (
-            subprocess.run(
-                [RULELOG, "--database-url", url, "tokens", "create", ADMIN],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        token = create_token(url, ADMIN)
         with server(url, args.workers, str(Path(tmp) / "admin.log"), app="admin") as base:
             results = {}
             for flow, submit in (("v2", v2_submit), ("v1", v1_submit)):
@@ -198,10 +190,7 @@ def main() -> int:
     parser.add_argument("--store", choices=["sqlite", "postgres"], action="append")
     parser.add_argument("--workers", type=int, default=1, help="admin server worker processes")
     args = parser.parse_args()
-    for kind in args.store or ["sqlite", "postgres"]:
-        if kind == "postgres" and not postgres_available():
-            print("postgres  skipped: server not reachable")
-            continue
+    for kind in reachable(args.store):
         bench_store(kind, args)
     return 0
 

@@ -81,6 +81,14 @@ def fixture_snapshot() -> dict[str, Any]:
     return json.loads((DATA / "fixture.json").read_text())
 
 
+def imported_fixture(folder: Path) -> RulelogApp:
+    """A new SQLite store in ``folder`` holding the fixture, imported by admin importer."""
+    app = open_app(f"sqlite:///{folder / 'rulelog.db'}")
+    app.add_user("importer", admin=True, recorded_by="importer")
+    app.import_snapshot(json.loads((DATA / "fixture.json").read_text()), "importer")
+    return app
+
+
 def _postgres_store() -> Iterator[Store]:
     if _PG_REASON:
         if REQUIRE_PG:

@@ -14,12 +14,12 @@ changes' part) the filter applies to the column of that name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import rulelog.api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
 from rulelog.api.admin.deps import Actor, Reader, Service
@@ -53,33 +53,33 @@ class ChangeIdIn(BaseModel):
     change_id: int = Field(..., ge=0, description="the revision to revert to")
 
 
-class RulesHistory(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    rules: Revisions = Field(alias="Rules")
-    scheduled: Revisions = Field(alias="Rules scheduled change")
-
-
-class PermissionsHistory(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    permissions: Revisions = Field(alias="Permissions")
-    scheduled: Revisions = Field(alias="Permissions Scheduled Change")
-
-
 class SignoffRevisions(BaseModel):
     count: int
     required_signoffs: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class ProductSignoffsHistory(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    policies: SignoffRevisions = Field(alias="Product Required Signoffs")
-    scheduled: Revisions = Field(alias="Product Required Signoffs Scheduled Change")
+def _history_model(
+    name: str, field: str, table: str, rows: type[BaseModel] = Revisions, scheduled: str = ""
+) -> type[BaseModel]:
+    """A history listing: a table's revisions under Balrog's title for it (``field``
+    in Python), and its scheduled changes' under ``<table> Scheduled Change``."""
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        name,
+        __config__=ConfigDict(populate_by_name=True),
+        **{field: (rows, Field(alias=table))},
+        scheduled=(Revisions, Field(alias=scheduled or f"{table} Scheduled Change")),
+    )
 
 
-class PermissionsSignoffsHistory(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    policies: SignoffRevisions = Field(alias="Permissions Required Signoffs")
-    scheduled: Revisions = Field(alias="Permissions Required Signoffs Scheduled Change")
+# Balrog spells the rules' scheduled part differently.
+RulesHistory = _history_model("RulesHistory", "rules", "Rules", scheduled="Rules scheduled change")
+PermissionsHistory = _history_model("PermissionsHistory", "permissions", "Permissions")
+ProductSignoffsHistory = _history_model(
+    "ProductSignoffsHistory", "policies", "Product Required Signoffs", SignoffRevisions
+)
+PermissionsSignoffsHistory = _history_model(
+    "PermissionsSignoffsHistory", "policies", "Permissions Required Signoffs", SignoffRevisions
+)
 
 
 # ------------------------------------------------------------- filtering
@@ -169,12 +169,20 @@ TIME_QUERY = ("timestamp_from", "timestamp_to")
 # ---------------------------------------------------------------- routes
 
 
-@router.get(
-    "/rules/history",
-    response_model=RulesHistory,
-    responses={400: PROBLEMS[400]},
-    dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY, "channel"))],
-)
+def _history_route(
+    path: str, model: type[BaseModel], *filters: str, refusals: tuple[int, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``GET`` of a history listing: the common query parameters and the table's own
+    ``filters``; 400 for any other, and the ``refusals`` the route may also answer."""
+    return router.get(
+        path,
+        response_model=model,
+        responses={code: PROBLEMS[code] for code in (400, *refusals)},
+        dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY, *filters))],
+    )
+
+
+@_history_route("/rules/history", RulesHistory, "channel")
 def rules_history(request: Request, reader: Reader) -> Any:
     """Every stored state of every rule, and of every rule's scheduled change."""
     with reader.current() as model:
@@ -191,12 +199,7 @@ def rules_history(request: Request, reader: Reader) -> Any:
     return JSONResponse(body)
 
 
-@router.get(
-    "/permissions/history",
-    response_model=PermissionsHistory,
-    responses={400: PROBLEMS[400], 401: PROBLEMS[401], 403: PROBLEMS[403]},
-    dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY))],
-)
+@_history_route("/permissions/history", PermissionsHistory, refusals=(401, 403))
 def permissions_history(request: Request, reader: Reader) -> Any:
     """Every state of every permission grant, and of every scheduled permission change:
     ``permission``/``view`` only, as Balrog (``api.admin.access``)."""
@@ -231,23 +234,13 @@ def _policy_history(request: Request, reader: Any, kind: str, title: str) -> JSO
     return JSONResponse(body)
 
 
-@router.get(
-    "/required_signoffs/product/history",
-    response_model=ProductSignoffsHistory,
-    responses={400: PROBLEMS[400]},
-    dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY, "channel", "role"))],
-)
+@_history_route("/required_signoffs/product/history", ProductSignoffsHistory, "channel", "role")
 def product_signoffs_history(request: Request, reader: Reader) -> Any:
     """Every state of every product signoff policy, and of their scheduled changes."""
     return _policy_history(request, reader, "product", "Product")
 
 
-@router.get(
-    "/required_signoffs/permissions/history",
-    response_model=PermissionsSignoffsHistory,
-    responses={400: PROBLEMS[400]},
-    dependencies=[Depends(strict_query(*HISTORY_QUERY, *TIME_QUERY, "role"))],
-)
+@_history_route("/required_signoffs/permissions/history", PermissionsSignoffsHistory, "role")
 def permissions_signoffs_history(request: Request, reader: Reader) -> Any:
     """Every state of every permissions signoff policy, and of their scheduled changes."""
     return _policy_history(request, reader, "permissions", "Permissions")

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from rulelog.api.admin.deps import Actor, Reader, Service
 from rulelog.api.admin.params import below_minimum
@@ -202,12 +203,19 @@ def create_rule(
     return Response(str(rule.rule_id), media_type="text/html")
 
 
-@router.get(
-    "/rules/columns/{column}",
-    response_model=ColumnValues,
-    responses={404: PROBLEMS[404]},
-    dependencies=[Depends(strict_query())],
-)
+def _lookup_route(
+    path: str, model: type[BaseModel]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``GET`` of one thing the path names: no query parameters; 404 when there is none."""
+    return router.get(
+        path,
+        response_model=model,
+        responses={404: PROBLEMS[404]},
+        dependencies=[Depends(strict_query())],
+    )
+
+
+@_lookup_route("/rules/columns/{column}", ColumnValues)
 def rule_column(column: str, reader: Reader) -> Any:
     """The distinct non-null values of one rule column."""
     if column not in (*RULE_FIELDS, "data_version"):
@@ -231,12 +239,7 @@ def balrog_distinct(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
-@router.get(
-    "/rules/{id_or_alias}",
-    response_model=RuleOut,
-    responses={404: PROBLEMS[404]},
-    dependencies=[Depends(strict_query())],
-)
+@_lookup_route("/rules/{id_or_alias}", RuleOut)
 def get_rule(id_or_alias: str, reader: Reader) -> Any:
     """One rule by id or alias, its data_version also in ``X-Data-Version``."""
     with reader.current() as model:
@@ -272,32 +275,33 @@ def _update(
     return JSONResponse({"new_data_version": rule.data_version})
 
 
-@router.put(
-    "/rules/{id_or_alias}",
-    response_model=NewDataVersion,
-    responses=PROBLEMS,
-    dependencies=[Depends(strict_query())],
-    openapi_extra=request_body(RuleUpdateIn),
-)
-def put_rule(
-    id_or_alias: str, service: Service, reader: Reader, changed_by: Actor, body: Any = Body(None)
-) -> Any:
-    """Change some fields of a rule read at ``data_version``."""
-    return _update(service, reader, id_or_alias, body, changed_by, "PUT")
+def _add_update_route(method: str, doc: str) -> None:
+    """``PUT`` and ``POST /rules/{id_or_alias}``: Balrog serves the same update on both."""
+
+    def update(
+        id_or_alias: str,
+        service: Service,
+        reader: Reader,
+        changed_by: Actor,
+        body: Any = Body(None),
+    ) -> Any:
+        return _update(service, reader, id_or_alias, body, changed_by, method)
+
+    update.__name__ = update.__qualname__ = f"{method.lower()}_rule"  # the operation's id
+    update.__doc__ = doc
+    router.add_api_route(
+        "/rules/{id_or_alias}",
+        update,
+        methods=[method],
+        response_model=NewDataVersion,
+        responses=PROBLEMS,
+        dependencies=[Depends(strict_query())],
+        openapi_extra=request_body(RuleUpdateIn),
+    )
 
 
-@router.post(
-    "/rules/{id_or_alias}",
-    response_model=NewDataVersion,
-    responses=PROBLEMS,
-    dependencies=[Depends(strict_query())],
-    openapi_extra=request_body(RuleUpdateIn),
-)
-def post_rule(
-    id_or_alias: str, service: Service, reader: Reader, changed_by: Actor, body: Any = Body(None)
-) -> Any:
-    """The same as PUT (Balrog serves both)."""
-    return _update(service, reader, id_or_alias, body, changed_by, "POST")
+_add_update_route("PUT", "Change some fields of a rule read at ``data_version``.")
+_add_update_route("POST", "The same as PUT (Balrog serves both).")
 
 
 @router.delete(

@@ -13,13 +13,17 @@ the domain commands.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from rulelog.api.admin.deps import Actor, Reader, Service
 from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.reading import CatalogReader
 from rulelog.api.admin.schemas import NewDataVersion
 from rulelog.api.admin.users_schemas import (
     PERMISSION_PARAM,
@@ -39,6 +43,7 @@ from rulelog.api.admin.users_schemas import (
     shown_options,
 )
 from rulelog.domain.errors import Invalid, PermissionDenied
+from rulelog.services.application import RulelogApp
 
 router = APIRouter(tags=["users"])
 
@@ -50,6 +55,32 @@ PermissionPath = Path(
 )
 RolePath = Path(..., description="user role to grant access to")
 DataVersionQuery = Query(None, description="data version of object (required).")
+
+
+@dataclass
+class UserRequest:
+    """What every ``/users/{username}`` handler is given: the service, the reader, the
+    acting user (resolved first: Balrog logs in before it looks at anything else) and
+    the user the path names."""
+
+    service: RulelogApp
+    reader: CatalogReader
+    changed_by: str
+    username: str
+
+    def roles(self) -> dict[str, Any]:
+        """The roles the named user holds now, by name."""
+        with self.reader.current() as model:
+            return dict(model.catalog.users.get(self.username, {}).get("roles", {}))
+
+
+def _user_request(
+    service: Service, reader: Reader, changed_by: Actor, username: str = UsernamePath
+) -> UserRequest:
+    return UserRequest(service, reader, changed_by, username)
+
+
+OnUser = Annotated[UserRequest, Depends(_user_request)]
 
 
 # --------------------------------------------------------------- reading
@@ -74,11 +105,11 @@ def _permissions_of(reader: Reader, username: str) -> dict[str, Any]:
     return held[0] if held else {}
 
 
-def _may_view(service: Service, username: str, changed_by: str) -> None:
+def _may_view(call: UserRequest) -> None:
     """Balrog's writes read the user's permissions first (``getUserPermissions``): one's
     own, or anyone's with view. The reads' own need is declared in ``api.admin.access``."""
-    if username != changed_by:
-        service.require(changed_by, "permission.view")
+    if call.username != call.changed_by:
+        call.service.require(call.changed_by, "permission.view")
 
 
 @router.get("/users", response_model=UserList, responses=READ_PROBLEMS)
@@ -97,24 +128,28 @@ def list_users(reader: Reader, changed_by: Actor) -> Any:
 
 
 @router.get("/users/{username}", response_model=UserDetail, responses=READ_PROBLEMS)
-def get_user(reader: Reader, changed_by: Actor, username: str = UsernamePath) -> Any:
+def get_user(call: OnUser) -> Any:
     """One's own, or anyone's with ``permission``/``view`` (``api.admin.access``)."""
-    held = _held(reader, username)
+    held = _held(call.reader, call.username)
     if held is None or not held[0]:
-        raise Problem(404, f"No permission found for username {username}")
+        raise Problem(404, f"No permission found for username {call.username}")
     permissions, roles = held
-    return JSONResponse({"username": username, "permissions": permissions, "roles": roles})
+    return JSONResponse({"username": call.username, "permissions": permissions, "roles": roles})
 
 
 @router.get(
     "/users/{username}/permissions", response_model=UserPermissions, responses=READ_PROBLEMS
 )
-def get_user_permissions(reader: Reader, changed_by: Actor, username: str = UsernamePath) -> Any:
-    return JSONResponse(_permissions_of(reader, username))
+def get_user_permissions(call: OnUser) -> Any:
+    return JSONResponse(_permissions_of(call.reader, call.username))
 
 
-def _not_held(username: str, permission: str) -> Problem:
-    return Problem(404, f"Requested user permission {permission} not found for {username}")
+def _held_permission(call: UserRequest, permission: str) -> dict[str, Any]:
+    """The named user's ``permission`` as Balrog shows it; 404 if they do not hold it."""
+    found = _permissions_of(call.reader, call.username).get(permission)
+    if found is None:
+        raise Problem(404, f"Requested user permission {permission} not found for {call.username}")
+    return found
 
 
 @router.get(
@@ -122,32 +157,22 @@ def _not_held(username: str, permission: str) -> Problem:
     response_model=UserPermission,
     responses=READ_PROBLEMS,
 )
-def get_user_permission(
-    reader: Reader,
-    changed_by: Actor,
-    username: str = UsernamePath,
-    permission: str = PermissionPath,
-) -> Any:
+def get_user_permission(call: OnUser, permission: str = PermissionPath) -> Any:
     check_param(PERMISSION_PARAM, permission)
-    found = _permissions_of(reader, username).get(permission)
-    if found is None:
-        raise _not_held(username, permission)
-    return JSONResponse(found)
+    return JSONResponse(_held_permission(call, permission))
 
 
 # ------------------------------------------------------------ permissions
 
 
-def _update(
-    service: Service, username: str, permission: str, body: PermissionBody, changed_by: str
-) -> JSONResponse:
+def _update(call: UserRequest, permission: str, body: PermissionBody) -> JSONResponse:
     """Balrog's update of an existing permission: data_version first, then the change."""
     if not body.data_version:
         raise Problem(400, "'data_version' is missing from request body")
     options = parse_options(body.options)
     with as_balrog_value_error(), direct_edit():
-        user = service.change_permission(
-            username, permission, options, body.data_version, changed_by
+        user = call.service.change_permission(
+            call.username, permission, options, body.data_version, call.changed_by
         )
     return JSONResponse({"new_data_version": user.permissions[permission]["data_version"]})
 
@@ -159,22 +184,17 @@ def _update(
     responses={201: {"model": NewDataVersion, "description": "Granted"}, **WRITE_PROBLEMS},
 )
 def put_user_permission(
-    service: Service,
-    reader: Reader,
-    changed_by: Actor,
-    username: str = UsernamePath,
-    permission: str = PermissionPath,
-    body: PermissionBody = Body(...),
+    call: OnUser, permission: str = PermissionPath, body: PermissionBody = Body(...)
 ) -> Any:
     """Grant the permission, or update its options if the user holds it already."""
     check_param(PERMISSION_PARAM, permission)
     parse_options(body.options)  # a format check of Balrog's schema: before its login
-    _may_view(service, username, changed_by)
-    if permission in _permissions_of(reader, username):
-        return _update(service, username, permission, body, changed_by)
+    _may_view(call)
+    if permission in _permissions_of(call.reader, call.username):
+        return _update(call, permission, body)
     options = parse_options(body.options)
     with as_balrog_value_error(), direct_edit():
-        service.grant_permission(username, permission, options, changed_by)
+        call.service.grant_permission(call.username, permission, options, call.changed_by)
     return JSONResponse({"new_data_version": 1}, status_code=201)
 
 
@@ -184,56 +204,51 @@ def put_user_permission(
     responses=WRITE_PROBLEMS,
 )
 def post_user_permission(
-    service: Service,
-    reader: Reader,
-    changed_by: Actor,
-    username: str = UsernamePath,
-    permission: str = PermissionPath,
-    body: PermissionBody = Body(...),
+    call: OnUser, permission: str = PermissionPath, body: PermissionBody = Body(...)
 ) -> Any:
     """Update a permission the user holds (never grants one)."""
     check_param(PERMISSION_PARAM, permission)
     parse_options(body.options)
-    _may_view(service, username, changed_by)
-    if permission not in _permissions_of(reader, username):
-        raise _not_held(username, permission)
-    return _update(service, username, permission, body, changed_by)
+    _may_view(call)
+    _held_permission(call, permission)
+    return _update(call, permission, body)
 
 
-def _balrog_revoke_refusal(what: str, changed_by: str) -> Problem:
-    """Balrog words these two refusals as the repr of an unformatted message and its
+def _revoke_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``DELETE`` of a grant: Balrog answers 200 with no body."""
+    responses: dict[int | str, dict[str, Any]] = {200: {"description": "Revoked (no body)"}}
+    return router.delete(path, response_class=Response, responses={**responses, **WRITE_PROBLEMS})
+
+
+@contextmanager
+def _balrog_revoke_refusal(what: str, changed_by: str) -> Iterator[None]:
+    """A refused revoke in Balrog's words: the repr of an unformatted message and its
     argument (``PermissionDeniedError("%s is not allowed ...", changed_by)``); clients
     see exactly that text, so it is kept."""
-    text = str((f"%s is not allowed to revoke {what}", changed_by))
-    return Problem(403, "Permission Denied", exception=text)
+    try:
+        yield
+    except PermissionDenied as error:
+        if error.context.get("action") != "delete":
+            raise
+        text = str((f"%s is not allowed to revoke {what}", changed_by))
+        raise Problem(403, "Permission Denied", exception=text) from error
 
 
-@router.delete(
-    "/users/{username}/permissions/{permission}",
-    response_class=Response,
-    responses={200: {"description": "Revoked (no body)"}, **WRITE_PROBLEMS},
-)
+@_revoke_route("/users/{username}/permissions/{permission}")
 def delete_user_permission(
-    service: Service,
-    reader: Reader,
-    changed_by: Actor,
-    username: str = UsernamePath,
-    permission: str = PermissionPath,
-    data_version: int | None = DataVersionQuery,
+    call: OnUser, permission: str = PermissionPath, data_version: int | None = DataVersionQuery
 ) -> Response:
     """Revoke a permission; revoking a user's last one revokes their roles too."""
     check_param(PERMISSION_PARAM, permission)
     version = required_data_version(data_version)  # a query check: before the login
-    _may_view(service, username, changed_by)
-    if permission not in _permissions_of(reader, username):
-        raise _not_held(username, permission)
-    try:
-        with as_balrog_value_error(), direct_edit():
-            service.revoke_permission(username, permission, version, changed_by)
-    except PermissionDenied as error:
-        if error.context.get("action") != "delete":
-            raise
-        raise _balrog_revoke_refusal("permissions", changed_by) from error
+    _may_view(call)
+    _held_permission(call, permission)
+    with (
+        _balrog_revoke_refusal("permissions", call.changed_by),
+        as_balrog_value_error(),
+        direct_edit(),
+    ):
+        call.service.revoke_permission(call.username, permission, version, call.changed_by)
     return Response(status_code=200)
 
 
@@ -250,57 +265,41 @@ def delete_user_permission(
         **WRITE_PROBLEMS,
     },
 )
-def grant_role(
-    service: Service,
-    reader: Reader,
-    changed_by: Actor,
-    username: str = UsernamePath,
-    role: str = RolePath,
-) -> Any:
+def grant_role(call: OnUser, role: str = RolePath) -> Any:
     """Idempotent, as in Balrog: a role already held answers 200 and changes nothing."""
     check_param(ROLE_PARAM, role)
-    with reader.current() as model:
-        held = model.catalog.users.get(username, {}).get("roles", {}).get(role)
-        if held is not None:
-            return JSONResponse({"new_data_version": held["data_version"]})
-    service.require(changed_by, "role.grant")
-    _may_view(service, username, changed_by)
-    try:
-        service.grant_role(username, role, changed_by)
-    except Invalid as error:  # Balrog lets this ValueError reach its generic handler
-        raise Problem(400, "Unknown error", exception=str(error)) from error
+    held = call.roles().get(role)
+    if held is not None:
+        return JSONResponse({"new_data_version": held["data_version"]})
+    call.service.require(call.changed_by, "role.grant")
+    _may_view(call)
+    with _unknown_error():
+        call.service.grant_role(call.username, role, call.changed_by)
     return JSONResponse({"new_data_version": 1}, status_code=201)
 
 
-@router.delete(
-    "/users/{username}/roles/{role}",
-    response_class=Response,
-    responses={200: {"description": "Revoked (no body)"}, **WRITE_PROBLEMS},
-)
+@contextmanager
+def _unknown_error() -> Iterator[None]:
+    """Balrog lets a role's ValueError (an unknown role, a policy a revoke would leave
+    unsatisfiable) reach its generic handler."""
+    try:
+        yield
+    except Invalid as error:
+        raise Problem(400, "Unknown error", exception=str(error)) from error
+
+
+@_revoke_route("/users/{username}/roles/{role}")
 def revoke_role(
-    service: Service,
-    reader: Reader,
-    changed_by: Actor,
-    username: str = UsernamePath,
-    role: str = RolePath,
-    data_version: int | None = DataVersionQuery,
+    call: OnUser, role: str = RolePath, data_version: int | None = DataVersionQuery
 ) -> Response:
     check_param(ROLE_PARAM, role)
     version = required_data_version(data_version)
-    with reader.current() as model:
-        held = model.catalog.users.get(username, {}).get("roles", {})
-        if role not in held:
-            raise Problem(
-                404,
-                "Role not found",
-                exception=f"No role '{role}' found for username '{username}'",
-            )
-    try:
-        service.revoke_role(username, role, changed_by, data_version=version)
-    except PermissionDenied as error:
-        if error.context.get("action") != "delete":
-            raise
-        raise _balrog_revoke_refusal("user roles", changed_by) from error
-    except Invalid as error:  # the policies a revoke would leave unsatisfiable
-        raise Problem(400, "Unknown error", exception=str(error)) from error
+    if role not in call.roles():
+        raise Problem(
+            404,
+            "Role not found",
+            exception=f"No role '{role}' found for username '{call.username}'",
+        )
+    with _balrog_revoke_refusal("user roles", call.changed_by), _unknown_error():
+        call.service.revoke_role(call.username, role, call.changed_by, data_version=version)
     return Response(status_code=200)

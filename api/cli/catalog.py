@@ -12,7 +12,15 @@ from typing import Any
 import click
 
 from rulelog.api.cli import main
-from rulelog.api.cli.context import app_from, as_option, json_option, local_user, print_json, report
+from rulelog.api.cli.context import (
+    app_from,
+    as_option,
+    echo_row,
+    json_option,
+    local_user,
+    print_json,
+    report,
+)
 from rulelog.api.logs import get_logger
 from rulelog.domain.catalog.snapshot import SECTIONS, ImportSummary
 from rulelog.domain.errors import Invalid
@@ -117,11 +125,7 @@ def rules_list(ctx: click.Context, as_json: bool) -> None:
 def rules_show(ctx: click.Context, id_or_alias: str, as_json: bool) -> None:
     """Show one rule by id or alias."""
     rule = app_from(ctx).get_rule(id_or_alias).as_balrog()
-    if as_json:
-        print_json(rule)
-    else:
-        for key, value in rule.items():
-            click.echo(f"{key}: {'' if value is None else value}")
+    echo_row(as_json, rule, lambda value: "" if value is None else value)
 
 
 @main.group()

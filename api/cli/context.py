@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -73,6 +74,18 @@ def json_option(func: Any) -> Any:
 
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def echo_row(
+    as_json: bool, record: Mapping[str, Any], shown: Callable[[Any], object] = str
+) -> None:
+    """``record`` as JSON with ``--json``; else a ``key: value`` line per field, each value
+    as ``shown`` writes it."""
+    if as_json:
+        print_json(record)
+    else:
+        for key, value in record.items():
+            click.echo(f"{key}: {shown(value)}")
 
 
 def actor_of(actor: str | None) -> str:

@@ -8,6 +8,7 @@ domain's errors, which the group turns into one line and an exit code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -53,30 +54,35 @@ def history() -> None:
     """Every revision of a rule, release or scheduled change: who, when, what, signoffs."""
 
 
-@history.command("rule")
-@click.argument("id_or_alias", metavar="ID|ALIAS")
-@json_option
-@click.pass_context
-def history_rule(ctx: click.Context, id_or_alias: str, as_json: bool) -> None:
-    """Revisions of one rule (deleted rules too), with the scheduled change each enacted."""
-    revisions = rule_history(app_from(ctx), timeline_from(ctx), id_or_alias)
-    if as_json:
-        print_json(revisions)
-    else:
-        _print_revisions(revisions)
+def _revisions_command(
+    name: str, metavar: str, read: Callable[[Any, Any, str], list[Any]], doc: str
+) -> None:
+    """``history rule`` and ``history release``: the revisions of one row, printed alike."""
+
+    def command(ctx: click.Context, key: str, as_json: bool) -> None:
+        revisions = read(app_from(ctx), timeline_from(ctx), key)
+        if as_json:
+            print_json(revisions)
+        else:
+            _print_revisions(revisions)
+
+    command.__doc__ = doc
+    argument = click.argument("key", metavar=metavar)
+    history.command(name)(argument(json_option(click.pass_context(command))))
 
 
-@history.command("release")
-@click.argument("name")
-@json_option
-@click.pass_context
-def history_release(ctx: click.Context, name: str, as_json: bool) -> None:
-    """Revisions of one release name (blobs by their sha256 digest)."""
-    revisions = release_history(app_from(ctx), timeline_from(ctx), name)
-    if as_json:
-        print_json(revisions)
-    else:
-        _print_revisions(revisions)
+_revisions_command(
+    "rule",
+    "ID|ALIAS",
+    rule_history,
+    "Revisions of one rule (deleted rules too), with the scheduled change each enacted.",
+)
+_revisions_command(
+    "release",
+    "NAME",
+    release_history,
+    "Revisions of one release name (blobs by their sha256 digest).",
+)
 
 
 @history.command("sc")

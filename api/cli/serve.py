@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -113,6 +114,30 @@ def json_logs_option(func: Any) -> Any:
     )(func)
 
 
+def listen_options(port: int, workers_help: str) -> Callable[[Any], Any]:
+    """``--host``, ``--port`` (each server its own default) and ``--workers``."""
+    options = [
+        click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind."),
+        click.option(
+            "--port", default=port, show_default=True, type=click.IntRange(0, 65535), help="Port."
+        ),
+        click.option(
+            "--workers",
+            default=1,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help=workers_help,
+        ),
+    ]
+
+    def apply(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 def _json_logs(as_json: bool) -> None:
     """A server prints only its log: ``--json`` makes every line JSON, in every worker."""
     if as_json:
@@ -121,17 +146,7 @@ def _json_logs(as_json: bool) -> None:
 
 
 @serve.command("public")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option(
-    "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port."
-)
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Worker processes; each builds and follows its own index.",
-)
+@listen_options(8000, "Worker processes; each builds and follows its own index.")
 @click.option(
     "--cache-control",
     default=None,
@@ -165,17 +180,7 @@ def serve_public(
 
 
 @serve.command("admin")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option(
-    "--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port."
-)
-@click.option(
-    "--workers",
-    default=1,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Worker processes (each folds the log for its own reads).",
-)
+@listen_options(8001, "Worker processes (each folds the log for its own reads).")
 @json_logs_option
 @click.pass_context
 def serve_admin(ctx: click.Context, as_json: bool, host: str, port: int, workers: int) -> None:

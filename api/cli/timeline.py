@@ -8,7 +8,15 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.catalog import RULE_TABLE, print_table
-from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
+from rulelog.api.cli.context import (
+    actor_of,
+    app_from,
+    as_option,
+    echo_row,
+    json_option,
+    print_json,
+    report,
+)
 from rulelog.api.config import open_timeline
 from rulelog.projections.at import release_at, rules_at
 from rulelog.projections.timeline import Timeline
@@ -58,11 +66,7 @@ def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
 def at_release(ctx: click.Context, name: str, as_json: bool) -> None:
     """A release, blob included, as it was at T."""
     answer = release_at(app_from(ctx), timeline_from(ctx), ctx.find_root().obj["at"], name)
-    if as_json:
-        print_json(answer)
-    else:
-        for key, value in answer.items():
-            click.echo(f"{key}: {value}")
+    echo_row(as_json, answer)
 
 
 @main.group()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +13,14 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.catalog import current_catalog, print_table
-from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from rulelog.api.cli.context import actor_of, app_from, as_option, echo_row, json_option, print_json
 from rulelog.api.cli.kinds import SC_KIND
 from rulelog.api.config import open_timeline
 from rulelog.domain.errors import Invalid
 from rulelog.domain.workflow.scheduling import ScheduledChange
 from rulelog.projections.expectations import blamed_summary
 from rulelog.services.agent import Agent, PassReport
+from rulelog.services.application import RulelogApp
 from rulelog.services.verification import sign_off_verified, verify_scheduler_signoffs
 
 KIND = SC_KIND
@@ -92,6 +96,73 @@ def sc() -> None:
     """Scheduled changes: list, show, schedule, modify, signoff, revoke, cancel, enact."""
 
 
+@dataclass
+class ScCall:
+    """What a command on one scheduled change is given: its ``KIND SC_ID`` arguments,
+    ``--json``, ``--as`` (for those that act) and the application."""
+
+    ctx: click.Context
+    kind: str
+    sc_id: int
+    as_json: bool
+    actor: str | None = None
+
+    @property
+    def app(self) -> RulelogApp:
+        return app_from(self.ctx)
+
+    @property
+    def user(self) -> str:
+        return actor_of(self.actor)
+
+    def done(self, change: ScheduledChange, message: str) -> None:
+        """The change as JSON with ``--json``, else ``message``."""
+        _done(change, self.as_json, message)
+
+
+SC_DATA_VERSION = click.option(
+    "--sc-data-version",
+    type=int,
+    required=True,
+    help="The scheduled change's own data_version (as `sc show` prints it).",
+)
+
+
+def sc_command(
+    name: str, *options: Callable[[Any], Any], version: bool = False, acts: bool = True
+) -> Callable[[Callable[..., None]], click.Command]:
+    """``sc NAME KIND SC_ID [--sc-data-version] [options] --json [--as]``: the command
+    function is given a ``ScCall`` and its own options."""
+
+    def wrap(func: Callable[..., None]) -> click.Command:
+        @functools.wraps(func)
+        def command(
+            ctx: click.Context,
+            kind: str,
+            sc_id: int,
+            as_json: bool,
+            actor: str | None = None,
+            **own: Any,
+        ) -> None:
+            func(ScCall(ctx, kind, sc_id, as_json, actor), **own)
+
+        stack = [
+            click.argument("kind", type=KIND),
+            click.argument("sc_id", type=int),
+            *([SC_DATA_VERSION] if version else []),
+            *options,
+            json_option,
+            *([as_option] if acts else []),
+            click.pass_context,
+        ]
+        decorated: Any = command
+        for decorate in reversed(stack):
+            decorated = decorate(decorated)
+        return sc.command(name)(decorated)
+
+    return wrap
+
+
 @sc.command("list")
 @click.option("--kind", type=KIND, help="Only this kind.")
 @click.option("--all", "show_all", is_flag=True, help="Include cancelled and enacted changes.")
@@ -118,14 +189,10 @@ def sc_list(ctx: click.Context, kind: str | None, show_all: bool, as_json: bool)
     print_table(table, (*columns, "status"))
 
 
-@sc.command("show")
-@click.argument("kind", type=KIND)
-@click.argument("sc_id", type=int)
-@json_option
-@click.pass_context
-def sc_show(ctx: click.Context, kind: str, sc_id: int, as_json: bool) -> None:
+@sc_command("show", acts=False)
+def sc_show(call: ScCall) -> None:
     """One scheduled change, with the signoffs it still needs."""
-    app = app_from(ctx)
+    app, kind, sc_id = call.app, call.kind, call.sc_id
     change = app.get_scheduled_change(kind, sc_id)
     shown = sc_as_dict(change)
     if change.pending:
@@ -133,11 +200,7 @@ def sc_show(ctx: click.Context, kind: str, sc_id: int, as_json: bool) -> None:
         state = open_timeline(app).current()
         shown["failing_expectations"] = blamed_summary(app, state, kind, sc_id)
     shown["expectation_overrides"] = getattr(change, "expectation_overrides", [])
-    if as_json:
-        print_json(shown)
-    else:
-        for key, value in shown.items():
-            click.echo(f"{key}: {json.dumps(value) if isinstance(value, dict | list) else value}")
+    echo_row(call.as_json, shown, lambda v: json.dumps(v) if isinstance(v, dict | list) else v)
 
 
 @sc.command("schedule")
@@ -184,135 +247,75 @@ def _warn_failing(app: Any, kind: str, sc_id: int) -> None:
         click.echo(f"warning: expectation failing on the test view: {line}", err=True)
 
 
-@sc.command("modify")
-@click.argument("kind", type=KIND)
-@click.argument("sc_id", type=int)
-@click.option(
-    "--sc-data-version",
-    type=int,
-    required=True,
-    help="The scheduled change's own data_version (as `sc show` prints it).",
+@sc_command(
+    "modify",
+    click.option("--row", help="Fields to change in the scheduled row, as JSON or @FILE."),
+    click.option("--data-version", type=int, help="Rebase onto this data_version of the target."),
+    condition_options,
+    version=True,
 )
-@click.option("--row", help="Fields to change in the scheduled row, as JSON or @FILE.")
-@click.option("--data-version", type=int, help="Rebase onto this data_version of the target.")
-@condition_options
-@json_option
-@as_option
-@click.pass_context
 def sc_modify(
-    ctx: click.Context,
-    kind: str,
-    sc_id: int,
+    call: ScCall,
     sc_data_version: int,
     row: str | None,
     data_version: int | None,
     when: str | None,
     telemetry: tuple[str, str, float] | None,
-    as_json: bool,
-    actor: str | None,
 ) -> None:
     """Change a pending change (resets everyone else's signoffs)."""
-    change = app_from(ctx).modify_scheduled_change(
-        kind,
-        sc_id,
+    change = call.app.modify_scheduled_change(
+        call.kind,
+        call.sc_id,
         sc_data_version,
-        actor_of(actor),
+        call.user,
         row=_row(row) if row else None,
         condition=_condition(when, telemetry),
         data_version=data_version,
     )
-    if as_json:
-        print_json(sc_as_dict(change))
-    else:
-        click.echo(f"modified {kind} change {sc_id} (sc_data_version {change.data_version})")
-    _warn_failing(app_from(ctx), kind, sc_id)
+    call.done(
+        change, f"modified {call.kind} change {call.sc_id} (sc_data_version {change.data_version})"
+    )
+    _warn_failing(call.app, call.kind, call.sc_id)
 
 
-@sc.command("signoff")
-@click.argument("kind", type=KIND)
-@click.argument("sc_id", type=int)
-@click.option("--role", required=True, help="The role to sign off with (one you hold).")
-@click.option(
-    "--override-reason",
-    help="Sign off although expectations fail on the test view; recorded with the signoff.",
+@sc_command(
+    "signoff",
+    click.option("--role", required=True, help="The role to sign off with (one you hold)."),
+    click.option(
+        "--override-reason",
+        help="Sign off although expectations fail on the test view; recorded with the signoff.",
+    ),
 )
-@json_option
-@as_option
-@click.pass_context
-def sc_signoff(
-    ctx: click.Context,
-    kind: str,
-    sc_id: int,
-    role: str,
-    override_reason: str | None,
-    as_json: bool,
-    actor: str | None,
-) -> None:
+def sc_signoff(call: ScCall, role: str, override_reason: str | None) -> None:
     """Sign off a pending change."""
-    user = actor_of(actor)
-    app = app_from(ctx)
     # The signoff records the test views it is given on (see api.verification).
-    state = open_timeline(app).current()
-    change = sign_off_verified(app, state, kind, sc_id, role, user, override_reason)
-    _done(change, as_json, f"{user} signed off {kind} change {sc_id} as {role}")
+    state = open_timeline(call.app).current()
+    change = sign_off_verified(
+        call.app, state, call.kind, call.sc_id, role, call.user, override_reason
+    )
+    call.done(change, f"{call.user} signed off {call.kind} change {call.sc_id} as {role}")
 
 
-@sc.command("revoke")
-@click.argument("kind", type=KIND)
-@click.argument("sc_id", type=int)
-@click.option("--user", "username", help="Whose signoff [default: your own].")
-@json_option
-@as_option
-@click.pass_context
-def sc_revoke(
-    ctx: click.Context,
-    kind: str,
-    sc_id: int,
-    username: str | None,
-    as_json: bool,
-    actor: str | None,
-) -> None:
+@sc_command("revoke", click.option("--user", "username", help="Whose signoff [default: your own]."))
+def sc_revoke(call: ScCall, username: str | None) -> None:
     """Revoke a signoff."""
-    change = app_from(ctx).revoke_signoff(kind, sc_id, actor_of(actor), username)
-    whose = username or actor_of(actor)
-    _done(change, as_json, f"revoked the signoff of {whose} on {kind} change {sc_id}")
+    change = call.app.revoke_signoff(call.kind, call.sc_id, call.user, username)
+    whose = username or call.user
+    call.done(change, f"revoked the signoff of {whose} on {call.kind} change {call.sc_id}")
 
 
-@sc.command("cancel")
-@click.argument("kind", type=KIND)
-@click.argument("sc_id", type=int)
-@click.option(
-    "--sc-data-version",
-    type=int,
-    required=True,
-    help="The scheduled change's own data_version (as `sc show` prints it).",
-)
-@json_option
-@as_option
-@click.pass_context
-def sc_cancel(
-    ctx: click.Context,
-    kind: str,
-    sc_id: int,
-    sc_data_version: int,
-    as_json: bool,
-    actor: str | None,
-) -> None:
+@sc_command("cancel", version=True)
+def sc_cancel(call: ScCall, sc_data_version: int) -> None:
     """Cancel a pending change."""
-    change = app_from(ctx).cancel_scheduled_change(kind, sc_id, sc_data_version, actor_of(actor))
-    _done(change, as_json, f"cancelled {kind} change {sc_id}")
+    change = call.app.cancel_scheduled_change(call.kind, call.sc_id, sc_data_version, call.user)
+    call.done(change, f"cancelled {call.kind} change {call.sc_id}")
 
 
-@sc.command("enact")
-@click.argument("kind", type=KIND)
-@click.argument("sc_id", type=int)
-@json_option
-@as_option
-@click.pass_context
-def sc_enact(ctx: click.Context, kind: str, sc_id: int, as_json: bool, actor: str | None) -> None:
+@sc_command("enact")
+def sc_enact(call: ScCall) -> None:
     """Enact a fully signed-off change now, whatever its condition."""
-    change = app_from(ctx).enact_scheduled_change(kind, sc_id, actor_of(actor))
-    _done(change, as_json, f"enacted {kind} change {sc_id}")
+    change = call.app.enact_scheduled_change(call.kind, call.sc_id, call.user)
+    call.done(change, f"enacted {call.kind} change {call.sc_id}")
 
 
 def _done(change: ScheduledChange, as_json: bool, message: str) -> None:

@@ -20,18 +20,21 @@ from rulelog.domain import ids
 class BalrogImport(Aggregate):
     TOPIC = "rulelog:balrog-import"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:balrog-import.imported"
-        source: str
+    class Recorded(Aggregate.Event):
+        """What the import and each catch-up record: the marks reached, by whom, the summary.
+        Never stored itself; a topic all the same, as every event class must have one."""
+
+        TOPIC = "rulelog:balrog-import.recorded"
         marks: dict[str, int]
         imported_by: str
         summary: dict[str, Any]
 
-    class CaughtUp(Aggregate.Event):
+    class Created(Aggregate.Created, Recorded):
+        TOPIC = "rulelog:balrog-import.imported"
+        source: str
+
+    class CaughtUp(Recorded):
         TOPIC = "rulelog:balrog-import.caught-up"
-        marks: dict[str, int]
-        imported_by: str
-        summary: dict[str, Any]
 
     @staticmethod
     def create_id(**_: Any) -> UUID:

@@ -43,33 +43,28 @@ MAX_NAME = 200
 class Expectation(Aggregate):
     TOPIC = "rulelog:expectation"
 
-    class Created(Aggregate.Created):
+    class Written(Aggregate.Event):
+        """What every event that (re)writes the expectation carries: its spec, who, why.
+        Never stored itself (only its subclasses are); a topic all the same, as every
+        event class must have one."""
+
+        TOPIC = "rulelog:expectation.written"
+        product: str
+        channel: str
+        url: str
+        expect: dict[str, Any]
+        changed_by: str
+        reason: str | None
+
+    class Created(Aggregate.Created, Written):
         TOPIC = "rulelog:expectation.added"
         name: str
-        product: str
-        channel: str
-        url: str
-        expect: dict[str, Any]
-        changed_by: str
-        reason: str | None
 
-    class Readded(Aggregate.Event):
+    class Readded(Written):
         TOPIC = "rulelog:expectation.readded"
-        product: str
-        channel: str
-        url: str
-        expect: dict[str, Any]
-        changed_by: str
-        reason: str | None
 
-    class Changed(Aggregate.Event):
+    class Changed(Written):
         TOPIC = "rulelog:expectation.changed"
-        product: str
-        channel: str
-        url: str
-        expect: dict[str, Any]
-        changed_by: str
-        reason: str | None
 
     class Removed(Aggregate.Event):
         TOPIC = "rulelog:expectation.removed"

@@ -58,91 +58,58 @@ def _rules_columns() -> list[Column]:
     ]
 
 
+def _key(name: str, length: int) -> Column:
+    return Column(name, String(length), primary_key=True)
+
+
+def _release_columns(data: Column) -> list[Column]:
+    """``releases`` and ``releases_json``: the same but for the blob column's type."""
+    return [
+        _key("name", 100),
+        Column("product", String(15), nullable=False),
+        Column("read_only", Boolean, default=False),
+        data,
+    ]
+
+
 def _base_tables() -> dict[str, tuple[list[Column], tuple[str, ...] | None, bool]]:
     """name -> (columns without data_version, scheduled-change conditions, has history)."""
+    required = Column("signoffs_required", Integer, nullable=False)
     return {
         "rules": (_rules_columns(), _UPTAKE, True),
-        "releases": (
-            [
-                Column("name", String(100), primary_key=True),
-                Column("product", String(15), nullable=False),
-                Column("read_only", Boolean, default=False),
-                Column("data", Text, nullable=False),
-            ],
-            _TIME,
-            False,
-        ),
-        "releases_json": (
-            [
-                Column("name", String(100), primary_key=True),
-                Column("product", String(15), nullable=False),
-                Column("read_only", Boolean, default=False),
-                Column("data", JSON),
-            ],
-            _TIME,
-            False,
-        ),
+        "releases": (_release_columns(Column("data", Text, nullable=False)), _TIME, False),
+        "releases_json": (_release_columns(Column("data", JSON)), _TIME, False),
         "release_assets": (
-            [
-                Column("name", String(100), primary_key=True),
-                Column("path", String(200), primary_key=True),
-                Column("data", JSON),
-            ],
+            [_key("name", 100), _key("path", 200), Column("data", JSON)],
             _TIME,
             False,
         ),
         "emergency_shutoffs": (
-            [
-                Column("product", String(15), primary_key=True),
-                Column("channel", String(75), primary_key=True),
-                Column("comment", String(500)),
-            ],
+            [_key("product", 15), _key("channel", 75), Column("comment", String(500))],
             _TIME,
             True,
         ),
         "pinnable_releases": (
             [
-                Column("product", String(15), primary_key=True),
-                Column("version", String(75), primary_key=True),
-                Column("channel", String(75), primary_key=True),
+                *(_key("product", 15), _key("version", 75), _key("channel", 75)),
                 Column("mapping", String(100), nullable=False),
             ],
             _TIME,
             True,
         ),
         "permissions": (
-            [
-                Column("permission", String(50), primary_key=True),
-                Column("username", String(100), primary_key=True),
-                Column("options", Text),
-            ],
+            [_key("permission", 50), _key("username", 100), Column("options", Text)],
             _TIME,
             True,
         ),
-        "user_roles": (
-            [
-                Column("username", String(100), primary_key=True),
-                Column("role", String(50), primary_key=True),
-            ],
-            None,
-            True,
-        ),
+        "user_roles": ([_key("username", 100), _key("role", 50)], None, True),
         "product_req_signoffs": (
-            [
-                Column("product", String(15), primary_key=True),
-                Column("channel", String(75), primary_key=True),
-                Column("role", String(50), primary_key=True),
-                Column("signoffs_required", Integer, nullable=False),
-            ],
+            [_key("product", 15), _key("channel", 75), _key("role", 50), required._copy()],
             _TIME,
             True,
         ),
         "permissions_req_signoffs": (
-            [
-                Column("product", String(15), primary_key=True),
-                Column("role", String(50), primary_key=True),
-                Column("signoffs_required", Integer, nullable=False),
-            ],
+            [_key("product", 15), _key("role", 50), required._copy()],
             _TIME,
             True,
         ),

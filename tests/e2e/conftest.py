@@ -15,6 +15,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -140,15 +141,32 @@ def admin_server() -> Iterator[AdminServer]:
     server.stop()
 
 
+@contextmanager
+def client_of(server: AdminServer, store: Store) -> Iterator[AdminClient]:
+    """A client of ``server``, which now serves ``store`` (admins bootstrapped)."""
+    service = store.open_with_admins()
+    server.use(service)
+    try:
+        yield AdminClient(server.port, service)
+    finally:
+        service.close()
+
+
 @pytest.fixture
 def admin(admin_server: AdminServer, store: Store) -> Iterator[AdminClient]:
     """A client of the admin server, which now serves ``store`` (admins bootstrapped)."""
-    service = store.open_with_admins()
-    admin_server.use(service)
-    try:
-        yield AdminClient(admin_server.port, service)
-    finally:
-        service.close()
+    with client_of(admin_server, store) as client:
+        yield client
+
+
+@pytest.fixture
+def seeded(admin: AdminClient, fixture_snapshot: dict[str, Any]) -> AdminClient:
+    """The admin client on the fixture data, alice and bob with tokens (issuing one is an
+    event: done before the tests count theirs). A module may define its own."""
+    admin.service.import_snapshot(fixture_snapshot, "importer")
+    for user in ("alice", "bob"):
+        admin.token_for(user)
+    return admin
 
 
 @pytest.fixture(

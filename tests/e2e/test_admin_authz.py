@@ -62,6 +62,11 @@ REL = "Firefox-1"
 Grant = tuple[str, str, dict[str, Any] | None]  # ("perm", name, options) | ("role", name, None)
 
 
+def on_fx(name: str, *actions: str) -> tuple[Grant]:
+    """The one grant of ``name`` (with these actions) on Firefox."""
+    return (perm(name, *actions, products=[FX]),)
+
+
 def perm(name: str, *actions: str, products: list[str] | None = None) -> Grant:
     options: dict[str, Any] = {}
     if actions:
@@ -196,18 +201,20 @@ def ok(answer: Any, status: int = 200) -> Any:
 
 # ------------------------------------------------------- direct writes
 
+#: The rule the create cases send, directly and scheduled.
+NIGHTLY_RULE = {
+    "mapping": REL,
+    "backgroundRate": 100,
+    "priority": 5,
+    "update_type": "minor",
+    "product": FX,
+    "channel": "nightly",
+}
+
 
 def rule_create(admin: AdminClient) -> Call:
     make_release(admin)
-    body = {
-        "mapping": REL,
-        "backgroundRate": 100,
-        "priority": 5,
-        "update_type": "minor",
-        "product": FX,
-        "channel": "nightly",
-    }
-    return Call("/rules", body)
+    return Call("/rules", NIGHTLY_RULE)
 
 
 def rule_update(admin: AdminClient) -> Call:
@@ -391,7 +398,7 @@ def permission_grant(admin: AdminClient) -> Call:
 
 
 def erin_holds_rule(admin: AdminClient) -> None:
-    hold(admin, "erin", (perm("rule", products=[FX]),))
+    hold(admin, "erin", on_fx("rule"))
 
 
 def permission_update(admin: AdminClient) -> Call:
@@ -456,34 +463,27 @@ KINDS = (
     Kind(
         "rules",
         make_release,
-        {
-            "mapping": REL,
-            "backgroundRate": 100,
-            "priority": 5,
-            "update_type": "minor",
-            "product": FX,
-            "channel": "nightly",
-        },
-        (perm("rule", "create", products=[FX]),),
+        NIGHTLY_RULE,
+        on_fx("rule", "create"),
     ),
     Kind(
         "releases",
         nothing,
         {"name": "Firefox-2", "product": FX, "data": json.dumps(blob("Firefox-2"))},
-        (perm("release", "create", products=[FX]),),
+        on_fx("release", "create"),
     ),
     Kind(
         "emergency_shutoff",
         shutoff_exists,
         {"product": FX, "channel": "nightly", "data_version": 1},
-        (perm("emergency_shutoff", "delete", products=[FX]),),
+        on_fx("emergency_shutoff", "delete"),
         change_type="delete",
     ),
     Kind(
         "pinnable_releases",
         make_release,
         {"product": FX, "channel": "nightly", "version": "1.", "mapping": REL},
-        (perm("pinnable_release", products=[FX]),),
+        on_fx("pinnable_release"),
     ),
     Kind(
         "required_signoffs/product",
@@ -606,9 +606,11 @@ def scheduled_cases(kind: Kind) -> list[Case]:
 
 # ------------------------------------------------------------------ matrix
 
-RULE_CREATE = (perm("rule", "create", products=[FX]),)
-RULE_MODIFY = (perm("rule", "modify", products=[FX]),)
-RELEASE_MODIFY = (perm("release", "modify", products=[FX]),)
+RULE_CREATE = on_fx("rule", "create")
+RULE_MODIFY = on_fx("rule", "modify")
+RELEASE_MODIFY = on_fx("release", "modify")
+READ_ONLY_SET = on_fx("release_read_only", "set")
+READ_ONLY_UNSET = on_fx("release_read_only", "unset")
 LOCALE = (perm("release_locale", "modify", products=[FX]), *RELEASE_MODIFY)
 
 
@@ -628,17 +630,12 @@ MATRIX: list[Case] = [
     Case("POST /rules", rule_create, RULE_CREATE, 200),
     Case("PUT /rules/{id_or_alias}", rule_update, RULE_MODIFY, 200),
     Case("POST /rules/{id_or_alias}", rule_update_by_alias, RULE_MODIFY, 200),
-    Case("DELETE /rules/{id_or_alias}", rule_delete, (perm("rule", "delete", products=[FX]),), 200),
+    Case("DELETE /rules/{id_or_alias}", rule_delete, on_fx("rule", "delete"), 200),
     Case("POST /rules/{rule_id}/revisions", rule_revert, RULE_MODIFY, 200),
-    Case("POST /releases", release_create, (perm("release", "create", products=[FX]),), 201),
+    Case("POST /releases", release_create, on_fx("release", "create"), 201),
     Case("PUT /releases/{release}", release_replace, RELEASE_MODIFY, 200),
     Case("POST /releases/{release}", release_merge, RELEASE_MODIFY, 200),
-    Case(
-        "DELETE /releases/{release}",
-        release_delete,
-        (perm("release", "delete", products=[FX]),),
-        200,
-    ),
+    Case("DELETE /releases/{release}", release_delete, on_fx("release", "delete"), 200),
     Case(
         "PUT /releases/{release}/builds/{platform}/{locale}",
         release_locale,
@@ -646,31 +643,16 @@ MATRIX: list[Case] = [
         201,  # a new locale
         near=(*near_misses(LOCALE), LOCALE[:1], LOCALE[1:]),
     ),
-    Case(
-        "PUT /releases/{release}/read_only",
-        release_read_only,
-        (perm("release_read_only", "set", products=[FX]),),
-        201,
-    ),
+    Case("PUT /releases/{release}/read_only", release_read_only, READ_ONLY_SET, 201),
     Case("POST /releases/{release}/revisions", release_revert, RELEASE_MODIFY, 200),
     *[case for kind in KINDS for case in scheduled_cases(kind)],
     # Balrog's admin API v2 (views/releases_v2.py): the same permissions as v1's.
     Case("POST /v2/releases/{name}", v2_locale, RELEASE_MODIFY, 200),
     Case("PUT /v2/releases/{name}", v2_replace, RELEASE_MODIFY, 200),
-    Case("DELETE /v2/releases/{name}", v2_delete, (perm("release", "delete", products=[FX]),), 200),
+    Case("DELETE /v2/releases/{name}", v2_delete, on_fx("release", "delete"), 200),
     # Balrog's v2 asks release_read_only/"unset" to lock (and "set" to unlock).
-    Case(
-        "PUT /v2/releases/{name}/read_only",
-        v2_read_only,
-        (perm("release_read_only", "unset", products=[FX]),),
-        200,
-    ),
-    Case(
-        "PUT /v2/releases/{name}/pinnable",
-        v2_pinnable,
-        (perm("pinnable_release", products=[FX]),),
-        200,
-    ),
+    Case("PUT /v2/releases/{name}/read_only", v2_read_only, READ_ONLY_UNSET, 200),
+    Case("PUT /v2/releases/{name}/pinnable", v2_pinnable, on_fx("pinnable_release"), 200),
     Case("PUT /v2/releases/{name}/signoff", v2_sign_off, SIGNER, 200),
     # Revoking one's own signoff where there is none is a no-op Balrog does not check.
     Case(
@@ -682,39 +664,18 @@ MATRIX: list[Case] = [
         denied=200,
         writes=False,
     ),
-    Case(
-        "POST /v2/releases/{name}/enact",
-        v2_enact,
-        ENACT,
-        200,
-        near=((perm("release"),),),
-    ),
-    Case(
-        "POST /emergency_shutoff",
-        shutoff_create,
-        (perm("emergency_shutoff", "create", products=[FX]),),
-        201,
-    ),
+    Case("POST /v2/releases/{name}/enact", v2_enact, ENACT, 200, near=((perm("release"),),)),
+    Case("POST /emergency_shutoff", shutoff_create, on_fx("emergency_shutoff", "create"), 201),
     Case(
         "DELETE /emergency_shutoff/{product}/{channel}",
         shutoff_delete,
-        (perm("emergency_shutoff", "delete", products=[FX]),),
+        on_fx("emergency_shutoff", "delete"),
         200,
     ),
     # Expectations are governed by the rule permission of their product.
-    Case("POST /expectations", expectation_create, (perm("rule", "create", products=[FX]),), 201),
-    Case(
-        "PUT /expectations/{name}",
-        expectation_change,
-        (perm("rule", "modify", products=[FX]),),
-        200,
-    ),
-    Case(
-        "DELETE /expectations/{name}",
-        expectation_remove,
-        (perm("rule", "delete", products=[FX]),),
-        200,
-    ),
+    Case("POST /expectations", expectation_create, on_fx("rule", "create"), 201),
+    Case("PUT /expectations/{name}", expectation_change, on_fx("rule", "modify"), 200),
+    Case("DELETE /expectations/{name}", expectation_remove, on_fx("rule", "delete"), 200),
     Case(
         "POST /required_signoffs/product", product_policy_create, (perm("required_signoff"),), 201
     ),
@@ -763,13 +724,7 @@ MATRIX: list[Case] = [
         near=REVOKE_NEAR,
     ),
     # grantRole checks permission/create, then reads the grantee's permissions (view).
-    Case(
-        "PUT /users/{username}/roles/{role}",
-        role_grant,
-        GRANT,
-        201,
-        near=GRANT_NEAR,
-    ),
+    Case("PUT /users/{username}/roles/{role}", role_grant, GRANT, 201, near=GRANT_NEAR),
     # revokeRole checks permission/delete only (it reads roles, not permissions).
     Case(
         "DELETE /users/{username}/roles/{role}", role_revoke, (perm("permission", "delete"),), 200
@@ -906,8 +861,8 @@ def test_unsetting_read_only_is_checked_even_on_a_writable_release(admin: AdminC
     """Balrog calls ``change_readonly`` (and so checks release_read_only/unset, and
     bumps data_version) whenever ``read_only`` is false, even if it already is."""
     make_release(admin)
-    hold(admin, "mallory", (perm("release_read_only", "set", products=[FX]),))
-    hold(admin, "carol", (perm("release_read_only", "unset", products=[FX]),))
+    hold(admin, "mallory", on_fx("release_read_only", "set"))
+    hold(admin, "carol", on_fx("release_read_only", "unset"))
     for user in ("mallory", "carol"):
         admin.token_for(user)
     body = {"read_only": False, "data_version": 1}

@@ -9,7 +9,7 @@ import pytest
 from rulelog.api.admin.app import AdminSettings
 from rulelog.api.admin.cors import cors_origins
 from tests.conftest import Store
-from tests.e2e.conftest import AdminClient, AdminServer
+from tests.e2e.conftest import AdminClient, AdminServer, client_of
 
 UI = "https://balrog-ui.example.org"
 #: What a browser sends before the UI's authenticated JSON calls (axios).
@@ -29,10 +29,7 @@ def cors_server() -> Iterator[AdminServer]:
 
 @pytest.fixture
 def ui(cors_server: AdminServer, store: Store) -> Iterator[AdminClient]:
-    service = store.open_with_admins()
-    cors_server.use(service)
-    try:
-        client = AdminClient(cors_server.port, service)
+    with client_of(cors_server, store) as client:
         created = client.put(
             "/v2/releases/R1",
             {
@@ -42,8 +39,6 @@ def ui(cors_server: AdminServer, store: Store) -> Iterator[AdminClient]:
         )
         assert created.status == 200, created.text
         yield client
-    finally:
-        service.close()
 
 
 def test_origins_parse_as_balrog_reads_them() -> None:

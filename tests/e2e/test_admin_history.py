@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.e2e.conftest import AdminClient
 from tests.e2e.test_admin_rules import add_firefox_release_policy, create, refused
 
 FUTURE = {"when": "2999-01-01T00:00:00+00:00"}
-
-
-@pytest.fixture
-def seeded(admin: AdminClient, fixture_snapshot: dict) -> AdminClient:
-    admin.service.import_snapshot(fixture_snapshot, "importer")
-    for user in ("alice", "bob"):
-        admin.token_for(user)  # issuing a token is an event: not part of what tests count
-    return admin
 
 
 def edited(admin: AdminClient) -> int:

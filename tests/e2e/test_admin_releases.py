@@ -169,42 +169,27 @@ def test_writes_need_identity_and_permission(fx: AdminClient) -> None:
 # ----------------------------------------------------------- PUT: replace
 
 
+def _put_p(fx: AdminClient, blob_of_p: dict[str, Any], **extra: Any) -> Any:
+    """``PUT /releases/P`` of a Firefox release with this blob."""
+    body = {"name": "P", "product": "Firefox", "blob": json.dumps(blob_of_p), **extra}
+    return fx.put("/releases/P", body)
+
+
 def test_put_creates_then_replaces(fx: AdminClient) -> None:
-    created = fx.put(
-        "/releases/P", {"name": "P", "product": "Firefox", "blob": json.dumps(blob("P"))}
-    )
+    created = _put_p(fx, blob("P"))
     assert created.status == 201 and created.body == b""
-    replaced = fx.put(
-        "/releases/P",
-        {
-            "name": "P",
-            "product": "Firefox",
-            "blob": json.dumps(blob("P", detailsUrl="u")),
-            "data_version": 1,
-        },
-    )
+    replaced = _put_p(fx, blob("P", detailsUrl="u"), data_version=1)
     assert (replaced.status, replaced.json) == (200, {"new_data_version": 2})
     assert fx.get("/releases/P").json["detailsUrl"] == "u"
     before = fx.event_count()
-    nodv = fx.put("/releases/P", {"name": "P", "product": "Firefox", "blob": json.dumps(blob("P"))})
+    nodv = _put_p(fx, blob("P"))
     refused(nodv, 400, "data_version field is missing")
-    wrong = fx.put(
-        "/releases/P",
-        {"name": "P", "product": "Firefox", "blob": json.dumps(blob("Q")), "data_version": 2},
-    )
+    wrong = _put_p(fx, blob("Q"), data_version=2)
     assert refused(wrong, 400, "Couldn't update release")["exception"] == [
         "name in database (P) does not match name in blob (Q)"
     ]
     # Stale, and changing what changed since: refused.
-    stale = fx.put(
-        "/releases/P",
-        {
-            "name": "P",
-            "product": "Firefox",
-            "blob": json.dumps(blob("P", detailsUrl="v")),
-            "data_version": 1,
-        },
-    )
+    stale = _put_p(fx, blob("P", detailsUrl="v"), data_version=1)
     refused(stale, 400, "OutdatedDataError")
     assert fx.event_count() == before
 

@@ -18,14 +18,6 @@ def rule(**fields: Any) -> dict[str, Any]:
     return {**base, **fields}
 
 
-@pytest.fixture
-def seeded(admin: AdminClient, fixture_snapshot: dict) -> AdminClient:
-    admin.service.import_snapshot(fixture_snapshot, "importer")
-    for user in ("alice", "bob"):
-        admin.token_for(user)  # issuing a token is an event: not part of what tests count
-    return admin
-
-
 def create(admin: AdminClient, **fields: Any) -> int:
     made = admin.post("/rules", rule(**fields))
     assert made.status == 200, made.text

@@ -13,26 +13,15 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import AdminClient
+from tests.e2e.scheduled_support import WHEN, load
 
-WHEN = 1_900_000_000_000  # 2030, in Balrog's milliseconds
 PAST = 1_500_000_000_000
 
 
 @pytest.fixture
 def guarded(admin: AdminClient, fixture_snapshot: dict) -> AdminClient:
     """Fixture data; Firefox release needs one relman signoff; releng holds relman."""
-    service = admin.service
-    service.import_snapshot(fixture_snapshot, "importer")
-    service.grant_permission("releng", "rule", None, "alice")
-    service.grant_role("releng", "relman", "alice")
-    service.add_required_signoff(
-        "product",
-        {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1},
-        "alice",
-    )
-    for user in ("alice", "bob", "releng"):
-        admin.token_for(user)  # issuing a token is an event: not in the counts below
-    return admin
+    return load(admin, fixture_snapshot, ("alice", "bob", "releng"), guarded=True)
 
 
 def schedule_rule_update(admin: AdminClient, **changes: Any) -> dict[str, Any]:

@@ -15,28 +15,14 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import AdminClient
+from tests.e2e.scheduled_support import WHEN, guard_release_channel, load
 
-WHEN = 1_900_000_000_000
 RELEASE = "Firefox-121.0-build1"
 
 
 @pytest.fixture
 def loaded(admin: AdminClient, fixture_snapshot: dict) -> AdminClient:
-    service = admin.service
-    service.import_snapshot(fixture_snapshot, "importer")
-    service.grant_permission("releng", "rule", None, "alice")
-    service.grant_role("releng", "relman", "alice")
-    for user in ("alice", "bob", "releng"):
-        admin.token_for(user)
-    return admin
-
-
-def guard_release_channel(admin: AdminClient) -> None:
-    admin.service.add_required_signoff(
-        "product",
-        {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1},
-        "alice",
-    )
+    return load(admin, fixture_snapshot, ("alice", "bob", "releng"), guarded=False)
 
 
 def test_release_update_diff_and_enact(loaded: AdminClient) -> None:

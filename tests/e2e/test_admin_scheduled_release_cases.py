@@ -8,25 +8,14 @@ import json
 import pytest
 
 from tests.e2e.conftest import AdminClient
+from tests.e2e.scheduled_support import WHEN, load
 
-WHEN = 1_900_000_000_000
 RELEASE = "Firefox-121.0-build1"  # rule 1 maps it on Firefox release
 
 
 @pytest.fixture
 def guarded(admin: AdminClient, fixture_snapshot: dict) -> AdminClient:
-    service = admin.service
-    service.import_snapshot(fixture_snapshot, "importer")
-    service.grant_permission("releng", "rule", None, "alice")
-    service.grant_role("releng", "relman", "alice")
-    service.add_required_signoff(
-        "product",
-        {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1},
-        "alice",
-    )
-    for user in ("alice", "releng"):
-        admin.token_for(user)
-    return admin
+    return load(admin, fixture_snapshot, ("alice", "releng"), guarded=True)
 
 
 def schedule(admin: AdminClient, **row: object) -> int:

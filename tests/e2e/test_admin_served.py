@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,17 +19,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import DATA, Store
-from tests.e2e.test_cli import RULELOG
+from tests.e2e.processes import (
+    one_server_per_store,  # noqa: F401 (the store fixture)
+    serving,
+    tail,
+    wait_ready,
+)
 from tests.e2e.test_cli import ok as cli_ok
 from tests.e2e.test_cli import run as cli
-
-STARTUP_DEADLINE = 60.0
-
-
-@pytest.fixture(scope="module")
-def store(module_store: Store) -> Store:
-    """One server per store kind serves every test of this module."""
-    return module_store
 
 
 @dataclass
@@ -60,51 +55,18 @@ class Served:
             return response.status, raw.decode()
 
     def log_tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return tail(self.log)
 
 
 @pytest.fixture(scope="module")
 def served(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     cli_ok(store, "users", "add", "ops@example.com", "--admin")
     cli_ok(store, "import", str(DATA / "fixture.json"), "--as", "ops@example.com")
-    port = _free_port()
     log = tmp_path_factory.mktemp("admin-log") / "server.log"
-    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [RULELOG, "--database-url", store.url, "serve", "admin", "--port", str(port)],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    running = Served(port, process, log)
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{running.log_tail()}")
-            try:
-                if running.call("GET", "/__lbheartbeat__")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"admin server not ready:\n{running.log_tail()}")
-            time.sleep(0.05)  # readiness polling against a deadline, not synchronisation
+    with serving(store.url, "admin", log) as (process, port):
+        running = Served(port, process, log)
+        wait_ready(process, log, lambda: running.call("GET", "/__lbheartbeat__")[0] == 200)
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def issue(store: Store, username: str) -> str:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -15,27 +12,15 @@ from click.testing import CliRunner
 
 from rulelog.api.cli import main
 from tests.conftest import DATA, Store
-
-RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"
+from tests.e2e.processes import cli_ok, run_cli
 
 
 def run(store: Store, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
-    return subprocess.run(
-        [RULELOG, "--database-url", store.url, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=cwd,
-        check=False,
-    )
+    return run_cli(store.url, *args, cwd=cwd)
 
 
 def ok(store: Store, *args: str) -> str:
-    result = run(store, *args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return cli_ok(store.url, *args)
 
 
 def test_import_then_list(store: Store) -> None:
@@ -117,27 +102,10 @@ def test_every_command_has_help() -> None:
 
 
 def test_demo_loads_once(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
-    first = subprocess.run(
-        [RULELOG, "demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    first = run_cli(None, "demo", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "loaded demo data: 33 rules" in first.stdout
     assert (tmp_path / "rulelog.db").exists()
-    second = subprocess.run(
-        [RULELOG, "demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    second = run_cli(None, "demo", cwd=tmp_path)
     assert second.returncode == 0
     assert "already has data" in second.stdout

@@ -4,8 +4,6 @@ CLI replays the sample against a proposed change, the admin API against a schedu
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,25 +12,20 @@ import pytest
 from rulelog.services.impact import record_sample, sample_of
 from tests.conftest import DATA, Store
 from tests.e2e.conftest import AdminClient
-from tests.e2e.test_public_http import RULELOG, _cli, public_server
+from tests.e2e.processes import cli_ok, run_cli
+from tests.e2e.test_public_http import public_server
 from tests.integration.test_impact import SAMPLE, german_rule, target
 
 
 def _impact(store: Store, *args: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
-    done = subprocess.run(
-        [RULELOG, "--database-url", store.url, "impact", *args, "--json"],
-        capture_output=True, text=True, timeout=120, env=env, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return json.loads(cli_ok(store.url, "impact", *args, "--json"))
 
 
 def test_the_public_server_samples_and_the_cli_replays(
     module_store: Store, tmp_path: Path
 ) -> None:
-    _cli(module_store, "users", "add", "t", "--admin")
-    _cli(module_store, "import", str(DATA / "fixture.json"), "--as", "t")
+    cli_ok(module_store.url, "users", "add", "t", "--admin")
+    cli_ok(module_store.url, "import", str(DATA / "fixture.json"), "--as", "t")
     asked = [target("de"), target("fr"), target("de", "beta", "121.0")]
     every = {"RULELOG_IMPACT_SAMPLE_RATE": "1"}
     with public_server(module_store, tmp_path / "server.log", 1, every) as server:
@@ -43,10 +36,7 @@ def test_the_public_server_samples_and_the_cli_replays(
     found = _impact(module_store, "--kind", "rules", "--row", json.dumps(german_rule()))
     assert (found["replayed"], found["moved"]) == (3, 1)
     assert found["moves"][0]["examples"] == [target("de")]
-    refused = subprocess.run(
-        [RULELOG, "--database-url", module_store.url, "impact", "--row", "{nope"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    refused = run_cli(module_store.url, "impact", "--row", "{nope")
     assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
     assert "--row" in refused.stderr
 

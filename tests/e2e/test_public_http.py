@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,19 +22,19 @@ import pytest
 
 from rulelog.domain.serving.blobs.render import EMPTY_UPDATES
 from tests.conftest import DATA, Store
+from tests.e2e.processes import (
+    cli_ok,
+    environment,
+    one_server_per_store,  # noqa: F401 (the store fixture)
+    serving,
+    tail,
+    wait_ready,
+)
 
-RULELOG = shutil.which("rulelog", path=str(Path(sys.executable).parent)) or "rulelog"
 VECTORS = [json.loads(line) for line in (DATA / "expected.jsonl").read_text().splitlines()]
 #: The first vector: Firefox 120 on release, answered by rule 1.
 RULE_1_URL = VECTORS[0]["url"]
-STARTUP_DEADLINE = 60.0
 FRESHNESS_BOUND = 1.0
-
-
-@pytest.fixture(scope="module")
-def store(module_store: Store) -> Store:
-    """The conftest ``store``, module-scoped so one server serves every test of a store."""
-    return module_store
 
 
 @dataclass
@@ -66,46 +62,13 @@ class Server:
         return response.status, body, response.headers
 
     def log_tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-
-def _cli(store: Store, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
-    result = subprocess.run(
-        [RULELOG, "--database-url", store.url, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_ready(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"server exited with {server.process.returncode}:\n{server.log_tail()}")
-        try:
-            if server.get("/__lbheartbeat__").status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)  # readiness polling against a deadline, not synchronisation
-    pytest.fail(f"server not ready after {STARTUP_DEADLINE}s:\n{server.log_tail()}")
+        return tail(self.log)
 
 
 @pytest.fixture(scope="module")
 def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    _cli(store, "users", "add", "t", "--admin")
-    _cli(store, "import", str(DATA / "fixture.json"), "--as", "t")
+    cli_ok(store.url, "users", "add", "t", "--admin")
+    cli_ok(store.url, "import", str(DATA / "fixture.json"), "--as", "t")
     with public_server(store, tmp_path_factory.mktemp("public-log") / "server.log") as running:
         yield running
 
@@ -114,32 +77,14 @@ def server(store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
 def public_server(
     store: Store, log: Path, workers: int = 2, settings: dict[str, str] | None = None
 ) -> Iterator[Server]:
-    """``rulelog serve public`` on ``store`` (with ``settings``: more RULELOG_* variables),
-    ready to answer; stopped on leaving (a graceful stop: the process's shutdown runs)."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
-    env.update(settings or {})
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                *(RULELOG, "--database-url", store.url, "serve", "public"),
-                *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    running = Server("127.0.0.1", port, process, log)
-    try:
-        _wait_until_ready(running)
+    """``rulelog serve public`` on ``store`` (``settings``: more RULELOG_* variables), ready
+    to answer; stopped on leaving (gracefully: the process's shutdown runs)."""
+    options = ("--host", "127.0.0.1", "--workers", str(workers))
+    env = environment(**(settings or {}))
+    with serving(store.url, "public", log, *options, env=env) as (process, port):
+        running = Server("127.0.0.1", port, process, log)
+        wait_ready(process, log, lambda: running.get("/__lbheartbeat__").status == 200)
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def _mismatch(vector: dict[str, Any], status: int, body: bytes, headers: Any) -> str | None:

@@ -9,11 +9,9 @@ quote at most an excerpt of what was sent.
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,17 +19,10 @@ import pytest
 
 from rulelog.api.body_limit import DEFAULT_MAX_BODY_BYTES
 from rulelog.api.excerpt import EXCERPT_CHARS
-from tests.e2e.test_cli import RULELOG
+from tests.e2e.processes import RULELOG, environment, serving, wait_ready
 
-STARTUP_DEADLINE = 60.0
 ANSWER_DEADLINE = 20.0
 MB = 1024 * 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rss_kib(pid: int) -> int:
@@ -105,38 +96,19 @@ class Server:
 
 
 def _serve(kind: str, url: str, log: Path, extra_env: dict[str, str]) -> Iterator[Server]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "RULELOG_DATABASE_URL"}
-    env.update(extra_env)
+    env = environment(**extra_env)
     base = [RULELOG, "--log-level", "WARNING", "--database-url", url]
     # `serve` refuses a SQLite store that does not exist yet: create it with an account.
     subprocess.run([*base, "users", "add", "ops", "--admin"], env=env, check=True)
-    command = [*base, "serve", kind]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT, env=env
-        )
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    try:
-        while True:
-            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-                    sock.sendall(b"GET /__lbheartbeat__ HTTP/1.1\r\nHost: x\r\n\r\n")
-                    if _status_of(_read_answer(sock)) == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-            time.sleep(0.05)  # readiness polling against a deadline, not synchronisation
+    with serving(url, kind, log, env=env, before=("--log-level", "WARNING")) as (process, port):
+        wait_ready(process, log, lambda: _heartbeat(port) == 200)
         yield Server(process, port, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+
+
+def _heartbeat(port: int) -> int | None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /__lbheartbeat__ HTTP/1.1\r\nHost: x\r\n\r\n")
+        return _status_of(_read_answer(sock))
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from rulelog.api.config import open_app
 from tests.conftest import Store, _postgres_store
+from tests.samples import empty_blob
 
 RULELOG = str(Path(sys.executable).parent / "rulelog")
 OUTAGE = 5.0
@@ -156,14 +157,7 @@ def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
 def test_agent_survives_postgres_going_away(pg_store: Store, tmp_path: Path) -> None:
     app = pg_store.open_with_admins()
     app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "alice")
-    blob = {
-        "name": "R-1",
-        "schema_version": 1,
-        "appv": "1",
-        "extv": "1",
-        "hashFunction": "sha512",
-        "platforms": {},
-    }
+    blob = {**empty_blob("R-1"), "appv": "1", "extv": "1"}
     app.create_release("R-1", "Firefox", blob, "alice")
     rule = app.create_rule(
         {

@@ -13,6 +13,7 @@ from rulelog.domain.workflow.scheduling import ScheduledChange
 from rulelog.projections.log import read_log
 from rulelog.services.agent import Agent
 from tests.conftest import Store
+from tests.samples import empty_blob
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 CHANGES = 200
@@ -25,14 +26,7 @@ def _prepare(store: Store) -> None:
     app.create_release(
         "R-1",
         "Firefox",
-        {
-            "name": "R-1",
-            "schema_version": 1,
-            "appv": "1",
-            "extv": "1",
-            "hashFunction": "sha512",
-            "platforms": {},
-        },
+        {**empty_blob("R-1"), "appv": "1", "extv": "1"},
         "alice",
     )
     when = (T0 + timedelta(minutes=1)).isoformat()

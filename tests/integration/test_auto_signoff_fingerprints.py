@@ -30,6 +30,7 @@ from rulelog.services.agent import Agent
 from rulelog.services.application import RulelogApp
 from rulelog.services.verification import verify_scheduler_signoffs
 from tests.conftest import Store
+from tests.integration.relman_support import relman_guarded
 
 NOW = datetime.now(tz=UTC)
 WHEN = NOW + timedelta(hours=1)
@@ -39,16 +40,7 @@ DUE = NOW + timedelta(hours=2)
 @pytest.fixture
 def af(app: RulelogApp, fixture_snapshot: dict[str, Any]) -> RulelogApp:
     """Fixture data; Firefox release needs one relman signoff; rm holds relman."""
-    app.import_snapshot(fixture_snapshot, changed_by="importer")
-    app.grant_permission("rm", "rule", {"products": ["Firefox"]}, "alice")
-    app.grant_role("rm", "relman", "alice")
-    app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "alice")
-    app.add_required_signoff(
-        "product",
-        {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1},
-        "alice",
-    )
-    return app
+    return relman_guarded(app, fixture_snapshot)
 
 
 def via_cli(store: Store, app: RulelogApp, rule_id: int, priority: int) -> int:

@@ -13,23 +13,10 @@ from rulelog.domain.catalog.rules import Rule
 from rulelog.domain.errors import Conflict
 from rulelog.projections.log import read_log
 from tests.conftest import Store
+from tests.samples import empty_blob, plain_rule
 
-RELEASE = {
-    "name": "R-1",
-    "schema_version": 1,
-    "appv": "1.0",
-    "extv": "1.0",
-    "hashFunction": "sha512",
-    "platforms": {},
-}
-RULE = {
-    "product": "Firefox",
-    "channel": "release",
-    "priority": 10,
-    "backgroundRate": 100,
-    "update_type": "minor",
-    "mapping": "R-1",
-}
+RELEASE = empty_blob("R-1")
+RULE = plain_rule("R-1")
 
 
 def _seed(store: Store) -> int:

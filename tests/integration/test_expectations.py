@@ -18,6 +18,7 @@ from rulelog.projections.state import Catalog
 from rulelog.services.agent import Agent
 from rulelog.services.application import RulelogApp
 from rulelog.services.verification import sign_off_verified
+from tests.integration.relman_support import relman_guarded
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 LATER = (T0 + timedelta(hours=1)).isoformat()
@@ -31,13 +32,7 @@ URL = (
 @pytest.fixture
 def ex(app: RulelogApp, fixture_snapshot: dict[str, Any]) -> RulelogApp:
     """Fixture data, a relman, a relman policy on Firefox release, one expectation."""
-    app.now = lambda: T0  # type: ignore[method-assign]
-    app.import_snapshot(fixture_snapshot, changed_by="importer")
-    app.grant_permission("rm", "rule", {"products": ["Firefox"]}, changed_by="alice")
-    app.grant_role("rm", "relman", changed_by="alice")
-    app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "alice")
-    policy = {"product": "Firefox", "channel": "release", "signoffs_required": 1}
-    app.add_required_signoff("product", {**policy, "role": "relman"}, changed_by="alice")
+    relman_guarded(app, fixture_snapshot, now=T0)
     spec = {"name": "de-gets-121", "url": URL, "expect": {"release": "Firefox-121.0-build1"}}
     app.add_expectation(spec, "alice")
     return app

@@ -16,14 +16,11 @@ from rulelog.projections.log import last_position
 from rulelog.projections.serving import ServingState
 from rulelog.services.application import RulelogApp
 from tests.conftest import DATA
+from tests.samples import FIREFOX_120_URL
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 WHEN = {"when": (T0 + timedelta(hours=1)).isoformat()}
-BASE = (
-    "/update/6/Firefox/120.0/20231116134553/WINNT_x86_64-msvc-x64/{locale}/{channel}/"
-    "Windows_NT%2010.0.0.0.22631.2861%20(x64)/ISET:SSE4_2,MEM:16384/default/default/"
-    "update.xml?force=1"
-)
+BASE = FIREFOX_120_URL
 URLS = [
     BASE.format(locale=locale, channel=channel)
     for locale in ("en-US", "de")

@@ -22,8 +22,8 @@ from rulelog.projections.timeline import Timeline
 from rulelog.projections.views import PENDING_RULE_ID_BASE, derived_view, live_view
 from rulelog.services.application import RulelogApp
 from rulelog.services.restore import restore_channel
-from tests.conftest import new_store
-from tests.integration.test_timeline_properties import apply, op, seed
+from tests.integration.relman_support import relman_guarded
+from tests.integration.test_timeline_properties import apply, op, replayed
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 WHEN = {"when": (T0 + timedelta(hours=1)).isoformat()}
@@ -33,14 +33,7 @@ RELMAN = [{"role": "relman", "signoffs_required": 1}]
 @pytest.fixture
 def hv(app: RulelogApp, fixture_snapshot: dict[str, Any]) -> RulelogApp:
     """The fixture data; rm holds relman, which Firefox release needs one signoff of."""
-    app.now = lambda: T0  # type: ignore[method-assign]
-    app.import_snapshot(fixture_snapshot, changed_by="importer")
-    app.grant_permission("rm", "rule", {"products": ["Firefox"]}, changed_by="alice")
-    app.grant_role("rm", "relman", changed_by="alice")
-    app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "alice")
-    policy = {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1}
-    app.add_required_signoff("product", policy, changed_by="alice")
-    return app
+    return relman_guarded(app, fixture_snapshot, now=T0)
 
 
 @pytest.fixture
@@ -433,11 +426,7 @@ def _touches(state: Catalog, sc: dict[str, Any], channel: str) -> bool:
 def test_live_test_diff_is_exactly_the_pending_changes_touching_the_channel(
     store_kind: str, commands: list[tuple[Any, ...]], channel: str
 ) -> None:
-    with new_store(store_kind) as store:
-        app = store.open()
-        seed(app)
-        for command in commands:
-            apply(app, command)
+    with replayed(store_kind, commands) as app:
         timeline = open_timeline(app)
         state = timeline.current()
         result = live_test_diff(timeline, channel, f"{channel}-cdntest")
@@ -472,12 +461,7 @@ def test_live_test_diff_is_exactly_the_pending_changes_touching_the_channel(
 def test_restore_then_enact_gives_back_the_rules_of_then(
     store_kind: str, before: list[tuple[Any, ...]], after: list[tuple[Any, ...]], channel: str
 ) -> None:
-    with new_store(store_kind) as store:
-        app = store.open()
-        seed(app)
-        app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "a")
-        for command in before:
-            apply(app, command)
+    with replayed(store_kind, before, enactor=True) as app:
         then = f"position:{last_position(app)}"
         for command in after:
             apply(app, command)

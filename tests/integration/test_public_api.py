@@ -157,34 +157,38 @@ def test_emergency_shutoffs(client: TestClient) -> None:
     assert set(document["shutoffs"][0]) == {"product", "channel", "comment", "data_version"}
 
 
-def test_emergency_shutoff(client: TestClient) -> None:
-    response = client.get("/api/v1/emergency_shutoff/Thunderbird/beta")
+@pytest.mark.parametrize(
+    ("path", "row", "missing", "detail"),
+    [
+        (
+            "/emergency_shutoff/Thunderbird/beta",
+            {"product": "Thunderbird", "channel": "beta", "comment": "bad beta"},
+            "/emergency_shutoff/Firefox/release",
+            "Requested emergency shutoff wasn't found",
+        ),
+        (
+            "/pins/Firefox/release/120.",
+            {
+                "product": "Firefox",
+                "channel": "release",
+                "version": "120.",
+                "mapping": "Firefox-120.0-build1",
+            },
+            "/pins/Firefox/release/99.",
+            "Pin for Product='Firefox', Channel='release', Version='99.' not found",
+        ),
+    ],
+    ids=["emergency_shutoff", "pin"],
+)
+def test_one_row(
+    client: TestClient, path: str, row: dict[str, Any], missing: str, detail: str
+) -> None:
+    """One shutoff or pin, its data_version also in ``X-Data-Version``; Balrog's 404."""
+    response = client.get(f"/api/v1{path}")
     assert response.status_code == 200 and response.headers["X-Data-Version"] == "1"
-    assert response.json() == {
-        "product": "Thunderbird",
-        "channel": "beta",
-        "comment": "bad beta",
-        "data_version": 1,
-    }
-    document = _problem(client.get("/api/v1/emergency_shutoff/Firefox/release"), 404)
-    assert document["detail"] == "Requested emergency shutoff wasn't found"
-
-
-def test_pin(client: TestClient) -> None:
-    response = client.get("/api/v1/pins/Firefox/release/120.")
-    assert response.status_code == 200 and response.headers["X-Data-Version"] == "1"
-    assert response.json() == {
-        "product": "Firefox",
-        "channel": "release",
-        "version": "120.",
-        "mapping": "Firefox-120.0-build1",
-        "data_version": 1,
-    }
-    document = _problem(client.get("/api/v1/pins/Firefox/release/99."), 404)
-    assert (
-        document["detail"]
-        == "Pin for Product='Firefox', Channel='release', Version='99.' not found"
-    )
+    assert response.json() == {**row, "data_version": 1}
+    document = _problem(client.get(f"/api/v1{missing}"), 404)
+    assert document["detail"] == detail
 
 
 def test_dockerflow(client: TestClient) -> None:

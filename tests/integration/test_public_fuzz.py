@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rulelog.api.config import open_app
 from rulelog.api.public import PublicSettings, create_public_app
 from rulelog.api.public import server as public_module
-from tests.conftest import DATA
+from tests.conftest import DATA, imported_fixture
 from tests.integration.asgi_driver import AsgiDriver
 
 ROUTE_SHAPES = {
@@ -42,10 +40,7 @@ class Driver(AsgiDriver):
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'rulelog.db'}"
-    store = open_app(url)
-    store.add_user("importer", admin=True, recorded_by="importer")
-    store.import_snapshot(json.loads(Path(DATA / "fixture.json").read_text()), "importer")
+    store = imported_fixture(tmp_path_factory.mktemp("fuzz"))
     app = create_public_app(settings=PublicSettings(follow=False), store=store)
     app.state.server.start()
     driver = Driver(app)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,9 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rulelog.api.admin.app import AdminSettings, create_admin_app
-from rulelog.api.config import open_app
 from rulelog.api.public import PublicSettings, create_public_app
-from tests.conftest import DATA
+from tests.conftest import imported_fixture
 from tests.integration.asgi_driver import AsgiDriver
 
 FUZZ = settings(
@@ -84,10 +82,7 @@ def _latin1(text: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('security-fuzz') / 'rulelog.db'}"
-    app = open_app(url)
-    app.add_user("importer", admin=True, recorded_by="importer")
-    app.import_snapshot(json.loads(Path(DATA / "fixture.json").read_text()), "importer")
+    app = imported_fixture(tmp_path_factory.mktemp("security-fuzz"))
     yield app
     app.close()
 

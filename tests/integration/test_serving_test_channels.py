@@ -12,14 +12,11 @@ from rulelog.domain.serving.evaluate import evaluate
 from rulelog.domain.serving.request import parse_url
 from rulelog.projections.serving import ServingState
 from rulelog.services.application import RulelogApp
+from tests.samples import FIREFOX_120_URL
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 WHEN = {"when": (T0 + timedelta(hours=1)).isoformat()}
-URL = (
-    "/update/6/Firefox/120.0/20231116134553/WINNT_x86_64-msvc-x64/en-US/{channel}/"
-    "Windows_NT%2010.0.0.0.22631.2861%20(x64)/ISET:SSE4_2,MEM:16384/default/default/"
-    "update.xml?force=1"
-)
+URL = FIREFOX_120_URL.format(locale="en-US", channel="{channel}")
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,6 +129,31 @@ def apply(app: RulelogApp, command: tuple[Any, ...]) -> None:
         pass
 
 
+@contextmanager
+def replayed(
+    store_kind: str, commands: list[tuple[Any, ...]], *, enactor: bool = False
+) -> Iterator[RulelogApp]:
+    """A new store of that kind, seeded, ``commands`` applied; robot may enact if
+    ``enactor`` (granted before the commands)."""
+    with new_store(store_kind) as store:
+        app = store.open()
+        seed(app)
+        if enactor:
+            app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "a")
+        for command in commands:
+            apply(app, command)
+        yield app
+
+
+def projection_rows(timeline: Any) -> tuple[list[Any], list[Any]]:
+    """Every row of the timeline's position index and of its checkpoints, in order."""
+    with timeline.engine.connect() as conn:
+        return (
+            conn.execute(select(positions_table).order_by("position")).all(),
+            conn.execute(select(checkpoints_table).order_by("position")).all(),
+        )
+
+
 SETTINGS = settings(
     max_examples=12,
     deadline=None,
@@ -153,18 +180,9 @@ def test_checkpoints_and_rebuild_equal_replay(
                 Catalog().fold(read_log(app, start=1, stop=position)) if position else Catalog()
             )
             assert timeline.state_at(position).to_data() == replayed.to_data()
-        with timeline.engine.connect() as conn:
-            incremental = (
-                conn.execute(select(positions_table).order_by("position")).all(),
-                conn.execute(select(checkpoints_table).order_by("position")).all(),
-            )
+        incremental = projection_rows(timeline)
         timeline.rebuild()
-        with timeline.engine.connect() as conn:
-            rebuilt = (
-                conn.execute(select(positions_table).order_by("position")).all(),
-                conn.execute(select(checkpoints_table).order_by("position")).all(),
-            )
-        assert rebuilt == incremental
+        assert projection_rows(timeline) == incremental
 
 
 @SETTINGS
@@ -172,12 +190,7 @@ def test_checkpoints_and_rebuild_equal_replay(
 def test_enacting_pending_changes_makes_live_equal_test(
     store_kind: str, commands: list[tuple[Any, ...]], channel: str
 ) -> None:
-    with new_store(store_kind) as store:
-        app = store.open()
-        seed(app)
-        app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "a")
-        for command in commands:
-            apply(app, command)
+    with replayed(store_kind, commands, enactor=True) as app:
         before = Catalog().fold(read_log(app))
         test, live = derived_view(before, channel), live_view(before, channel)
         touching = {(sc["kind"], sc["sc_id"]) for sc in test.overlays}

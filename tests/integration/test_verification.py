@@ -14,6 +14,7 @@ from rulelog.projections.views import derived_view, live_view
 from rulelog.services.agent import Agent
 from rulelog.services.application import RulelogApp
 from rulelog.services.verification import sign_off_verified
+from tests.integration.relman_support import relman_guarded
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 SOON = {"when": (T0 + timedelta(hours=1)).isoformat()}
@@ -22,17 +23,7 @@ LATER = {"when": (T0 + timedelta(hours=5)).isoformat()}
 
 @pytest.fixture
 def vf(app: RulelogApp, fixture_snapshot: dict[str, Any]) -> RulelogApp:
-    app.now = lambda: T0  # type: ignore[method-assign]
-    app.import_snapshot(fixture_snapshot, changed_by="importer")
-    app.grant_permission("rm", "rule", {"products": ["Firefox"]}, "alice")
-    app.grant_role("rm", "relman", "alice")
-    app.grant_permission("robot", "scheduled_change", {"actions": ["enact"]}, "alice")
-    app.add_required_signoff(
-        "product",
-        {"product": "Firefox", "channel": "release", "role": "relman", "signoffs_required": 1},
-        "alice",
-    )
-    return app
+    return relman_guarded(app, fixture_snapshot, now=T0)
 
 
 def state(app: RulelogApp) -> Catalog:

@@ -14,6 +14,7 @@ from rulelog.projections.state import Catalog
 from rulelog.projections.timeline import parse_at
 from rulelog.projections.views import PENDING_RULE_ID_BASE, derived_view, live_view, view_of
 from rulelog.services.application import RulelogApp
+from tests.samples import plain_rule
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 WHEN = {"when": (T0 + timedelta(hours=1)).isoformat()}
@@ -47,14 +48,7 @@ def test_rule_update_shows_on_the_test_channel_only(tv: RulelogApp) -> None:
 
 
 def test_insert_and_delete_overlays(tv: RulelogApp) -> None:
-    new = {
-        "product": "Firefox",
-        "channel": "release",
-        "priority": 300,
-        "backgroundRate": 100,
-        "update_type": "minor",
-        "mapping": "Firefox-121.0-build1",
-    }
+    new = plain_rule("Firefox-121.0-build1", priority=300)
     insert = tv.schedule_change("rules", "insert", new, WHEN, "alice")
     tv.schedule_change("rules", "delete", {"rule_id": 2}, WHEN, "alice", data_version=1)
     test = view_of(state(tv), "release-cdntest")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from rulelog.domain.workflow.scheduling import ScheduledChange
 from rulelog.projections.log import last_position, read_log
 from rulelog.services.agent import Agent
 from rulelog.services.application import RulelogApp
+from tests.samples import plain_rule
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 LATER = (T0 + timedelta(hours=1)).isoformat()
@@ -118,9 +120,8 @@ def _beta_rule(app: RulelogApp) -> Rule:
     )
 
 
-def test_direct_edit_of_another_field_merges_into_pending_change(wf: RulelogApp) -> None:
-    rule = _beta_rule(wf)
-    sc = wf.schedule_change(
+def _schedule_priority_6(wf: RulelogApp, rule: Rule) -> ScheduledChange:
+    return wf.schedule_change(
         "rules",
         "update",
         {"rule_id": rule.rule_id, "priority": 6},
@@ -128,6 +129,11 @@ def test_direct_edit_of_another_field_merges_into_pending_change(wf: RulelogApp)
         changed_by="alice",
         data_version=1,
     )
+
+
+def test_direct_edit_of_another_field_merges_into_pending_change(wf: RulelogApp) -> None:
+    rule = _beta_rule(wf)
+    sc = _schedule_priority_6(wf, rule)
     wf.update_rule(rule.rule_id, 1, {"comment": "direct"}, changed_by="alice")
     merged = wf.get_scheduled_change("rules", sc.sc_id)
     assert merged.row["comment"] == "direct" and merged.row["priority"] == 6
@@ -139,14 +145,7 @@ def test_direct_edit_of_another_field_merges_into_pending_change(wf: RulelogApp)
 
 def test_direct_edit_of_the_same_field_conflicts_and_changes_nothing(wf: RulelogApp) -> None:
     rule = _beta_rule(wf)
-    wf.schedule_change(
-        "rules",
-        "update",
-        {"rule_id": rule.rule_id, "priority": 6},
-        {"when": LATER},
-        changed_by="alice",
-        data_version=1,
-    )
+    _schedule_priority_6(wf, rule)
     before = last_position(wf)
     with pytest.raises(Conflict, match="priority"):
         wf.update_rule(rule.rule_id, 1, {"priority": 7}, changed_by="alice")
@@ -179,14 +178,7 @@ def test_uptake_gated_change_waits_for_the_threshold(wf: RulelogApp) -> None:
 
 
 def test_insert_and_delete_changes(wf: RulelogApp) -> None:
-    new_rule = {
-        "product": "Firefox",
-        "channel": "release",
-        "priority": 1,
-        "backgroundRate": 100,
-        "update_type": "minor",
-        "mapping": "Firefox-121.0-build1",
-    }
+    new_rule = plain_rule("Firefox-121.0-build1", priority=1)
     insert = wf.schedule_change("rules", "insert", new_rule, {"when": LATER}, changed_by="rm")
     delete = wf.schedule_change(
         "rules", "delete", {"rule_id": 2}, {"when": LATER}, changed_by="rm", data_version=1
@@ -237,40 +229,26 @@ def test_one_pending_change_per_row(wf: RulelogApp) -> None:
     assert last_position(wf) == before
 
 
+def _rule_1_priority(when: str, by: str, data_version: int) -> Callable[[RulelogApp], Any]:
+    """Scheduling rule 1's priority to 1: refused in each of the ways below."""
+    return lambda a: a.schedule_change(
+        "rules", "update", {"rule_id": 1, "priority": 1}, {"when": when}, by, data_version
+    )
+
+
 @pytest.mark.parametrize(
     ("attempt", "error"),
     [
         (
-            lambda a: a.schedule_change(
-                "rules",
-                "update",
-                {"rule_id": 1, "priority": 1},
-                {"when": LATER},
-                "rm",
-                data_version=7,
-            ),
+            _rule_1_priority(LATER, "rm", 7),
             Conflict,
         ),
         (
-            lambda a: a.schedule_change(
-                "rules",
-                "update",
-                {"rule_id": 1, "priority": 1},
-                {"when": "2000-01-01T00:00:00Z"},
-                "rm",
-                data_version=1,
-            ),
+            _rule_1_priority("2000-01-01T00:00:00Z", "rm", 1),
             Invalid,
         ),
         (
-            lambda a: a.schedule_change(
-                "rules",
-                "update",
-                {"rule_id": 1, "priority": 1},
-                {"when": LATER},
-                "nobody",
-                data_version=1,
-            ),
+            _rule_1_priority(LATER, "nobody", 1),
             PermissionDenied,
         ),
         (lambda a: a.update_rule(1, 1, {"priority": 1}, "alice"), SignoffRequired),

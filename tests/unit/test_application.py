@@ -9,23 +9,10 @@ import pytest
 
 from rulelog.domain.errors import Conflict, Invalid, NotFound
 from rulelog.services.application import RulelogApp
+from tests.samples import empty_blob, plain_rule
 
-BLOB = {
-    "name": "Firefox-1.0-build1",
-    "schema_version": 1,
-    "appv": "1.0",
-    "extv": "1.0",
-    "hashFunction": "sha512",
-    "platforms": {},
-}
-RULE = {
-    "product": "Firefox",
-    "channel": "release",
-    "priority": 10,
-    "backgroundRate": 100,
-    "update_type": "minor",
-    "mapping": "Firefox-1.0-build1",
-}
+BLOB = empty_blob("Firefox-1.0-build1")
+RULE = plain_rule("Firefox-1.0-build1")
 
 
 def blob(name: str = "Firefox-1.0-build1", **extra: Any) -> dict[str, Any]:

@@ -14,30 +14,16 @@ import pytest
 
 from rulelog.domain.errors import PermissionDenied
 from rulelog.services.application import RulelogApp
+from tests.samples import empty_blob, plain_rule
 
 T0_WHEN = "2100-01-01T00:00:00+00:00"
 
 
-def blob(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "schema_version": 1,
-        "appv": "1.0",
-        "extv": "1.0",
-        "hashFunction": "sha512",
-        "platforms": {},
-    }
+blob = empty_blob
 
 
 def rule(product: str, mapping: str) -> dict[str, Any]:
-    return {
-        "product": product,
-        "channel": "beta",
-        "priority": 1,
-        "backgroundRate": 100,
-        "update_type": "minor",
-        "mapping": mapping,
-    }
+    return plain_rule(mapping, product=product, channel="beta", priority=1)
 
 
 @pytest.fixture

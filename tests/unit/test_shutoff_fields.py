@@ -33,84 +33,25 @@ def test_columns_are_balrogs() -> None:
     assert PIN_FIELDS == ("product", "version", "channel", "mapping")
 
 
-# ---------------------------------------------------------------- shutoffs
+# ----------------------------------------------- shutoffs and pins, field by field
 
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("product", "p"),
-        ("product", "p" * 15),
-        ("channel", "c"),
-        ("channel", "c" * 75),
+#: kind -> (its normalizer, a valid row of it)
+KINDS = {"shutoff": (normalize_shutoff, SHUTOFF), "pin": (normalize_pin, PIN)}
+#: Limits both share (Balrog's product and channel columns).
+BOTH_ACCEPT = [("product", "p"), ("product", "p" * 15), ("channel", "c"), ("channel", "c" * 75)]
+BOTH_REFUSE = [
+    *(("product", v) for v in (None, "", "p" * 16, "Fírefox")),
+    *(("channel", v) for v in (None, "", "c" * 76)),
+]
+ACCEPTED = {
+    "shutoff": [
         ("channel", "release*"),
         ("comment", None),
         ("comment", ""),
         ("comment", "c" * 500),
         ("comment", " kept as given "),
     ],
-)
-def test_shutoff_value_accepted_unaltered(field: str, value: Any) -> None:
-    assert normalize_shutoff({**SHUTOFF, field: value})[field] == value
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("product", None),
-        ("product", ""),
-        ("product", "p" * 16),
-        ("product", "Fírefox"),
-        ("product", 1),
-        ("channel", None),
-        ("channel", ""),
-        ("channel", "c" * 76),
-        ("channel", "nightlyÁ"),
-        ("channel", ["release"]),
-        ("comment", "c" * 501),
-        ("comment", "naïve"),
-        ("comment", 3),
-    ],
-)
-def test_shutoff_value_refused_naming_the_field(field: str, value: Any) -> None:
-    with pytest.raises(Invalid) as caught:
-        normalize_shutoff({**SHUTOFF, field: value})
-    assert caught.value.field == field
-    assert caught.value.message.startswith(f"{field}: ")
-
-
-@pytest.mark.parametrize("missing", ["product", "channel"])
-def test_shutoff_requires_product_and_channel(missing: str) -> None:
-    with pytest.raises(Invalid) as caught:
-        normalize_shutoff({k: v for k, v in SHUTOFF.items() if k != missing})
-    assert caught.value.field == missing
-
-
-def test_shutoff_comment_is_optional() -> None:
-    assert normalize_shutoff({"product": "GMP", "channel": "esr"}) == {
-        "product": "GMP",
-        "channel": "esr",
-        "comment": None,
-    }
-
-
-@pytest.mark.parametrize("key", ["data_version", "version", "Product"])
-def test_shutoff_unknown_keys_refused(key: str) -> None:
-    with pytest.raises(Invalid) as caught:
-        normalize_shutoff({**SHUTOFF, key: "x"})
-    assert caught.value.field == key
-
-
-# -------------------------------------------------------------------- pins
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("product", "p"),
-        ("product", "p" * 15),
-        ("channel", "c"),
-        ("channel", "c" * 75),
+    "pin": [
         ("mapping", "m"),
         ("mapping", "m" * 100),
         ("version", "120."),
@@ -119,21 +60,17 @@ def test_shutoff_unknown_keys_refused(key: str) -> None:
         ("version", "102.0."),
         ("version", "1" * 74 + "."),
     ],
-)
-def test_pin_value_accepted_unaltered(field: str, value: Any) -> None:
-    assert normalize_pin({**PIN, field: value})[field] == value
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("product", None),
-        ("product", ""),
-        ("product", "p" * 16),
-        ("product", "Fírefox"),
-        ("channel", None),
-        ("channel", ""),
-        ("channel", "c" * 76),
+}
+REFUSED = {
+    "shutoff": [
+        ("product", 1),
+        ("channel", "nightlyÁ"),
+        ("channel", ["release"]),
+        ("comment", "c" * 501),
+        ("comment", "naïve"),
+        ("comment", 3),
+    ],
+    "pin": [
         ("channel", "bétà"),
         ("mapping", None),
         ("mapping", ""),
@@ -156,25 +93,59 @@ def test_pin_value_accepted_unaltered(field: str, value: Any) -> None:
         ("version", "١٢٠."),
         ("version", 120),
     ],
-)
-def test_pin_value_refused_naming_the_field(field: str, value: Any) -> None:
+}
+
+
+def _cases(both: list[tuple[str, Any]], own: dict[str, list[tuple[str, Any]]]) -> list[Any]:
+    return [(kind, field, value) for kind in KINDS for field, value in [*both, *own[kind]]]
+
+
+@pytest.mark.parametrize(("kind", "field", "value"), _cases(BOTH_ACCEPT, ACCEPTED))
+def test_value_accepted_unaltered(kind: str, field: str, value: Any) -> None:
+    normalize, valid = KINDS[kind]
+    assert normalize({**valid, field: value})[field] == value
+
+
+@pytest.mark.parametrize(("kind", "field", "value"), _cases(BOTH_REFUSE, REFUSED))
+def test_value_refused_naming_the_field(kind: str, field: str, value: Any) -> None:
+    normalize, valid = KINDS[kind]
     with pytest.raises(Invalid) as caught:
-        normalize_pin({**PIN, field: value})
+        normalize({**valid, field: value})
     assert caught.value.field == field
     assert caught.value.message.startswith(f"{field}: ")
 
 
-@pytest.mark.parametrize("missing", PIN_FIELDS)
-def test_pin_requires_every_column(missing: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "missing"),
+    # a shutoff's comment is optional; every column of a pin is required
+    [("shutoff", "product"), ("shutoff", "channel"), *(("pin", f) for f in PIN_FIELDS)],
+)
+def test_required_columns(kind: str, missing: str) -> None:
+    normalize, valid = KINDS[kind]
     with pytest.raises(Invalid) as caught:
-        normalize_pin({k: v for k, v in PIN.items() if k != missing})
+        normalize({k: v for k, v in valid.items() if k != missing})
     assert caught.value.field == missing
 
 
-@pytest.mark.parametrize("key", ["data_version", "when", "comment"])
-def test_pin_unknown_keys_refused(key: str) -> None:
+def test_shutoff_comment_is_optional() -> None:
+    assert normalize_shutoff({"product": "GMP", "channel": "esr"}) == {
+        "product": "GMP",
+        "channel": "esr",
+        "comment": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "value"),
+    [
+        *(("shutoff", key, "x") for key in ("data_version", "version", "Product")),
+        *(("pin", key, 1) for key in ("data_version", "when", "comment")),
+    ],
+)
+def test_unknown_keys_refused(kind: str, key: str, value: Any) -> None:
+    normalize, valid = KINDS[kind]
     with pytest.raises(Invalid) as caught:
-        normalize_pin({**PIN, key: 1})
+        normalize({**valid, key: value})
     assert caught.value.field == key
 
 
