@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 import rulelog.api.url_ids  # noqa: F401 (registers the {name:id} path convertor)
 from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.html_answers import html
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.reading import ReadModel
 from rulelog.api.admin.rules import PROBLEMS, balrog_refusals, int_query, strict_query
@@ -259,7 +260,7 @@ def rule_revisions(rule_id: int, request: Request, reader: Reader) -> Any:
         exists = rule_id in model.catalog.rules
         revisions = model.rule_revisions.of(rule_id) if exists else []
     if not exists:
-        return Response("Requested rule does not exist", status_code=404, media_type="text/html")
+        return html("Requested rule does not exist", 404)
     rows = page_of(request, revisions, 10)
     return JSONResponse({"rules": rows, "count": len(revisions)})
 
@@ -312,4 +313,4 @@ def revert_rule(
     fields = {c: change[c] for c in RULE_COLUMNS if c not in NOT_REVERTED}
     with balrog_refusals("POST"):
         service.update_rule(rule_id, data_version, fields, changed_by)
-    return Response("Excellent!", media_type="text/html")
+    return html("Excellent!")

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.html_answers import html
 from rulelog.api.admin.params import below_minimum
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.rules_schemas import (
@@ -200,7 +201,7 @@ def create_rule(
     fields = {k: v for k, v in given.items() if k != "data_version"}
     with balrog_refusals("POST"):
         rule = service.create_rule(fields, changed_by)
-    return Response(str(rule.rule_id), media_type="text/html")
+    return html(str(rule.rule_id))
 
 
 def _lookup_route(
@@ -320,4 +321,4 @@ def delete_rule(
             raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION)
     with balrog_refusals("DELETE"):
         service.delete_rule(rule_key(id_or_alias), data_version, changed_by)
-    return Response(status_code=200, media_type="text/html")
+    return html()

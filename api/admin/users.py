@@ -22,6 +22,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse, Response
 
 from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.html_answers import NEW_VERSION, html, html_answer, html_json
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.reading import CatalogReader
 from rulelog.api.admin.schemas import NewDataVersion
@@ -181,7 +182,7 @@ def _update(call: UserRequest, permission: str, body: PermissionBody) -> JSONRes
     "/users/{username}/permissions/{permission}",
     response_model=NewDataVersion,
     status_code=200,
-    responses={201: {"model": NewDataVersion, "description": "Granted"}, **WRITE_PROBLEMS},
+    responses={201: html_answer("Granted", '{"new_data_version": 1}'), **WRITE_PROBLEMS},
 )
 def put_user_permission(
     call: OnUser, permission: str = PermissionPath, body: PermissionBody = Body(...)
@@ -195,7 +196,7 @@ def put_user_permission(
     options = parse_options(body.options)
     with as_balrog_value_error(), direct_edit():
         call.service.grant_permission(call.username, permission, options, call.changed_by)
-    return JSONResponse({"new_data_version": 1}, status_code=201)
+    return html_json({"new_data_version": 1}, 201)
 
 
 @router.post(
@@ -216,7 +217,7 @@ def post_user_permission(
 
 def _revoke_route(path: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``DELETE`` of a grant: Balrog answers 200 with no body."""
-    responses: dict[int | str, dict[str, Any]] = {200: {"description": "Revoked (no body)"}}
+    responses: dict[int | str, dict[str, Any]] = {200: html_answer("Revoked (no body)")}
     return router.delete(path, response_class=Response, responses={**responses, **WRITE_PROBLEMS})
 
 
@@ -249,7 +250,7 @@ def delete_user_permission(
         direct_edit(),
     ):
         call.service.revoke_permission(call.username, permission, version, call.changed_by)
-    return Response(status_code=200)
+    return html()
 
 
 # ------------------------------------------------------------------ roles
@@ -257,11 +258,11 @@ def delete_user_permission(
 
 @router.put(
     "/users/{username}/roles/{role}",
-    response_model=NewDataVersion,
+    response_class=Response,
     status_code=200,
     responses={
-        200: {"model": NewDataVersion, "description": "Already held: nothing changed"},
-        201: {"model": NewDataVersion, "description": "Granted"},
+        200: html_answer("Already held: nothing changed", NEW_VERSION),
+        201: html_answer("Granted", '{"new_data_version": 1}'),
         **WRITE_PROBLEMS,
     },
 )
@@ -270,12 +271,12 @@ def grant_role(call: OnUser, role: str = RolePath) -> Any:
     check_param(ROLE_PARAM, role)
     held = call.roles().get(role)
     if held is not None:
-        return JSONResponse({"new_data_version": held["data_version"]})
+        return html_json({"new_data_version": held["data_version"]})
     call.service.require(call.changed_by, "role.grant")
     _may_view(call)
     with _unknown_error():
         call.service.grant_role(call.username, role, call.changed_by)
-    return JSONResponse({"new_data_version": 1}, status_code=201)
+    return html_json({"new_data_version": 1}, 201)
 
 
 @contextmanager
@@ -302,4 +303,4 @@ def revoke_role(
         )
     with _balrog_revoke_refusal("user roles", call.changed_by), _unknown_error():
         call.service.revoke_role(call.username, role, call.changed_by, data_version=version)
-    return Response(status_code=200)
+    return html()

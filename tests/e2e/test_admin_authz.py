@@ -430,6 +430,14 @@ def restore(admin: AdminClient) -> Call:
     return Call("/timeline/restore", {"channel": "beta", "to": f"position:{before}"})
 
 
+def impact_proposal(admin: AdminClient) -> Call:
+    """A what-if: validated, replayed on the (empty) sample, nothing written."""
+    make_release(admin)
+    row = {"product": FX, "channel": "release", "priority": 10, "backgroundRate": 100,
+           "update_type": "minor", "mapping": REL}  # fmt: skip
+    return Call("/impact", {"kind": "rules", "change_type": "insert", "row": row})
+
+
 def uptake(admin: AdminClient) -> Call:
     return Call("/uptake", {"product": FX, "channel": "release", "percent": 50})
 
@@ -733,6 +741,8 @@ MATRIX: list[Case] = [
     # each), and an uptake report may make changes due, so it needs what enacting needs.
     Case("POST /timeline/restore", restore, RULE_MODIFY, 200),
     Case("POST /uptake", uptake, ENACT, 200, near=((perm("rule"),),)),
+    # Asking what a change would do needs an identity, not the change's permission.
+    Case("POST /impact", impact_proposal, (), 200, near=(), denied=200, writes=False),
 ]
 
 

@@ -67,3 +67,20 @@ def test_policies_and_shutoffs_answer_as_flask_does(admin: AdminClient) -> None:
     assert shutoff.status == 201 and shutoff.headers["Content-Type"] == JSON
     gone = admin.delete("/emergency_shutoff/Thunderbird/beta", query={"data_version": 1})
     assert html(gone, 200) == ""
+
+
+def test_grants_answer_as_flask_does(admin: AdminClient) -> None:
+    new = admin.put("/users/dora/permissions/rule", {"options": '{"products": ["Firefox"]}'})
+    assert json.loads(html(new, 201)) == {"new_data_version": 1}
+    # Changing a held permission is jsonify() in Balrog: JSON.
+    changed = admin.put(
+        "/users/dora/permissions/rule", {"options": '{"products": ["Fennec"]}', "data_version": 1}
+    )
+    assert changed.status == 200 and changed.headers["Content-Type"] == JSON
+    role = admin.put("/users/dora/roles/qa")
+    assert json.loads(html(role, 201)) == {"new_data_version": 1}
+    again = admin.put("/users/dora/roles/qa")
+    assert json.loads(html(again, 200)) == {"new_data_version": 1}
+    assert html(admin.delete("/users/dora/roles/qa", query={"data_version": 1}), 200) == ""
+    gone = admin.delete("/users/dora/permissions/rule", query={"data_version": 2})
+    assert html(gone, 200) == ""
