@@ -25,8 +25,10 @@ from rulelog.api.console.rules import changed_fields, condition_of, rule_fields
 from rulelog.api.console.session import ConsoleRefusal, FormData, data_version_of
 from rulelog.domain.catalog.rules import RULE_COLUMNS
 from rulelog.domain.workflow.scheduling import KINDS
+from rulelog.projections.expectations import check_state
 from rulelog.projections.state import Catalog
 from rulelog.services.agent import Agent
+from rulelog.services.impact import scheduled_impact
 from rulelog.services.targets import target_for
 from rulelog.services.verification import ChannelViews
 
@@ -78,6 +80,23 @@ def status_of(request: Request, state: Catalog, sc: dict[str, Any], views: Any) 
     return status
 
 
+def failing_expectations(
+    request: Request, state: Catalog, rows: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """For each pending change, the expectations it makes fail on a test view (checked
+    once for the page: each expectation on live and on its channel's test view)."""
+    if not state.expectations or not any(sc["status"] == "pending" for sc in rows):
+        return {}
+    failing: dict[str, list[str]] = {}
+    for result in check_state(request.app.state.service, state):
+        test = result.get("test")
+        if test is None or test["passed"]:
+            continue
+        for blamed in test["responsible"]:
+            failing.setdefault(f"{blamed['kind']}/{blamed['sc_id']}", []).append(result["name"])
+    return failing
+
+
 @router.get("/scheduled", summary="Scheduled changes of every kind")
 def scheduled_page(request: Request, ended: bool = False) -> Any:
     moment = moment_of(request)
@@ -109,6 +128,8 @@ def scheduled_page(request: Request, ended: bool = False) -> Any:
                 if s["kind"] == "rules"
             },
             cancellable={f"{s['kind']}/{s['sc_id']}" for s in rows if may_cancel(request, s)},
+            expectations=failing_expectations(request, state, rows),
+            checked=bool(state.expectations),
         )
 
 
@@ -166,9 +187,11 @@ def rule_change_page(request: Request, sc_id: int) -> Any:
         if sc is None or sc["status"] != "pending" or sc["row"] is None:
             raise ConsoleRefusal(404, f"No pending rule change {sc_id} to modify {moment.where}.")
         condition = sc.get("condition") or {}
+        impact = scheduled_impact(request.app.state.service, state, "rules", sc_id)
         return page(
             request,
             "sc_rule.html",
+            impact=impact,
             moment=moment,
             sc=sc,
             form={**sc["row"], **condition},

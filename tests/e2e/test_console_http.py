@@ -15,7 +15,10 @@ from urllib.parse import urlencode
 
 import pytest
 
+from rulelog.services.impact import record_sample
 from tests.e2e.conftest import AdminClient, Answer
+from tests.integration.test_impact import SAMPLE, german_rule
+from tests.integration.test_impact import target as update_target
 
 PAGES = [
     "/ui/rules",
@@ -352,3 +355,25 @@ def test_at_takes_an_iso_time_epoch_milliseconds_or_a_position(demo: AdminClient
     later = _ui(demo, "GET", "/ui/rules?" + urlencode({"at": "position:999999"}))
     assert later.status == 400 and "beyond the log" in later.text
     assert "position 7 of" in _ui(demo, "GET", "/ui/rules?pos=7").text  # the no-JS control
+
+
+def test_a_change_page_shows_what_it_would_move_and_what_it_breaks(
+    admin: AdminClient, fixture_snapshot: dict
+) -> None:
+    """Expectation status beside each scheduled change; the impact on the change page."""
+    admin.service.import_snapshot(fixture_snapshot, "importer")
+    record_sample(admin.service, SAMPLE, keep=1000)
+    expect = {"release": "Firefox-121.0-build1"}
+    spec = {"name": "de-gets-121", "url": update_target("de"), "expect": expect}
+    admin.service.add_expectation(spec, "alice")
+    admin.service.add_expectation({**spec, "name": "fr-gets-121", "url": update_target("fr")}, "alice")
+    sc = admin.service.schedule_change(
+        "rules", "insert", german_rule(), {"when": "2099-01-01T00:00:00+00:00"}, "alice"
+    )
+    listed = _ui(admin, "GET", "/ui/scheduled", headers=_bearer(admin, "alice")).text
+    assert "Expectations failing on the test view: de-gets-121" in listed
+    assert "fr-gets-121" not in listed
+    change = _ui(admin, "GET", f"/ui/scheduled/rules/{sc.sc_id}", headers=_bearer(admin, "alice"))
+    assert change.status == 200
+    assert re.search(r"Of 32 sampled update requests, <strong>5</strong> would get", change.text)
+    assert "Firefox-121.0-build1</td><td>Firefox-120.0-build1</td><td>5</td>" in change.text
