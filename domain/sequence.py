@@ -19,19 +19,11 @@ from rulelog.domain import ids
 class Sequence(Aggregate):
     TOPIC = "rulelog:sequence"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:sequence.created"
-        name: str
-
-    class Advanced(Aggregate.Event):
-        TOPIC = "rulelog:sequence.advanced"
-        value: int
-
     @staticmethod
     def create_id(name: str) -> UUID:
         return ids.sequence_id(name)
 
-    @event(Created)
+    @event("Created", topic="rulelog:sequence.created")
     def __init__(self, name: str) -> None:
         self.name = name
         self.value = 0
@@ -46,6 +38,6 @@ class Sequence(Aggregate):
         if value > self.value:
             self._advance(value)
 
-    @event(Advanced)
+    @event("Advanced", topic="rulelog:sequence.advanced")
     def _advance(self, value: int) -> None:
         self.value = value

@@ -54,23 +54,11 @@ def check_username(username: object) -> str:
 class ApiToken(Aggregate):
     TOPIC = "rulelog:api-token"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:api-token.issued"
-        token_id: str
-        username: str
-        sha256: str
-        issued_by: str
-        label: str
-
-    class Revoked(Aggregate.Event):
-        TOPIC = "rulelog:api-token.revoked"
-        revoked_by: str
-
     @staticmethod
     def create_id(token_id: str) -> UUID:
         return ids.api_token_id(token_id)
 
-    @event(Created)
+    @event("Created", topic="rulelog:api-token.issued")
     def __init__(self, token_id: str, username: str, sha256: str, issued_by: str, label: str):
         self.token_id = token_id
         self.username = username
@@ -88,6 +76,6 @@ class ApiToken(Aggregate):
             raise Conflict(f"token {self.token_id} is already revoked", token_id=self.token_id)
         self._revoked(revoked_by=revoked_by)
 
-    @event(Revoked)
+    @event("Revoked", topic="rulelog:api-token.revoked")
     def _revoked(self, revoked_by: str) -> None:
         self.revoked = True

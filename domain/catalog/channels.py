@@ -53,25 +53,11 @@ def check_channel(name: object, field: str) -> str:
 class ChannelMap(Aggregate):
     TOPIC = "rulelog:channel-map"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:channel-map.created"
-
-    class Mapped(Aggregate.Event):
-        TOPIC = "rulelog:channel-map.mapped"
-        live: str
-        test: str
-        changed_by: str
-
-    class Unmapped(Aggregate.Event):
-        TOPIC = "rulelog:channel-map.unmapped"
-        test: str
-        changed_by: str
-
     @staticmethod
     def create_id() -> UUID:
         return ids.channel_map_id()
 
-    @event(Created)
+    @event("Created", topic="rulelog:channel-map.created")
     def __init__(self) -> None:
         #: test channel -> live channel
         self.tests: dict[str, str] = {}
@@ -87,7 +73,7 @@ class ChannelMap(Aggregate):
             raise Invalid("a test channel cannot itself have test channels", field="live")
         self._mapped(live=live, test=test, changed_by=changed_by)
 
-    @event(Mapped)
+    @event("Mapped", topic="rulelog:channel-map.mapped")
     def _mapped(self, live: str, test: str, changed_by: str) -> None:
         self.tests[test] = live
 
@@ -96,6 +82,6 @@ class ChannelMap(Aggregate):
             raise NotFound(f"{test} is not mapped to a live channel")
         self._unmapped(test=test, changed_by=changed_by)
 
-    @event(Unmapped)
+    @event("Unmapped", topic="rulelog:channel-map.unmapped")
     def _unmapped(self, test: str, changed_by: str) -> None:
         del self.tests[test]

@@ -20,21 +20,8 @@ from rulelog.domain.errors import NotFound
 class PinnableRelease(Recreatable):
     TOPIC = "rulelog:pinnable-release"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:pinnable-release.created"
-        product: str
-        channel: str
-        version: str
-        mapping: str
-        changed_by: str
-
     class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:pinnable-release.recreated"
-        mapping: str
-        changed_by: str
-
-    class MappingChanged(Aggregate.Event):
-        TOPIC = "rulelog:pinnable-release.mapping-changed"
         mapping: str
         changed_by: str
 
@@ -46,7 +33,7 @@ class PinnableRelease(Recreatable):
     def create_id(product: str, channel: str, version: str, **_: Any) -> UUID:
         return ids.pin_id(product, channel, version)
 
-    @event(Created)
+    @event("Created", topic="rulelog:pinnable-release.created")
     def __init__(
         self, product: str, channel: str, version: str, mapping: str, changed_by: str
     ) -> None:
@@ -71,7 +58,7 @@ class PinnableRelease(Recreatable):
         if mapping != self.mapping:
             self._record_mapping(mapping=mapping, changed_by=changed_by)
 
-    @event(MappingChanged)
+    @event("MappingChanged", topic="rulelog:pinnable-release.mapping-changed")
     def _record_mapping(self, mapping: str, changed_by: str) -> None:
         self.mapping = mapping
 

@@ -29,17 +29,6 @@ MAPPING_COLUMNS: tuple[str, ...] = ("mapping", "fallbackMapping")
 class Rule(Deletable):
     TOPIC = "rulelog:rule"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:rule.created"
-        rule_id: int
-        fields: dict[str, Any]
-        changed_by: str
-
-    class Updated(Aggregate.Event):
-        TOPIC = "rulelog:rule.updated"
-        changes: dict[str, Any]
-        changed_by: str
-
     class Deleted(Deletion, Aggregate.Event):
         TOPIC = "rulelog:rule.deleted"
         changed_by: str
@@ -64,7 +53,7 @@ class Rule(Deletable):
         normalized = normalize_rule(proposed, admin_api=admin_api)
         return cls(rule_id=rule_id, fields=normalized, changed_by=changed_by)
 
-    @event(Created)
+    @event("Created", topic="rulelog:rule.created")
     def __init__(self, rule_id: int, fields: dict[str, Any], changed_by: str) -> None:
         self.rule_id = rule_id
         self.fields = dict(fields)
@@ -106,7 +95,7 @@ class Rule(Deletable):
         self._record_update(changes=changes, changed_by=changed_by)
         return changes
 
-    @event(Updated)
+    @event("Updated", topic="rulelog:rule.updated")
     def _record_update(self, changes: dict[str, Any], changed_by: str) -> None:
         self.fields.update(changes)
 
@@ -120,32 +109,20 @@ class AliasClaim(Aggregate):
 
     TOPIC = "rulelog:rule-alias"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:rule-alias.created"
-        alias: str
-        rule_id: int
-
-    class Claimed(Aggregate.Event):
-        TOPIC = "rulelog:rule-alias.claimed"
-        rule_id: int
-
-    class Released(Aggregate.Event):
-        TOPIC = "rulelog:rule-alias.released"
-
     @staticmethod
     def create_id(alias: str, **_: Any) -> UUID:
         return ids.alias_id(alias)
 
-    @event(Created)
+    @event("Created", topic="rulelog:rule-alias.created")
     def __init__(self, alias: str, rule_id: int) -> None:
         self.alias = alias
         self.rule_id: int | None = rule_id
 
-    @event(Claimed)
+    @event("Claimed", topic="rulelog:rule-alias.claimed")
     def claim(self, rule_id: int) -> None:
         self.rule_id = rule_id
 
-    @event(Released)
+    @event("Released", topic="rulelog:rule-alias.released")
     def release(self) -> None:
         self.rule_id = None
 

@@ -20,13 +20,6 @@ from rulelog.domain.errors import NotFound
 class EmergencyShutoff(Recreatable):
     TOPIC = "rulelog:emergency-shutoff"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:emergency-shutoff.created"
-        product: str
-        channel: str
-        comment: str | None
-        changed_by: str
-
     class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:emergency-shutoff.recreated"
         comment: str | None
@@ -40,7 +33,7 @@ class EmergencyShutoff(Recreatable):
     def create_id(product: str, channel: str, **_: Any) -> UUID:
         return ids.shutoff_id(product, channel)
 
-    @event(Created)
+    @event("Created", topic="rulelog:emergency-shutoff.created")
     def __init__(self, product: str, channel: str, comment: str | None, changed_by: str) -> None:
         self.product = product
         self.channel = channel

@@ -66,11 +66,6 @@ class Expectation(Aggregate):
     class Changed(Written):
         TOPIC = "rulelog:expectation.changed"
 
-    class Removed(Aggregate.Event):
-        TOPIC = "rulelog:expectation.removed"
-        changed_by: str
-        reason: str | None
-
     @staticmethod
     def create_id(name: str, **_: Any) -> UUID:
         return ids.expectation_id(name)
@@ -112,7 +107,7 @@ class Expectation(Aggregate):
         self.require_live()
         self._removed(changed_by=changed_by, reason=reason)
 
-    @event(Removed)
+    @event("Removed", topic="rulelog:expectation.removed")
     def _removed(self, changed_by: str, reason: str | None) -> None:
         self.removed = True
 
