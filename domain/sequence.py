@@ -9,8 +9,6 @@ retries with a fresh read. No id is ever handed out twice.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
@@ -19,9 +17,7 @@ from rulelog.domain import ids
 class Sequence(Aggregate):
     TOPIC = "rulelog:sequence"
 
-    @staticmethod
-    def create_id(name: str) -> UUID:
-        return ids.sequence_id(name)
+    create_id = staticmethod(ids.sequence_id)
 
     @event("Created", topic="rulelog:sequence.created")
     def __init__(self, name: str) -> None:

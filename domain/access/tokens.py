@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -54,9 +53,7 @@ def check_username(username: object) -> str:
 class ApiToken(Aggregate):
     TOPIC = "rulelog:api-token"
 
-    @staticmethod
-    def create_id(token_id: str) -> UUID:
-        return ids.api_token_id(token_id)
+    create_id = staticmethod(ids.api_token_id)
 
     @event("Created", topic="rulelog:api-token.issued")
     def __init__(self, token_id: str, username: str, sha256: str, issued_by: str, label: str):

@@ -11,7 +11,6 @@ concurrent writers.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -73,9 +72,7 @@ class User(Aggregate):
     class RoleRevoked(_RoleEvent):
         TOPIC = "rulelog:user.role-revoked"
 
-    @staticmethod
-    def create_id(username: str) -> UUID:
-        return ids.user_id(username)
+    create_id = staticmethod(ids.user_id)
 
     @event(Created)
     def __init__(self, username: str, created_by: str | None = None) -> None:
@@ -167,9 +164,7 @@ class RoleRoster(Aggregate):
     class Left(_HolderEvent):
         TOPIC = "rulelog:role-roster.left"
 
-    @staticmethod
-    def create_id(role: str) -> UUID:
-        return ids.role_roster_id(role)
+    create_id = staticmethod(ids.role_roster_id)
 
     @event(Created)
     def __init__(self, role: str, created_by: str | None = None) -> None:

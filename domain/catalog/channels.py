@@ -18,7 +18,6 @@ a test channel on its own, that channel is hand-kept (see
 from __future__ import annotations
 
 import re
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -53,9 +52,7 @@ def check_channel(name: object, field: str) -> str:
 class ChannelMap(Aggregate):
     TOPIC = "rulelog:channel-map"
 
-    @staticmethod
-    def create_id() -> UUID:
-        return ids.channel_map_id()
+    create_id = staticmethod(ids.channel_map_id)
 
     @event("Created", topic="rulelog:channel-map.created")
     def __init__(self) -> None:

@@ -8,7 +8,6 @@ shutoff: exists or not, re-creation continues the stream.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -29,9 +28,7 @@ class PinnableRelease(Recreatable):
         TOPIC = "rulelog:pinnable-release.deleted"
         changed_by: str
 
-    @staticmethod
-    def create_id(product: str, channel: str, version: str, **_: Any) -> UUID:
-        return ids.pin_id(product, channel, version)
+    create_id = staticmethod(ids.pin_id)
 
     @event("Created", topic="rulelog:pinnable-release.created")
     def __init__(

@@ -7,7 +7,6 @@ A release can be deleted and created again under the same name
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -103,9 +102,7 @@ class Release(Recreatable):
         parts: dict[str, Any]
         changed_by: str
 
-    @staticmethod
-    def create_id(name: str, **_: Any) -> UUID:
-        return ids.release_id(name)
+    create_id = staticmethod(ids.release_id)
 
     @event("Created", topic="rulelog:release.created")
     def __init__(
@@ -235,9 +232,7 @@ class ReleaseUsage(Aggregate):
 
     TOPIC = "rulelog:release-usage"
 
-    @staticmethod
-    def create_id(name: str) -> UUID:
-        return ids.release_usage_id(name)
+    create_id = staticmethod(ids.release_usage_id)
 
     @event("Created", topic="rulelog:release-usage.created")
     def __init__(self, name: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -33,9 +32,7 @@ class Rule(Deletable):
         TOPIC = "rulelog:rule.deleted"
         changed_by: str
 
-    @staticmethod
-    def create_id(rule_id: int, **_: Any) -> UUID:
-        return ids.rule_id(rule_id)
+    create_id = staticmethod(ids.rule_id)
 
     @classmethod
     def create(
@@ -109,9 +106,7 @@ class AliasClaim(Aggregate):
 
     TOPIC = "rulelog:rule-alias"
 
-    @staticmethod
-    def create_id(alias: str, **_: Any) -> UUID:
-        return ids.alias_id(alias)
+    create_id = staticmethod(ids.alias_id)
 
     @event("Created", topic="rulelog:rule-alias.created")
     def __init__(self, alias: str, rule_id: int) -> None:

@@ -8,7 +8,6 @@ Like Balrog's emergency_shutoffs table, a shutoff is a row keyed by
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -29,9 +28,7 @@ class EmergencyShutoff(Recreatable):
         TOPIC = "rulelog:emergency-shutoff.deleted"
         changed_by: str
 
-    @staticmethod
-    def create_id(product: str, channel: str, **_: Any) -> UUID:
-        return ids.shutoff_id(product, channel)
+    create_id = staticmethod(ids.shutoff_id)
 
     @event("Created", topic="rulelog:emergency-shutoff.created")
     def __init__(self, product: str, channel: str, comment: str | None, changed_by: str) -> None:

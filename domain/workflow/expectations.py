@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -66,9 +65,7 @@ class Expectation(Aggregate):
     class Changed(Written):
         TOPIC = "rulelog:expectation.changed"
 
-    @staticmethod
-    def create_id(name: str, **_: Any) -> UUID:
-        return ids.expectation_id(name)
+    create_id = staticmethod(ids.expectation_id)
 
     @event(Created)
     def __init__(

@@ -8,7 +8,6 @@ them, and each row keeps its own data_version as in Balrog.
 from __future__ import annotations
 
 from typing import Any, Literal
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -31,9 +30,7 @@ def policy_key(kind: str, row: dict[str, Any]) -> str:
 class SignoffPolicies(Aggregate):
     TOPIC = "rulelog:signoff-policies"
 
-    @staticmethod
-    def create_id() -> UUID:
-        return ids.signoff_policies_id()
+    create_id = staticmethod(ids.signoff_policies_id)
 
     @event("Created", topic="rulelog:signoff-policies.created")
     def __init__(self) -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Literal
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -171,9 +170,7 @@ class ScheduledChange(Aggregate):
         verification: dict[str, Any]
         upcast_v1_v2 = fields_added(verification={})
 
-    @staticmethod
-    def create_id(kind: str, sc_id: int, **_: Any) -> UUID:
-        return ids.scheduled_change_id(kind, sc_id)
+    create_id = staticmethod(ids.scheduled_change_id)
 
     @event(Created)
     def __init__(
@@ -349,9 +346,7 @@ class PendingTarget(Aggregate):
 
     TOPIC = "rulelog:pending-target"
 
-    @staticmethod
-    def create_id(kind: str, target: str, **_: Any) -> UUID:
-        return ids.pending_target_id(kind, target)
+    create_id = staticmethod(ids.pending_target_id)
 
     @event("Created", topic="rulelog:pending-target.created")
     def __init__(self, kind: str, target: str, sc_id: int) -> None:

@@ -8,8 +8,6 @@ and the log says which report made it due.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
@@ -27,9 +25,7 @@ def check_percent(value: object) -> float:
 class Uptake(Aggregate):
     TOPIC = "rulelog:uptake"
 
-    @staticmethod
-    def create_id(product: str, channel: str) -> UUID:
-        return ids.uptake_id(product, channel)
+    create_id = staticmethod(ids.uptake_id)
 
     @event("Created", topic="rulelog:uptake.created")
     def __init__(self, product: str, channel: str) -> None:
