@@ -13,11 +13,13 @@ from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.catalog.recreatable import Deletion, Recreatable, Recreation
-from rulelog.domain.errors import NotFound
 
 
 class PinnableRelease(Recreatable):
     TOPIC = "rulelog:pinnable-release"
+    BALROG_COLUMNS = ("product", "channel", "version", "mapping")
+    KEY_COLUMNS = ("product", "channel", "version")
+    NOT_FOUND = "no pin {version} for {product} on {channel}"
 
     class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:pinnable-release.recreated"
@@ -42,13 +44,8 @@ class PinnableRelease(Recreatable):
         self.deleted = False
         self._base_version = 0
 
-    def not_found(self) -> NotFound:
-        return NotFound(
-            f"no pin {self.pin_version} for {self.product} on {self.channel}",
-            product=self.product,
-            channel=self.channel,
-            version=self.pin_version,
-        )
+    def column(self, name: str) -> Any:
+        return self.pin_version if name == "version" else super().column(name)
 
     def change_mapping(self, mapping: str, changed_by: str) -> None:
         self.require_live()
@@ -58,12 +55,3 @@ class PinnableRelease(Recreatable):
     @event("MappingChanged", topic="rulelog:pinnable-release.mapping-changed")
     def _record_mapping(self, mapping: str, changed_by: str) -> None:
         self.mapping = mapping
-
-    def as_balrog(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "channel": self.channel,
-            "version": self.pin_version,
-            "mapping": self.mapping,
-            "data_version": self.data_version,
-        }

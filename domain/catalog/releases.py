@@ -74,6 +74,8 @@ class Release(Recreatable):
     """
 
     TOPIC = "rulelog:release"
+    #: As Balrog's release list shows it (without the blob).
+    BALROG_COLUMNS = ("name", "product", "read_only")
     #: 2: ``part_versions`` (snapshots of version 1 get them from the blob).
     class_version = 2
 
@@ -182,15 +184,6 @@ class Release(Recreatable):
 
     def check_deletable(self) -> None:
         self.require_writable()
-
-    def as_balrog(self) -> dict[str, Any]:
-        """The release as Balrog's list shows it (without the blob)."""
-        return {
-            "name": self.name,
-            "product": self.product,
-            "read_only": self.read_only,
-            "data_version": self.data_version,
-        }
 
 
 def apply_parts(

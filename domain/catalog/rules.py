@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate, event
 from rulelog.domain import ids
 from rulelog.domain.catalog.recreatable import Deletable, Deletion
 from rulelog.domain.catalog.rule_fields import RULE_FIELDS, normalize_rule
-from rulelog.domain.errors import Invalid, NotFound
+from rulelog.domain.errors import Invalid
 
 #: The columns of a rule other than its id, in Balrog's order.
 RULE_COLUMNS: tuple[str, ...] = tuple(f for f in RULE_FIELDS if f != "rule_id")
@@ -27,6 +27,8 @@ MAPPING_COLUMNS: tuple[str, ...] = ("mapping", "fallbackMapping")
 
 class Rule(Deletable):
     TOPIC = "rulelog:rule"
+    KEY_COLUMNS = ("rule_id",)
+    NOT_FOUND = "rule {rule_id} does not exist"
 
     class Deleted(Deletion, Aggregate.Event):
         TOPIC = "rulelog:rule.deleted"
@@ -62,9 +64,6 @@ class Rule(Deletable):
 
     def mapped_releases(self) -> set[str]:
         return {self.fields[c] for c in MAPPING_COLUMNS if self.fields.get(c)}
-
-    def not_found(self) -> NotFound:
-        return NotFound(f"rule {self.rule_id} does not exist", rule_id=self.rule_id)
 
     def diff(self, proposed: Mapping[str, Any]) -> dict[str, Any]:
         """The validated subset of ``proposed`` that differs from the rule now.

@@ -7,17 +7,17 @@ Like Balrog's emergency_shutoffs table, a shutoff is a row keyed by
 
 from __future__ import annotations
 
-from typing import Any
-
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.catalog.recreatable import Deletion, Recreatable, Recreation
-from rulelog.domain.errors import NotFound
 
 
 class EmergencyShutoff(Recreatable):
     TOPIC = "rulelog:emergency-shutoff"
+    BALROG_COLUMNS = ("product", "channel", "comment")
+    KEY_COLUMNS = ("product", "channel")
+    NOT_FOUND = "no emergency shutoff for {product} on {channel}"
 
     class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:emergency-shutoff.recreated"
@@ -37,18 +37,3 @@ class EmergencyShutoff(Recreatable):
         self.comment = comment
         self.deleted = False
         self._base_version = 0
-
-    def not_found(self) -> NotFound:
-        return NotFound(
-            f"no emergency shutoff for {self.product} on {self.channel}",
-            product=self.product,
-            channel=self.channel,
-        )
-
-    def as_balrog(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "channel": self.channel,
-            "comment": self.comment,
-            "data_version": self.data_version,
-        }
