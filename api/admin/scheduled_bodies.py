@@ -49,39 +49,30 @@ REQUIRED_ON_CREATE = {
     "emergency_shutoff": ("product", "channel"),
 }
 
+
+def _versioned(insert: tuple[str, ...], update: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """A data-versioned kind's modifiable fields: ``when`` always, the row's own
+    on insert and update, the ``data_version`` an update or delete is against."""
+    return {
+        "insert": ("when", *insert),
+        "update": ("when", *update, "data_version"),
+        "delete": ("when", "data_version"),
+    }
+
+
 #: Fields a modification may change, per kind and change type (Balrog drops the others).
 MODIFIABLE = {
     "rules": None,  # every rule column but rule_id; see _rule_modifiable
-    "releases": {
-        "insert": ("when", "name", "product", "data"),
-        "update": ("when", "data", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "permissions": {
-        "insert": ("when", "options", "permission", "username"),
-        "update": ("when", "options", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "required_signoffs/product": {
-        "insert": ("when", "product", "channel", "role", "signoffs_required"),
-        "update": ("when", "signoffs_required", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "required_signoffs/permissions": {
-        "insert": ("when", "product", "role", "signoffs_required"),
-        "update": ("when", "signoffs_required", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "pinnable_releases": {
-        "insert": ("when", "product", "channel", "version", "mapping"),
-        "update": ("when", "mapping", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "emergency_shutoff": {
-        "insert": ("when", "comment"),
-        "update": ("when",),
-        "delete": ("when",),
-    },
+    "releases": _versioned(("name", "product", "data"), ("data",)),
+    "permissions": _versioned(("options", "permission", "username"), ("options",)),
+    "required_signoffs/product": _versioned(
+        ("product", "channel", "role", "signoffs_required"), ("signoffs_required",)
+    ),
+    "required_signoffs/permissions": _versioned(
+        ("product", "role", "signoffs_required"), ("signoffs_required",)
+    ),
+    "pinnable_releases": _versioned(("product", "channel", "version", "mapping"), ("mapping",)),
+    "emergency_shutoff": {"insert": ("when", "comment"), "update": ("when",), "delete": ("when",)},
 }
 RULE_DELETE_FIELDS = ("when", "telemetry_product", "telemetry_channel", "telemetry_uptake")
 NOT_TARGET = {
