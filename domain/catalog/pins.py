@@ -26,9 +26,8 @@ class PinnableRelease(Recreatable):
         mapping: str
         changed_by: str
 
-    class Deleted(Deletion, Aggregate.Event):
+    class Deleted(Deletion):
         TOPIC = "rulelog:pinnable-release.deleted"
-        changed_by: str
 
     create_id = staticmethod(ids.pin_id)
 

@@ -9,7 +9,7 @@ sees Balrog's numbers.
 
 Each kind keeps its own event classes, with their own ``TOPIC`` strings and
 fields (stored events are read by topic, so those never change); a kind's
-``Deleted`` event mixes in :class:`Deletion` and its ``Recreated`` event
+``Deleted`` event is a :class:`Deletion` and its ``Recreated`` event
 :class:`Recreation`, which say how the event applies. The base holds the
 commands and the bookkeeping every such row shares.
 """
@@ -27,8 +27,11 @@ from rulelog.domain.errors import NotFound
 _EVENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Aggregate.Event))
 
 
-class Deletion:
-    """Mixed into a kind's ``Deleted`` event: applying it marks the row deleted."""
+class Deletion(Aggregate.Event):
+    """A kind's ``Deleted`` event subclasses this and adds only its ``TOPIC``:
+    it says who deleted the row, and applying it marks the row deleted."""
+
+    changed_by: str
 
     def apply(self, aggregate: Any) -> None:
         aggregate.deleted = True
@@ -51,7 +54,7 @@ class Recreation:
 class Deletable(Aggregate):
     """A row that is deleted by an event and then answers "not found".
 
-    Subclasses define ``Deleted`` (mixing in :class:`Deletion`), set
+    Subclasses define ``Deleted`` (a :class:`Deletion`), set
     ``self.deleted = False`` when created and name their columns below (or
     override what they use them for). No class annotations here:
     eventsourcing would make them dataclass fields.

@@ -90,9 +90,8 @@ class Release(Recreatable):
         read_only: bool
         changed_by: str
 
-    class Deleted(Deletion, Aggregate.Event):
+    class Deleted(Deletion):
         TOPIC = "rulelog:release.deleted"
-        changed_by: str
 
     class PartsChanged(Aggregate.Event):
         """A v2 write: the new base (None: unchanged) and the parts it set or

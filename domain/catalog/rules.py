@@ -30,9 +30,8 @@ class Rule(Deletable):
     KEY_COLUMNS = ("rule_id",)
     NOT_FOUND = "rule {rule_id} does not exist"
 
-    class Deleted(Deletion, Aggregate.Event):
+    class Deleted(Deletion):
         TOPIC = "rulelog:rule.deleted"
-        changed_by: str
 
     create_id = staticmethod(ids.rule_id)
 

@@ -24,9 +24,8 @@ class EmergencyShutoff(Recreatable):
         comment: str | None
         changed_by: str
 
-    class Deleted(Deletion, Aggregate.Event):
+    class Deleted(Deletion):
         TOPIC = "rulelog:emergency-shutoff.deleted"
-        changed_by: str
 
     create_id = staticmethod(ids.shutoff_id)
 
