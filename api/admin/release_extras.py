@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse, Response
 
 from rulelog.api.admin.deps import Actor, Reader, Service
 from rulelog.api.admin.html_answers import NEW_VERSION, html, html_answer, html_json
+from rulelog.api.admin.paging import Page
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.release_schemas import (
     ReadOnlyOut,
@@ -133,14 +134,12 @@ def read_only_required_signoffs(release: str, reader: Reader) -> Any:
 def list_revisions(
     release: str,
     service: Service,
-    page: int = Query(1, ge=1),
-    limit: int = Query(10, ge=1),
+    paging: Page,
 ) -> Any:
     if find_release(service, release) is None:
         return html("Requested object does not exist", 404)
     revisions = release_revisions(service, release)
-    start = limit * (page - 1)
-    shown = annotate(revisions[start : start + limit])
+    shown = annotate(paging.of(revisions))
     return JSONResponse({"count": len(revisions), "revisions": shown})
 
 
