@@ -4,6 +4,9 @@ The SQLAlchemy event store needs UUID aggregate ids. Deriving them with uuid5
 from the natural key (rule id, alias, release name, ...) means a lookup by key
 is a plain repository get, and two writers creating the same key collide on
 the store's unique (id, version) constraint instead of creating duplicates.
+
+Each aggregate's ``create_id`` is its kind's function here: eventsourcing
+passes it the constructor's arguments of the same names.
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ retries with a fresh read. No id is ever handed out twice.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
@@ -19,19 +17,9 @@ from rulelog.domain import ids
 class Sequence(Aggregate):
     TOPIC = "rulelog:sequence"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:sequence.created"
-        name: str
+    create_id = staticmethod(ids.sequence_id)
 
-    class Advanced(Aggregate.Event):
-        TOPIC = "rulelog:sequence.advanced"
-        value: int
-
-    @staticmethod
-    def create_id(name: str) -> UUID:
-        return ids.sequence_id(name)
-
-    @event(Created)
+    @event("Created", topic="rulelog:sequence.created")
     def __init__(self, name: str) -> None:
         self.name = name
         self.value = 0
@@ -46,6 +34,6 @@ class Sequence(Aggregate):
         if value > self.value:
             self._advance(value)
 
-    @event(Advanced)
+    @event("Advanced", topic="rulelog:sequence.advanced")
     def _advance(self, value: int) -> None:
         self.value = value

@@ -29,7 +29,7 @@ from rulelog.domain.bounds import id_from
 from rulelog.domain.errors import Invalid, NotFound
 from rulelog.domain.workflow.scheduling import ScheduledChange, check_kind
 from rulelog.domain.workflow.signoff_rules import Requirement, is_satisfied, missing
-from rulelog.projections.log import LoggedEvent, read_log
+from rulelog.projections.log import LoggedEvent, decode, read_log
 from rulelog.projections.state import Catalog, blob_sha
 from rulelog.projections.timeline import Timeline, from_us, positions_table
 
@@ -53,13 +53,7 @@ def _decode(app: Application, record: Any) -> LoggedEvent:
         topic=record.topic,
         state=bytes(state) if isinstance(state, memoryview) else state,
     )
-    return LoggedEvent(
-        position=notification.id,
-        topic=notification.topic,
-        originator_id=notification.originator_id,
-        originator_version=notification.originator_version,
-        event=app.mapper.to_domain_event(notification),
-    )
+    return decode(app, notification)
 
 
 def _query(app: Application, where: Callable[[Any], Any]) -> list[LoggedEvent] | None:

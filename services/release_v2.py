@@ -34,6 +34,7 @@ from rulelog.domain.catalog.release_parts import (
     get_path,
     nested,
     parts_of,
+    set_path,
 )
 from rulelog.domain.catalog.releases import Release, apply_parts, check_release_identity
 from rulelog.domain.errors import Conflict, Invalid, NotFound, SignoffRequired
@@ -217,7 +218,7 @@ class ReleasesV2:
                 raise outdated(f"{release.name} {key}", stored, given)
             parts[key] = data
             if data is not None:
-                _set(answer, path, (stored or 0) + 1)
+                set_path(answer, path, (stored or 0) + 1)
         return answer, {"base": new_base, "parts": parts}
 
     def _write(
@@ -315,12 +316,12 @@ class ReleasesV2:
             detail = _sc_detail(sc, "insert", when)
             answer[BASE] = detail
             for path in parts_of(blob):
-                _set(answer, path, detail)
+                set_path(answer, path, detail)
             return answer
         self.app.create_release(name, product, blob, changed_by)
         answer[BASE] = 1
         for path in parts_of(blob):
-            _set(answer, path, 1)
+            set_path(answer, path, 1)
         return answer
 
     def _schedule(
@@ -346,7 +347,7 @@ class ReleasesV2:
                 if data is None
                 else ("update" if key in release.part_versions else "insert")
             )
-            _set(answer, path, _sc_detail(sc, kind, when))
+            set_path(answer, path, _sc_detail(sc, kind, when))
         return answer
 
     # --------------------------------------------------- other v2 commands
@@ -442,16 +443,6 @@ def _to_validate(new_blob: dict[str, Any], change: dict[str, Any]) -> dict[str, 
         tuple(key.split(".")[1:]): data for key, data in change["parts"].items() if data is not None
     }
     return compose(base_of(new_blob), written)
-
-
-def _set(root: dict[str, Any], path: Path, value: Any) -> None:
-    node = root
-    for step in path[:-1]:
-        child = node.get(step)
-        if not isinstance(child, dict):
-            child = node[step] = {}
-        node = child
-    node[path[-1]] = value
 
 
 def _sc_detail(sc: ScheduledChange, change_type: str, when: int) -> dict[str, Any]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse, Response
 
 from rulelog.api.admin.deps import Actor, Reader, Service
 from rulelog.api.admin.html_answers import NEW_VERSION, html, html_answer, html_json
+from rulelog.api.admin.paging import Page
 from rulelog.api.admin.problems import Problem
+from rulelog.api.admin.reading import ReadModel
 from rulelog.api.admin.release_schemas import (
     ReadOnlyOut,
     ReleaseReadOnlyBody,
@@ -45,6 +47,14 @@ def _not_found(release: str) -> Problem:
     return Problem(404, f"Release: {release} not found")
 
 
+def _live_row(model: ReadModel, release: str) -> dict[str, Any]:
+    """The release's row in the read model; Balrog's 404 when there is none."""
+    row = model.catalog.releases.get(release)
+    if row is None:
+        raise _not_found(release)
+    return row
+
+
 @router.get(
     "/releases/{release}/read_only",
     response_model=ReadOnlyOut,
@@ -52,10 +62,7 @@ def _not_found(release: str) -> Problem:
 )
 def get_read_only(release: str, reader: Reader) -> Any:
     with reader.current() as model:
-        row = model.catalog.releases.get(release)
-        read_only = None if row is None else bool(row["read_only"])
-    if read_only is None:
-        raise _not_found(release)
+        read_only = bool(_live_row(model, release)["read_only"])
     return JSONResponse({"read_only": read_only})
 
 
@@ -112,14 +119,12 @@ def _has_pending_change(reader: Reader, release: str) -> bool:
 def read_only_required_signoffs(release: str, reader: Reader) -> Any:
     """What making the release writable needs at most: every policy of its product."""
     with reader.current() as model:
-        row = model.catalog.releases.get(release)
+        product = _live_row(model, release)["product"]
         policies = list(model.catalog.policies["product"].values())
-    if row is None:
-        raise _not_found(release)
     reqs = [
         Requirement(p["role"], int(p["signoffs_required"]))
         for p in policies
-        if p["product"] == row["product"]
+        if p["product"] == product
     ]
     signoffs = {r.role: r.signoffs_required for r in reduce_requirements(reqs)}
     return JSONResponse({"required_signoffs": signoffs})
@@ -133,14 +138,12 @@ def read_only_required_signoffs(release: str, reader: Reader) -> Any:
 def list_revisions(
     release: str,
     service: Service,
-    page: int = Query(1, ge=1),
-    limit: int = Query(10, ge=1),
+    paging: Page,
 ) -> Any:
     if find_release(service, release) is None:
         return html("Requested object does not exist", 404)
     revisions = release_revisions(service, release)
-    start = limit * (page - 1)
-    shown = annotate(revisions[start : start + limit])
+    shown = annotate(paging.of(revisions))
     return JSONResponse({"count": len(revisions), "revisions": shown})
 
 

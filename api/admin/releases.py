@@ -59,6 +59,15 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ProblemDoc}}
 COLUMNS = ("name", "product", "data_version", "read_only", "rule_ids", "rule_info")
 
 
+def changed_or_created(changed: str, created: str) -> dict[int | str, dict[str, Any]]:
+    """A write's answers: 200 when it changed a release, 201 when it made a new one."""
+    return {
+        200: html_answer(changed, NEW_VERSION),
+        201: html_answer(created, NEW_VERSION),
+        **WRITE_PROBLEMS,
+    }
+
+
 def serialize_requirements(reqs: Any) -> dict[str, int]:
     """``{role: signoffs}``, the strictest count per role."""
     return {r.role: r.signoffs_required for r in reduce_requirements(reqs)}
@@ -220,11 +229,7 @@ def put_release(
 @router.post(
     "/releases/{release}",
     response_class=Response,
-    responses={
-        200: html_answer("Merged", NEW_VERSION),
-        201: html_answer("The release was created", NEW_VERSION),
-        **WRITE_PROBLEMS,
-    },
+    responses=changed_or_created("Merged", "The release was created"),
 )
 def post_release(
     release: str, service: Service, changed_by: Actor, body: PartialReleaseBody = Body(...)
@@ -293,11 +298,7 @@ def get_locale(release: str, platform: str, locale: str, service: Service, reade
 @router.put(
     "/releases/{release}/builds/{platform}/{locale}",
     response_class=Response,
-    responses={
-        200: html_answer("The locale was updated", NEW_VERSION),
-        201: html_answer("The locale (or release) is new", NEW_VERSION),
-        **WRITE_PROBLEMS,
-    },
+    responses=changed_or_created("The locale was updated", "The locale (or release) is new"),
 )
 def put_locale(
     release: str,

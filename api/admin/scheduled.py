@@ -20,6 +20,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from rulelog.api.admin.deps import Actor, Reader, Service
+from rulelog.api.admin.paging import Page
 from rulelog.api.admin.params import below_minimum
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.release_blob_errors import blob_errors
@@ -326,15 +327,13 @@ def _register(kind: str) -> None:
     def revisions(
         sc_id: ScId,
         reader: Reader,
-        page: int = Query(1, ge=1),
-        limit: int = Query(10, ge=1),
+        paging: Page,
     ) -> Any:
         with reader.current() as model:
             if visible(model.catalog, kind, sc_id) is None:
                 raise Problem(404, "Scheduled change does not exist", title="Not Found")
             found = model.sc_revisions.of(kind, sc_id)
-            start = limit * (page - 1)
-            rows = [revision_row(r) for r in found[start : start + limit]]
+            rows = [revision_row(r) for r in paging.of(found)]
         return JSONResponse({"revisions": rows, "count": len(found)})
 
     def revert(

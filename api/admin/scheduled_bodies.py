@@ -49,39 +49,30 @@ REQUIRED_ON_CREATE = {
     "emergency_shutoff": ("product", "channel"),
 }
 
+
+def _versioned(insert: tuple[str, ...], update: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """A data-versioned kind's modifiable fields: ``when`` always, the row's own
+    on insert and update, the ``data_version`` an update or delete is against."""
+    return {
+        "insert": ("when", *insert),
+        "update": ("when", *update, "data_version"),
+        "delete": ("when", "data_version"),
+    }
+
+
 #: Fields a modification may change, per kind and change type (Balrog drops the others).
 MODIFIABLE = {
     "rules": None,  # every rule column but rule_id; see _rule_modifiable
-    "releases": {
-        "insert": ("when", "name", "product", "data"),
-        "update": ("when", "data", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "permissions": {
-        "insert": ("when", "options", "permission", "username"),
-        "update": ("when", "options", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "required_signoffs/product": {
-        "insert": ("when", "product", "channel", "role", "signoffs_required"),
-        "update": ("when", "signoffs_required", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "required_signoffs/permissions": {
-        "insert": ("when", "product", "role", "signoffs_required"),
-        "update": ("when", "signoffs_required", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "pinnable_releases": {
-        "insert": ("when", "product", "channel", "version", "mapping"),
-        "update": ("when", "mapping", "data_version"),
-        "delete": ("when", "data_version"),
-    },
-    "emergency_shutoff": {
-        "insert": ("when", "comment"),
-        "update": ("when",),
-        "delete": ("when",),
-    },
+    "releases": _versioned(("name", "product", "data"), ("data",)),
+    "permissions": _versioned(("options", "permission", "username"), ("options",)),
+    "required_signoffs/product": _versioned(
+        ("product", "channel", "role", "signoffs_required"), ("signoffs_required",)
+    ),
+    "required_signoffs/permissions": _versioned(
+        ("product", "role", "signoffs_required"), ("signoffs_required",)
+    ),
+    "pinnable_releases": _versioned(("product", "channel", "version", "mapping"), ("mapping",)),
+    "emergency_shutoff": {"insert": ("when", "comment"), "update": ("when",), "delete": ("when",)},
 }
 RULE_DELETE_FIELDS = ("when", "telemetry_product", "telemetry_channel", "telemetry_uptake")
 NOT_TARGET = {
@@ -238,6 +229,22 @@ def _check_mappings(what: dict[str, Any], releases: Container[str], *, insert: b
             raise Problem(400, f"Invalid {name} value. No release name found in DB")
 
 
+def _check_insert_values(row: dict[str, Any], *, absent_ok: bool, wording: str) -> None:
+    """Balrog's "Null/Empty Value" check of the columns a new rule needs. Its two
+    views differ: creating the change refuses a missing column ("null/empty"),
+    modifying it only one sent as null ("null"); both refuse a blank string."""
+    for name in ("update_type", "backgroundRate", "priority"):
+        value = row.get(name)
+        null = value is None and (name in row or not absent_ok)
+        if null or (isinstance(value, str) and not value.strip()):
+            raise Problem(
+                400,
+                "Null/Empty Value",
+                exception=f"{name} cannot be set to {wording} "
+                "when scheduling insertion of a new rule",
+            )
+
+
 def _target_row(what: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in what.items() if k not in NOT_TARGET}
 
@@ -310,15 +317,7 @@ def _rule_creation(
             if not kept.get(name):
                 raise missing(name)
     elif change_type == "insert":
-        for name in ("update_type", "backgroundRate", "priority"):
-            value = kept.get(name)
-            if value is None or (isinstance(value, str) and not value.strip()):
-                raise Problem(
-                    400,
-                    "Null/Empty Value",
-                    exception=f"{name} cannot be set to null/empty "
-                    "when scheduling insertion of a new rule",
-                )
+        _check_insert_values(kept, absent_ok=False, wording="null/empty")
     if change_type in ("update", "insert"):
         kept = _strip_rule_form(kept)
         _check_mappings(kept, releases, insert=change_type == "insert")
@@ -414,15 +413,7 @@ def _rule_modifiable(
     if change_type == "update" and not what.get("data_version"):
         raise missing("data_version")
     if change_type == "insert":
-        for name in ("update_type", "backgroundRate", "priority"):
-            value = what.get(name)
-            if (name in what and value is None) or (isinstance(value, str) and not value.strip()):
-                raise Problem(
-                    400,
-                    "Null/Empty Value",
-                    exception=f"{name} cannot be set to null "
-                    "when scheduling insertion of a new rule",
-                )
+        _check_insert_values(what, absent_ok=True, wording="null")
     if change_type in ("update", "insert"):
         what = _strip_rule_form(what)
         _check_mappings(what, releases, insert=False)

@@ -114,8 +114,8 @@ class SCModified(BaseModel):
     signoffs: dict[str, str]
 
 
-class SCRow(BaseModel):
-    """A scheduled change: its columns, the target's columns and conditions, signoffs."""
+class SCColumns(BaseModel):
+    """The columns of Balrog's scheduled-change tables, shown first in every answer."""
 
     model_config = Loose
     sc_id: int
@@ -123,6 +123,11 @@ class SCRow(BaseModel):
     complete: bool
     change_type: str
     sc_data_version: int
+
+
+class SCRow(SCColumns):
+    """A scheduled change: its columns, the target's columns and conditions, signoffs."""
+
     data_version: int | None = None
     when: int | None = None
     signoffs: dict[str, str]
@@ -138,15 +143,9 @@ class SCOne(BaseModel):
     scheduled_change: SCRow
 
 
-class SCRevision(BaseModel):
+class SCRevision(SCColumns):
     """A stored state of a scheduled change (no signoffs), with its history columns."""
 
-    model_config = Loose
-    sc_id: int
-    scheduled_by: str
-    complete: bool
-    change_type: str
-    sc_data_version: int
     change_id: int
     changed_by: str | None = None
     timestamp: int

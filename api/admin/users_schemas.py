@@ -17,6 +17,7 @@ from typing import Any
 from jsonschema import Draft4Validator
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from rulelog.api.admin.params import BOUNDED
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.schemas import ProblemDoc
 from rulelog.domain import bounded_json
@@ -62,14 +63,8 @@ ROLE_PARAM: dict[str, Any] = {
     "format": "ascii",
     "maxLength": 50,
 }
-DATA_VERSION_PARAM: dict[str, Any] = {
-    "name": "data_version",
-    "in": "query",
-    "description": "data version of object.",
-    "type": "integer",
-    "format": "int32",
-    "minimum": 1,
-}
+#: Balrog's ``dataVersionParam``, defined once with the other bounded parameters.
+DATA_VERSION_PARAM: dict[str, Any] = BOUNDED[("query", "data_version")]
 
 
 class UserPermission(BaseModel):

@@ -180,19 +180,27 @@ def _pin(verb: str) -> str:
     return f"{{username}} is not allowed to {verb} pinnable releases for product {{product}}"
 
 
+def _unscoped(
+    kind: str, permission: str, noun: str, changes: tuple[tuple[str, str, str], ...]
+) -> dict[str, tuple[Check, ...]]:
+    """One check that takes no product per change of ``kind``, each given as
+    (change, the permission's action, the verb of Balrog's message)."""
+    return {
+        f"{kind}.{change}": (
+            _c(permission, action, None, f"{{username}} is not allowed to {verb} {noun}"),
+        )
+        for change, action, verb in changes
+    }
+
+
 def _policy_checks(kind: str) -> dict[str, tuple[Check, ...]]:
     """``RequiredSignoffsTable.insert/update/delete``, shared by both policy tables."""
-    return {
-        f"{kind}.{action}": (
-            _c(
-                "required_signoff",
-                action,
-                None,
-                f"{{username}} is not allowed to {verb} Required Signoffs.",
-            ),
-        )
-        for action, verb in (("create", "create new"), ("modify", "modify"), ("delete", "remove"))
-    }
+    changes = (
+        ("create", "create", "create new"),
+        ("modify", "modify", "modify"),
+        ("delete", "delete", "remove"),
+    )
+    return _unscoped(kind, "required_signoff", "Required Signoffs.", changes)
 
 
 # Kind of change -> the checks Balrog runs, in its order (the first failing one
@@ -264,33 +272,30 @@ REQUIRED_PERMISSION: Final[dict[str, tuple[Check, ...]]] = {
     "pinnable_release.delete": (_c("pinnable_release", "delete", "current", _pin("delete")),),
     **_policy_checks("product_required_signoff"),
     **_policy_checks("permissions_required_signoff"),
-    "permission.create": (
-        _c("permission", "create", None, "{username} is not allowed to grant permissions"),
-    ),
-    "permission.modify": (
-        _c("permission", "modify", None, "{username} is not allowed to modify permissions"),
-    ),
-    "permission.delete": (
-        _c("permission", "delete", None, "{username} is not allowed to revoke permissions"),
+    **_unscoped(
+        "permission",
+        "permission",
+        "permissions",
+        (
+            ("create", "create", "grant"),
+            ("modify", "modify", "modify"),
+            ("delete", "delete", "revoke"),
+        ),
     ),
     "permission.view": (
         _c(
             "permission", "view", None, "You are not authorized to view permissions of other users."
         ),
     ),
-    "role.grant": (
-        _c("permission", "create", None, "{username} is not allowed to grant user roles"),
+    # Permissions.grantRole/revokeRole check the permission permission.
+    **_unscoped(
+        "role",
+        "permission",
+        "user roles",
+        (("grant", "create", "grant"), ("revoke", "delete", "revoke")),
     ),
-    "role.revoke": (
-        _c("permission", "delete", None, "{username} is not allowed to revoke user roles"),
-    ),
-    "scheduled_change.enact": (
-        _c(
-            "scheduled_change",
-            "enact",
-            None,
-            "{username} is not allowed to enact scheduled changes",
-        ),
+    **_unscoped(
+        "scheduled_change", "scheduled_change", "scheduled changes", (("enact", "enact", "enact"),)
     ),
 }
 

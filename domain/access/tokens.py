@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import re
 import secrets
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -54,23 +53,9 @@ def check_username(username: object) -> str:
 class ApiToken(Aggregate):
     TOPIC = "rulelog:api-token"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:api-token.issued"
-        token_id: str
-        username: str
-        sha256: str
-        issued_by: str
-        label: str
+    create_id = staticmethod(ids.api_token_id)
 
-    class Revoked(Aggregate.Event):
-        TOPIC = "rulelog:api-token.revoked"
-        revoked_by: str
-
-    @staticmethod
-    def create_id(token_id: str) -> UUID:
-        return ids.api_token_id(token_id)
-
-    @event(Created)
+    @event("Created", topic="rulelog:api-token.issued")
     def __init__(self, token_id: str, username: str, sha256: str, issued_by: str, label: str):
         self.token_id = token_id
         self.username = username
@@ -88,6 +73,6 @@ class ApiToken(Aggregate):
             raise Conflict(f"token {self.token_id} is already revoked", token_id=self.token_id)
         self._revoked(revoked_by=revoked_by)
 
-    @event(Revoked)
+    @event("Revoked", topic="rulelog:api-token.revoked")
     def _revoked(self, revoked_by: str) -> None:
         self.revoked = True

@@ -11,31 +11,12 @@ concurrent writers.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.errors import Conflict, NotFound
 from rulelog.domain.upcasting import fields_added
-
-
-class _PermissionEvent(Aggregate.Event):
-    """An event about one of the user's permission rows."""
-
-    permission: str
-    changed_by: str
-
-
-class _PermissionSet(_PermissionEvent):
-    """A permission row granted or changed, with its options."""
-
-    options: dict[str, Any]
-
-
-class _RoleEvent(Aggregate.Event):
-    role: str
-    changed_by: str
 
 
 class _HolderEvent(Aggregate.Event):
@@ -47,37 +28,22 @@ class _HolderEvent(Aggregate.Event):
     upcast_v1_v2 = fields_added(changed_by=None)
 
 
-class User(Aggregate):
-    TOPIC = "rulelog:user"
+class _CreatedByV2(Aggregate):
+    """An aggregate whose ``Created`` event gained ``created_by`` (who caused it:
+    the granter) in version 2; events stored before v2 read it as None. Each kind
+    declares its ``Created`` by its ``__init__``, whose parameters are the fields."""
 
     class Created(Aggregate.Created):
-        TOPIC = "rulelog:user.created"
         class_version = 2
-        username: str
-        #: Who caused the user to exist (the granter); None in events stored before v2.
-        created_by: str | None
         upcast_v1_v2 = fields_added(created_by=None)
 
-    class PermissionGranted(_PermissionSet):
-        TOPIC = "rulelog:user.permission-granted"
 
-    class PermissionChanged(_PermissionSet):
-        TOPIC = "rulelog:user.permission-changed"
+class User(_CreatedByV2):
+    TOPIC = "rulelog:user"
 
-    class PermissionRevoked(_PermissionEvent):
-        TOPIC = "rulelog:user.permission-revoked"
+    create_id = staticmethod(ids.user_id)
 
-    class RoleGranted(_RoleEvent):
-        TOPIC = "rulelog:user.role-granted"
-
-    class RoleRevoked(_RoleEvent):
-        TOPIC = "rulelog:user.role-revoked"
-
-    @staticmethod
-    def create_id(username: str) -> UUID:
-        return ids.user_id(username)
-
-    @event(Created)
+    @event("Created", topic="rulelog:user.created")
     def __init__(self, username: str, created_by: str | None = None) -> None:
         self.username = username
         #: permission -> {"options": ..., "data_version": n}
@@ -108,16 +74,17 @@ class User(Aggregate):
             )
         self._granted(permission=permission, options=options, changed_by=changed_by)
 
-    @event(PermissionGranted)
-    def _granted(self, permission: str, options: dict[str, Any], changed_by: str) -> None:
+    # Stored fields in this order (permission, changed_by, options); callers pass keywords.
+    @event("PermissionGranted", topic="rulelog:user.permission-granted")
+    def _granted(self, permission: str, changed_by: str, options: dict[str, Any]) -> None:
         self.permissions[permission] = {"options": options, "data_version": 1}
 
     def change(self, permission: str, options: dict[str, Any], changed_by: str) -> None:
         self.permission_row(permission)
         self._changed(permission=permission, options=options, changed_by=changed_by)
 
-    @event(PermissionChanged)
-    def _changed(self, permission: str, options: dict[str, Any], changed_by: str) -> None:
+    @event("PermissionChanged", topic="rulelog:user.permission-changed")
+    def _changed(self, permission: str, changed_by: str, options: dict[str, Any]) -> None:
         row = self.permissions[permission]
         row["options"] = options
         row["data_version"] += 1
@@ -126,7 +93,7 @@ class User(Aggregate):
         self.permission_row(permission)
         self._revoked(permission=permission, changed_by=changed_by)
 
-    @event(PermissionRevoked)
+    @event("PermissionRevoked", topic="rulelog:user.permission-revoked")
     def _revoked(self, permission: str, changed_by: str) -> None:
         del self.permissions[permission]
 
@@ -135,7 +102,7 @@ class User(Aggregate):
             raise Conflict(f"{self.username} already holds the {role} role", role=role)
         self._role_granted(role=role, changed_by=changed_by)
 
-    @event(RoleGranted)
+    @event("RoleGranted", topic="rulelog:user.role-granted")
     def _role_granted(self, role: str, changed_by: str) -> None:
         self.roles[role] = {"data_version": 1}
 
@@ -144,22 +111,15 @@ class User(Aggregate):
             raise NotFound(f"{self.username} does not hold the {role} role", role=role)
         self._role_revoked(role=role, changed_by=changed_by)
 
-    @event(RoleRevoked)
+    @event("RoleRevoked", topic="rulelog:user.role-revoked")
     def _role_revoked(self, role: str, changed_by: str) -> None:
         del self.roles[role]
 
 
-class RoleRoster(Aggregate):
+class RoleRoster(_CreatedByV2):
     """Who holds a role; saved with each role grant and revoke."""
 
     TOPIC = "rulelog:role-roster"
-
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:role-roster.created"
-        class_version = 2
-        role: str
-        created_by: str | None  #: None in events stored before v2
-        upcast_v1_v2 = fields_added(created_by=None)
 
     class Joined(_HolderEvent):
         TOPIC = "rulelog:role-roster.joined"
@@ -167,11 +127,9 @@ class RoleRoster(Aggregate):
     class Left(_HolderEvent):
         TOPIC = "rulelog:role-roster.left"
 
-    @staticmethod
-    def create_id(role: str) -> UUID:
-        return ids.role_roster_id(role)
+    create_id = staticmethod(ids.role_roster_id)
 
-    @event(Created)
+    @event("Created", topic="rulelog:role-roster.created")
     def __init__(self, role: str, created_by: str | None = None) -> None:
         self.role = role
         self.holders: set[str] = set()

@@ -10,7 +10,6 @@ history they account for, in the same write.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -36,9 +35,7 @@ class BalrogImport(Aggregate):
     class CaughtUp(Recorded):
         TOPIC = "rulelog:balrog-import.caught-up"
 
-    @staticmethod
-    def create_id(**_: Any) -> UUID:
-        return ids.balrog_import_id()
+    create_id = staticmethod(ids.balrog_import_id)
 
     @event(Created)
     def __init__(

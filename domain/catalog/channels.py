@@ -18,7 +18,6 @@ a test channel on its own, that channel is hand-kept (see
 from __future__ import annotations
 
 import re
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -53,25 +52,9 @@ def check_channel(name: object, field: str) -> str:
 class ChannelMap(Aggregate):
     TOPIC = "rulelog:channel-map"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:channel-map.created"
+    create_id = staticmethod(ids.channel_map_id)
 
-    class Mapped(Aggregate.Event):
-        TOPIC = "rulelog:channel-map.mapped"
-        live: str
-        test: str
-        changed_by: str
-
-    class Unmapped(Aggregate.Event):
-        TOPIC = "rulelog:channel-map.unmapped"
-        test: str
-        changed_by: str
-
-    @staticmethod
-    def create_id() -> UUID:
-        return ids.channel_map_id()
-
-    @event(Created)
+    @event("Created", topic="rulelog:channel-map.created")
     def __init__(self) -> None:
         #: test channel -> live channel
         self.tests: dict[str, str] = {}
@@ -87,7 +70,7 @@ class ChannelMap(Aggregate):
             raise Invalid("a test channel cannot itself have test channels", field="live")
         self._mapped(live=live, test=test, changed_by=changed_by)
 
-    @event(Mapped)
+    @event("Mapped", topic="rulelog:channel-map.mapped")
     def _mapped(self, live: str, test: str, changed_by: str) -> None:
         self.tests[test] = live
 
@@ -96,6 +79,6 @@ class ChannelMap(Aggregate):
             raise NotFound(f"{test} is not mapped to a live channel")
         self._unmapped(test=test, changed_by=changed_by)
 
-    @event(Unmapped)
+    @event("Unmapped", topic="rulelog:channel-map.unmapped")
     def _unmapped(self, test: str, changed_by: str) -> None:
         del self.tests[test]

@@ -8,45 +8,30 @@ shutoff: exists or not, re-creation continues the stream.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.catalog.recreatable import Deletion, Recreatable, Recreation
-from rulelog.domain.errors import NotFound
 
 
 class PinnableRelease(Recreatable):
     TOPIC = "rulelog:pinnable-release"
-
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:pinnable-release.created"
-        product: str
-        channel: str
-        version: str
-        mapping: str
-        changed_by: str
+    BALROG_COLUMNS = ("product", "channel", "version", "mapping")
+    KEY_COLUMNS = ("product", "channel", "version")
+    NOT_FOUND = "no pin {version} for {product} on {channel}"
 
     class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:pinnable-release.recreated"
         mapping: str
         changed_by: str
 
-    class MappingChanged(Aggregate.Event):
-        TOPIC = "rulelog:pinnable-release.mapping-changed"
-        mapping: str
-        changed_by: str
-
-    class Deleted(Deletion, Aggregate.Event):
+    class Deleted(Deletion):
         TOPIC = "rulelog:pinnable-release.deleted"
-        changed_by: str
 
-    @staticmethod
-    def create_id(product: str, channel: str, version: str, **_: Any) -> UUID:
-        return ids.pin_id(product, channel, version)
+    create_id = staticmethod(ids.pin_id)
 
-    @event(Created)
+    @event("Created", topic="rulelog:pinnable-release.created")
     def __init__(
         self, product: str, channel: str, version: str, mapping: str, changed_by: str
     ) -> None:
@@ -58,28 +43,14 @@ class PinnableRelease(Recreatable):
         self.deleted = False
         self._base_version = 0
 
-    def not_found(self) -> NotFound:
-        return NotFound(
-            f"no pin {self.pin_version} for {self.product} on {self.channel}",
-            product=self.product,
-            channel=self.channel,
-            version=self.pin_version,
-        )
+    def column(self, name: str) -> Any:
+        return self.pin_version if name == "version" else super().column(name)
 
     def change_mapping(self, mapping: str, changed_by: str) -> None:
         self.require_live()
         if mapping != self.mapping:
             self._record_mapping(mapping=mapping, changed_by=changed_by)
 
-    @event(MappingChanged)
+    @event("MappingChanged", topic="rulelog:pinnable-release.mapping-changed")
     def _record_mapping(self, mapping: str, changed_by: str) -> None:
         self.mapping = mapping
-
-    def as_balrog(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "channel": self.channel,
-            "version": self.pin_version,
-            "mapping": self.mapping,
-            "data_version": self.data_version,
-        }

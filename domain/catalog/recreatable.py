@@ -9,7 +9,7 @@ sees Balrog's numbers.
 
 Each kind keeps its own event classes, with their own ``TOPIC`` strings and
 fields (stored events are read by topic, so those never change); a kind's
-``Deleted`` event mixes in :class:`Deletion` and its ``Recreated`` event
+``Deleted`` event is a :class:`Deletion` and its ``Recreated`` event
 :class:`Recreation`, which say how the event applies. The base holds the
 commands and the bookkeeping every such row shares.
 """
@@ -27,8 +27,11 @@ from rulelog.domain.errors import NotFound
 _EVENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Aggregate.Event))
 
 
-class Deletion:
-    """Mixed into a kind's ``Deleted`` event: applying it marks the row deleted."""
+class Deletion(Aggregate.Event):
+    """A kind's ``Deleted`` event subclasses this and adds only its ``TOPIC``:
+    it says who deleted the row, and applying it marks the row deleted."""
+
+    changed_by: str
 
     def apply(self, aggregate: Any) -> None:
         aggregate.deleted = True
@@ -51,21 +54,37 @@ class Recreation:
 class Deletable(Aggregate):
     """A row that is deleted by an event and then answers "not found".
 
-    Subclasses define ``Deleted`` (mixing in :class:`Deletion`), set
-    ``self.deleted = False`` when created and say what "not found" means.
-    No class annotations here: eventsourcing would make them dataclass fields.
+    Subclasses define ``Deleted`` (a :class:`Deletion`), set
+    ``self.deleted = False`` when created and name their columns below (or
+    override what they use them for). No class annotations here:
+    eventsourcing would make them dataclass fields.
     """
 
     #: How many stream versions came before the latest (re)creation.
     _base_version = 0
+    #: The row's columns as Balrog shows them, in its order (``data_version`` follows).
+    BALROG_COLUMNS = ()
+    #: The columns that name the row, and the "not found" message they fill in.
+    KEY_COLUMNS = ()
+    NOT_FOUND = ""
 
     @property
     def data_version(self) -> int:
         return self.version - self._base_version
 
+    def column(self, name: str) -> Any:
+        """A column's value: the attribute of that name unless a kind says otherwise."""
+        return getattr(self, name)
+
     def not_found(self) -> NotFound:
         """The error for a request that needs this row while it is deleted."""
-        raise NotImplementedError
+        key = {c: self.column(c) for c in self.KEY_COLUMNS}
+        return NotFound(self.NOT_FOUND.format(**key), **key)
+
+    def as_balrog(self) -> dict[str, Any]:
+        """The row as Balrog's APIs show it, ``data_version`` included."""
+        row = {c: self.column(c) for c in self.BALROG_COLUMNS}
+        return {**row, "data_version": self.data_version}
 
     def require_live(self) -> None:
         if self.deleted:

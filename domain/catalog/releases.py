@@ -7,7 +7,6 @@ A release can be deleted and created again under the same name
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -75,20 +74,14 @@ class Release(Recreatable):
     """
 
     TOPIC = "rulelog:release"
+    #: As Balrog's release list shows it (without the blob).
+    BALROG_COLUMNS = ("name", "product", "read_only")
     #: 2: ``part_versions`` (snapshots of version 1 get them from the blob).
     class_version = 2
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["part_versions"] = initial_part_versions(state.get("blob") or {})
-
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:release.created"
-        name: str
-        product: str
-        blob: dict[str, Any]
-        read_only: bool
-        changed_by: str
 
     class Recreated(Recreation, Aggregate.Event):
         TOPIC = "rulelog:release.recreated"
@@ -97,20 +90,8 @@ class Release(Recreatable):
         read_only: bool
         changed_by: str
 
-    class BlobReplaced(Aggregate.Event):
-        TOPIC = "rulelog:release.blob-replaced"
-        product: str
-        blob: dict[str, Any]
-        changed_by: str
-
-    class ReadOnlyChanged(Aggregate.Event):
-        TOPIC = "rulelog:release.read-only-changed"
-        read_only: bool
-        changed_by: str
-
-    class Deleted(Deletion, Aggregate.Event):
+    class Deleted(Deletion):
         TOPIC = "rulelog:release.deleted"
-        changed_by: str
 
     class PartsChanged(Aggregate.Event):
         """A v2 write: the new base (None: unchanged) and the parts it set or
@@ -122,11 +103,9 @@ class Release(Recreatable):
         parts: dict[str, Any]
         changed_by: str
 
-    @staticmethod
-    def create_id(name: str, **_: Any) -> UUID:
-        return ids.release_id(name)
+    create_id = staticmethod(ids.release_id)
 
-    @event(Created)
+    @event("Created", topic="rulelog:release.created")
     def __init__(
         self, name: str, product: str, blob: dict[str, Any], read_only: bool, changed_by: str
     ) -> None:
@@ -156,7 +135,7 @@ class Release(Recreatable):
         self.require_writable()
         self._record_blob(product=product, blob=blob, changed_by=changed_by)
 
-    @event(BlobReplaced)
+    @event("BlobReplaced", topic="rulelog:release.blob-replaced")
     def _record_blob(self, product: str, blob: dict[str, Any], changed_by: str) -> None:
         self.part_versions = next_part_versions(self.part_versions, self.blob, blob)
         self.product = product
@@ -197,22 +176,13 @@ class Release(Recreatable):
         self.require_live()
         self._record_read_only(read_only=read_only, changed_by=changed_by)
 
-    @event(ReadOnlyChanged)
+    @event("ReadOnlyChanged", topic="rulelog:release.read-only-changed")
     def _record_read_only(self, read_only: bool, changed_by: str) -> None:
         self.read_only = read_only
         self.part_versions = {**self.part_versions, BASE: self.part_versions.get(BASE, 1) + 1}
 
     def check_deletable(self) -> None:
         self.require_writable()
-
-    def as_balrog(self) -> dict[str, Any]:
-        """The release as Balrog's list shows it (without the blob)."""
-        return {
-            "name": self.name,
-            "product": self.product,
-            "read_only": self.read_only,
-            "data_version": self.data_version,
-        }
 
 
 def apply_parts(
@@ -254,35 +224,18 @@ class ReleaseUsage(Aggregate):
 
     TOPIC = "rulelog:release-usage"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:release-usage.created"
-        name: str
+    create_id = staticmethod(ids.release_usage_id)
 
-    class Attached(Aggregate.Event):
-        TOPIC = "rulelog:release-usage.attached"
-        ref: str
-
-    class Detached(Aggregate.Event):
-        TOPIC = "rulelog:release-usage.detached"
-        ref: str
-
-    class Retired(Aggregate.Event):
-        TOPIC = "rulelog:release-usage.retired"
-
-    @staticmethod
-    def create_id(name: str) -> UUID:
-        return ids.release_usage_id(name)
-
-    @event(Created)
+    @event("Created", topic="rulelog:release-usage.created")
     def __init__(self, name: str) -> None:
         self.name = name
         self.refs: set[str] = set()
 
-    @event(Attached)
+    @event("Attached", topic="rulelog:release-usage.attached")
     def attach(self, ref: str) -> None:
         self.refs.add(ref)
 
-    @event(Detached)
+    @event("Detached", topic="rulelog:release-usage.detached")
     def detach(self, ref: str) -> None:
         self.refs.discard(ref)
 
@@ -296,6 +249,6 @@ class ReleaseUsage(Aggregate):
             )
         self._record_retired()
 
-    @event(Retired)
+    @event("Retired", topic="rulelog:release-usage.retired")
     def _record_retired(self) -> None:
         pass

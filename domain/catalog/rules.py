@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
 from rulelog.domain.catalog.recreatable import Deletable, Deletion
 from rulelog.domain.catalog.rule_fields import RULE_FIELDS, normalize_rule
-from rulelog.domain.errors import Invalid, NotFound
+from rulelog.domain.errors import Invalid
 
 #: The columns of a rule other than its id, in Balrog's order.
 RULE_COLUMNS: tuple[str, ...] = tuple(f for f in RULE_FIELDS if f != "rule_id")
@@ -28,25 +27,13 @@ MAPPING_COLUMNS: tuple[str, ...] = ("mapping", "fallbackMapping")
 
 class Rule(Deletable):
     TOPIC = "rulelog:rule"
+    KEY_COLUMNS = ("rule_id",)
+    NOT_FOUND = "rule {rule_id} does not exist"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:rule.created"
-        rule_id: int
-        fields: dict[str, Any]
-        changed_by: str
-
-    class Updated(Aggregate.Event):
-        TOPIC = "rulelog:rule.updated"
-        changes: dict[str, Any]
-        changed_by: str
-
-    class Deleted(Deletion, Aggregate.Event):
+    class Deleted(Deletion):
         TOPIC = "rulelog:rule.deleted"
-        changed_by: str
 
-    @staticmethod
-    def create_id(rule_id: int, **_: Any) -> UUID:
-        return ids.rule_id(rule_id)
+    create_id = staticmethod(ids.rule_id)
 
     @classmethod
     def create(
@@ -64,7 +51,7 @@ class Rule(Deletable):
         normalized = normalize_rule(proposed, admin_api=admin_api)
         return cls(rule_id=rule_id, fields=normalized, changed_by=changed_by)
 
-    @event(Created)
+    @event("Created", topic="rulelog:rule.created")
     def __init__(self, rule_id: int, fields: dict[str, Any], changed_by: str) -> None:
         self.rule_id = rule_id
         self.fields = dict(fields)
@@ -76,9 +63,6 @@ class Rule(Deletable):
 
     def mapped_releases(self) -> set[str]:
         return {self.fields[c] for c in MAPPING_COLUMNS if self.fields.get(c)}
-
-    def not_found(self) -> NotFound:
-        return NotFound(f"rule {self.rule_id} does not exist", rule_id=self.rule_id)
 
     def diff(self, proposed: Mapping[str, Any]) -> dict[str, Any]:
         """The validated subset of ``proposed`` that differs from the rule now.
@@ -106,7 +90,7 @@ class Rule(Deletable):
         self._record_update(changes=changes, changed_by=changed_by)
         return changes
 
-    @event(Updated)
+    @event("Updated", topic="rulelog:rule.updated")
     def _record_update(self, changes: dict[str, Any], changed_by: str) -> None:
         self.fields.update(changes)
 
@@ -120,32 +104,18 @@ class AliasClaim(Aggregate):
 
     TOPIC = "rulelog:rule-alias"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:rule-alias.created"
-        alias: str
-        rule_id: int
+    create_id = staticmethod(ids.alias_id)
 
-    class Claimed(Aggregate.Event):
-        TOPIC = "rulelog:rule-alias.claimed"
-        rule_id: int
-
-    class Released(Aggregate.Event):
-        TOPIC = "rulelog:rule-alias.released"
-
-    @staticmethod
-    def create_id(alias: str, **_: Any) -> UUID:
-        return ids.alias_id(alias)
-
-    @event(Created)
+    @event("Created", topic="rulelog:rule-alias.created")
     def __init__(self, alias: str, rule_id: int) -> None:
         self.alias = alias
         self.rule_id: int | None = rule_id
 
-    @event(Claimed)
+    @event("Claimed", topic="rulelog:rule-alias.claimed")
     def claim(self, rule_id: int) -> None:
         self.rule_id = rule_id
 
-    @event(Released)
+    @event("Released", topic="rulelog:rule-alias.released")
     def release(self) -> None:
         self.rule_id = None
 

@@ -348,8 +348,10 @@ class VersionExpression:
         return False
 
 
-class StringExpression:
-    """A rule's ``buildID``: one comparison of strings (no globbing)."""
+class _OneComparison:
+    """A rule column holding one comparison, split into operator and operand once;
+    a source that does not split is refused when it is used, as Balrog does.
+    A bare operand (operator ``*``) means equality."""
 
     __slots__ = ("source", "split")
 
@@ -357,25 +359,30 @@ class StringExpression:
         self.source = source
         self.split = split_operator(source)
 
-    def matches(self, value: str) -> bool:
+    @staticmethod
+    def operand(text: str) -> Any:
+        """The operand as the column's values are compared."""
+        return text
+
+    def matches(self, value: Any) -> bool:
         if self.split is None:
             raise _unusable(self.source)
-        op, operand = self.split
+        op, text = self.split
+        operand = self.operand(text)
         return value == operand if op == "*" else _APPLY[op](value, operand)
 
 
-class IntExpression:
+class StringExpression(_OneComparison):
+    """A rule's ``buildID``: one comparison of strings (no globbing)."""
+
+    __slots__ = ()
+
+
+class IntExpression(_OneComparison):
     """A rule's ``memory``: one integer comparison (operand parsed per use)."""
 
-    __slots__ = ("source", "split")
+    __slots__ = ()
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.split = split_operator(source)
-
-    def matches(self, value: int) -> bool:
-        if self.split is None:
-            raise _unusable(self.source)
-        op, operand = self.split
-        number = int(operand)  # ValueError for "2048*" or "abc": a 500 in Balrog
-        return value == number if op == "*" else _APPLY[op](value, number)
+    @staticmethod
+    def operand(text: str) -> int:
+        return int(text)  # ValueError for "2048*" or "abc": a 500 in Balrog

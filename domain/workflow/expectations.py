@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -66,14 +65,7 @@ class Expectation(Aggregate):
     class Changed(Written):
         TOPIC = "rulelog:expectation.changed"
 
-    class Removed(Aggregate.Event):
-        TOPIC = "rulelog:expectation.removed"
-        changed_by: str
-        reason: str | None
-
-    @staticmethod
-    def create_id(name: str, **_: Any) -> UUID:
-        return ids.expectation_id(name)
+    create_id = staticmethod(ids.expectation_id)
 
     @event(Created)
     def __init__(
@@ -112,7 +104,7 @@ class Expectation(Aggregate):
         self.require_live()
         self._removed(changed_by=changed_by, reason=reason)
 
-    @event(Removed)
+    @event("Removed", topic="rulelog:expectation.removed")
     def _removed(self, changed_by: str, reason: str | None) -> None:
         self.removed = True
 

@@ -8,7 +8,6 @@ them, and each row keeps its own data_version as in Balrog.
 from __future__ import annotations
 
 from typing import Any, Literal
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -31,26 +30,9 @@ def policy_key(kind: str, row: dict[str, Any]) -> str:
 class SignoffPolicies(Aggregate):
     TOPIC = "rulelog:signoff-policies"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:signoff-policies.created"
+    create_id = staticmethod(ids.signoff_policies_id)
 
-    class PolicySet(Aggregate.Event):
-        TOPIC = "rulelog:signoff-policies.set"
-        kind: str
-        row: dict[str, Any]
-        changed_by: str
-
-    class PolicyRemoved(Aggregate.Event):
-        TOPIC = "rulelog:signoff-policies.removed"
-        kind: str
-        key: str
-        changed_by: str
-
-    @staticmethod
-    def create_id() -> UUID:
-        return ids.signoff_policies_id()
-
-    @event(Created)
+    @event("Created", topic="rulelog:signoff-policies.created")
     def __init__(self) -> None:
         #: kind -> key -> row (with data_version)
         self.rows: dict[str, dict[str, dict[str, Any]]] = {"product": {}, "permissions": {}}
@@ -74,7 +56,7 @@ class SignoffPolicies(Aggregate):
             raise NotFound(f"no {kind} required signoff for {policy_key(kind, row)!r}")
         self._set(kind=kind, row=row, changed_by=changed_by)
 
-    @event(PolicySet)
+    @event("PolicySet", topic="rulelog:signoff-policies.set")
     def _set(self, kind: str, row: dict[str, Any], changed_by: str) -> None:
         key = policy_key(kind, row)
         previous = self.rows[kind].get(key)
@@ -86,6 +68,6 @@ class SignoffPolicies(Aggregate):
             raise NotFound(f"no {kind} required signoff for {policy_key(kind, row)!r}")
         self._removed(kind=kind, key=policy_key(kind, row), changed_by=changed_by)
 
-    @event(PolicyRemoved)
+    @event("PolicyRemoved", topic="rulelog:signoff-policies.removed")
     def _removed(self, kind: str, key: str, changed_by: str) -> None:
         del self.rows[kind][key]

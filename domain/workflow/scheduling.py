@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Literal
-from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -159,15 +158,6 @@ class ScheduledChange(Aggregate):
         reason: str
         failures: list[str]
 
-    class SignoffRevoked(Aggregate.Event):
-        TOPIC = "rulelog:scheduled-change.signoff-revoked"
-        username: str
-        changed_by: str
-
-    class Cancelled(Aggregate.Event):
-        TOPIC = "rulelog:scheduled-change.cancelled"
-        changed_by: str
-
     class Enacted(Aggregate.Event):
         """Enactment, with what was checked: per live channel, the fingerprint the
         signoffs were given on, the live view's fingerprint just after, and whether
@@ -180,9 +170,7 @@ class ScheduledChange(Aggregate):
         verification: dict[str, Any]
         upcast_v1_v2 = fields_added(verification={})
 
-    @staticmethod
-    def create_id(kind: str, sc_id: int, **_: Any) -> UUID:
-        return ids.scheduled_change_id(kind, sc_id)
+    create_id = staticmethod(ids.scheduled_change_id)
 
     @event(Created)
     def __init__(
@@ -319,7 +307,7 @@ class ScheduledChange(Aggregate):
             raise Invalid(f"{username} has not signed off this change", field="username")
         self._revoked(username=username, changed_by=changed_by)
 
-    @event(SignoffRevoked)
+    @event("SignoffRevoked", topic="rulelog:scheduled-change.signoff-revoked")
     def _revoked(self, username: str, changed_by: str) -> None:
         del self.signoffs[username]
         self.signoff_fingerprints.pop(username, None)
@@ -328,7 +316,7 @@ class ScheduledChange(Aggregate):
         self.require_pending()
         self._cancelled(changed_by=changed_by)
 
-    @event(Cancelled)
+    @event("Cancelled", topic="rulelog:scheduled-change.cancelled")
     def _cancelled(self, changed_by: str) -> None:
         self.status = "cancelled"
         self.data_version += 1
@@ -358,24 +346,9 @@ class PendingTarget(Aggregate):
 
     TOPIC = "rulelog:pending-target"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:pending-target.created"
-        kind: str
-        target: str
-        sc_id: int
+    create_id = staticmethod(ids.pending_target_id)
 
-    class Claimed(Aggregate.Event):
-        TOPIC = "rulelog:pending-target.claimed"
-        sc_id: int
-
-    class Freed(Aggregate.Event):
-        TOPIC = "rulelog:pending-target.freed"
-
-    @staticmethod
-    def create_id(kind: str, target: str, **_: Any) -> UUID:
-        return ids.pending_target_id(kind, target)
-
-    @event(Created)
+    @event("Created", topic="rulelog:pending-target.created")
     def __init__(self, kind: str, target: str, sc_id: int) -> None:
         self.kind = kind
         self.target = target
@@ -389,10 +362,10 @@ class PendingTarget(Aggregate):
             )
         self._claimed(sc_id=sc_id)
 
-    @event(Claimed)
+    @event("Claimed", topic="rulelog:pending-target.claimed")
     def _claimed(self, sc_id: int) -> None:
         self.sc_id = sc_id
 
-    @event(Freed)
+    @event("Freed", topic="rulelog:pending-target.freed")
     def free(self) -> None:
         self.sc_id = None

@@ -8,8 +8,6 @@ and the log says which report made it due.
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
@@ -27,26 +25,14 @@ def check_percent(value: object) -> float:
 class Uptake(Aggregate):
     TOPIC = "rulelog:uptake"
 
-    class Created(Aggregate.Created):
-        TOPIC = "rulelog:uptake.created"
-        product: str
-        channel: str
+    create_id = staticmethod(ids.uptake_id)
 
-    class Reported(Aggregate.Event):
-        TOPIC = "rulelog:uptake.reported"
-        percent: float
-        changed_by: str
-
-    @staticmethod
-    def create_id(product: str, channel: str) -> UUID:
-        return ids.uptake_id(product, channel)
-
-    @event(Created)
+    @event("Created", topic="rulelog:uptake.created")
     def __init__(self, product: str, channel: str) -> None:
         self.product = product
         self.channel = channel
         self.percent: float | None = None
 
-    @event(Reported)
+    @event("Reported", topic="rulelog:uptake.reported")
     def report(self, percent: float, changed_by: str) -> None:
         self.percent = percent

@@ -12,13 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -27,11 +25,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rulelog.api.auth import Authenticator, JwtSettings
 from tests.e2e.conftest import AdminServer
+from tests.stub_http import JsonHandler, StubServer
 
 AUDIENCE = "rulelog-admin"
 
 
-class Provider:
+class Provider(StubServer):
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
@@ -44,13 +43,13 @@ class Provider:
         self.codes: dict[str, dict[str, str]] = {}
         provider = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
                 if self.path == "/.well-known/jwks.json":
-                    self._send(200, provider.jwks)
+                    self.send_json(200, provider.jwks)
                 elif path == "/.well-known/openid-configuration":
-                    self._send(200, provider.discovery)
+                    self.send_json(200, provider.discovery)
                 elif path == "/authorize":  # the person signs in at once, as login_claims
                     asked = dict(urllib.parse.parse_qsl(query))
                     provider.codes[code := f"code-{len(provider.codes)}"] = asked
@@ -63,9 +62,9 @@ class Provider:
                     provider.userinfo_requests += 1
                     token = self.headers.get("Authorization", "").removeprefix("Bearer ")
                     claims = provider.userinfo.get(token)
-                    self._send(200 if claims else 401, claims or {"error": "unknown"})
+                    self.send_json(200 if claims else 401, claims or {"error": "unknown"})
                 else:
-                    self._send(404, {})
+                    self.send_json(404, {})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -76,25 +75,12 @@ class Provider:
                 if self.path != "/oauth/token" or asked is None or (
                     challenge.rstrip(b"=").decode() != asked.get("code_challenge")
                 ):
-                    self._send(400, {"error": "invalid_grant"})
+                    self.send_json(400, {"error": "invalid_grant"})
                     return
-                self._send(200, {"access_token": provider.token(**provider.login_claims)})
+                self.send_json(200, {"access_token": provider.token(**provider.login_claims)})
 
-            def _send(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
+        self.base = f"http://127.0.0.1:{self.port}/"
 
     @property
     def discovery(self) -> dict[str, str]:
@@ -120,10 +106,6 @@ class Provider:
         return jwt.encode(
             {**base, **claims}, key or self.key, algorithm="RS256", headers={"kid": kid}
         )
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module", name="provider")

@@ -33,3 +33,13 @@ def load(
     for user in users:
         admin.token_for(user)
     return admin
+
+
+def schedule_refused(admin: AdminClient, path: str, body: dict[str, Any], detail: str) -> Any:
+    """Post a scheduled change that Balrog refuses with a 400 saying ``detail``;
+    check that nothing was stored, and give the problem document."""
+    before = admin.event_count()
+    answer = admin.post(path, body)
+    assert (answer.status, answer.json["detail"]) == (400, detail), answer.text
+    assert admin.event_count() == before
+    return answer.json

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import AdminClient
-from tests.e2e.scheduled_support import WHEN, guard_release_channel, load
+from tests.e2e.scheduled_support import WHEN, guard_release_channel, load, schedule_refused
 
 RELEASE = "Firefox-121.0-build1"
 
@@ -114,20 +114,16 @@ def test_product_policy_schedule_and_enact(loaded: AdminClient) -> None:
     )
 
 
+def scheduled(loaded: AdminClient, path: str, change_type: str, **fields: Any) -> int:
+    """Schedule a change at ``WHEN`` that must be accepted; its sc_id."""
+    made = loaded.post(path, {"change_type": change_type, "when": WHEN, **fields})
+    assert made.status == 200, made.text
+    return made.json["sc_id"]
+
+
 def test_permissions_policy_and_cancel(loaded: AdminClient) -> None:
     path = "/scheduled_changes/required_signoffs/permissions"
-    made = loaded.post(
-        path,
-        {
-            "change_type": "insert",
-            "when": WHEN,
-            "product": "Firefox",
-            "role": "relman",
-            "signoffs_required": 1,
-        },
-    )
-    assert made.status == 200, made.text
-    sc_id = made.json["sc_id"]
+    sc_id = scheduled(loaded, path, "insert", product="Firefox", role="relman", signoffs_required=1)
     cancelled = loaded.delete(f"{path}/{sc_id}", query={"data_version": 1})
     assert cancelled.status == 200
     assert loaded.get(path, query={"all": 1}, as_user=None).json["count"] == 0
@@ -141,18 +137,7 @@ def test_shutoff_deletion_needs_signoff(loaded: AdminClient) -> None:
         path, {"change_type": "insert", "product": "Firefox", "channel": "release", "when": WHEN}
     )
     assert wrong.status == 400
-    made = loaded.post(
-        path,
-        {
-            "change_type": "delete",
-            "product": "Firefox",
-            "channel": "release",
-            "when": WHEN,
-            "data_version": 1,
-        },
-    )
-    assert made.status == 200, made.text
-    sc_id = made.json["sc_id"]
+    sc_id = scheduled(loaded, path, "delete", product="Firefox", channel="release", data_version=1)
     row = loaded.get(path, as_user=None).json["scheduled_changes"][0]
     assert (row["product"], row["channel"], row["change_type"]) == ("Firefox", "release", "delete")
     assert row["required_signoffs"] == {"relman": 1}
@@ -164,19 +149,9 @@ def test_shutoff_deletion_needs_signoff(loaded: AdminClient) -> None:
 
 def test_pin_insert_modify_and_revert(loaded: AdminClient) -> None:
     path = "/scheduled_changes/pinnable_releases"
-    made = loaded.post(
-        path,
-        {
-            "change_type": "insert",
-            "when": WHEN,
-            "product": "Firefox",
-            "channel": "aurora",
-            "version": "121.",
-            "mapping": RELEASE,
-        },
+    sc_id = scheduled(
+        loaded, path, "insert", product="Firefox", channel="aurora", version="121.", mapping=RELEASE
     )
-    assert made.status == 200, made.text
-    sc_id = made.json["sc_id"]
     changed = loaded.post(
         f"{path}/{sc_id}", {"mapping": "Firefox-120.0-build1", "sc_data_version": 1}
     )
@@ -232,30 +207,23 @@ def test_release_schedule_refusals(
     loaded: AdminClient, body: dict[str, Any], detail: str, exception: Any
 ) -> None:
     base = {"change_type": "insert", "when": WHEN, "name": "N", "product": "Firefox"}
-    before = loaded.event_count()
-    answer = loaded.post("/scheduled_changes/releases", {**base, **body})
-    assert (answer.status, answer.json["detail"]) == (400, detail), answer.text
-    assert answer.json.get("exception") == exception
-    assert loaded.event_count() == before
+    problem = schedule_refused(loaded, "/scheduled_changes/releases", {**base, **body}, detail)
+    assert problem.get("exception") == exception
 
 
 def test_release_deletion_with_rules_is_refused_when_scheduled(loaded: AdminClient) -> None:
-    before = loaded.event_count()
     body = {"change_type": "delete", "when": WHEN, "name": RELEASE, "data_version": 1}
-    answer = loaded.post("/scheduled_changes/releases", body)
-    assert (answer.status, answer.json["detail"]) == (400, "Unknown error")
-    assert answer.json["exception"] == (
+    problem = schedule_refused(loaded, "/scheduled_changes/releases", body, "Unknown error")
+    assert problem["exception"] == (
         f"{RELEASE} has rules pointing to it. Hence it cannot be deleted."
     )
-    assert loaded.event_count() == before
 
 
 def test_inserted_release_row_is_writable(loaded: AdminClient) -> None:
-    body = {"change_type": "insert", "when": WHEN, "name": "N", "product": "Firefox",
-            "data": json.dumps(_new_release("N"))}
-    made = loaded.post("/scheduled_changes/releases", body)
-    assert made.status == 200, made.text
-    row = loaded.get(f"/scheduled_changes/releases/{made.json['sc_id']}").json["scheduled_change"]
+    path = "/scheduled_changes/releases"
+    data = json.dumps(_new_release("N"))
+    sc_id = scheduled(loaded, path, "insert", name="N", product="Firefox", data=data)
+    row = loaded.get(f"{path}/{sc_id}").json["scheduled_change"]
     assert row["read_only"] is False  # Balrog's column default, not null
 
 
@@ -279,10 +247,7 @@ def test_permission_schedule_refusals(
     loaded: AdminClient, body: dict[str, Any], detail: str
 ) -> None:
     base = {"change_type": "insert", "when": WHEN, "username": "zed", "permission": "rule"}
-    before = loaded.event_count()
-    answer = loaded.post("/scheduled_changes/permissions", {**base, **body})
-    assert (answer.status, answer.json["detail"]) == (400, detail), answer.text
-    assert loaded.event_count() == before
+    schedule_refused(loaded, "/scheduled_changes/permissions", {**base, **body}, detail)
 
 
 def test_policy_needs_enough_holders_when_scheduled(loaded: AdminClient) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from rulelog.api.content_signature import (
 )
 from rulelog.api.public import PublicSettings, create_public_app
 from rulelog.services.application import RulelogApp
+from tests.stub_http import JsonHandler, StubServer
 
 JSON_URL = "/json/1/FirefoxVPN/2.18.0/WINNT_x86_64/release/update.json"
 GMP_URL = (
@@ -58,14 +57,14 @@ def verify(public: ec.EllipticCurvePublicKey, header: str, body: bytes) -> str:
     return fields["x5u"]
 
 
-class StandIn:
+class StandIn(StubServer):
     """A small Autograph: ``POST /sign/hash`` with Hawk, signing with its own key."""
 
     def __init__(self, key: ec.EllipticCurvePrivateKey, user: str, password: str) -> None:
         self.key, self.calls = key, 0
         stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 try:
@@ -87,24 +86,10 @@ class StandIn:
                 der = stand_in.key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA384())))
                 r, s = utils.decode_dss_signature(der)
                 sig = base64.urlsafe_b64encode(r.to_bytes(48) + s.to_bytes(48)).decode()
-                answer = json.dumps([{"signature": sig, "x5u": X5U, "ref": "r1"}]).encode()
-                self.send_response(201)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                self.send_json(201, [{"signature": sig, "x5u": X5U, "ref": "r1"}])
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
+        self.url = f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture

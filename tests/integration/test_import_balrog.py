@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,19 @@ def run_import(app: RulelogApp, url: str, **kw: Any) -> Any:
         return import_balrog(app, source, "importer", **kw)
     finally:
         source.close()
+
+
+@contextmanager
+def imported_public_client(store: Store, url: str) -> Iterator[Any]:
+    """A public server (its test client) over a store that imported the database at ``url``."""
+    from starlette.testclient import TestClient
+
+    from rulelog.api.public import PublicSettings, create_public_app
+
+    app = store.open()
+    run_import(app, url)
+    with TestClient(create_public_app(settings=PublicSettings(follow=False), store=app)) as client:
+        yield client
 
 
 def differences(app: RulelogApp, url: str) -> list[str]:
@@ -290,15 +304,8 @@ def test_import_balrog_mariadb(store: Store, mariadb_balrog: tuple) -> None:
 
 
 def test_the_public_server_answers_from_the_imported_rows(store: Store, balrog: tuple) -> None:
-    from starlette.testclient import TestClient
-
-    from rulelog.api.public import PublicSettings, create_public_app
-
     url, writer, _ = balrog
-    app = store.open()
-    run_import(app, url)
-    web = create_public_app(settings=PublicSettings(follow=False), store=app)
-    with TestClient(web) as client:
+    with imported_public_client(store, url) as client:
         rules = client.get("/api/v1/rules").json()["rules"]
         current = {r["rule_id"]: r for r in writer.engine.connect().execute(
             writer.t("rules").select()).mappings()}

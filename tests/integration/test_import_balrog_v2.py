@@ -38,6 +38,7 @@ from tests.conftest import Store
 from tests.integration.test_import_balrog import (  # noqa: F401 (fixtures)
     _close_stores,
     differences,
+    imported_public_client,
     mariadb_balrog,
     run_import,
 )
@@ -149,13 +150,8 @@ def test_pending_v2_changes_become_one_scheduled_release_change(
 
 
 def test_the_public_server_serves_v2_releases_as_balrog(store: Store, balrog_v2: tuple) -> None:
-    from rulelog.api.public import PublicSettings, create_public_app
-
     url, _writer, _ = balrog_v2
-    app = store.open()
-    run_import(app, url)
-    web = create_public_app(settings=PublicSettings(follow=False), store=app)
-    with TestClient(web) as client:
+    with imported_public_client(store, url) as client:
         # A rule mapping to a v2 release: the de asset's own data.
         answer = client.get(update_url("aurora", "de"))
         assert answer.headers["Rule-ID"] == "5"

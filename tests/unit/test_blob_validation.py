@@ -460,27 +460,20 @@ def group(fields: list[str], **conditions: list[str]) -> dict[str, Any]:
     return {"for": conditions, "fields": {f: f"{f}-value" for f in fields}}
 
 
+def openurl_by(condition: str, first: list[str], second: list[str]) -> list[dict[str, Any]]:
+    """Two groups that both set openURL, for the two values of one condition."""
+    return [group(["openURL"], **{condition: first}), group(["openURL"], **{condition: second})]
+
+
 @pytest.mark.parametrize(
     "groups",
     [
         pytest.param([group(["openURL"]), group(["actions"])], id="different-fields"),
         pytest.param([group(["openURL"])] * 2, id="identical-groups"),
-        pytest.param(
-            [group(["openURL"], channels=["release"]), group(["openURL"], channels=["beta"])],
-            id="disjoint-channels",
-        ),
-        pytest.param(
-            [group(["openURL"], locales=["de"]), group(["openURL"], locales=["fr", "it"])],
-            id="disjoint-locales",
-        ),
-        pytest.param(
-            [group(["openURL"], versions=["<60.0"]), group(["openURL"], versions=[">=60.0"])],
-            id="disjoint-versions",
-        ),
-        pytest.param(
-            [group(["openURL"], buildIDs=["<2023"]), group(["openURL"], buildIDs=[">=2023"])],
-            id="disjoint-buildIDs",
-        ),
+        pytest.param(openurl_by("channels", ["release"], ["beta"]), id="disjoint-channels"),
+        pytest.param(openurl_by("locales", ["de"], ["fr", "it"]), id="disjoint-locales"),
+        pytest.param(openurl_by("versions", ["<60.0"], [">=60.0"]), id="disjoint-versions"),
+        pytest.param(openurl_by("buildIDs", ["<2023"], [">=2023"]), id="disjoint-buildIDs"),
         pytest.param(
             [
                 group(["openURL"], channels=["release*"], locales=["de"]),
@@ -494,47 +487,34 @@ def test_update_line_groups_that_cannot_clash(groups: list[dict[str, Any]]) -> N
     validate_blob(changed(V9, "updateLine", groups))
 
 
+#: Two groups that may match one request, and (after them) conditions that cannot be compared.
+OVERLAP = "blob: updateLine: groups 0 and 1"
+UNSURE = "blob: updateLine.0.for"
+
+
 @pytest.mark.parametrize(
     ("groups", "message_start"),
     [
         (
             [group(["openURL"]), group(["openURL", "actions"])],
-            "blob: updateLine: groups 0 and 1 can match the same request and both set: openURL",
+            f"{OVERLAP} can match the same request and both set: openURL",
+        ),
+        (openurl_by("channels", ["release*"], ["release"]), OVERLAP),
+        (openurl_by("channels", ["release"], ["release-cck-partner"]), OVERLAP),
+        (openurl_by("versions", ["<61.0"], [">=60.0"]), OVERLAP),
+        (openurl_by("versions", ["60.*"], [">=60.0"]), OVERLAP),
+        (openurl_by("buildIDs", ["<=2023"], [">=2023"]), OVERLAP),
+        (
+            openurl_by("versions", ["60.0"], ["61.0"]),
+            f"{UNSURE}.versions: cannot tell whether '60.0' and '61.0'",
         ),
         (
-            [group(["openURL"], channels=["release*"]), group(["openURL"], channels=["release"])],
-            "blob: updateLine: groups 0 and 1",
+            openurl_by("versions", ["60.*"], ["60.0.1"]),
+            f"{UNSURE}.versions: cannot tell whether '60.*' and '60.0.1'",
         ),
         (
-            [
-                group(["openURL"], channels=["release"]),
-                group(["openURL"], channels=["release-cck-partner"]),
-            ],
-            "blob: updateLine: groups 0 and 1",
-        ),
-        (
-            [group(["openURL"], versions=["<61.0"]), group(["openURL"], versions=[">=60.0"])],
-            "blob: updateLine: groups 0 and 1",
-        ),
-        (
-            [group(["openURL"], versions=["60.*"]), group(["openURL"], versions=[">=60.0"])],
-            "blob: updateLine: groups 0 and 1",
-        ),
-        (
-            [group(["openURL"], buildIDs=["<=2023"]), group(["openURL"], buildIDs=[">=2023"])],
-            "blob: updateLine: groups 0 and 1",
-        ),
-        (
-            [group(["openURL"], versions=["60.0"]), group(["openURL"], versions=["61.0"])],
-            "blob: updateLine.0.for.versions: cannot tell whether '60.0' and '61.0'",
-        ),
-        (
-            [group(["openURL"], versions=["60.*"]), group(["openURL"], versions=["60.0.1"])],
-            "blob: updateLine.0.for.versions: cannot tell whether '60.*' and '60.0.1'",
-        ),
-        (
-            [group(["openURL"], buildIDs=["2023"]), group(["openURL"], buildIDs=[">2022"])],
-            "blob: updateLine.0.for.buildIDs: cannot tell whether '2023' and '>2022'",
+            openurl_by("buildIDs", ["2023"], [">2022"]),
+            f"{UNSURE}.buildIDs: cannot tell whether '2023' and '>2022'",
         ),
         (
             [group(["openURL"]), {"for": {}}],

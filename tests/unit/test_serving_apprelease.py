@@ -51,11 +51,17 @@ def test_v1_old_version_special_cases(version: str, expected: str) -> None:
 
 # --- v2/v3: one URL template per channel -------------------------------------
 
-J1 = {
-    "name": "j1",
-    "schema_version": 2,
-    "platforms": {"p": {"buildID": "28", "locales": {"l": {}}}},
-}
+
+def source(name: str, build_id: str, schema_version: int = 3) -> dict[str, Any]:
+    """A release updated from: all a partial needs of it is its build on ``p``/``l``."""
+    return {
+        "name": name,
+        "schema_version": schema_version,
+        "platforms": {"p": {"buildID": build_id, "locales": {"l": {}}}},
+    }
+
+
+J1 = source("j1", "28", schema_version=2)
 J2 = {
     "name": "j2",
     "schema_version": 2,
@@ -130,11 +136,7 @@ def test_v2_missing_platform_version_prints_none() -> None:
 
 
 def test_v3_ftp_and_bouncer_tables_are_keyed_by_from() -> None:
-    g1 = {
-        "name": "g1",
-        "schema_version": 3,
-        "platforms": {"p": {"buildID": "8", "locales": {"l": {}}}},
-    }
+    g1 = source("g1", "8")
     g2 = {
         **J2,
         "schema_version": 3,
@@ -161,16 +163,7 @@ def test_v3_ftp_and_bouncer_tables_are_keyed_by_from() -> None:
 
 
 def test_v3_first_usable_complete_and_partial_win() -> None:
-    f1 = {
-        "name": "f1",
-        "schema_version": 3,
-        "platforms": {"p": {"buildID": "5", "locales": {"l": {}}}},
-    }
-    f2 = {
-        "name": "f2",
-        "schema_version": 3,
-        "platforms": {"p": {"buildID": "6", "locales": {"l": {}}}},
-    }
+    f1, f2 = source("f1", "5"), source("f2", "6")
     f3 = {
         **J2,
         "schema_version": 3,

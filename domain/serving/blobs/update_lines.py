@@ -80,6 +80,20 @@ def _version_parts(version: str, whole: str, other: str) -> list[int]:
         raise Incomparable(whole, other) from None
 
 
+def _comparisons_overlap(
+    a: str,
+    b: str,
+    nearest: Callable[[str, str], str | None],
+    matches: Callable[[str, str], bool],
+) -> bool:
+    """Whether two values admit a common one, judged as Balrog does: one admits the
+    nearest value the other admits. A value with no nearest one cannot be compared."""
+    near = [n for v, o in ((a, b), (b, a)) if (n := nearest(v, o)) is not None]
+    if len(near) != 2:
+        raise Incomparable(a, b)
+    return matches(a, near[1]) or matches(b, near[0])
+
+
 def _nearest_version(value: str, other: str) -> str | None:
     """The closest concrete version a comparison admits (None for plain versions)."""
     bare = value.lstrip("<>=")
@@ -112,12 +126,8 @@ def versions_overlap(left: list[str], right: list[str]) -> bool:
         elif _has_operator(b) and not _has_operator(a):
             if version_matches(b, a):
                 return True
-        else:
-            near = [n for v, o in ((a, b), (b, a)) if (n := _nearest_version(v, o)) is not None]
-            if len(near) != 2:
-                raise Incomparable(a, b)
-            if version_matches(a, near[1]) or version_matches(b, near[0]):
-                return True
+        elif _comparisons_overlap(a, b, _nearest_version, version_matches):
+            return True
     return False
 
 
@@ -136,12 +146,7 @@ def _nearest_build_id(value: str, other: str) -> str | None:
 
 def build_ids_overlap(left: list[str], right: list[str]) -> bool:
     for a, b in itertools.product(left, right):
-        if a == b:
-            return True
-        near = [n for v, o in ((a, b), (b, a)) if (n := _nearest_build_id(v, o)) is not None]
-        if len(near) != 2:
-            raise Incomparable(a, b)
-        if build_id_matches(a, near[1]) or build_id_matches(b, near[0]):
+        if a == b or _comparisons_overlap(a, b, _nearest_build_id, build_id_matches):
             return True
     return False
 
