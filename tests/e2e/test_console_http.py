@@ -366,7 +366,8 @@ def test_a_change_page_shows_what_it_would_move_and_what_it_breaks(
     expect = {"release": "Firefox-121.0-build1"}
     spec = {"name": "de-gets-121", "url": update_target("de"), "expect": expect}
     admin.service.add_expectation(spec, "alice")
-    admin.service.add_expectation({**spec, "name": "fr-gets-121", "url": update_target("fr")}, "alice")
+    french = {**spec, "name": "fr-gets-121", "url": update_target("fr")}
+    admin.service.add_expectation(french, "alice")
     sc = admin.service.schedule_change(
         "rules", "insert", german_rule(), {"when": "2099-01-01T00:00:00+00:00"}, "alice"
     )
