@@ -12,7 +12,7 @@ from rulelog.api.cli.catalog import print_table
 from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json
 from rulelog.api.cli.timeline import timeline_from
 from rulelog.domain.errors import Invalid, NotFound
-from rulelog.domain.workflow.expectations import parse_import
+from rulelog.domain.workflow.expectations import parse_import, parse_yaml_import
 from rulelog.projections.expectations import check_state, describe, listed, state_at, summary
 
 
@@ -134,8 +134,9 @@ def expect_remove(
 @as_option
 @click.pass_context
 def expect_import(ctx: click.Context, file: Path, as_json: bool, actor: str | None) -> None:
-    """Add or replace expectations from a JSON Lines file, all or none."""
-    specs = parse_import(file.read_text(encoding="utf-8"))
+    """Add or replace expectations from a JSON Lines or YAML (.yaml, .yml) file, all or none."""
+    text = file.read_text(encoding="utf-8")
+    specs = parse_yaml_import(text) if file.suffix in (".yaml", ".yml") else parse_import(text)
     app_from(ctx).import_expectations(specs, actor_of(actor))
     if as_json:
         print_json({"imported": len(specs)})

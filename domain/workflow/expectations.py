@@ -11,9 +11,10 @@ one spec or one update-verify block per line).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import yaml
 from eventsourcing.domain import Aggregate, event
 
 from rulelog.domain import ids
@@ -248,13 +249,48 @@ def parse_import(text: str) -> list[dict[str, Any]]:
     """Validated specs of an import file: JSON Lines, each line one spec or one
     update-verify block (it has ``from``). All or nothing: the first bad line
     raises ``Invalid`` naming its line number, as does a name given twice."""
+
+    def lines() -> Iterator[tuple[int, Any]]:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                yield number, json.loads(line)
+            except ValueError as exc:
+                raise Invalid(f"line {number}: {exc}", line=number) from exc
+
+    return _specs_of(lines())
+
+
+def parse_yaml_import(text: str) -> list[dict[str, Any]]:
+    """The same from a YAML file: a list whose items are specs or update-verify blocks,
+    each error naming the line its item starts on."""
+    loader = yaml.SafeLoader(text)
+    try:
+        document = loader.get_single_node()
+        if document is None:
+            raise Invalid("no expectations in the file")
+        if not isinstance(document, yaml.SequenceNode):
+            raise Invalid("a YAML import is a list of expectations or update-verify blocks")
+        items = [
+            (node.start_mark.line + 1, loader.construct_object(node, deep=True))
+            for node in document.value
+        ]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise Invalid(f"{where}not YAML ({getattr(exc, 'problem', None) or exc})") from exc
+    finally:
+        loader.dispose()
+    return _specs_of(items)
+
+
+def _specs_of(items: Iterable[tuple[int, Any]]) -> list[dict[str, Any]]:
+    """Validate each numbered item (a spec, or a block expanded into specs); all or none."""
     specs: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
+    for number, raw in items:
         try:
-            raw = json.loads(line)
             given = expand_update_verify(raw) if isinstance(raw, dict) and "from" in raw else [raw]
             for spec in map(validate_spec, given):
                 if spec["name"] in seen:

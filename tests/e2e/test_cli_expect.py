@@ -74,3 +74,21 @@ def test_expectations_through_the_cli(store: Store, tmp_path: Path) -> None:
     assert before == []
     out = ok(store, "expect", "show", "v0")
     assert "live: pass: gets Firefox-121.0-build1 121.0 (rule 1)" in out
+
+
+def test_a_yaml_file_is_imported_all_or_none(store: Store, tmp_path: Path) -> None:
+    ok(store, "users", "add", "admin", "--admin")
+    ok(store, "import", str(DATA / "fixture.json"), "--as", "admin")
+    block = (
+        "- name: uv\n  product: Firefox\n  channel: release\n"
+        '  from: [{version: "119.0"}]\n  platforms: [Linux_x86_64-gcc3]\n'
+        '  locales: [de, fr]\n  expect: {version_at_least: "121.0"}\n'
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(block + f"- {{name: x, url: '{URL}', expect: {{}}}}\n")
+    refused = run(store, "expect", "import", str(bad), "--as", "admin")
+    assert refused.returncode == 2 and refused.stderr.startswith("rulelog: line 8: ")
+    assert json.loads(ok(store, "expect", "list", "--json")) == []
+    good = tmp_path / "good.yml"
+    good.write_text(block)
+    assert "imported 2" in ok(store, "expect", "import", str(good), "--as", "admin")

@@ -5,11 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rulelog.domain.errors import Invalid
-from rulelog.domain.workflow.expectations import judge, parse_import, url_from_fields, validate_spec
+from rulelog.domain.workflow.expectations import (
+    judge,
+    parse_import,
+    parse_yaml_import,
+    url_from_fields,
+    validate_spec,
+)
 
 URL = (
     "/update/6/Firefox/119.0/20231120000000/Linux_x86_64-gcc3/de/release/"
@@ -96,3 +103,40 @@ def test_update_verify_block_is_the_product_of_its_lists() -> None:
     assert all(s["channel"] == "release" for s in specs)
     with pytest.raises(Invalid, match=r"^line 1: locales"):
         parse_import(json.dumps({**block, "locales": []}))
+
+
+YAML_FILE = f"""\
+# Expectations for the release channel, written by hand.
+- name: de-121
+  url: {URL}
+  expect: {{release: Firefox-121.0-build1}}
+- name: uv
+  product: Firefox
+  channel: release
+  from: [{{version: "118.0"}}]
+  platforms: [Linux_x86_64-gcc3]
+  locales: [de, fr]
+  expect: {{version_at_least: "121.0"}}
+"""
+
+
+def test_a_yaml_file_holds_the_same_specs_and_blocks_as_json_lines() -> None:
+    specs = parse_yaml_import(YAML_FILE)
+    assert [s["name"] for s in specs][:1] == ["de-121"] and len(specs) == 3
+    lines = "\n".join(json.dumps(item) for item in yaml.safe_load(YAML_FILE))
+    assert specs == parse_import(lines)
+
+
+def test_a_bad_yaml_item_is_named_by_its_line_and_nothing_is_kept() -> None:
+    bad = YAML_FILE.replace("{version_at_least: \"121.0\"}", "{version_at_least: nope}")
+    with pytest.raises(Invalid, match=r"^line 5: "):
+        parse_yaml_import(bad)
+    again = YAML_FILE + f"- {{name: de-121, url: '{URL}', expect: {{no_update: true}}}}\n"
+    with pytest.raises(Invalid, match=r"^line 12: de-121 already given on line 2"):
+        parse_yaml_import(again)
+    with pytest.raises(Invalid, match=r"^line 3: not YAML"):
+        parse_yaml_import("- name: a\n  url: [unclosed\n  expect: {}\n")
+    with pytest.raises(Invalid, match="is a list"):
+        parse_yaml_import("name: a\n")
+    with pytest.raises(Invalid, match="no expectations"):
+        parse_yaml_import("# nothing\n")
