@@ -112,7 +112,9 @@ def verify_scheduler_signoffs(
     position for all, the last scheduling's, for changes scheduled as one decision).
 
     A change modified or ended meanwhile keeps its signoffs unverified (the
-    agent reports them as such), as does one that touches no test view.
+    agent reports them as such), as does one that touches no test view. A change
+    that makes an expectation fail on its test view loses its automatic signoffs:
+    signing it off needs an override reason, which only a signer can give.
     """
     unverified = {
         (sc.kind, sc.sc_id)
@@ -132,6 +134,13 @@ def verify_scheduler_signoffs(
     for sc in changes:
         row = state.scheduled.get((sc.kind, sc.sc_id))
         if (sc.kind, sc.sc_id) in unverified and row is not None:
+            if failures_blamed_on(app, state, sc.kind, sc.sc_id):
+                # A signoff on a test view where expectations fail needs the signer's
+                # override reason; an automatic one has none, so it is withdrawn.
+                for username in [u for u in sc.signoffs if not sc.signoff_fingerprints.get(u)]:
+                    sc = app.revoke_signoff(sc.kind, sc.sc_id, username)
+                done.append(sc)
+                continue
             seen = views.fingerprints(row)
             signers = {u: seen for u in sc.signoffs if not sc.signoff_fingerprints.get(u)}
             sc = app.record_signoff_views(sc.kind, sc.sc_id, sc.data_version, signers)

@@ -17,7 +17,7 @@ from rulelog.projections.log import read_log
 from rulelog.projections.state import Catalog
 from rulelog.services.agent import Agent
 from rulelog.services.application import RulelogApp
-from rulelog.services.verification import sign_off_verified
+from rulelog.services.verification import sign_off_verified, verify_scheduler_signoffs
 from tests.integration.relman_support import relman_guarded
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -190,3 +190,21 @@ def test_update_verify_block_expands(ex: RulelogApp) -> None:
     ex.import_expectations(specs, "alice")
     results = {r["name"]: r for r in check_state(ex, state(ex), channel="release")}
     assert results["uv/120.0/Linux_x86_64-gcc3/de"]["live"]["passed"]
+
+
+def test_an_automatic_signoff_is_withdrawn_when_expectations_fail(ex: RulelogApp) -> None:
+    """rm holds relman, so scheduling signs off for rm; a change that makes an
+    expectation fail on its test view loses that signoff (no override was given)."""
+    breaking = ex.schedule_change(
+        "rules", "update", {"rule_id": 1, "mapping": "Firefox-120.0-build1"},
+        {"when": LATER}, changed_by="rm", data_version=ex.get_rule(1).data_version,
+    )  # fmt: skip
+    assert breaking.signoffs == {"rm": "relman"}
+    [checked] = verify_scheduler_signoffs(ex, open_timeline(ex), [breaking])
+    assert checked.signoffs == {}
+    harmless = ex.schedule_change(
+        "rules", "update", {"rule_id": 2, "comment": "noted"},
+        {"when": LATER}, changed_by="rm", data_version=ex.get_rule(2).data_version,
+    )  # fmt: skip
+    [kept] = verify_scheduler_signoffs(ex, open_timeline(ex), [harmless])
+    assert kept.signoffs == {"rm": "relman"} and kept.signoff_fingerprints["rm"]
