@@ -24,6 +24,8 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import structlog
+
 __all__ = [
     "CONTENT_TYPE",
     "count_appended_events",
@@ -37,8 +39,11 @@ __all__ = [
 ]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Reads of the workers' metric files one scrape may take (see metrics_response_body).
+MULTIPROC_READS = 3
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Latency buckets (seconds): update answers take well under a millisecond to ~100 ms.
+log = structlog.get_logger("rulelog.metrics")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 
 
@@ -157,6 +162,13 @@ def metrics_response_body() -> bytes:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        # Each worker writes its own mmap file while this reads them all; a read that
+        # meets a value being written can fail to decode. A second read is clean.
+        for _ in range(MULTIPROC_READS - 1):
+            try:
+                return generate_latest(registry)
+            except Exception as error:
+                log.warning("metrics.read_retried", error=f"{type(error).__name__}: {error}")
         return generate_latest(registry)
     metrics()  # so an idle process still shows every metric
     return generate_latest(REGISTRY)

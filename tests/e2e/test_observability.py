@@ -58,8 +58,10 @@ class Served:
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         conn.request("GET", "/metrics")
-        text = conn.getresponse().read().decode()
+        response = conn.getresponse()
+        text = response.read().decode()
         conn.close()
+        assert response.status == 200, text
         return {
             (sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(text)
