@@ -175,6 +175,21 @@ def blamed_summary(app: Any, state: Catalog, kind: str, sc_id: int) -> list[str]
     return [_failure_line(r) for r in failures_blamed_on(app, state, kind, sc_id)]
 
 
+def failing_by_change(app: Any, state: Catalog) -> dict[ScKey, list[str]]:
+    """For each pending change, the expectations it makes fail on a test view (every
+    expectation checked once, on live and on its channel's test view)."""
+    if not state.expectations:
+        return {}
+    failing: dict[ScKey, list[str]] = {}
+    for result in check_state(app, state):
+        test = result.get("test")
+        if test is None or test["passed"]:
+            continue
+        for blamed in test["responsible"]:
+            failing.setdefault((blamed["kind"], blamed["sc_id"]), []).append(result["name"])
+    return failing
+
+
 def failures_blamed_on(
     app: Any, state: Catalog, kind: str, sc_id: int
 ) -> list[dict[str, Any]]:

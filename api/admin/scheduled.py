@@ -29,6 +29,7 @@ from rulelog.api.admin.scheduled_actions import enact, gone, sign_off
 from rulelog.api.admin.scheduled_bodies import NOUNS, check_required, creation, modification
 from rulelog.api.admin.scheduled_rows import (
     EPOCH,
+    add_failing_expectations,
     listed,
     matches,
     revision_row,
@@ -218,14 +219,18 @@ def _register(kind: str) -> None:
         service: Service,
         where: dict = Depends(filters),
         show_all: str | None = Query(None, alias="all", description="Include enacted ones"),
+        expectations: str | None = Query(
+            None,
+            description="Any value (rulelog): each pending change also lists the "
+            "expectations it makes fail on its test view (`expectations_failing`).",
+        ),
     ) -> Any:
         with reader.current() as model:
             catalog = model.catalog
-            rows = [
-                shown(service, catalog, sc)
-                for sc in listed(catalog, kind, show_all is not None)
-                if matches(sc, where)
-            ]
+            found = listed(catalog, kind, show_all is not None)
+            rows = [shown(service, catalog, sc) for sc in found if matches(sc, where)]
+            if expectations is not None:
+                add_failing_expectations(service, catalog, kind, rows)
         return JSONResponse({"count": len(rows), "scheduled_changes": rows})
 
     def create(
@@ -430,7 +435,7 @@ def _register(kind: str) -> None:
     ]
     # Balrog validates strictly: a query parameter its spec does not name is a 400.
     allowed = {
-        "list_changes": ("all", *LIST_QUERY.get(kind, ())),
+        "list_changes": ("all", "expectations", *LIST_QUERY.get(kind, ())),
         "create": ("change_type",),
         "cancel": ("data_version",),
         "revisions": ("page", "limit"),

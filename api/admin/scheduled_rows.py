@@ -20,6 +20,7 @@ from rulelog.domain.catalog.rule_fields import RULE_FIELDS
 from rulelog.domain.workflow.kinds import KEY_COLUMNS, key_row
 from rulelog.domain.workflow.scheduling import parse_when
 from rulelog.domain.workflow.signoff_rules import reduce_requirements
+from rulelog.projections.expectations import failing_by_change
 from rulelog.projections.sc_revisions import ScRevision
 from rulelog.projections.state import Catalog
 from rulelog.services.targets import ABSENT, target_for
@@ -128,6 +129,17 @@ def listed(catalog: Catalog, kind: str, include_complete: bool) -> list[dict[str
         and (sc["status"] == "pending" or (include_complete and sc["status"] == "enacted"))
     ]
     return sorted(rows, key=lambda sc: sc["sc_id"])
+
+
+def add_failing_expectations(
+    service: Any, catalog: Catalog, kind: str, rows: list[dict[str, Any]]
+) -> None:
+    """``?expectations`` (rulelog's, not Balrog's): each pending row also names the
+    expectations the change makes fail on its test view, as the console shows them."""
+    failing = failing_by_change(service, catalog)
+    for row in rows:
+        if not row.get("complete"):
+            row["expectations_failing"] = failing.get((kind, row["sc_id"]), [])
 
 
 def visible(catalog: Catalog, kind: str, sc_id: int) -> dict[str, Any] | None:

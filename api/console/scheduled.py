@@ -25,7 +25,7 @@ from rulelog.api.console.rules import changed_fields, condition_of, rule_fields
 from rulelog.api.console.session import ConsoleRefusal, FormData, data_version_of
 from rulelog.domain.catalog.rules import RULE_COLUMNS
 from rulelog.domain.workflow.scheduling import KINDS
-from rulelog.projections.expectations import check_state
+from rulelog.projections.expectations import failing_by_change
 from rulelog.projections.state import Catalog
 from rulelog.services.agent import Agent
 from rulelog.services.impact import scheduled_impact
@@ -83,18 +83,11 @@ def status_of(request: Request, state: Catalog, sc: dict[str, Any], views: Any) 
 def failing_expectations(
     request: Request, state: Catalog, rows: list[dict[str, Any]]
 ) -> dict[str, list[str]]:
-    """For each pending change, the expectations it makes fail on a test view (checked
-    once for the page: each expectation on live and on its channel's test view)."""
-    if not state.expectations or not any(sc["status"] == "pending" for sc in rows):
+    """For each pending change shown, the expectations it makes fail on a test view."""
+    if not any(sc["status"] == "pending" for sc in rows):
         return {}
-    failing: dict[str, list[str]] = {}
-    for result in check_state(request.app.state.service, state):
-        test = result.get("test")
-        if test is None or test["passed"]:
-            continue
-        for blamed in test["responsible"]:
-            failing.setdefault(f"{blamed['kind']}/{blamed['sc_id']}", []).append(result["name"])
-    return failing
+    found = failing_by_change(request.app.state.service, state)
+    return {f"{kind}/{sc_id}": names for (kind, sc_id), names in found.items()}
 
 
 @router.get("/scheduled", summary="Scheduled changes of every kind")

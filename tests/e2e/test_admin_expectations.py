@@ -78,3 +78,20 @@ def test_signoff_refused_then_overridden(admin: AdminClient) -> None:
     assert signed.expectation_overrides == [
         {"username": "rm", "reason": "hold", "failures": ["de-121"]}
     ]
+
+
+def test_scheduled_change_listings_name_failing_expectations_on_request(
+    admin: AdminClient,
+) -> None:
+    _seeded(admin)
+    admin.service.add_expectation(SPEC, "alice")
+    breaking = admin.service.schedule_change(
+        "rules", "update", {"rule_id": 1, "mapping": "Firefox-120.0-build1"},
+        {"when": "2099-01-01T00:00:00+00:00"}, "alice",
+        data_version=admin.service.get_rule(1).data_version,
+    )  # fmt: skip
+    plain = admin.get("/scheduled_changes/rules", as_user=None).json["scheduled_changes"]
+    assert "expectations_failing" not in plain[0]  # Balrog's answer, unchanged
+    listed = admin.get("/scheduled_changes/rules", query={"expectations": 1}, as_user=None)
+    [row] = listed.json["scheduled_changes"]
+    assert row["sc_id"] == breaking.sc_id and row["expectations_failing"] == ["de-121"]
