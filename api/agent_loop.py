@@ -56,6 +56,8 @@ class AgentLoop:
         for group in report.enacted:
             for kind, _sc_id in group:
                 m.agent_enactments.labels(kind).inc()
+        if report.failing_live:
+            m.expectations_failing_live.inc(len(report.failing_live))
         pending = sum(report.decisions.values()) - report.decisions.get("enacted", 0)
         m.scheduled_pending.set(pending)
         m.scheduled_due.set(pending - sum(report.decisions.get(d, 0) for d in NOT_DUE))

@@ -135,6 +135,10 @@ def _make() -> SimpleNamespace:
         agent_enactments=Counter(
             "rulelog_agent_enactments", "Scheduled changes the agent enacted, by kind.", ["kind"]
         ),
+        expectations_failing_live=Counter(
+            "rulelog_expectations_failing_live",
+            "Expectations found failing on live right after an enactment (agent or by hand).",
+        ),
         agent_failures=Counter(
             "rulelog_agent_failures",
             "Agent passes that failed (database errors included), by error type.",

@@ -22,6 +22,7 @@ only one of them can record it; the other sees it enacted.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,23 @@ class PassReport:
     #: Expectations failing on live after this pass's enactments (checked on the
     #: channels enacted changes touched; counted as ``expectation_failing_live``).
     failing_live: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_live(app: RulelogApp, state: Catalog, channels: Iterable[str]) -> list[dict[str, Any]]:
+    """The expectations of ``channels`` that fail on live in ``state``, each logged:
+    what every enactment (the agent's, or one made by hand) is followed by."""
+    failing: list[dict[str, Any]] = []
+    for channel in sorted(set(channels)):
+        for result in check_state(app, state, channel=channel, test=False):
+            if not result["live"]["passed"]:
+                failing.append(result)
+                log.warning(
+                    "expectation.failing_live",
+                    expectation=result["name"],
+                    channel=channel,
+                    gets=describe(result["live"]),
+                )
+    return failing
 
 
 class Agent:
@@ -105,17 +123,9 @@ class Agent:
             for channel in views.affected({"kind": kind, "sc_id": sc_id})
         }
         self.catalog.fold(read_log(self.app, start=self.catalog.position + 1))
-        for channel in sorted(channels):
-            for result in check_state(self.app, self.catalog, channel=channel, test=False):
-                if not result["live"]["passed"]:
-                    report.failing_live.append(result)
-                    report.decisions["expectation_failing_live"] += 1
-                    log.warning(
-                        "expectation.failing_live",
-                        expectation=result["name"],
-                        channel=channel,
-                        gets=describe(result["live"]),
-                    )
+        report.failing_live = check_live(self.app, self.catalog, channels)
+        if report.failing_live:
+            report.decisions["expectation_failing_live"] += len(report.failing_live)
 
     @staticmethod
     def _waiting(state: Catalog, sc: dict[str, Any], now: datetime) -> str | None:

@@ -25,7 +25,7 @@ from rulelog.api.admin.params import below_minimum
 from rulelog.api.admin.problems import Problem
 from rulelog.api.admin.release_blob_errors import blob_errors
 from rulelog.api.admin.rules import strict_query
-from rulelog.api.admin.scheduled_actions import enact, gone, sign_off
+from rulelog.api.admin.scheduled_actions import enact_and_check, gone, sign_off
 from rulelog.api.admin.scheduled_bodies import NOUNS, check_required, creation, modification
 from rulelog.api.admin.scheduled_rows import (
     EPOCH,
@@ -415,8 +415,7 @@ def _register(kind: str) -> None:
         return JSONResponse({})
 
     def enact_change(sc_id: ScId, service: Service, reader: Reader, changed_by: Actor) -> Any:
-        with reader.current() as model:
-            enact(service, model.catalog, kind, sc_id, changed_by)
+        enact_and_check(service, reader, kind, sc_id, changed_by)
         return JSONResponse({})
 
     what = f"scheduled changes of {kind}"

@@ -15,10 +15,11 @@ from typing import Any
 
 from rulelog.api.admin.problems import Problem
 from rulelog.api.config import settings
+from rulelog.api.metrics import metrics
 from rulelog.domain.errors import NotFound, PermissionDenied, SignoffRequired
 from rulelog.domain.workflow.signoff_rules import reduce_requirements
 from rulelog.projections.state import Catalog
-from rulelog.services.agent import Agent
+from rulelog.services.agent import Agent, check_live
 from rulelog.services.verification import ChannelViews, sign_off_verified
 
 
@@ -62,7 +63,7 @@ def sign_off(
     sign_off_verified(service, state, kind, sc_id, role, user, override_reason)
 
 
-def enact(service: Any, state: Catalog, kind: str, sc_id: int, enacted_by: str) -> None:
+def enact(service: Any, state: Catalog, kind: str, sc_id: int, enacted_by: str) -> list[str]:
     """Enact one change now (whatever its condition), as the agent would enact it.
 
     Balrog's order of refusals: who may enact (before the change is even looked
@@ -110,3 +111,16 @@ def enact(service: Any, state: Catalog, kind: str, sc_id: int, enacted_by: str) 
         raise signoff_problem(service, kind, sc_id) from None
     except NotFound:
         raise gone(kind, sc_id) from None
+    return views.affected(sc)
+
+
+def enact_and_check(service: Any, reader: Any, kind: str, sc_id: int, enacted_by: str) -> None:
+    """Enact by hand (admin API, console), then check the expectations of the live
+    channels it touched, as the agent does after its enactments: failures are logged
+    (``expectation.failing_live``) and counted (``rulelog_expectations_failing_live``)."""
+    with reader.current() as model:
+        channels = enact(service, model.catalog, kind, sc_id, enacted_by)
+    with reader.current() as model:
+        failing = check_live(service, model.catalog, channels)
+    if failing:
+        metrics().expectations_failing_live.inc(len(failing))

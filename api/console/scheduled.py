@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from rulelog.api.admin.access import may_view_access
-from rulelog.api.admin.scheduled_actions import enact, sign_off
+from rulelog.api.admin.scheduled_actions import enact_and_check, sign_off
 from rulelog.api.console.caller import may, roles_of, signed_in, who
 from rulelog.api.console.moment import default_when, moment_of, state_of
 from rulelog.api.console.render import page, redirect
@@ -158,8 +158,8 @@ def revoke(request: Request, kind: str, sc_id: int, form: FormData) -> Response:
 @router.post("/scheduled/{kind}/{sc_id}/enact", summary="Enact a scheduled change now")
 def enact_now(request: Request, kind: str, sc_id: int, form: FormData) -> Response:
     user = signed_in(request)
-    with request.app.state.reader.current() as model:
-        enact(request.app.state.service, model.catalog, _kind(kind), sc_id, user)
+    state = request.app.state
+    enact_and_check(state.service, state.reader, _kind(kind), sc_id, user)
     return redirect(request, _back(kind, sc_id))
 
 

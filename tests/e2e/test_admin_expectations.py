@@ -3,6 +3,8 @@ while a change makes one fail on its test view, and its override."""
 
 from __future__ import annotations
 
+import http.client
+import re
 from typing import Any
 
 from tests.conftest import DATA
@@ -95,3 +97,33 @@ def test_scheduled_change_listings_name_failing_expectations_on_request(
     listed = admin.get("/scheduled_changes/rules", query={"expectations": 1}, as_user=None)
     [row] = listed.json["scheduled_changes"]
     assert row["sc_id"] == breaking.sc_id and row["expectations_failing"] == ["de-121"]
+
+
+def _failing_live_count(admin: AdminClient) -> float:
+    """The counter as scraped: the admin server runs in this process (one registry)."""
+    conn = http.client.HTTPConnection("127.0.0.1", admin.port, timeout=10)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    found = re.search(r"^rulelog_expectations_failing_live_total (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_an_enactment_by_hand_is_followed_by_a_live_check(admin: AdminClient) -> None:
+    _seeded(admin)
+    admin.service.add_expectation(SPEC, "alice")
+    sc = admin.service.schedule_change(
+        "rules", "update", {"rule_id": 1, "mapping": "Firefox-120.0-build1"},
+        {"when": "2099-01-01T00:00:00+00:00"}, "alice",
+        data_version=admin.service.get_rule(1).data_version,
+    )  # fmt: skip
+    signed = admin.post(
+        f"/scheduled_changes/rules/{sc.sc_id}/signoffs",
+        {"role": "relman", "override_reason": "120 for everyone, knowingly"},
+        as_user="rm",
+    )
+    assert signed.status == 200, signed.text
+    before = _failing_live_count(admin)
+    enacted = admin.post(f"/scheduled_changes/rules/{sc.sc_id}/enact")
+    assert enacted.status == 200, enacted.text
+    assert _failing_live_count(admin) == before + 1
