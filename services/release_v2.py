@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError
@@ -79,6 +79,20 @@ class ReleasesV2:
     def find(self, name: str) -> Release | None:
         release = self.app.find(ids.release_id(name), Release)
         return None if release is None or release.deleted else release
+
+    def base_versions(self, names: Iterable[str]) -> dict[str, int]:
+        """Each live release's base (``"."``) data_version, as Balrog's v2 list shows it.
+
+        Read in one statement for the whole list (``adapters.batch_reads``), not
+        one read per release: the list names every release of the store.
+        """
+        wanted = {ids.release_id(name): name for name in names}
+        found = self.app.reader.get_many(wanted)
+        return {
+            wanted[key]: release.part_versions.get(BASE, 1)
+            for key, release in found.items()
+            if isinstance(release, Release) and not release.deleted
+        }
 
     def pending(self, name: str) -> ScheduledChange | None:
         lock = self.app.find(ids.pending_target_id("releases", name), PendingTarget)

@@ -127,15 +127,13 @@ def list_releases(
         policies = list(catalog.policies["product"].values())
     if names_only:
         return JSONResponse(sorted(r["name"] for r in rows))
-    v2 = ReleasesV2(service)
+    bases = ReleasesV2(service).base_versions(r["name"] for r in rows)
     by_name: dict[str, dict[str, Any]] = {}
     for row in rows:
-        release = v2.find(row["name"])
-        base_version = release.part_versions.get(BASE, 1) if release else row["data_version"]
         by_name[row["name"]] = {
             "name": row["name"],
             "product": row["product"],
-            "data_version": base_version,
+            "data_version": bases.get(row["name"], row["data_version"]),
             "read_only": row["read_only"],
             "rule_info": row["rule_info"],
             "scheduled_changes": [],
