@@ -12,8 +12,10 @@ folder, printed); ``docs/console/`` holds a few of them.
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -151,8 +153,10 @@ def test_a_release_managers_day(console: Console) -> None:
         alice.find("#history-filter").click()
         alice.wait(lambda d: "kind=rule" in d.current_url, "the history filter in the URL")
         alice.wait(
-            lambda d: {r.get_attribute("data-kind") for r in alice.all("#history-table tbody tr")}
-            == {"rule"},
+            lambda d: (
+                {r.get_attribute("data-kind") for r in alice.all("#history-table tbody tr")}
+                == {"rule"}
+            ),
             "only rule events",
         )
         alice.no_console_errors()
@@ -228,3 +232,73 @@ def test_a_reader_sees_no_edit_controls_and_a_forged_post_is_refused(console: Co
     assert console.service.get_rule(30).data_version == data_version
     # The same form with the page's token is accepted: the refusal was the CSRF check.
     assert _post(console, "/ui/rules/30", {**forged, "csrf": "known-to-the-browser"}, cookie) == 303
+
+
+class _AttackerPage(http.server.BaseHTTPRequestHandler):
+    """Another site's page whose form posts to the console as soon as it loads."""
+
+    target = ""
+    #: The rule's current data_version: the form is otherwise a valid edit.
+    data_version = 0
+
+    def do_GET(self) -> None:
+        body = (
+            "<!doctype html><title>win a prize</title>"
+            f'<form id="f" method="post" action="{self.target}">'
+            f'<input type="hidden" name="data_version" value="{self.data_version}">'
+            '<input type="hidden" name="comment" value="forged">'
+            '<input type="hidden" name="mode" value="direct">'
+            '<input type="hidden" name="priority" value="1">'
+            "</form><script>document.getElementById('f').submit()</script>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads the outcome from the store."""
+
+
+@pytest.mark.parametrize(
+    "attacker_host",
+    [
+        # Another site: the SameSite=Strict cookies are not sent, so nobody is signed in.
+        "localhost",
+        # The same site on another port: the cookies are sent, the form has no CSRF token.
+        "127.0.0.1",
+    ],
+)
+def test_a_cross_site_form_in_the_browser_changes_nothing(
+    console: Console, attacker_host: str
+) -> None:
+    before = console.service.get_rule(30)
+    target = {"target": f"{console.base}/ui/rules/30", "data_version": before.data_version}
+    handler = type("Attacker", (_AttackerPage,), target)
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    serving = threading.Thread(target=attacker.serve_forever, daemon=True)
+    serving.start()
+    alice = console.browser("alice")
+    position = console.position()
+    try:
+        alice.driver.get(f"http://{attacker_host}:{attacker.server_address[1]}/")
+        # The forged form lands on the console, which refuses it.
+        alice.wait(lambda d: d.current_url.startswith(console.base), "the forged post's answer")
+        alice.wait(lambda d: d.execute_script("return document.readyState") == "complete", "load")
+        after = console.service.get_rule(30)
+        assert (after.data_version, after.fields) == (before.data_version, before.fields)
+        assert console.position() == position  # nothing at all was written
+        alice.driver.get_log("browser")  # the refusal's own load error is the expected one
+        # Alice is still signed in, and her own edits still work from the console.
+        alice.open("/ui/rules/30")
+        assert alice.all("#rule-form")
+    finally:
+        alice.quit()
+        attacker.shutdown()
+        attacker.server_close()
+    # Control: the forged fields with a CSRF token are a valid edit, so what refused
+    # them above was the cross-site protection, not the form.
+    form = {"data_version": str(before.data_version), "comment": "forged", "mode": "direct"}
+    cookie = f"rulelog_token={console.tokens['alice']}; rulelog_csrf=t"
+    assert _post(console, "/ui/rules/30", {**form, "priority": "1", "csrf": "t"}, cookie) == 303
