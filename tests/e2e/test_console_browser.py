@@ -1,12 +1,13 @@
 """The web console in a real Chromium, over real HTTP: a release manager's day.
 
 The admin server of the other e2e tests (``conftest.AdminServer``: uvicorn on
-a socket) serves a fresh SQLite store holding the demo data, a signoff policy
-on Firefox's release channel (one ``relman``), and three people: ``alice``
-(admin), ``rm`` (Firefox rules, and the ``relman`` role) and ``viewer`` (a token, no
-permission). Each person is their own browser session. Screenshots of the
-main pages are saved under ``RULELOG_SCREENSHOTS`` (default: a temporary
-folder, printed); ``docs/console/`` holds a few of them.
+a socket) serves a fresh store (SQLite, then PostgreSQL) holding the demo
+data, a signoff policy on Firefox's release channel (one ``relman``), and
+three people: ``alice`` (admin), ``rm`` (Firefox rules, and the ``relman``
+role) and ``viewer`` (a token, no permission). Each person is their own
+browser session. Screenshots of the main pages are saved under
+``RULELOG_SCREENSHOTS`` (default: a temporary folder, printed);
+``docs/console/`` holds a few of them.
 """
 
 from __future__ import annotations
@@ -58,12 +59,13 @@ class Console:
 
 @pytest.fixture
 def console(
-    admin_server: AdminServer, tmp_path_factory: pytest.TempPathFactory
+    admin_server: AdminServer, tmp_path_factory: pytest.TempPathFactory, store_kind: str
 ) -> Iterator[Console]:
+    """The console over a store of each kind (SQLite, and PostgreSQL as production runs it)."""
     require_browser()
     shots = Path(os.environ.get("RULELOG_SCREENSHOTS") or tmp_path_factory.mktemp("console"))
     shots.mkdir(parents=True, exist_ok=True)
-    with new_store("sqlite") as store:
+    with new_store(store_kind) as store:
         service = store.open_with_admins()
         demo = resources.files("rulelog.api").joinpath("demo_snapshot.json").read_text()
         service.import_snapshot(json.loads(demo), changed_by="importer")
