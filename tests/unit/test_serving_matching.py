@@ -18,25 +18,12 @@ from rulelog.domain.serving.matching import (
     os_version_matches,
     select_rule,
 )
-from rulelog.domain.serving.request import UpdateRequest
+from rulelog.domain.serving.request import UpdateRequest, parse_url
 from rulelog.domain.serving.versions import UnusableExpression
+from tests.samples import FIREFOX_120_URL
 
-BASE = UpdateRequest(
-    api="update",
-    query_version=6,
-    product="Firefox",
-    version="120.0",
-    build_target="WINNT_x86_64-msvc-x64",
-    channel="release",
-    build_id="20231116134553",
-    locale="en-US",
-    os_version="Windows_NT 10.0.0.0.22631.2861 (x64)",
-    distribution="default",
-    dist_version="default",
-    instruction_set="SSE4_2",
-    memory=16384,
-    header_architecture="Intel",
-)
+#: Firefox 120 on 64-bit Windows 11, as its updater asks, but without ``force``.
+BASE = replace(parse_url(FIREFOX_120_URL.format(locale="en-US", channel="release")), force=None)
 
 
 def matches(rule: dict[str, Any], request: UpdateRequest = BASE) -> bool:
