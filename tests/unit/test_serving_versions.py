@@ -18,6 +18,7 @@ from rulelog.domain.serving.versions import (
     split_operator,
     version_parser_for,
 )
+from tests.tables import truth_table
 
 
 @pytest.mark.parametrize(
@@ -41,17 +42,6 @@ def test_moz_version_parses(
     assert version.version == numbers
     assert version.prerelease == prerelease
     assert str(version) == printed
-
-
-def truth_table(table: dict[str, tuple[list[str], list[str]]]) -> list[tuple[str, str, bool]]:
-    """``{key: (values it holds for, values it does not)}`` as ``(key, value, expected)`` cases:
-    a table per expression reads better than a row per value."""
-    return [
-        (key, value, expected)
-        for key, (holds, fails) in table.items()
-        for expected, values in ((True, holds), (False, fails))
-        for value in values
-    ]
 
 
 BAD_VERSIONS = ["abc", "122.0b3", "161", "3.4j", "2g6", "1.13++", "78.*.*", "4.*", "", " 120.0"]

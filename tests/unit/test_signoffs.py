@@ -39,6 +39,7 @@ from rulelog.domain.workflow.signoff_rules import (
     required_for_shutoffs,
     validate_policy,
 )
+from tests.tables import truth_table
 
 R = Requirement
 
@@ -75,26 +76,22 @@ def reduced(reqs: list[Requirement]) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     ("changed", "policy_channel", "expected"),
-    [
-        (None, "release", True),
-        ("", "release", True),
-        ("release", "release", True),
-        ("release", "beta", False),
-        ("release", "release-cdntest", False),
-        ("release*", "release", True),
-        ("release*", "release-cdntest", True),
-        ("release*", "beta", False),
-        ("re*", "release", True),
-        ("r*", "release", False),  # a glob needs two characters before the '*'
-        ("*", "release", False),  # so '*' alone covers nothing
-        ("release", "release*", False),  # the policy's channel is no glob
-        ("release*", "release*", True),
-        ("rel*", "release*", True),
-        ("b.t*", "beta", False),  # '.' is literal
-        ("b.t*", "b.ta", True),
-        ("release-cck-*", "release", False),
-        ("nightly", "nightly", True),
-    ],
+    truth_table(
+        {  # changed channel: (policy channels it covers, policy channels it does not)
+            None: (["release"], []),
+            "": (["release"], []),
+            # release does not cover release*: the policy's channel is no glob.
+            "release": (["release"], ["beta", "release-cdntest", "release*"]),
+            "release*": (["release", "release-cdntest", "release*"], ["beta"]),
+            "re*": (["release"], []),
+            "r*": ([], ["release"]),  # a glob needs two characters before the '*'
+            "*": ([], ["release"]),  # so '*' alone covers nothing
+            "rel*": (["release*"], []),
+            "b.t*": (["b.ta"], ["beta"]),  # '.' is literal
+            "release-cck-*": ([], ["release"]),
+            "nightly": (["nightly"], []),
+        }
+    ),
 )
 def test_channel_covers(changed: str | None, policy_channel: str, expected: bool) -> None:
     assert channel_covers(changed, policy_channel) is expected
