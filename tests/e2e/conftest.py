@@ -95,10 +95,10 @@ class AdminClient:
         method: str,
         path: str,
         *,
+        as_user: str | None = "alice",
         json_body: Any = None,
         raw: bytes | None = None,
         query: dict[str, Any] | None = None,
-        as_user: str | None = "alice",
         headers: dict[str, str] | None = None,
     ) -> Answer:
         target = "/api" + path if not path.startswith("/__") else path
