@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from rulelog.api.config import open_app
+from rulelog.projections.log import last_position
 from rulelog.services.application import RulelogApp
 
 # Timing health checks measure the machine, not the code: CI shares 2 cores
@@ -74,6 +75,14 @@ class Store:
         for name in ADMINS:
             app.add_user(name, admin=True, recorded_by=name)
         return app
+
+
+@contextmanager
+def writes_nothing(app: RulelogApp) -> Iterator[None]:
+    """The block's commands must leave no event behind: a refusal changes nothing."""
+    before = last_position(app)
+    yield
+    assert last_position(app) == before
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,16 @@
 
 Each serves real HTTP on a free local port from a thread of the test process:
 a :class:`JsonHandler` subclass says what it answers, a :class:`StubServer`
-runs it until ``stop``.
+runs it until ``stop``; a fixture hands out any such server with :func:`running`.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -40,3 +41,17 @@ class StubServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+ServerT = TypeVar("ServerT", bound=Stoppable)
+
+
+def running(server: ServerT) -> Iterator[ServerT]:
+    """A fixture's body, ``yield from running(server)``: the tests get ``server``,
+    which stops when they are done with it."""
+    yield server
+    server.stop()

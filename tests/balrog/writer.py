@@ -47,6 +47,10 @@ KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: A row, a key or changes to a row: column -> value, as Balrog's tables take them.
+Row = dict[str, Any]
+
+
 def create_balrog_db(url: str, *, release_history: bool = False) -> Engine:
     """An empty Balrog database at ``url`` (every table created)."""
     engine = create_engine(url)
@@ -90,13 +94,13 @@ class BalrogWriter:
     def has_history(self, table: str) -> bool:
         return f"{table}_history" in self.metadata.tables
 
-    def _history(self, table: str, row: dict[str, Any], by: str, ts: int) -> None:
+    def _history(self, table: str, row: Row, by: str, ts: int) -> None:
         if self.has_history(table):
             name = f"{table}_history"
             row = self._fit(name, row)
             self._run(insert(self.t(name)).values(changed_by=by, timestamp=ts, **row))
 
-    def _fit(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
+    def _fit(self, table: str, values: Row) -> Row:
         """JSON columns as the database declares them: MariaDB's ``JSON`` is text to
         a reader that reflects it (as Balrog's MySQL is to rulelog's import)."""
         t = self.t(table)
@@ -107,17 +111,17 @@ class BalrogWriter:
             for k, v in values.items()
         }
 
-    def _where(self, table: str, key: dict[str, Any]) -> Any:
+    def _where(self, table: str, key: Row) -> Any:
         t = self.t(table)
         return and_(*[t.c[k] == v for k, v in key.items()])
 
-    def current(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    def current(self, table: str, key: Row) -> Row | None:
         row = self._run(select(self.t(table)).where(self._where(table, key))).mappings().first()
         return dict(row) if row is not None else None
 
     # ---------------------------------------------------------------- base rows
 
-    def insert(self, table: str, row: dict[str, Any], by: str, ts: int | None = None) -> dict:
+    def insert(self, table: str, row: Row, by: str, ts: int | None = None) -> dict:
         ts = ts if ts is not None else self.tick()
         values = {**_encode(table, row), "data_version": 1}
         result = self._run(insert(self.t(table)).values(**self._fit(table, values)))
@@ -128,14 +132,7 @@ class BalrogWriter:
         self._history(table, values, by, ts)
         return values
 
-    def update(
-        self,
-        table: str,
-        key: dict[str, Any],
-        changes: dict[str, Any],
-        by: str,
-        ts: int | None = None,
-    ) -> dict:
+    def update(self, table: str, key: Row, changes: Row, by: str, ts: int | None = None) -> dict:
         ts = ts if ts is not None else self.tick()
         old = self.current(table, key)
         assert old is not None, f"{table} {key} does not exist"
@@ -145,7 +142,7 @@ class BalrogWriter:
         self._history(table, new, by, ts)
         return new
 
-    def delete(self, table: str, key: dict[str, Any], by: str, ts: int | None = None) -> None:
+    def delete(self, table: str, key: Row, by: str, ts: int | None = None) -> None:
         ts = ts if ts is not None else self.tick()
         self._run(sql_delete(self.t(table)).where(self._where(table, key)))
         self._history(table, dict(key), by, ts)
@@ -156,7 +153,7 @@ class BalrogWriter:
         self,
         table: str,
         change_type: str,
-        row: dict[str, Any],
+        row: Row,
         by: str,
         when: int | None = None,
         uptake: tuple[str, str, int] | None = None,
@@ -191,7 +188,7 @@ class BalrogWriter:
         self,
         table: str,
         sc_id: int,
-        changes: dict[str, Any],
+        changes: Row,
         by: str,
         when: int | None = None,
         ts: int | None = None,
@@ -225,7 +222,7 @@ class BalrogWriter:
             )
             self._history(name, new, by, ts)
 
-    def _signoffs(self, sc: str, sc_id: int) -> list[dict[str, Any]]:
+    def _signoffs(self, sc: str, sc_id: int) -> list[Row]:
         t = self.t(f"{sc}_signoffs")
         return [dict(r) for r in self._run(select(t).where(t.c.sc_id == sc_id)).mappings()]
 
@@ -272,7 +269,7 @@ class BalrogWriter:
         return None
 
 
-def _encode(table: str, row: dict[str, Any]) -> dict[str, Any]:
+def _encode(table: str, row: Row) -> Row:
     """Column values as Balrog stores them (release blobs and options as JSON text)."""
     out = dict(row)
     if table == "releases" and isinstance(out.get("data"), dict):

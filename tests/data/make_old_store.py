@@ -327,28 +327,14 @@ def scheduled_changes(app: RulelogApp) -> None:
     app.enact_scheduled_change("pinnable_releases", sc, "alice")
 
     # releases: one enacted, one cancelled (the imported update stays pending).
-    sc = sched(
-        "releases",
-        "insert",
-        {
-            "name": "Firefox-122.0-build1",
-            "product": "Firefox",
-            "read_only": False,
-            "data": blob("Firefox-122.0-build1", "122.0"),
-        },
-    )
+    def new_release(version: str) -> dict[str, Any]:
+        name = f"Firefox-{version}-build1"
+        return {"name": name, "product": "Firefox", "read_only": False, "data": blob(name, version)}
+
+    sc = sched("releases", "insert", new_release("122.0"))
     app.sign_off("releases", sc, "relman", "bob")
     app.enact_scheduled_change("releases", sc, "alice")
-    sc = sched(
-        "releases",
-        "insert",
-        {
-            "name": "Firefox-123.0-build1",
-            "product": "Firefox",
-            "read_only": False,
-            "data": blob("Firefox-123.0-build1", "123.0"),
-        },
-    )
+    sc = sched("releases", "insert", new_release("123.0"))
     cancel("releases", sc)
 
     # required_signoffs/product: one enacted, one cancelled (needs the two relman

@@ -28,6 +28,7 @@ from rulelog.api.admin.reading import CatalogReader
 from rulelog.api.auth import Authenticator
 from rulelog.services.application import RulelogApp
 from tests.conftest import Store, _postgres_store
+from tests.stub_http import running
 
 
 @dataclass
@@ -94,10 +95,10 @@ class AdminClient:
         method: str,
         path: str,
         *,
+        as_user: str | None = "alice",
         json_body: Any = None,
         raw: bytes | None = None,
         query: dict[str, Any] | None = None,
-        as_user: str | None = "alice",
         headers: dict[str, str] | None = None,
     ) -> Answer:
         target = "/api" + path if not path.startswith("/__") else path
@@ -136,9 +137,7 @@ class AdminClient:
 
 @pytest.fixture(scope="session")
 def admin_server() -> Iterator[AdminServer]:
-    server = AdminServer()
-    yield server
-    server.stop()
+    yield from running(AdminServer())
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rulelog.api.auth import Authenticator, JwtSettings
 from tests.e2e.conftest import AdminServer
-from tests.stub_http import JsonHandler, StubServer
+from tests.stub_http import JsonHandler, StubServer, running
 
 AUDIENCE = "rulelog-admin"
 
@@ -111,9 +111,7 @@ class Provider(StubServer):
 @pytest.fixture(scope="module", name="provider")
 def provider_fixture() -> Iterator[Provider]:
     """A stand-in provider for a test module (import it into the module to use it)."""
-    running = Provider()
-    yield running
-    running.stop()
+    yield from running(Provider())
 
 
 @contextmanager

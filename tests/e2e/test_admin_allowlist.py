@@ -20,15 +20,10 @@ UPDATE_FAILED = "Couldn't update release"
 
 
 def blob(url: str) -> dict[str, Any]:
-    return {
-        "name": NAME,
-        "schema_version": 9,
-        "hashFunction": "sha512",
-        "appVersion": "130.0",
-        "displayVersion": "130.0",
-        "fileUrls": {"*": {"completes": {"*": url}}},
-        "platforms": {},
-    }
+    """Firefox 130 (schema 9) whose one download URL is ``url``."""
+    release = {"name": NAME, "schema_version": 9, "hashFunction": "sha512"}
+    versions = {"appVersion": "130.0", "displayVersion": "130.0"}
+    return {**release, **versions, "fileUrls": {"*": {"completes": {"*": url}}}, "platforms": {}}
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from rulelog.api.admin.app import AdminSettings
 from rulelog.api.admin.cors import cors_origins
 from tests.conftest import Store
 from tests.e2e.conftest import AdminClient, AdminServer, client_of
+from tests.stub_http import running
 
 UI = "https://balrog-ui.example.org"
 #: What a browser sends before the UI's authenticated JSON calls (axios).
@@ -22,9 +23,7 @@ PREFLIGHT = {
 
 @pytest.fixture(scope="module")
 def cors_server() -> Iterator[AdminServer]:
-    server = AdminServer(AdminSettings(cors_origins=(UI, "https://other.example")))
-    yield server
-    server.stop()
+    yield from running(AdminServer(AdminSettings(cors_origins=(UI, "https://other.example"))))
 
 
 @pytest.fixture

@@ -82,21 +82,26 @@ def test_signoff_refused_then_overridden(admin: AdminClient) -> None:
     ]
 
 
-def test_scheduled_change_listings_name_failing_expectations_on_request(
-    admin: AdminClient,
-) -> None:
+def _seeded_with_a_breaking_change(admin: AdminClient) -> int:
+    """The expectation, and a pending change of rule 1 that makes it fail: its sc_id."""
     _seeded(admin)
     admin.service.add_expectation(SPEC, "alice")
-    breaking = admin.service.schedule_change(
+    return admin.service.schedule_change(
         "rules", "update", {"rule_id": 1, "mapping": "Firefox-120.0-build1"},
         {"when": "2099-01-01T00:00:00+00:00"}, "alice",
         data_version=admin.service.get_rule(1).data_version,
-    )  # fmt: skip
+    ).sc_id  # fmt: skip
+
+
+def test_scheduled_change_listings_name_failing_expectations_on_request(
+    admin: AdminClient,
+) -> None:
+    breaking = _seeded_with_a_breaking_change(admin)
     plain = admin.get("/scheduled_changes/rules", as_user=None).json["scheduled_changes"]
     assert "expectations_failing" not in plain[0]  # Balrog's answer, unchanged
     listed = admin.get("/scheduled_changes/rules", query={"expectations": 1}, as_user=None)
     [row] = listed.json["scheduled_changes"]
-    assert row["sc_id"] == breaking.sc_id and row["expectations_failing"] == ["de-121"]
+    assert row["sc_id"] == breaking and row["expectations_failing"] == ["de-121"]
 
 
 def _failing_live_count(admin: AdminClient) -> float:
@@ -110,20 +115,14 @@ def _failing_live_count(admin: AdminClient) -> float:
 
 
 def test_an_enactment_by_hand_is_followed_by_a_live_check(admin: AdminClient) -> None:
-    _seeded(admin)
-    admin.service.add_expectation(SPEC, "alice")
-    sc = admin.service.schedule_change(
-        "rules", "update", {"rule_id": 1, "mapping": "Firefox-120.0-build1"},
-        {"when": "2099-01-01T00:00:00+00:00"}, "alice",
-        data_version=admin.service.get_rule(1).data_version,
-    )  # fmt: skip
+    sc_id = _seeded_with_a_breaking_change(admin)
     signed = admin.post(
-        f"/scheduled_changes/rules/{sc.sc_id}/signoffs",
+        f"/scheduled_changes/rules/{sc_id}/signoffs",
         {"role": "relman", "override_reason": "120 for everyone, knowingly"},
         as_user="rm",
     )
     assert signed.status == 200, signed.text
     before = _failing_live_count(admin)
-    enacted = admin.post(f"/scheduled_changes/rules/{sc.sc_id}/enact")
+    enacted = admin.post(f"/scheduled_changes/rules/{sc_id}/enact")
     assert enacted.status == 200, enacted.text
     assert _failing_live_count(admin) == before + 1

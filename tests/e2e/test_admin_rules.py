@@ -35,6 +35,12 @@ def refused(answer: Any, status: int, detail: str, exception: str | None = None)
         assert answer.json["exception"] == exception
 
 
+def unparsable(field: str, value: str, why: str) -> tuple[dict[str, Any], str]:
+    """A rule whose ``field`` is ``value``, and Balrog's refusal: its parser's ``why``,
+    then the schema's format error."""
+    return rule(**{field: value}), f"{why} {field}: '{value}' is not a '{field}'"
+
+
 def add_firefox_release_policy(admin: AdminClient) -> None:
     admin.service.grant_role("alice", "relman", "alice")
     admin.service.add_required_signoff(
@@ -85,21 +91,13 @@ def test_create_ignores_unknown_members_as_balrog_does(seeded: AdminClient) -> N
          "Invalid fallbackMapping value. No release name found in DB"),
         ([1], "[1] is not of type 'object'"),
         # Balrog's version and buildID checks, each part of a list in turn.
-        (rule(version="<abc"),
-         "Invalid input for <abc . No Operator or Match found. version: '<abc' is not a 'version'"),
-        (rule(version="bad<"),
-         "Invalid input for bad< . No Operator or Match found. version: 'bad<' is not a 'version'"),
-        (rule(version="70.*,71.0"),
-         "Invalid input for 70.*,71.0 .Relational Operators are not allowed when providing a "
-         "list of versions. version: '70.*,71.0' is not a 'version'"),
-        (rule(version="1.0,,"),
-         "Invalid input for 1.0,, . No Operator or Match found. "
-         "version: '1.0,,' is not a 'version'"),
-        (rule(buildID="*"),
-         "Invalid input for buildID: must be an integer. buildID: '*' is not a 'buildID'"),
-        (rule(buildID="<"),
-         "Invalid input for buildID : <. No Operator or Match found. "
-         "buildID: '<' is not a 'buildID'"),
+        unparsable("version", "<abc", "Invalid input for <abc . No Operator or Match found."),
+        unparsable("version", "bad<", "Invalid input for bad< . No Operator or Match found."),
+        unparsable("version", "70.*,71.0", "Invalid input for 70.*,71.0 .Relational Operators"
+                   " are not allowed when providing a list of versions."),
+        unparsable("version", "1.0,,", "Invalid input for 1.0,, . No Operator or Match found."),
+        unparsable("buildID", "*", "Invalid input for buildID: must be an integer."),
+        unparsable("buildID", "<", "Invalid input for buildID : <. No Operator or Match found."),
     ],
 )
 def test_create_refuses_bad_bodies_with_balrogs_texts(

@@ -23,7 +23,7 @@ from rulelog.api.content_signature import (
 )
 from rulelog.api.public import PublicSettings, create_public_app
 from rulelog.services.application import RulelogApp
-from tests.stub_http import JsonHandler, StubServer
+from tests.stub_http import JsonHandler, StubServer, running
 
 JSON_URL = "/json/1/FirefoxVPN/2.18.0/WINNT_x86_64/release/update.json"
 GMP_URL = (
@@ -94,9 +94,7 @@ class StandIn(StubServer):
 
 @pytest.fixture
 def autograph(key: ec.EllipticCurvePrivateKey) -> Iterator[StandIn]:
-    server = StandIn(key, "balrog", "s3cret")
-    yield server
-    server.stop()
+    yield from running(StandIn(key, "balrog", "s3cret"))
 
 
 def client_for(app: RulelogApp, signing: SigningSettings) -> TestClient:

@@ -89,33 +89,21 @@ TOPICS = frozenset(
     }.items()
     for name in names
 )  # fmt: skip
-#: (kind, sc_id) -> status of every scheduled change in the fixture.
+#: (kind, sc_id) -> status of every scheduled change in the fixture, sc_ids counting from 1:
+#: rules 2 waits on uptake, rules 6 is signed off with an override, pinnable_releases 1
+#: was rebased by a direct edit.
 SCHEDULED = {
-    ("rules", 1): "enacted",
-    ("rules", 2): "pending",  # on uptake
-    ("rules", 3): "cancelled",
-    ("rules", 4): "enacted",
-    ("rules", 5): "pending",
-    ("rules", 6): "pending",  # signed off with an override
-    ("releases", 1): "pending",
-    ("releases", 2): "enacted",
-    ("releases", 3): "cancelled",
-    ("emergency_shutoff", 1): "pending",
-    ("emergency_shutoff", 2): "enacted",
-    ("emergency_shutoff", 3): "cancelled",
-    ("pinnable_releases", 1): "pending",  # rebased by a direct edit
-    ("pinnable_releases", 2): "cancelled",
-    ("pinnable_releases", 3): "enacted",
-    ("permissions", 1): "enacted",
-    ("permissions", 2): "enacted",
-    ("permissions", 3): "cancelled",
-    ("permissions", 4): "pending",
-    ("required_signoffs/product", 1): "pending",
-    ("required_signoffs/product", 2): "enacted",
-    ("required_signoffs/product", 3): "cancelled",
-    ("required_signoffs/permissions", 1): "pending",
-    ("required_signoffs/permissions", 2): "enacted",
-    ("required_signoffs/permissions", 3): "cancelled",
+    (kind, sc_id): status
+    for kind, statuses in {
+        "rules": ("enacted", "pending", "cancelled", "enacted", "pending", "pending"),
+        "releases": ("pending", "enacted", "cancelled"),
+        "emergency_shutoff": ("pending", "enacted", "cancelled"),
+        "pinnable_releases": ("pending", "cancelled", "enacted"),
+        "permissions": ("enacted", "enacted", "cancelled", "pending"),
+        "required_signoffs/product": ("pending", "enacted", "cancelled"),
+        "required_signoffs/permissions": ("pending", "enacted", "cancelled"),
+    }.items()
+    for sc_id, status in enumerate(statuses, start=1)
 }
 UPDATE = "/update/6/Firefox/{v}/20231016134553/{t}/{l}/{c}/Linux/default/default/default/update.xml"
 NIGHTLY_DE = UPDATE.format(v="121.0a1", t=NIGHTLY_PLATFORM, l="de", c="nightly")

@@ -100,133 +100,56 @@ def test_is_allowed_every_permission_and_option(
     assert is_allowed(held, permission, action, product) is expected
 
 
-@pytest.mark.parametrize(
-    ("held", "permission", "action", "product", "expected"),
-    [
-        pytest.param({}, "rule", "create", "Firefox", False, id="nothing-held"),
-        pytest.param({"admin": None}, "permission", "create", None, True, id="admin-all"),
-        pytest.param({"admin": {}}, "scheduled_change", "enact", None, True, id="admin-empty"),
-        pytest.param(
-            {"admin": {"products": []}},
-            "rule",
-            "delete",
-            "GMP",
-            True,
-            id="admin-empty-products-list-is-unrestricted",
-        ),
-        pytest.param(
-            {"admin": None}, "no_such_permission", "x", None, True, id="admin-allows-even-unknown"
-        ),
-        # A product-scoped admin is refused product-less checks...
-        pytest.param(
-            {"admin": {"products": ["Firefox"]}},
-            "permission",
-            "create",
-            None,
-            False,
-            id="scoped-admin-cannot-grant",
-        ),
-        pytest.param(
-            {"admin": {"products": ["Firefox"]}},
-            "scheduled_change",
-            "enact",
-            None,
-            False,
-            id="scoped-admin-cannot-enact",
-        ),
-        # ...and admin decides alone: an unrestricted rule permission does not help.
-        pytest.param(
-            {"admin": {"products": ["Firefox"]}, "rule": None},
-            "rule",
-            "create",
-            "GMP",
-            False,
-            id="scoped-admin-shadows-specific-permission",
-        ),
-        pytest.param(
-            {"admin": {"products": ["Firefox"]}, "permission": None},
-            "permission",
-            "create",
-            None,
-            False,
-            id="scoped-admin-shadows-permission",
-        ),
-        pytest.param(
-            {"rule": {"actions": ["create"], "products": ["Firefox"]}},
-            "rule",
-            "create",
-            "Firefox",
-            True,
-            id="actions-and-products-allowed",
-        ),
-        pytest.param(
-            {"rule": {"actions": ["create"], "products": ["Firefox"]}},
-            "rule",
-            "modify",
-            "Firefox",
-            False,
-            id="actions-and-products-wrong-action",
-        ),
-        pytest.param(
-            {"rule": {"actions": ["create"], "products": ["Firefox"]}},
-            "rule",
-            "create",
-            "GMP",
-            False,
-            id="actions-and-products-wrong-product",
-        ),
-        pytest.param(
-            {"rule": {"actions": [], "products": []}},
-            "rule",
-            "delete",
-            None,
-            True,
-            id="empty-lists-restrict-nothing",
-        ),
-        pytest.param(
-            {"rule": {"products": ["Firefox"]}},
-            "rule",
-            "create",
-            None,
-            False,
-            id="rule-for-all-products-needs-unrestricted-permission",
-        ),
-        # required_signoff takes a products option but Balrog checks it without
-        # a product: a product-scoped grant is useless.
-        pytest.param(
-            {"required_signoff": {"products": ["Firefox"]}},
-            "required_signoff",
-            "create",
-            None,
-            False,
-            id="scoped-required-signoff-never-passes",
-        ),
-        pytest.param(
-            {"required_signoff": None},
-            "required_signoff",
-            "delete",
-            None,
-            True,
-            id="required-signoff-unrestricted",
-        ),
-        pytest.param(
-            {"permission": {"actions": ["view"]}},
-            "permission",
-            "view",
-            None,
-            True,
-            id="permission-view",
-        ),
-        pytest.param(
-            {"release_read_only": {"actions": ["set"]}},
-            "release_read_only",
-            "unset",
-            "Firefox",
-            False,
-            id="read-only-set-is-not-unset",
-        ),
-    ],
-)
+def by_id(cases: dict[str, tuple[Any, ...]]) -> list[Any]:
+    """Cases named by their test ids, one line each where they fit."""
+    return [pytest.param(*case, id=tag) for tag, case in cases.items()]
+
+
+FIREFOX_ADMIN = {"admin": {"products": ["Firefox"]}}
+CREATES_FIREFOX_RULES = {"rule": {"actions": ["create"], "products": ["Firefox"]}}
+
+
+#: test id -> (held, permission, action, product, expected)
+IS_ALLOWED = {
+    "nothing-held": ({}, "rule", "create", "Firefox", False),
+    "admin-all": ({"admin": None}, "permission", "create", None, True),
+    "admin-empty": ({"admin": {}}, "scheduled_change", "enact", None, True),
+    "admin-empty-products-list-is-unrestricted":
+        ({"admin": {"products": []}}, "rule", "delete", "GMP", True),
+    "admin-allows-even-unknown": ({"admin": None}, "no_such_permission", "x", None, True),
+    # A product-scoped admin is refused product-less checks...
+    "scoped-admin-cannot-grant": (FIREFOX_ADMIN, "permission", "create", None, False),
+    "scoped-admin-cannot-enact": (FIREFOX_ADMIN, "scheduled_change", "enact", None, False),
+    # ...and admin decides alone: an unrestricted rule permission does not help.
+    "scoped-admin-shadows-specific-permission":
+        ({**FIREFOX_ADMIN, "rule": None}, "rule", "create", "GMP", False),
+    "scoped-admin-shadows-permission":
+        ({**FIREFOX_ADMIN, "permission": None}, "permission", "create", None, False),
+    "actions-and-products-allowed": (CREATES_FIREFOX_RULES, "rule", "create", "Firefox", True),
+    "actions-and-products-wrong-action":
+        (CREATES_FIREFOX_RULES, "rule", "modify", "Firefox", False),
+    "actions-and-products-wrong-product":
+        (CREATES_FIREFOX_RULES, "rule", "create", "GMP", False),
+    "empty-lists-restrict-nothing":
+        ({"rule": {"actions": [], "products": []}}, "rule", "delete", None, True),
+    "rule-for-all-products-needs-unrestricted-permission":
+        ({"rule": {"products": ["Firefox"]}}, "rule", "create", None, False),
+    # required_signoff takes a products option but Balrog checks it without
+    # a product: a product-scoped grant is useless.
+    "scoped-required-signoff-never-passes": (
+        {"required_signoff": {"products": ["Firefox"]}}, "required_signoff", "create", None,
+        False,
+    ),
+    "required-signoff-unrestricted":
+        ({"required_signoff": None}, "required_signoff", "delete", None, True),
+    "permission-view": ({"permission": {"actions": ["view"]}}, "permission", "view", None, True),
+    "read-only-set-is-not-unset":
+        ({"release_read_only": {"actions": ["set"]}}, "release_read_only", "unset", "Firefox",
+         False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("held", "permission", "action", "product", "expected"), by_id(IS_ALLOWED))
 def test_is_allowed_cases(
     held: dict[str, Any], permission: str, action: str, product: str | None, expected: bool
 ) -> None:
@@ -262,82 +185,39 @@ def test_validate_grant_accepts(
     assert validate_grant(permission, options) == expected
 
 
-@pytest.mark.parametrize(
-    ("permission", "options", "field", "message"),
-    [
-        ("superuser", None, "permission", 'Unknown permission "superuser"'),
-        ("", {}, "permission", 'Unknown permission ""'),
-        (
-            "admin",
-            {"actions": ["create"]},
-            "options",
-            'Unknown option "actions" for permission "admin"',
-        ),
-        (
-            "permission",
-            {"products": ["Firefox"]},
-            "options",
-            'Unknown option "products" for permission "permission"',
-        ),
-        (
-            "scheduled_change",
-            {"products": ["Firefox"]},
-            "options",
-            'Unknown option "products" for permission "scheduled_change"',
-        ),
-        (
-            "pinnable_release",
-            {"actions": ["create"]},
-            "options",
-            'Unknown option "actions" for permission "pinnable_release"',
-        ),
-        (
-            "required_signoff",
-            {"actions": ["create"]},
-            "options",
-            'Unknown option "actions" for permission "required_signoff"',
-        ),
-        (
-            "rule",
-            {"channels": ["release"]},
-            "options",
-            'Unknown option "channels" for permission "rule"',
-        ),
-        ("rule", ["products"], "options", "options must be an object"),
-        ("rule", {"products": "Firefox"}, "options.products", "products must be a list of strings"),
-        (
-            "rule",
-            {"products": ["Firefox", 3]},
-            "options.products",
-            "products must be a list of strings",
-        ),
-        ("rule", {"actions": "create"}, "options.actions", "actions must be a list of strings"),
-        (
-            "rule",
-            {"actions": ["enact"]},
-            "options.actions",
-            'Unknown action "enact" for permission "rule"',
-        ),
-        (
-            "release_locale",
-            {"actions": ["create"]},
-            "options.actions",
-            'Unknown action "create" for permission "release_locale"',
-        ),
-        (
-            "release_read_only",
-            {"actions": ["modify"]},
-            "options.actions",
-            'Unknown action "modify" for permission "release_read_only"',
-        ),
-        (
-            "scheduled_change",
-            {"actions": ["create"]},
-            "options.actions",
-            'Unknown action "create" for permission "scheduled_change"',
-        ),
-    ],
-)
+def unknown(what: str, name: str, permission: str) -> str:
+    """Balrog's refusal of an option or action that ``permission`` does not take."""
+    return f'Unknown {what} "{name}" for permission "{permission}"'
+
+
+FIREFOX_ONLY = {"products": ["Firefox"]}
+CREATE = {"actions": ["create"]}
+#: (permission, options, field, message) of each grant refused
+REFUSED_GRANTS = [
+    ("superuser", None, "permission", 'Unknown permission "superuser"'),
+    ("", {}, "permission", 'Unknown permission ""'),
+    ("admin", CREATE, "options", unknown("option", "actions", "admin")),
+    ("permission", FIREFOX_ONLY, "options", unknown("option", "products", "permission")),
+    ("scheduled_change", FIREFOX_ONLY, "options",
+     unknown("option", "products", "scheduled_change")),
+    ("pinnable_release", CREATE, "options", unknown("option", "actions", "pinnable_release")),
+    ("required_signoff", CREATE, "options", unknown("option", "actions", "required_signoff")),
+    ("rule", {"channels": ["release"]}, "options", unknown("option", "channels", "rule")),
+    ("rule", ["products"], "options", "options must be an object"),
+    ("rule", {"products": "Firefox"}, "options.products", "products must be a list of strings"),
+    ("rule", {"products": ["Firefox", 3]}, "options.products",
+     "products must be a list of strings"),
+    ("rule", {"actions": "create"}, "options.actions", "actions must be a list of strings"),
+    ("rule", {"actions": ["enact"]}, "options.actions", unknown("action", "enact", "rule")),
+    ("release_locale", CREATE, "options.actions", unknown("action", "create", "release_locale")),
+    ("release_read_only", {"actions": ["modify"]}, "options.actions",
+     unknown("action", "modify", "release_read_only")),
+    ("scheduled_change", CREATE, "options.actions",
+     unknown("action", "create", "scheduled_change")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("permission", "options", "field", "message"), REFUSED_GRANTS)
 def test_validate_grant_refuses(permission: str, options: Any, field: str, message: str) -> None:
     with pytest.raises(Invalid) as caught:
         validate_grant(permission, options)

@@ -18,25 +18,13 @@ from rulelog.domain.serving.matching import (
     os_version_matches,
     select_rule,
 )
-from rulelog.domain.serving.request import UpdateRequest
+from rulelog.domain.serving.request import UpdateRequest, parse_url
 from rulelog.domain.serving.versions import UnusableExpression
+from tests.samples import FIREFOX_120_URL
+from tests.tables import truth_table
 
-BASE = UpdateRequest(
-    api="update",
-    query_version=6,
-    product="Firefox",
-    version="120.0",
-    build_target="WINNT_x86_64-msvc-x64",
-    channel="release",
-    build_id="20231116134553",
-    locale="en-US",
-    os_version="Windows_NT 10.0.0.0.22631.2861 (x64)",
-    distribution="default",
-    dist_version="default",
-    instruction_set="SSE4_2",
-    memory=16384,
-    header_architecture="Intel",
-)
+#: Firefox 120 on 64-bit Windows 11, as its updater asks, but without ``force``.
+BASE = replace(parse_url(FIREFOX_120_URL.format(locale="en-US", channel="release")), force=None)
 
 
 def matches(rule: dict[str, Any], request: UpdateRequest = BASE) -> bool:
@@ -45,27 +33,23 @@ def matches(rule: dict[str, Any], request: UpdateRequest = BASE) -> bool:
 
 @pytest.mark.parametrize(
     ("pattern", "channel", "expected"),
-    [
-        ("release", "release", True),
-        ("release", "release-cck-acme", True),  # via the fallback channel
-        ("release", "releasetest", False),
-        ("release*", "releasetest", True),
-        ("release*", "release", True),
-        ("release*", "beta", False),
-        ("rel*", "release-cck-x", True),
-        ("re*", "release", True),
-        ("r*", "r", False),  # globs need at least 3 characters
-        ("*", "release", False),
-        ("r.l*", "rel", False),  # "." is literal...
-        ("r.l*", "r.l", True),
-        ("rel+*", "relll", True),  # ...other regex characters are not
-        ("beta-cck-acme", "beta-cck-acme", True),
-        ("beta", "beta-cck-acme", True),
-        ("beta-cck-acme", "beta", False),
-        ("a*b*", "a*bc", True),  # only the last "*" is a wildcard
-        ("a*b*", "axbc", False),
-        (None, "anything", True),
-    ],
+    truth_table(
+        {  # pattern: (channels it matches, channels it does not)
+            # release-cck-acme matches release via the fallback channel.
+            "release": (["release", "release-cck-acme"], ["releasetest"]),
+            "release*": (["releasetest", "release"], ["beta"]),
+            "rel*": (["release-cck-x"], []),
+            "re*": (["release"], []),
+            "r*": ([], ["r"]),  # globs need at least 3 characters
+            "*": ([], ["release"]),
+            "r.l*": (["r.l"], ["rel"]),  # "." is literal...
+            "rel+*": (["relll"], []),  # ...other regex characters are not
+            "beta-cck-acme": (["beta-cck-acme"], ["beta"]),
+            "beta": (["beta-cck-acme"], []),
+            "a*b*": (["a*bc"], ["axbc"]),  # only the last "*" is a wildcard
+            None: (["anything"], []),
+        }
+    ),
 )
 def test_channel(pattern: str | None, channel: str, expected: bool) -> None:
     assert channel_matches(pattern, channel) is expected

@@ -18,6 +18,7 @@ from rulelog.domain.serving.versions import (
     split_operator,
     version_parser_for,
 )
+from tests.tables import truth_table
 
 
 @pytest.mark.parametrize(
@@ -75,21 +76,17 @@ def test_moz_version_ordering(a: str, b: str, expected: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("version", "glob", "expected"),
-    [
-        ("80.0.0", "80.0.*", True),
-        ("80.0.1", "80.0.*", True),
-        ("800.0.1", "80.0.*", False),
-        ("80.1.90", "80.1.*", True),
-        ("80.10.0", "80.1.*", False),
-        ("80.1.0", "80.*", True),
-        ("80.9.89", "80.*", True),
-        ("80.0a1", "80.*", True),
-        ("89.89.0", "80.*", False),
-        ("80.0a1", "80.0.*", False),  # neither direction of equality holds
-    ],
+    ("glob", "version", "expected"),
+    truth_table(
+        {
+            # 80.0a1 fails 80.0.*: neither direction of equality holds.
+            "80.0.*": (["80.0.0", "80.0.1"], ["800.0.1", "80.0a1"]),
+            "80.1.*": (["80.1.90"], ["80.10.0"]),
+            "80.*": (["80.1.0", "80.9.89", "80.0a1"], ["89.89.0"]),
+        }
+    ),
 )
-def test_glob_versions_match_both_ways(version: str, glob: str, expected: bool) -> None:
+def test_glob_versions_match_both_ways(glob: str, version: str, expected: bool) -> None:
     assert VersionExpression(glob).matches(version) is expected
 
 
@@ -102,18 +99,13 @@ def test_glob_equality_is_asymmetric_as_in_balrog() -> None:
 
 @pytest.mark.parametrize(
     ("pin", "release", "exceeded"),
-    [
-        ("102.", "102.0.0", False),
-        ("102.", "102.99.99", False),
-        ("102.", "102.0a1", False),
-        ("102.", "103.0.0", True),
-        ("102.", "101.99.99", False),
-        ("102.0.", "102.0.99", False),
-        ("102.0.", "102.1.0", True),
-        ("102.1.", "102.1.0a1", False),
-        ("102.1.", "102.2.0", True),
-        ("102.1.", "1.5.0.1", False),
-    ],
+    truth_table(
+        {  # pin: (releases exceeding it, releases within it)
+            "102.": (["103.0.0"], ["102.0.0", "102.99.99", "102.0a1", "101.99.99"]),
+            "102.0.": (["102.1.0"], ["102.0.99"]),
+            "102.1.": (["102.2.0"], ["102.1.0a1", "1.5.0.1"]),
+        }
+    ),
 )
 def test_pins_compare_by_prefix(pin: str, release: str, exceeded: bool) -> None:
     assert pin_version(pin).is_exceeded_by(moz_version(release)) is exceeded
@@ -157,19 +149,15 @@ def test_split_operator(pattern: str, expected: tuple[str, str] | None) -> None:
 
 @pytest.mark.parametrize(
     ("expression", "version", "expected"),
-    [
-        ("<115.0,115.0.1", "114.0.2", True),
-        ("<115.0,115.0.1", "115.0.1", True),
-        ("<115.0,115.0.1", "115.0", False),
-        ("<115.0,115.0.1", "115.0.2", False),
-        ("<115.0,115.0.1", "3.6.13", True),
-        (">=120.0", "120.0.1", True),
-        (">=120.0", "120.0a1", False),
-        ("<=121.0", "121.0", True),
-        ("120.0.1,121.0.1", "121.0.1", True),
-        ("121.*", "121.0.1", True),
-        ("121.*", "122.0", False),
-    ],
+    truth_table(
+        {
+            "<115.0,115.0.1": (["114.0.2", "115.0.1", "3.6.13"], ["115.0", "115.0.2"]),
+            ">=120.0": (["120.0.1"], ["120.0a1"]),
+            "<=121.0": (["121.0"], []),
+            "120.0.1,121.0.1": (["121.0.1"], []),
+            "121.*": (["121.0.1"], ["122.0"]),
+        }
+    ),
 )
 def test_version_expressions(expression: str, version: str, expected: bool) -> None:
     assert VersionExpression(expression).matches(version) is expected
@@ -186,16 +174,15 @@ def test_version_expression_failures() -> None:
 
 @pytest.mark.parametrize(
     ("expression", "build_id", "expected"),
-    [
-        ("<20231116000000", "20231115235959", True),
-        ("<20231116000000", "20231116000000", False),
-        ("<20231116000000", "9", False),  # string comparison, not numeric
-        ("<20231116000000", "202311", True),
-        (">=20231101000000", "abc", True),
-        ("20231201000000", "20231201000000", True),
-        ("2023*", "20231201000000", False),  # no globbing for buildIDs
-        ("2023*", "2023*", True),
-    ],
+    truth_table(
+        {
+            # "9" fails: the comparison is of strings, not numbers.
+            "<20231116000000": (["20231115235959", "202311"], ["20231116000000", "9"]),
+            ">=20231101000000": (["abc"], []),
+            "20231201000000": (["20231201000000"], []),
+            "2023*": (["2023*"], ["20231201000000"]),  # no globbing for buildIDs
+        }
+    ),
 )
 def test_build_id_expressions(expression: str, build_id: str, expected: bool) -> None:
     assert StringExpression(expression).matches(build_id) is expected

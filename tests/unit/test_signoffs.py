@@ -39,6 +39,7 @@ from rulelog.domain.workflow.signoff_rules import (
     required_for_shutoffs,
     validate_policy,
 )
+from tests.tables import truth_table
 
 R = Requirement
 
@@ -75,26 +76,22 @@ def reduced(reqs: list[Requirement]) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     ("changed", "policy_channel", "expected"),
-    [
-        (None, "release", True),
-        ("", "release", True),
-        ("release", "release", True),
-        ("release", "beta", False),
-        ("release", "release-cdntest", False),
-        ("release*", "release", True),
-        ("release*", "release-cdntest", True),
-        ("release*", "beta", False),
-        ("re*", "release", True),
-        ("r*", "release", False),  # a glob needs two characters before the '*'
-        ("*", "release", False),  # so '*' alone covers nothing
-        ("release", "release*", False),  # the policy's channel is no glob
-        ("release*", "release*", True),
-        ("rel*", "release*", True),
-        ("b.t*", "beta", False),  # '.' is literal
-        ("b.t*", "b.ta", True),
-        ("release-cck-*", "release", False),
-        ("nightly", "nightly", True),
-    ],
+    truth_table(
+        {  # changed channel: (policy channels it covers, policy channels it does not)
+            None: (["release"], []),
+            "": (["release"], []),
+            # release does not cover release*: the policy's channel is no glob.
+            "release": (["release"], ["beta", "release-cdntest", "release*"]),
+            "release*": (["release", "release-cdntest", "release*"], ["beta"]),
+            "re*": (["release"], []),
+            "r*": ([], ["release"]),  # a glob needs two characters before the '*'
+            "*": ([], ["release"]),  # so '*' alone covers nothing
+            "rel*": (["release*"], []),
+            "b.t*": (["b.ta"], ["beta"]),  # '.' is literal
+            "release-cck-*": ([], ["release"]),
+            "nightly": (["nightly"], []),
+        }
+    ),
 )
 def test_channel_covers(changed: str | None, policy_channel: str, expected: bool) -> None:
     assert channel_covers(changed, policy_channel) is expected
@@ -314,82 +311,63 @@ PERMISSION_POLICIES = [
     {"product": "GMP", "role": "releng", "signoffs_required": 3},
 ]
 ALL_PERMISSION_ROLES = {"releng": 3, "relman": 1, "tbrel": 1}
+FIREFOX_ROLES = {"releng": 2, "relman": 1}
+
+
+def grant(permission: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """A permission row as Balrog's signoff checks read it."""
+    return {"permission": permission, "options": options}
+
+
+def products(*names: str) -> dict[str, Any]:
+    return {"products": list(names)}
 
 
 @pytest.mark.parametrize(
     ("rows", "expected"),
     [
+        pytest.param([grant("rule", products("Firefox"))], FIREFOX_ROLES, id="one-product"),
         pytest.param(
-            [{"permission": "rule", "options": {"products": ["Firefox"]}}],
-            {"releng": 2, "relman": 1},
-            id="one-product",
-        ),
-        pytest.param(
-            [{"permission": "release", "options": {"products": ["Firefox", "GMP"]}}],
+            [grant("release", products("Firefox", "GMP"))],
             {"releng": 3, "relman": 1},
             id="several-products-highest",
         ),
+        pytest.param([grant("rule", products("SeaMonkey"))], {}, id="unguarded-product"),
+        pytest.param([grant("rule", None)], ALL_PERMISSION_ROLES, id="no-options-is-all-products"),
         pytest.param(
-            [{"permission": "rule", "options": {"products": ["SeaMonkey"]}}],
-            {},
-            id="unguarded-product",
-        ),
-        pytest.param(
-            [{"permission": "rule", "options": None}],
-            ALL_PERMISSION_ROLES,
-            id="no-options-is-all-products",
-        ),
-        pytest.param(
-            [{"permission": "rule", "options": {"actions": ["create"]}}],
+            [grant("rule", {"actions": ["create"]})],
             ALL_PERMISSION_ROLES,
             id="actions-only-is-all-products",
         ),
         pytest.param(
-            [{"permission": "rule", "options": {"products": []}}],
-            ALL_PERMISSION_ROLES,
-            id="empty-products-is-all-products",
+            [grant("rule", products())], ALL_PERMISSION_ROLES, id="empty-products-is-all-products"
         ),
+        pytest.param([grant("admin", None)], ALL_PERMISSION_ROLES, id="admin-is-all"),
+        pytest.param([grant("admin", products("Thunderbird"))], {"tbrel": 1}, id="scoped-admin"),
         pytest.param(
-            [{"permission": "admin", "options": None}], ALL_PERMISSION_ROLES, id="admin-is-all"
-        ),
-        pytest.param(
-            [{"permission": "admin", "options": {"products": ["Thunderbird"]}}],
-            {"tbrel": 1},
-            id="scoped-admin",
-        ),
-        pytest.param(
-            [{"permission": "permission", "options": {"actions": ["create"]}}],
+            [grant("permission", {"actions": ["create"]})],
             ALL_PERMISSION_ROLES,
             id="permission-cannot-take-products",
         ),
         pytest.param(
-            [{"permission": "scheduled_change", "options": None}],
-            ALL_PERMISSION_ROLES,
-            id="scheduled-change",
+            [grant("scheduled_change", None)], ALL_PERMISSION_ROLES, id="scheduled-change"
         ),
         pytest.param(
-            [{"permission": "required_signoff", "options": {"products": ["GMP"]}}],
+            [grant("required_signoff", products("GMP"))],
             {"releng": 3},
             id="required-signoff-products",
         ),
         pytest.param(
-            [{"permission": "pinnable_release", "options": {"products": ["Firefox"]}}],
-            {"releng": 2, "relman": 1},
+            [grant("pinnable_release", products("Firefox"))],
+            FIREFOX_ROLES,
             id="pinnable-release-products",
         ),
         pytest.param(
-            [
-                {"permission": "rule", "options": {"products": ["Thunderbird"]}},
-                {"permission": "rule", "options": {"products": ["Firefox"]}},
-            ],
+            [grant("rule", products("Thunderbird")), grant("rule", products("Firefox"))],
             {"tbrel": 1, "releng": 2, "relman": 1},
             id="old-and-new",
         ),
-        pytest.param(
-            [None, {"permission": "rule", "options": {"products": ["Thunderbird"]}}],
-            {"tbrel": 1},
-            id="grant",
-        ),
+        pytest.param([None, grant("rule", products("Thunderbird"))], {"tbrel": 1}, id="grant"),
     ],
 )
 def test_required_for_permissions(rows: list[Any], expected: dict[str, int]) -> None:
