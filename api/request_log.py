@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from rulelog.api import logs
+from rulelog.api.flush_thread import FlushThread
 
 __all__ = ["RequestLog"]
 
@@ -80,10 +81,8 @@ class RequestLog:
         self.batch = batch
         self._queue: deque[str] = deque()
         self._clock = _Clock()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
         self._writing = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._writer = FlushThread("rulelog-request-log", interval, self._flush_quietly)
 
     @property
     def stream(self) -> TextIO:
@@ -118,10 +117,10 @@ class RequestLog:
                 f'"level": "info", "timestamp": "{self._clock.now()}"}}\n'
             )
         self._queue.append(line)
-        if self._thread is None:
+        if not self._writer.running:
             self._start()
         elif len(self._queue) >= self.batch:
-            self._wake.set()
+            self._writer.wake()
 
     def flush(self) -> None:
         """Write every queued line now (also called on shutdown)."""
@@ -135,27 +134,15 @@ class RequestLog:
                 stream.flush()
 
     def close(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(5)
+        self._writer.stop()
         self.flush()
 
     def _start(self) -> None:
-        with self._writing:
-            if self._thread is None and not self._stopping.is_set():
-                self._thread = threading.Thread(
-                    target=self._run, name="rulelog-request-log", daemon=True
-                )
-                self._thread.start()
-                atexit.register(self.flush)  # lines of a process that ends without close()
+        if self._writer.start():
+            atexit.register(self.flush)  # lines of a process that ends without close()
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            try:
-                self.flush()
-            except Exception:  # a closed or full stream must not stop serving
-                self._queue.clear()
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # a closed or full stream must not stop serving
+            self._queue.clear()

@@ -37,7 +37,7 @@ from rulelog.domain.catalog.snapshot import plan_import
 from rulelog.domain.errors import RulelogError
 from rulelog.domain.sequence import Sequence
 from rulelog.domain.workflow.policies import SignoffPolicies
-from rulelog.domain.workflow.scheduling import PendingTarget, ScheduledChange
+from rulelog.domain.workflow.scheduling import PendingTarget, Proposal, ScheduledChange
 from rulelog.domain.workflow.signoff_rules import auto_signoff_role
 from rulelog.domain.workflow.uptake import Uptake
 from rulelog.projections.log import last_position
@@ -371,17 +371,10 @@ class LogBuilder:
         required = target_for(kind).required(memory.as_app(), current, row)
         self.clock += timedelta(minutes=7)
         scheduler = self.rng.choice(RELMAN)
-        sc = ScheduledChange(
-            kind=kind,
-            sc_id=sc_id,
-            change_type="update",
-            target=key,
-            row=row,
-            base_data_version=current.data_version,
-            condition={"when": self.clock.isoformat()},
-            scheduled_by=scheduler,
-            required=requirements_as_data(required),
-        )
+        condition = {"when": self.clock.isoformat()}
+        signoffs = requirements_as_data(required)
+        proposal = Proposal(row, current.data_version, condition, signoffs)
+        sc = ScheduledChange.schedule(kind, sc_id, "update", key, proposal, scheduler)
         role = auto_signoff_role(("relman",), required)
         if role is not None:
             sc.sign_off(scheduler, role)
@@ -429,13 +422,9 @@ class LogBuilder:
             return
         self.clock += timedelta(minutes=3)
         modifier = self.rng.choice(RELMAN)
-        sc.modify(
-            row={**(sc.row or {}), "priority": self.rng.randrange(1000)},
-            base_data_version=sc.base_data_version,
-            condition={"when": self.clock.isoformat()},
-            changed_by=modifier,
-            required=sc.required,
-        )
+        row = {**(sc.row or {}), "priority": self.rng.randrange(1000)}
+        condition = {"when": self.clock.isoformat()}
+        sc.modify(Proposal(row, sc.base_data_version, condition, sc.required), modifier)
         if sc.required and modifier not in sc.signoffs:
             sc.sign_off(modifier, "relman")
         self.fact(sc)

@@ -17,7 +17,8 @@ from typing import Any
 from eventsourcing.application import Application
 
 from rulelog.domain import ids
-from rulelog.domain.catalog.releases import Release, apply_parts
+from rulelog.domain.catalog.release_parts import apply_parts
+from rulelog.domain.catalog.releases import Release
 from rulelog.projections.history import stream_of
 from rulelog.projections.state import blob_sha
 

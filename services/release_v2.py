@@ -27,6 +27,7 @@ from rulelog.domain import ids
 from rulelog.domain.catalog.release_parts import (
     BASE,
     Path,
+    apply_parts,
     base_of,
     compose,
     deep_merge,
@@ -36,7 +37,7 @@ from rulelog.domain.catalog.release_parts import (
     parts_of,
     set_path,
 )
-from rulelog.domain.catalog.releases import Release, apply_parts, check_release_identity
+from rulelog.domain.catalog.releases import Release, check_release_identity
 from rulelog.domain.errors import Conflict, Invalid, NotFound, SignoffRequired
 from rulelog.domain.serving.blobs.validation import check_download_domains, validate_blob
 from rulelog.domain.workflow.scheduling import PendingTarget, ScheduledChange

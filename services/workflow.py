@@ -21,6 +21,7 @@ from rulelog.domain.sequence import Sequence
 from rulelog.domain.workflow.kinds import key_row
 from rulelog.domain.workflow.scheduling import (
     PendingTarget,
+    Proposal,
     ScheduledChange,
     check_kind,
     normalize_condition,
@@ -120,7 +121,7 @@ class WorkflowCommands(AppBase):
                 if restores is not None
                 else None
             )
-            terms, required = self._terms(target, current, new, condition)
+            proposal, required = self._proposal(target, current, new, condition, restored)
             sequence = self.find(ids.sequence_id(f"sc:{kind}"), Sequence) or Sequence(
                 name=f"sc:{kind}"
             )
@@ -132,41 +133,30 @@ class WorkflowCommands(AppBase):
                 lock = PendingTarget(kind=kind, target=lock_key, sc_id=sc_id)
             else:
                 lock.claim(sc_id)
-            sc = ScheduledChange(
-                kind=kind,
-                sc_id=sc_id,
-                change_type=change_type,
-                target=lock_key,
-                scheduled_by=changed_by,
-                restores=restored,
-                **terms,
-            )
+            sc = ScheduledChange.schedule(kind, sc_id, change_type, lock_key, proposal, changed_by)
             self._auto_signoff(sc, changed_by, required)
             self.save(sc, lock, *touched)
             return sc
 
         return self.with_retries(attempt)
 
-    def _terms(
+    def _proposal(
         self,
         target: Target,
         current: Current,
         new: dict[str, Any] | None,
         condition: Mapping[str, Any],
-    ) -> tuple[dict[str, Any], list[Requirement]]:
+        restores: dict[str, Any] | None,
+    ) -> tuple[Proposal, list[Requirement]]:
         """What a new or modified change records of its plan: the row, the row's
         data_version it builds on, its condition, and the signoffs it needs now."""
         cond = normalize_condition(
             dict(condition), self.now(), uptake_allowed=target.uptake_allowed
         )
         required = target.required(self, current, new)
-        terms = {
-            "row": new,
-            "base_data_version": current.data_version,
-            "condition": cond,
-            "required": requirements_as_data(required),
-        }
-        return terms, required
+        signoffs = requirements_as_data(required)
+        proposal = Proposal(new, current.data_version, cond, signoffs, restores)
+        return proposal, required
 
     def _auto_signoff(
         self, sc: ScheduledChange, username: str, required: list[Requirement]
@@ -206,8 +196,8 @@ class WorkflowCommands(AppBase):
                 changed_by,
             )
             when = condition if condition is not None else sc.condition
-            terms, required = self._terms(target, current, new, when)
-            sc.modify(changed_by=changed_by, restores=restores, **terms)
+            proposal, required = self._proposal(target, current, new, when, restores)
+            sc.modify(proposal, changed_by)
             self._auto_signoff(sc, changed_by, required)
             self.save(sc)
             return sc

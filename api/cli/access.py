@@ -11,11 +11,11 @@ from rulelog.api.cli.catalog import current_catalog, print_table
 from rulelog.api.cli.context import (
     actor_of,
     app_from,
-    as_option,
-    json_option,
+    json_context,
     local_user,
     print_json,
     report,
+    writing_context,
 )
 
 
@@ -29,8 +29,7 @@ def users() -> None:
 
 
 @users.command("list")
-@json_option
-@click.pass_context
+@json_context
 def users_list(ctx: click.Context, as_json: bool) -> None:
     """Users who hold a permission or a role, with what they hold."""
     catalog = current_catalog(app_from(ctx))
@@ -56,8 +55,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
 @users.command("add")
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Grant the admin permission (all products).")
-@json_option
-@click.pass_context
+@json_context
 def users_add(ctx: click.Context, username: str, admin: bool, as_json: bool) -> None:
     """Bootstrap a user from the local CLI (no permission needed; records who ran it)."""
     user = app_from(ctx, create=admin).add_user(username, admin=admin, recorded_by=local_user())
@@ -79,9 +77,7 @@ def _user_done(user: Any, as_json: bool, message: str) -> None:
 @click.argument("permission")
 @click.option("--products", help="Comma-separated products the permission is limited to.")
 @click.option("--actions", help="Comma-separated actions the permission is limited to.")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def users_grant(
     ctx: click.Context,
     username: str,
@@ -108,9 +104,7 @@ def users_grant(
 @click.argument("username")
 @click.argument("permission")
 @click.option("--data-version", type=int, required=True, help="The permission's data_version.")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def users_revoke(
     ctx: click.Context,
     username: str,
@@ -128,9 +122,7 @@ def users_revoke(
 @click.argument("username")
 @click.option("--grant", "grant_role", metavar="ROLE", help="Grant this signoff role.")
 @click.option("--revoke", "revoke_role", metavar="ROLE", help="Revoke this signoff role.")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def users_roles(
     ctx: click.Context,
     username: str,
@@ -166,8 +158,7 @@ POLICY_KINDS = click.Choice(["product", "permissions"])
 
 
 @required.command("list")
-@json_option
-@click.pass_context
+@json_context
 def required_list(ctx: click.Context, as_json: bool) -> None:
     """Every required-signoff policy."""
     catalog = current_catalog(app_from(ctx))
@@ -204,9 +195,7 @@ def _policy_row(product: str, channel: str | None, role: str, count: int | None)
     required=True,
     help="How many holders of ROLE must sign off.",
 )
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def required_add(
     ctx: click.Context,
     kind: str,
@@ -234,9 +223,7 @@ def _policy_text(row: dict[str, Any]) -> str:
 @click.option("--channel", help="Channel (product policies only).")
 @click.option("--role", required=True, help="The policy's role.")
 @click.option("--data-version", type=int, required=True, help="The policy's data_version.")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def required_remove(
     ctx: click.Context,
     kind: str,
@@ -264,9 +251,7 @@ def uptake() -> None:
 @click.argument("product")
 @click.argument("channel")
 @click.argument("percent", type=float)
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def uptake_report(
     ctx: click.Context,
     product: str,

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from rulelog.api.cli import main
-from rulelog.api.cli.context import app_from, as_option, json_option, local_user, print_json
+from rulelog.api.cli.context import app_from, local_user, print_json, writing_context
 from rulelog.domain import ids
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.services.balrog_import import (
@@ -40,9 +40,7 @@ from rulelog.services.balrog_verify import verify
     is_flag=True,
     help="Compare the store with the Balrog database; exit 0 only if they agree.",
 )
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def import_balrog_command(
     ctx: click.Context,
     url: str,

@@ -14,12 +14,14 @@ import click
 from rulelog.api.cli import main
 from rulelog.api.cli.context import (
     app_from,
-    as_option,
     echo_row,
+    json_context,
     json_option,
     local_user,
     print_json,
     report,
+    shown_default_option,
+    writing_context,
 )
 from rulelog.api.logs import get_logger
 from rulelog.domain.catalog.snapshot import SECTIONS, ImportSummary
@@ -71,9 +73,7 @@ def run_import(app: RulelogApp, snapshot: Any, actor: str) -> ImportSummary:
 
 @main.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def import_command(ctx: click.Context, file: Path, as_json: bool, actor: str | None) -> None:
     """Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically.
 
@@ -107,8 +107,7 @@ def rules() -> None:
 
 
 @rules.command("list")
-@json_option
-@click.pass_context
+@json_context
 def rules_list(ctx: click.Context, as_json: bool) -> None:
     """List the live rules, highest priority first."""
     rows = current_catalog(app_from(ctx)).sorted_rules()
@@ -120,8 +119,7 @@ def rules_list(ctx: click.Context, as_json: bool) -> None:
 
 @rules.command("show")
 @click.argument("id_or_alias")
-@json_option
-@click.pass_context
+@json_context
 def rules_show(ctx: click.Context, id_or_alias: str, as_json: bool) -> None:
     """Show one rule by id or alias."""
     rule = app_from(ctx).get_rule(id_or_alias).as_balrog()
@@ -134,8 +132,7 @@ def releases() -> None:
 
 
 @releases.command("list")
-@json_option
-@click.pass_context
+@json_context
 def releases_list(ctx: click.Context, as_json: bool) -> None:
     """List the releases by name."""
     catalog = current_catalog(app_from(ctx))
@@ -148,8 +145,7 @@ def releases_list(ctx: click.Context, as_json: bool) -> None:
 
 @releases.command("show")
 @click.argument("name")
-@json_option
-@click.pass_context
+@json_context
 def releases_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one release with its blob."""
     release = app_from(ctx).get_release(name)
@@ -163,13 +159,7 @@ def releases_show(ctx: click.Context, name: str, as_json: bool) -> None:
 
 @main.command()
 @json_option
-@click.option(
-    "--limit",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default=True,
-    help="Show the most recent N events.",
-)
+@shown_default_option("--limit", click.IntRange(min=1), 50, "Show the most recent N events.")
 @click.pass_context
 def events(ctx: click.Context, as_json: bool, limit: int) -> None:
     """The event log itself: position, time, actor, event type, aggregate."""
@@ -193,8 +183,7 @@ def events(ctx: click.Context, as_json: bool, limit: int) -> None:
 
 
 @main.command()
-@json_option
-@click.pass_context
+@json_context
 def demo(ctx: click.Context, as_json: bool) -> None:
     """Load the bundled demo data into an empty store, then list the rules."""
     app = app_from(ctx, create=True)

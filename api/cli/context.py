@@ -72,6 +72,21 @@ def json_option(func: Any) -> Any:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
 
 
+def json_context(func: Any) -> Any:
+    """The pair most commands take: ``--json`` and the click context (for the store)."""
+    return json_option(click.pass_context(func))
+
+
+def writing_context(func: Any) -> Any:
+    """What a command that writes takes: ``--json``, ``--as USER`` and the context."""
+    return json_option(as_option(click.pass_context(func)))
+
+
+def shown_default_option(name: str, kind: click.ParamType, default: Any, help: str) -> Any:
+    """An option with a bounded type whose default ``--help`` shows (a limit, a delay)."""
+    return click.option(name, type=kind, default=default, show_default=True, help=help)
+
+
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 

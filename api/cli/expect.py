@@ -9,7 +9,14 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.catalog import print_table
-from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from rulelog.api.cli.context import (
+    actor_of,
+    app_from,
+    as_option,
+    json_context,
+    print_json,
+    writing_context,
+)
 from rulelog.api.cli.timeline import timeline_from
 from rulelog.domain.errors import Invalid, NotFound
 from rulelog.domain.workflow.expectations import parse_import, parse_yaml_import
@@ -54,9 +61,7 @@ def _expect_of(
 @click.option("--rule-id", type=int, help="It must be answered by this rule.")
 @click.option("--reason", help="Why (recorded).")
 @click.option("--replace", is_flag=True, help="Change the expectation if it exists.")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def expect_add(ctx: click.Context, name: str, url: str, release: str | None,
                at_least: str | None, at_most: str | None, no_update: bool,
                rule_id: int | None, reason: str | None, replace: bool, as_json: bool,
@@ -80,8 +85,7 @@ def _state(ctx: click.Context, at: str | None) -> Any:
 @expect.command("list")
 @click.option("--channel", help="Only this channel's.")
 @click.option("--at", "at", metavar="T", help="As they were at T (time or position).")
-@json_option
-@click.pass_context
+@json_context
 def expect_list(ctx: click.Context, channel: str | None, at: str | None, as_json: bool) -> None:
     """Expectations, by product and channel."""
     rows = listed(_state(ctx, at), channel)
@@ -94,8 +98,7 @@ def expect_list(ctx: click.Context, channel: str | None, at: str | None, as_json
 @expect.command("show")
 @click.argument("name")
 @click.option("--at", "at", metavar="T", help="As it was at T, with how it evaluated then.")
-@json_option
-@click.pass_context
+@json_context
 def expect_show(ctx: click.Context, name: str, at: str | None, as_json: bool) -> None:
     """One expectation and how it evaluates on live and on the test view."""
     state = _state(ctx, at)
@@ -115,8 +118,7 @@ def expect_show(ctx: click.Context, name: str, at: str | None, as_json: bool) ->
 @click.argument("name")
 @click.option("--reason", help="Why (recorded).")
 @as_option
-@json_option
-@click.pass_context
+@json_context
 def expect_remove(
     ctx: click.Context, name: str, reason: str | None, actor: str | None, as_json: bool
 ) -> None:
@@ -130,9 +132,7 @@ def expect_remove(
 
 @expect.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def expect_import(ctx: click.Context, file: Path, as_json: bool, actor: str | None) -> None:
     """Add or replace expectations from a JSON Lines or YAML (.yaml, .yml) file, all or none."""
     text = file.read_text(encoding="utf-8")
@@ -158,8 +158,7 @@ def _echo_result(result: dict[str, Any]) -> None:
 @click.option("--channel", help="Only this channel's expectations.")
 @click.option("--at", "at", metavar="T", help="As the expectations and views were at T.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any expectation fails.")
-@json_option
-@click.pass_context
+@json_context
 def expect_check(
     ctx: click.Context, channel: str | None, at: str | None, strict: bool, as_json: bool
 ) -> None:

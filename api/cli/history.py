@@ -15,7 +15,15 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.catalog import print_table
-from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json
+from rulelog.api.cli.context import (
+    actor_of,
+    app_from,
+    as_option,
+    json_context,
+    json_option,
+    print_json,
+    shown_default_option,
+)
 from rulelog.api.cli.kinds import SC_KIND
 from rulelog.api.cli.timeline import timeline_from
 from rulelog.domain.errors import Invalid
@@ -88,8 +96,7 @@ _revisions_command(
 @history.command("sc")
 @click.argument("kind", type=SC_KIND)
 @click.argument("sc_id")
-@json_option
-@click.pass_context
+@json_context
 def history_sc(ctx: click.Context, kind: str, sc_id: str, as_json: bool) -> None:
     """Steps of one scheduled change: scheduled, modified, signoffs, enacted or cancelled."""
     steps = sc_history(app_from(ctx), timeline_from(ctx), kind, sc_id)
@@ -110,8 +117,7 @@ def history_sc(ctx: click.Context, kind: str, sc_id: str, as_json: bool) -> None
 @click.option(
     "--kind", "kinds", multiple=True, metavar="KIND", help=f"Only these: {', '.join(KINDS)}."
 )
-@json_option
-@click.pass_context
+@json_context
 def changes_command(
     ctx: click.Context,
     since: str | None,
@@ -176,8 +182,7 @@ def _by(item: Row) -> str:
 @click.option("--live", metavar="C", help="Compare live channel C ...")
 @click.option("--test", metavar="T", help="... with its test channel T.")
 @click.option("--at", metavar="T", help="With --live/--test: at time T [default: now].")
-@json_option
-@click.pass_context
+@json_context
 def diff_command(
     ctx: click.Context,
     first: str | None,
@@ -219,8 +224,7 @@ def diff_command(
 
 @main.command("sync-status")
 @click.option("--at", metavar="T", help="As of T [default: now].")
-@json_option
-@click.pass_context
+@json_context
 def sync_status_command(ctx: click.Context, at: str | None, as_json: bool) -> None:
     """For each live channel: its test channels and the pending changes between them."""
     status = sync_status(timeline_from(ctx), at)
@@ -242,17 +246,12 @@ def sync_status_command(ctx: click.Context, at: str | None, as_json: bool) -> No
 @main.command("restore")
 @click.option("--channel", help="The live channel whose rules to restore.")
 @click.option("--to", "to", metavar="T", help="The time (or position:N) to restore them to.")
-@click.option(
-    "--delay",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Schedule the changes this many minutes from now.",
+@shown_default_option(
+    "--delay", click.IntRange(min=1), 5, "Schedule the changes this many minutes from now."
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be scheduled; schedule nothing.")
 @as_option
-@json_option
-@click.pass_context
+@json_context
 def restore_command(
     ctx: click.Context,
     channel: str | None,

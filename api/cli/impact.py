@@ -9,7 +9,7 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.catalog import print_table
-from rulelog.api.cli.context import app_from, json_option, print_json
+from rulelog.api.cli.context import app_from, json_context, print_json
 from rulelog.api.cli.timeline import timeline_from
 from rulelog.domain.errors import Invalid
 from rulelog.services.impact import ANSWERING_KINDS, proposed_impact, scheduled_impact
@@ -35,8 +35,7 @@ def _row(text: str) -> dict[str, Any]:
     type=click.Choice(["insert", "update", "delete"]),
     help="For --row: default update if the row names its rule_id, else insert.",
 )
-@json_option
-@click.pass_context
+@json_context
 def impact(ctx: click.Context, sc_id: int | None, kind: str, row: str | None,
            change_type: str | None, as_json: bool) -> None:  # fmt: skip
     """What a change would do to sampled update requests (RULELOG_IMPACT_SAMPLE_RATE)."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 import click
 
 from rulelog.api.cli import main
-from rulelog.api.cli.context import json_option, print_json
+from rulelog.api.cli.context import json_context, print_json
 from rulelog.api.settings import DEFAULT_ALLOWLIST_WARNING, describe
 
 
 @main.command("config")
-@json_option
-@click.pass_context
+@json_context
 def config_command(ctx: click.Context, as_json: bool) -> None:
     """The effective settings (RULELOG_* variables and options), secrets masked."""
     root = ctx.find_root().obj

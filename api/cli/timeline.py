@@ -11,11 +11,11 @@ from rulelog.api.cli.catalog import RULE_TABLE, print_table
 from rulelog.api.cli.context import (
     actor_of,
     app_from,
-    as_option,
     echo_row,
-    json_option,
+    json_context,
     print_json,
     report,
+    writing_context,
 )
 from rulelog.api.config import open_timeline
 from rulelog.projections.at import release_at, rules_at
@@ -39,8 +39,7 @@ def at(ctx: click.Context, when: str) -> None:
 
 @at.command("rules")
 @click.option("--channel", help="Only rules for this channel (a test channel: its derived view).")
-@json_option
-@click.pass_context
+@json_context
 def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
     """Rules in force at T."""
     # A channel nothing names is far more likely a typo than a wish for the catch-all rules.
@@ -61,8 +60,7 @@ def at_rules(ctx: click.Context, channel: str | None, as_json: bool) -> None:
 
 @at.command("releases")
 @click.argument("name")
-@json_option
-@click.pass_context
+@json_context
 def at_release(ctx: click.Context, name: str, as_json: bool) -> None:
     """A release, blob included, as it was at T."""
     answer = release_at(app_from(ctx), timeline_from(ctx), ctx.find_root().obj["at"], name)
@@ -75,8 +73,7 @@ def projections() -> None:
 
 
 @projections.command("rebuild")
-@json_option
-@click.pass_context
+@json_context
 def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
     """Recompute the index and checkpoints from the whole log."""
     from rulelog.projections.log import last_position
@@ -98,9 +95,7 @@ def channels() -> None:
 @channels.command("map")
 @click.argument("live")
 @click.argument("test")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def channels_map(
     ctx: click.Context, live: str, test: str, as_json: bool, actor: str | None
 ) -> None:
@@ -111,9 +106,7 @@ def channels_map(
 
 @channels.command("unmap")
 @click.argument("test")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def channels_unmap(ctx: click.Context, test: str, as_json: bool, actor: str | None) -> None:
     """Remove TEST's explicit mapping."""
     app_from(ctx).unmap_test_channel(test, actor_of(actor))
@@ -123,9 +116,7 @@ def channels_unmap(ctx: click.Context, test: str, as_json: bool, actor: str | No
 @channels.command("derive")
 @click.argument("test")
 @click.option("--live", help="Its live channel [default: the one its suffix or mapping names].")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def channels_derive(
     ctx: click.Context, test: str, live: str | None, as_json: bool, actor: str | None
 ) -> None:
@@ -144,8 +135,7 @@ def channels_derive(
 @channels.command("list")
 @click.argument("live", required=False)
 @click.option("--at", "when", metavar="T", help="ISO 8601 UTC, epoch ms or position:N [now].")
-@json_option
-@click.pass_context
+@json_context
 def channels_list(ctx: click.Context, live: str | None, when: str | None, as_json: bool) -> None:
     """Every test channel (or LIVE's): its live channel, derived or hand-kept, and the
     rules that keep it hand-kept."""
@@ -181,8 +171,7 @@ def _empty(body: str) -> bool:
     metavar="NAME:VALUE",
     help="A request header (e.g. User-Agent), repeatable.",
 )
-@json_option
-@click.pass_context
+@json_context
 def explain(
     ctx: click.Context, url: str, when: str | None, headers: tuple[str, ...], as_json: bool
 ) -> None:

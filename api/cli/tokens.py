@@ -12,7 +12,14 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.catalog import print_table
-from rulelog.api.cli.context import actor_of, app_from, as_option, json_option, print_json, report
+from rulelog.api.cli.context import (
+    actor_of,
+    app_from,
+    json_context,
+    print_json,
+    report,
+    writing_context,
+)
 from rulelog.api.logs import get_logger
 from rulelog.projections.tokens import list_tokens
 
@@ -27,9 +34,7 @@ def tokens() -> None:
 @tokens.command("create")
 @click.argument("username")
 @click.option("--label", default="", help="What the token is for (shown by `tokens list`).")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def tokens_create(
     ctx: click.Context, username: str, label: str, as_json: bool, actor: str | None
 ) -> None:
@@ -46,9 +51,7 @@ def tokens_create(
 
 @tokens.command("revoke")
 @click.argument("token_id")
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def tokens_revoke(ctx: click.Context, token_id: str, as_json: bool, actor: str | None) -> None:
     """Revoke the token TOKEN_ID (its public id, as `tokens list` shows)."""
     token = app_from(ctx).revoke_token(token_id, actor_of(actor))
@@ -61,8 +64,7 @@ def tokens_revoke(ctx: click.Context, token_id: str, as_json: bool, actor: str |
 
 @tokens.command("list")
 @click.option("--user", "username", default=None, help="Only this user's tokens.")
-@json_option
-@click.pass_context
+@json_context
 def tokens_list(ctx: click.Context, username: str | None, as_json: bool) -> None:
     """Issued tokens (ids, owners, labels; never the secrets)."""
     rows = [t for t in list_tokens(app_from(ctx)) if username in (None, t["username"])]

@@ -13,7 +13,17 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.catalog import current_catalog, print_table
-from rulelog.api.cli.context import actor_of, app_from, as_option, echo_row, json_option, print_json
+from rulelog.api.cli.context import (
+    actor_of,
+    app_from,
+    as_option,
+    echo_row,
+    json_context,
+    json_option,
+    print_json,
+    shown_default_option,
+    writing_context,
+)
 from rulelog.api.cli.kinds import SC_KIND
 from rulelog.api.config import open_timeline
 from rulelog.domain.errors import Invalid
@@ -166,8 +176,7 @@ def sc_command(
 @sc.command("list")
 @click.option("--kind", type=KIND, help="Only this kind.")
 @click.option("--all", "show_all", is_flag=True, help="Include cancelled and enacted changes.")
-@json_option
-@click.pass_context
+@json_context
 def sc_list(ctx: click.Context, kind: str | None, show_all: bool, as_json: bool) -> None:
     """Pending scheduled changes in enactment order (when, then sc_id)."""
     catalog = current_catalog(app_from(ctx), keep_ended=show_all)
@@ -209,9 +218,7 @@ def sc_show(call: ScCall) -> None:
 @click.option("--row", help="The new row (or its key, for delete) as JSON, or @FILE.")
 @click.option("--data-version", type=int, help="The target row's data_version (update/delete).")
 @condition_options
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def sc_schedule(
     ctx: click.Context,
     kind: str,
@@ -326,13 +333,7 @@ def _done(change: ScheduledChange, as_json: bool, message: str) -> None:
 
 
 @main.command()
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0.1),
-    default=30.0,
-    show_default=True,
-    help="Seconds between passes.",
-)
+@shown_default_option("--interval", click.FloatRange(min=0.1), 30.0, "Seconds between passes.")
 @click.option("--once", is_flag=True, help="Run one pass and exit (non-zero if it failed).")
 @click.option(
     "--metrics-port",
@@ -340,9 +341,7 @@ def _done(change: ScheduledChange, as_json: bool, message: str) -> None:
     default=None,
     help="Serve the agent's Prometheus metrics on this port (/metrics).",
 )
-@json_option
-@as_option
-@click.pass_context
+@writing_context
 def agent(
     ctx: click.Context,
     interval: float,

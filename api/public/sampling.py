@@ -12,12 +12,12 @@ logged); it is never part of the event log.
 from __future__ import annotations
 
 import random
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
 import structlog
 
+from rulelog.api.flush_thread import FlushThread
 from rulelog.api.request_log import LOGGED_TARGET_MAX
 
 log = structlog.get_logger("rulelog.sampling")
@@ -40,8 +40,7 @@ class RequestSampler:
         self.interval = interval
         self._dice = dice
         self._queue: deque[str] = deque(maxlen=queue_max)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._writer = FlushThread("rulelog-sampler", interval, self.flush)
 
     def offer(self, target: bytes) -> None:
         """Keep ``target`` with probability ``rate`` (called once per answered request)."""
@@ -60,17 +59,9 @@ class RequestSampler:
         return len(batch)
 
     def start(self) -> None:
-        if self.rate > 0 and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="rulelog-sampler", daemon=True)
-            self._thread.start()
+        if self.rate > 0:
+            self._writer.start()
 
     def close(self) -> None:
-        self._stopping.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(5)
+        self._writer.stop()
         self.flush()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            self.flush()

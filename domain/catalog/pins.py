@@ -40,8 +40,6 @@ class PinnableRelease(Recreatable):
         # ``version`` is reserved by Aggregate for the stream version.
         self.pin_version = version
         self.mapping = mapping
-        self.deleted = False
-        self._base_version = 0
 
     def column(self, name: str) -> Any:
         return self.pin_version if name == "version" else super().column(name)

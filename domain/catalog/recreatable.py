@@ -54,12 +54,13 @@ class Recreation:
 class Deletable(Aggregate):
     """A row that is deleted by an event and then answers "not found".
 
-    Subclasses define ``Deleted`` (a :class:`Deletion`), set
-    ``self.deleted = False`` when created and name their columns below (or
-    override what they use them for). No class annotations here:
+    Subclasses define ``Deleted`` (a :class:`Deletion`) and name their columns
+    below (or override what they use them for). No class annotations here:
     eventsourcing would make them dataclass fields.
     """
 
+    #: A row is live from its creation until a ``Deletion`` (or after a ``Recreation``).
+    deleted = False
     #: How many stream versions came before the latest (re)creation.
     _base_version = 0
     #: The row's columns as Balrog shows them, in its order (``data_version`` follows).
@@ -103,7 +104,7 @@ class Recreatable(Deletable):
     """A deletable row that can be created again under the same key.
 
     Subclasses also define ``Recreated`` (mixing in :class:`Recreation`) with
-    the fields a re-creation sets, and set ``self._base_version = 0`` when created.
+    the fields a re-creation sets.
     """
 
     def recreate(self, changed_by: str, **fields: Any) -> None:

@@ -115,3 +115,31 @@ def nested(flat: Mapping[Path, Any], base: Any = None) -> dict[str, Any]:
     for path, value in sorted(flat.items()):
         set_path(out, path, value)
     return out
+
+
+def apply_parts(
+    blob: dict[str, Any], base: dict[str, Any] | None, parts: dict[str, Any]
+) -> dict[str, Any]:
+    """The whole blob after a ``PartsChanged`` (the aggregate's and every reader's).
+
+    Copy-on-write along each changed path: a nightly's blob holds hundreds of
+    locales and replaying its stream must not copy all of them per event.
+    """
+    new = compose(base, parts_of(blob)) if base is not None else dict(blob)
+    for key, data in parts.items():
+        path = parse_dotted(key)
+        nodes = [new]
+        for step in path[:-1]:
+            child = nodes[-1].get(step)
+            child = dict(child) if isinstance(child, dict) else {}
+            nodes[-1][step] = child
+            nodes.append(child)
+        if data is not None:
+            nodes[-1][path[-1]] = data
+            continue
+        nodes[-1].pop(path[-1], None)
+        for depth in range(len(path) - 1, 0, -1):  # prune what the removal left empty
+            if nodes[depth]:
+                break
+            nodes[depth - 1].pop(path[depth - 1], None)
+    return new

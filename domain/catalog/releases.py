@@ -13,14 +13,7 @@ from eventsourcing.domain import Aggregate, event
 from rulelog.domain import ids
 from rulelog.domain.catalog.names import check_addressable
 from rulelog.domain.catalog.recreatable import Deletion, Recreatable, Recreation
-from rulelog.domain.catalog.release_parts import (
-    BASE,
-    base_of,
-    compose,
-    dotted,
-    parse_dotted,
-    parts_of,
-)
+from rulelog.domain.catalog.release_parts import BASE, apply_parts, base_of, dotted, parts_of
 from rulelog.domain.errors import Conflict, Invalid, NotFound
 
 NAME_MAX = 100
@@ -113,8 +106,6 @@ class Release(Recreatable):
         self.product = product
         self.blob = blob
         self.read_only = read_only
-        self.deleted = False
-        self._base_version = 0
         self.part_versions = initial_part_versions(blob)
 
     def not_found(self) -> NotFound:
@@ -142,11 +133,7 @@ class Release(Recreatable):
         self.blob = blob
 
     def change_parts(
-        self,
-        product: str,
-        base: dict[str, Any] | None,
-        parts: dict[str, Any],
-        changed_by: str,
+        self, product: str, base: dict[str, Any] | None, parts: dict[str, Any], changed_by: str
     ) -> None:
         """Record a v2 write (the caller has checked each part's data_version)."""
         self.require_writable()
@@ -154,11 +141,7 @@ class Release(Recreatable):
 
     @event(PartsChanged)
     def _record_parts(
-        self,
-        product: str,
-        base: dict[str, Any] | None,
-        parts: dict[str, Any],
-        changed_by: str,
+        self, product: str, base: dict[str, Any] | None, parts: dict[str, Any], changed_by: str
     ) -> None:
         self.product = product
         self.blob = apply_parts(self.blob, base, parts)
@@ -183,34 +166,6 @@ class Release(Recreatable):
 
     def check_deletable(self) -> None:
         self.require_writable()
-
-
-def apply_parts(
-    blob: dict[str, Any], base: dict[str, Any] | None, parts: dict[str, Any]
-) -> dict[str, Any]:
-    """The whole blob after a ``PartsChanged`` (shared with the projections).
-
-    Copy-on-write along each changed path: a nightly's blob holds hundreds of
-    locales and replaying its stream must not copy all of them per event.
-    """
-    new = compose(base, parts_of(blob)) if base is not None else dict(blob)
-    for key, data in parts.items():
-        path = parse_dotted(key)
-        nodes = [new]
-        for step in path[:-1]:
-            child = nodes[-1].get(step)
-            child = dict(child) if isinstance(child, dict) else {}
-            nodes[-1][step] = child
-            nodes.append(child)
-        if data is not None:
-            nodes[-1][path[-1]] = data
-            continue
-        nodes[-1].pop(path[-1], None)
-        for depth in range(len(path) - 1, 0, -1):  # prune what the removal left empty
-            if nodes[depth]:
-                break
-            nodes[depth - 1].pop(path[depth - 1], None)
-    return new
 
 
 class ReleaseUsage(Aggregate):

@@ -55,7 +55,6 @@ class Rule(Deletable):
     def __init__(self, rule_id: int, fields: dict[str, Any], changed_by: str) -> None:
         self.rule_id = rule_id
         self.fields = dict(fields)
-        self.deleted = False
 
     @property
     def alias(self) -> str | None:

@@ -34,5 +34,3 @@ class EmergencyShutoff(Recreatable):
         self.product = product
         self.channel = channel
         self.comment = comment
-        self.deleted = False
-        self._base_version = 0

@@ -25,6 +25,7 @@ the change ends, in the same saves.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -102,6 +103,26 @@ def parse_when(value: Any) -> datetime:
     raise Invalid(f"when: not a time: {value!r}", field="when")
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """What a change proposes, as scheduling and modifying it both record it.
+
+    One value, so the command that plans a change hands the aggregate the
+    whole plan at once instead of five loose arguments it must keep in step.
+    """
+
+    row: dict[str, Any] | None
+    base_data_version: int | None
+    condition: dict[str, Any]
+    required: list[dict[str, Any]]
+    #: The prior row this change brings back ({key columns, data_version}), if any.
+    restores: dict[str, Any] | None = None
+
+    def as_fields(self) -> dict[str, Any]:
+        """The fields of the event that records it (``_Proposal``'s)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 class _Proposal(Aggregate.Event):
     """What scheduling a change and modifying it both record (``restores`` added
     in version 2)."""
@@ -172,6 +193,13 @@ class ScheduledChange(Aggregate):
 
     create_id = staticmethod(ids.scheduled_change_id)
 
+    @classmethod
+    def schedule(
+        cls, kind: str, sc_id: int, change_type: str, target: str, proposal: Proposal, by: str
+    ) -> ScheduledChange:
+        """A new pending change of ``target``, scheduled ``by`` a user."""
+        return cls(kind, sc_id, change_type, target, scheduled_by=by, **proposal.as_fields())
+
     @event(Created)
     def __init__(
         self,
@@ -179,10 +207,10 @@ class ScheduledChange(Aggregate):
         sc_id: int,
         change_type: str,
         target: str,
+        scheduled_by: str,
         row: dict[str, Any] | None,
         base_data_version: int | None,
         condition: dict[str, Any],
-        scheduled_by: str,
         required: list[dict[str, Any]],
         restores: dict[str, Any] | None = None,
     ) -> None:
@@ -190,12 +218,7 @@ class ScheduledChange(Aggregate):
         self.sc_id = sc_id
         self.change_type = change_type
         self.target = target
-        self.row = row
-        self.base_data_version = base_data_version
-        self.condition = condition
-        self.scheduled_by = scheduled_by
-        self.required = required
-        self.restores = restores
+        self._hold(Proposal(row, base_data_version, condition, required, restores), scheduled_by)
         self.signoffs: dict[str, str] = {}
         #: username -> {live channel: fingerprint of its test view when they signed}
         self.signoff_fingerprints: dict[str, dict[str, str]] = {}
@@ -220,24 +243,9 @@ class ScheduledChange(Aggregate):
                 sc_id=self.sc_id,
             )
 
-    def modify(
-        self,
-        row: dict[str, Any] | None,
-        base_data_version: int | None,
-        condition: dict[str, Any],
-        changed_by: str,
-        required: list[dict[str, Any]],
-        restores: dict[str, Any] | None = None,
-    ) -> None:
+    def modify(self, proposal: Proposal, changed_by: str) -> None:
         self.require_pending()
-        self._modified(
-            row=row,
-            base_data_version=base_data_version,
-            condition=condition,
-            changed_by=changed_by,
-            required=required,
-            restores=restores,
-        )
+        self._modified(changed_by=changed_by, **proposal.as_fields())
 
     @event(Modified)
     def _modified(
@@ -245,20 +253,25 @@ class ScheduledChange(Aggregate):
         row: dict[str, Any] | None,
         base_data_version: int | None,
         condition: dict[str, Any],
-        changed_by: str,
         required: list[dict[str, Any]],
         restores: dict[str, Any] | None,
+        changed_by: str,
     ) -> None:
-        self.row = row
-        self.restores = restores
-        self.base_data_version = base_data_version
-        self.condition = condition
-        self.required = required
-        self.scheduled_by = changed_by  # Balrog: whoever modifies now owns the change
+        # Balrog: whoever modifies the change now owns it.
+        self._hold(Proposal(row, base_data_version, condition, required, restores), changed_by)
         # Everyone else signed off on something else: only the modifier's stays.
         self.signoffs = {u: r for u, r in self.signoffs.items() if u == changed_by}
         self._keep_fingerprints_of_signers()
         self.data_version += 1
+
+    def _hold(self, proposal: Proposal, owner: str) -> None:
+        """What scheduling and modifying both leave the change holding."""
+        self.row = proposal.row
+        self.base_data_version = proposal.base_data_version
+        self.condition = proposal.condition
+        self.required = proposal.required
+        self.restores = proposal.restores
+        self.scheduled_by = owner
 
     def rebase(self, row: dict[str, Any] | None, base_data_version: int, changed_by: str) -> None:
         self.require_pending()
