@@ -18,6 +18,7 @@ File format (``docs/recorded-sessions.md`` has the long version)::
         {
           "as": "releng",                                 (optional; null: no token)
           "ignore": ["$.when"],                           (optional, this exchange)
+          "capture": {"rev": "$.rules[1].change_id"},     (optional, for later exchanges)
           "request": {"method": "PUT", "path": "/rules/1",
                       "headers": {...}, "json": {...}},   (or "body": "raw text")
           "response": {"status": 200, "content_type": "application/json",
@@ -37,13 +38,18 @@ token and holds what earlier exchanges granted it. A response with neither
 Ignore paths: ``$`` is the body, ``.name`` a member, ``[3]`` an item,
 ``[*]`` / ``.*`` every item or member. An ignored value must still be present
 on both sides; only its value is not compared.
+
+Captures: a value an implementation numbers its own way (a history
+``change_id``) is ignored where it appears and captured from the answer by a
+path without wildcards; a later request (a string value, or inside ``path``)
+or expected answer (a whole value) names it as ``"${rev}"``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +58,7 @@ from tests.e2e.conftest import AdminClient, Answer
 DEFAULT_USER = "alice"
 _STEP = re.compile(r"\.([A-Za-z_][\w-]*|\*)|\[(\d+|\*)\]")
 _IGNORED = "<ignored>"
+_CAPTURED = re.compile(r"\$\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class Exchange:
     response: dict[str, Any]
     as_user: str | None
     ignore: tuple[str, ...]
+    capture: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,9 @@ def load_session(path: Path) -> Session:
             raise ValueError(f"{path.name} #{index}: response has both json and text")
         for ignored in (*shared, *item.get("ignore", ())):
             parse_path(ignored)  # a typo in a path would otherwise ignore nothing
+        for captured in item.get("capture", {}).values():
+            if "*" in parse_path(captured):
+                raise ValueError(f"{path.name} #{index}: capture {captured!r} has a wildcard")
         exchanges.append(
             Exchange(
                 index=index,
@@ -114,6 +125,7 @@ def load_session(path: Path) -> Session:
                 response=response,
                 as_user=item.get("as", default_user),
                 ignore=(*shared, *item.get("ignore", ())),
+                capture=dict(item.get("capture", {})),
             )
         )
     return Session(path.stem, top.get("description", ""), tuple(exchanges))
@@ -151,6 +163,32 @@ def mask(value: Any, steps: list[str | int]) -> Any:
 def masked(value: Any, paths: tuple[str, ...]) -> Any:
     for text in paths:
         value = mask(value, parse_path(text))
+    return value
+
+
+def reach(value: Any, steps: list[str | int]) -> Any:
+    """The value at ``steps`` (no wildcards); ``KeyError`` if there is none."""
+    for step in steps:
+        member = isinstance(value, dict) and isinstance(step, str) and step in value
+        item = isinstance(value, list) and isinstance(step, int) and step < len(value)
+        if not (member or item):
+            raise KeyError(step)
+        value = value[step]
+    return value
+
+
+def substituted(value: Any, captured: dict[str, Any]) -> Any:
+    """``value`` with each ``"${name}"`` replaced by what was captured as ``name``: a whole
+    string becomes the captured value itself (an int stays an int)."""
+    if isinstance(value, dict):
+        return {k: substituted(v, captured) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substituted(v, captured) for v in value]
+    if isinstance(value, str):
+        whole = _CAPTURED.fullmatch(value)
+        if whole and whole.group(1) in captured:
+            return captured[whole.group(1)]
+        return _CAPTURED.sub(lambda m: str(captured.get(m.group(1), m.group(0))), value)
     return value
 
 
@@ -203,6 +241,19 @@ def replay(client: AdminClient, session: Session) -> Differences:
     """Send every exchange in order (later ones depend on earlier ones) and compare all of
     them: one run reports every difference, not only the first."""
     differences = Differences()
+    captured: dict[str, Any] = {}
     for exchange in session.exchanges:
-        compare(exchange, send(client, exchange), differences)
+        if captured:
+            exchange = replace(
+                exchange,
+                request=substituted(exchange.request, captured),
+                response=substituted(exchange.response, captured),
+            )
+        answer = send(client, exchange)
+        compare(exchange, answer, differences)
+        for name, text in exchange.capture.items():
+            try:
+                captured[name] = reach(json.loads(answer.body), parse_path(text))
+            except (KeyError, ValueError):
+                differences.add(exchange, f"nothing to capture as {name} at {text}")
     return differences
