@@ -7,6 +7,11 @@ here, once: a stale ``data_version`` is Balrog's 400 ``OutdatedDataError``,
 a clash with a scheduled change its ``UpdateMergeError`` or
 ``ChangeScheduledError``, a missing permission 403, a missing identity 401.
 Handlers raise ``Problem`` for route-specific answers.
+
+Who builds the document in Balrog decides its Content-Type, which replaying
+clients compare: Balrog's own ``problem()`` says ``application/json``;
+connexion's (its request validator, its 404 and 405 pages, and the few views
+that import ``connexion.problem``) says ``application/problem+json``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ from rulelog.domain.serving.blobs.validation import FORBIDDEN_DOMAIN
 
 log = get_logger("rulelog.admin")
 
+JSON = "application/json"
+#: connexion's ``problem()``; a ``Problem`` raised with ``by_connexion=True`` answers so.
+PROBLEM_JSON = "application/problem+json"
+
 NOT_FOUND_PAGE = (
     "The requested URL was not found on the server. If you entered the URL "
     "manually please check your spelling and try again."
@@ -61,9 +70,14 @@ def problem_body(
 
 
 def problem(
-    status: int, title: str | None, detail: str, ext: dict[str, Any] | None = None
+    status: int,
+    title: str | None,
+    detail: str,
+    ext: dict[str, Any] | None = None,
+    media_type: str = JSON,
 ) -> JSONResponse:
-    return JSONResponse(problem_body(status, title, detail, ext), status_code=status)
+    body = problem_body(status, title, detail, ext)
+    return JSONResponse(body, status_code=status, media_type=media_type)
 
 
 class Problem(Exception):
@@ -73,16 +87,25 @@ class Problem(Exception):
     from_login = False
 
     def __init__(
-        self, status: int, detail: str, *, title: str | None = None, exception: Any = None
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        exception: Any = None,
+        by_connexion: bool = False,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title or TITLES.get(status, "Error")
         self.detail = detail
         self.ext = {"exception": exception} if exception is not None else None
+        self.by_connexion = by_connexion
 
     def response(self) -> JSONResponse:
-        return problem(self.status, self.title, self.detail, self.ext)
+        connexion = self.by_connexion or _from_validator(self)
+        media_type = PROBLEM_JSON if connexion else JSON
+        return problem(self.status, self.title, self.detail, self.ext, media_type)
 
 
 def auth_problem(reason: dict[str, str]) -> JSONResponse:
@@ -182,8 +205,27 @@ def domain_problem(error: RulelogError, method: str, path: str = "") -> JSONResp
     return problem(400, "Bad Request", message, {"exception": message})
 
 
+def _document_problem_json(app: Any) -> None:
+    """List ``application/problem+json`` beside ``application/json`` for every 4xx in the
+    OpenAPI document: which of the two a refusal carries depends on who refuses (above)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for item in build().get("paths", {}).values():
+                for operation in item.values():
+                    for status, answer in operation.get("responses", {}).items():
+                        content = answer.get("content", {})
+                        if str(status).startswith("4") and JSON in content:
+                            content.setdefault(PROBLEM_JSON, content[JSON])
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
 def install(app: Any) -> None:
     """Register the handlers that turn every failure into a problem document."""
+    _document_problem_json(app)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem) -> JSONResponse:
@@ -208,8 +250,9 @@ def install(app: Any) -> None:
         if any(
             e.get("type") == "int_parsing" and e.get("loc", ())[:1] == ("path",) for e in errors
         ):
-            return problem(404, "Not Found", NOT_FOUND_PAGE)  # Balrog's route does not match
-        return problem(400, "Bad Request", _describe(errors))
+            # Balrog's route does not match: connexion's 404 page
+            return problem(404, "Not Found", NOT_FOUND_PAGE, media_type=PROBLEM_JSON)
+        return problem(400, "Bad Request", _describe(errors), media_type=PROBLEM_JSON)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -219,7 +262,8 @@ def install(app: Any) -> None:
             detail = "The method is not allowed for the requested URL."
         if error.status_code == 404 and detail == "Not Found":
             detail = NOT_FOUND_PAGE
-        return problem(error.status_code, title, detail)
+        # connexion answers every HTTP error Flask raises (no route, wrong method)
+        return problem(error.status_code, title, detail, media_type=PROBLEM_JSON)
 
 
 #: How the texts of Balrog's request validator (connexion, jsonschema) read.

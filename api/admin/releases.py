@@ -173,7 +173,7 @@ def get_release(
 ) -> Response:
     found = _row_and_blob(service, reader, release)
     if found is None:
-        raise Problem(404, f"Release name: {release} not found")
+        raise Problem(404, f"Release name: {release} not found", by_connexion=True)
     row, blob = found
     if pretty:
         text = json.dumps(blob, indent=4, separators=(",", ": "), sort_keys=True)
@@ -290,7 +290,7 @@ def get_locale(release: str, platform: str, locale: str, service: Service, reade
         entry = locales.get(locale) if isinstance(locales, dict) else None
     if found is None or entry is None:
         missing = f"Couldn't find locale identified by: {release}, {platform}, {locale}"
-        raise Problem(404, json.dumps([missing]))
+        raise Problem(404, json.dumps([missing]), by_connexion=True)
     headers = {"X-Data-Version": str(found[0]["data_version"])}
     return Response(json.dumps(entry), media_type="application/json", headers=headers)
 

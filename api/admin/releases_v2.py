@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from rulelog.api.admin.deps import Actor, Reader, Service
-from rulelog.api.admin.problems import Problem, problem, problem_body
+from rulelog.api.admin.problems import PROBLEM_JSON, Problem, problem, problem_body
 from rulelog.api.admin.releases import listing
 from rulelog.api.admin.scheduled_actions import enact, sign_off
 from rulelog.api.admin.scheduled_rows import when_millis
@@ -28,8 +28,6 @@ from rulelog.services.changes import changed_as
 from rulelog.services.release_v2 import ReleasesV2
 
 router = APIRouter(prefix="/v2", tags=["releases v2"])
-
-PROBLEM_JSON = "application/problem+json"
 
 
 def invalid(detail: str) -> JSONResponse:

@@ -154,7 +154,11 @@ def list_rules(request: Request, reader: Reader) -> Any:
     product = request.query_params.get("product")
     timestamp = int_query(request, "timestamp", minimum=-(2**63))  # Balrog bounds it not
     if timestamp is not None and product:
-        raise Problem(400, "Cannot query with a timestamp and a product at the same time")
+        raise Problem(
+            400,
+            "Cannot query with a timestamp and a product at the same time",
+            by_connexion=True,
+        )
     with reader.current() as model:
         if timestamp is not None:
             latest: dict[int, dict[str, Any]] = {}
@@ -247,7 +251,7 @@ def get_rule(id_or_alias: str, reader: Reader) -> Any:
         found = find_rule(model.catalog.rules, id_or_alias)
         row = balrog_rule(found) if found is not None else None
     if row is None:
-        raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION)
+        raise Problem(404, NOT_FOUND, exception=NOT_FOUND_EXCEPTION, by_connexion=True)
     return JSONResponse(row, headers={"X-Data-Version": str(row["data_version"])})
 
 

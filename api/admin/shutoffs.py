@@ -78,6 +78,7 @@ def create_shutoff(
             400,
             "Invalid Emergency shutoff data",
             exception="Emergency shutoff for product/channel already exists.",
+            by_connexion=True,
         )
     shutoff = service.create_shutoff(body.product, body.channel, changed_by, comment=body.comment)
     return JSONResponse(shutoff.as_balrog(), status_code=201)
@@ -95,6 +96,7 @@ def get_shutoff(reader: Reader, product: str = Path(...), channel: str = Path(..
             404,
             "Requested emergency shutoff wasn't found",
             exception="Requested shutoff does not exist",
+            by_connexion=True,
         )
     return JSONResponse(row, headers={"X-Data-Version": str(row["data_version"])})
 
@@ -114,7 +116,9 @@ def delete_shutoff(
 ) -> Response:
     version = required_data_version(data_version)
     if _row(reader, product, channel) is None:
-        raise Problem(404, "Shutoff wasn't found", exception="Shutoff does not exist")
+        raise Problem(
+            404, "Shutoff wasn't found", exception="Shutoff does not exist", by_connexion=True
+        )
     with direct_edit():
         service.delete_shutoff(product, channel, version, changed_by)
     return html()
