@@ -66,7 +66,12 @@ _KINDS: dict[type, str] = {
     },
     **{
         cls: "shutoffs"
-        for cls in (EmergencyShutoff.Created, EmergencyShutoff.Recreated, EmergencyShutoff.Deleted)
+        for cls in (
+            EmergencyShutoff.Created,
+            EmergencyShutoff.Recreated,
+            EmergencyShutoff.CommentChanged,
+            EmergencyShutoff.Deleted,
+        )
     },
     **{
         cls: "pins"
