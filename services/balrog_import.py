@@ -29,7 +29,7 @@ from itertools import chain, islice
 from typing import Any
 
 from eventsourcing.domain import Aggregate
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from rulelog.adapters.balrog_source import UNKNOWN_ACTOR, BalrogSource
 from rulelog.adapters.balrog_v2_source import BalrogV2Source
@@ -211,7 +211,10 @@ def import_balrog(
             else None
         )
         if not (since_last and not summary.events_total and marks == since):
-            writer.write(_record_marks(marks_agg, source, marks, imported_by, summary, moment))
+            change_ids = writer.positioned(replay.change_ids)
+            writer.write(
+                _record_marks(marks_agg, source, marks, imported_by, summary, moment, change_ids)
+            )
         if not since_last:
             writer.snapshots(app, replay.aggregates())
     return summary
@@ -273,10 +276,12 @@ def _record_marks(
     imported_by: str,
     summary: BalrogImportSummary,
     moment: datetime | None,
+    change_ids: dict[str, list[list[int]]],
 ) -> list[Any]:
     """The high-water marks' event, at the last imported time (so the index stays put)."""
     data = summary.as_json()
     kw: dict[str, Any] = {"timestamp": moment} if moment is not None else {}
+    kw["change_ids"] = change_ids
     if marks_agg is None:
         agg = BalrogImport._create(
             BalrogImport.Created,
@@ -314,7 +319,7 @@ class _Writer:
         self.app = app
         self.catalog = catalog
         self.dry_run = dry_run
-        self.position = last_position(app)
+        self.position = self.first = last_position(app)
         self._transaction: Any = None
         self._locked = False
         self.session: Any = None
@@ -352,6 +357,28 @@ class _Writer:
         # Core executemany into the recorder's own table: the ORM unit of work the
         # recorder uses costs more than the rest of the import together.
         self._insert(recorder, [self.app.mapper.to_stored_event(e) for e in events])
+
+    def positioned(self, ordinals: dict[str, list[tuple[int, int]]]) -> dict[str, list[list[int]]]:
+        """Each table's ``(event ordinal, change_id)`` pairs as ``[position, change_id]``.
+
+        The n-th event written is at the first position plus n when the positions
+        are contiguous, as they are unless the store's sequence skipped values (a
+        PostgreSQL sequence keeps those a rolled-back write took): then they are read.
+        """
+        positions: list[int] | None = None
+        if not self.dry_run and self.session is not None:
+            table = self.app.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+            after = table.c.id > self.first
+            count, top = self.session.execute(
+                select(func.count(), func.max(table.c.id)).where(after)
+            ).one()
+            if count and top != self.first + count:
+                found = self.session.execute(select(table.c.id).where(after).order_by(table.c.id))
+                positions = [int(p) for (p,) in found]
+        return {
+            t: [[positions[o - 1] if positions else self.first + o, c] for o, c in pairs]
+            for t, pairs in ordinals.items()
+        }
 
     def _insert(self, recorder: Any, stored: list[Any]) -> None:
         rows = [

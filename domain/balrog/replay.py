@@ -81,6 +81,7 @@ class BalrogReplay(ReplayBase):
         self._row = row
         self.report.saw(row)
         table = row.table
+        before = self.produced
         try:
             if table.endswith("_scheduled_changes_signoffs"):
                 self._signoff(row)
@@ -92,6 +93,7 @@ class BalrogReplay(ReplayBase):
             raise
         except RulelogError as error:
             raise self._fail(str(error.message), getattr(error, "field", None)) from None
+        self.note_change_id(row, before)
 
     # rules ---------------------------------------------------------------
 
