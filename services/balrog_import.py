@@ -36,7 +36,7 @@ from rulelog.adapters.balrog_v2_source import BalrogV2Source
 from rulelog.domain import ids
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.domain.balrog.replay import ImportRowError, describe_moment
-from rulelog.domain.balrog.rows import HistoryRow
+from rulelog.domain.balrog.rows import V2_SC_HISTORY_NOT_IMPORTED, HistoryRow
 from rulelog.domain.balrog.v2_releases import V2Replay
 from rulelog.domain.catalog.releases import Release
 from rulelog.domain.errors import Conflict
@@ -197,11 +197,14 @@ def import_balrog(
         summary.first = describe_moment(replay.report.first_ms)
         summary.last = describe_moment(replay.report.last_ms)
         summary.skipped = dict(replay.report.skipped)
-        for table, count in source.present_unsupported().items():
+        unsupported = source.present_unsupported()
+        for table, count in unsupported.items():
             summary.skipped[f"{table}: history of v2 scheduled changes, not imported"] = count
         summary.skipped.update(v2.skipped)
         summary.v2_scheduled_changes = replay.v2_scheduled
         summary.v2_notes = v2.notes + (pending_left_out(app, v2) if since_last else [])
+        if unsupported:
+            summary.v2_notes.append(V2_SC_HISTORY_NOT_IMPORTED)
         summary.gap_count = len(replay.report.gaps)
         summary.gaps = replay.report.gaps[:GAPS_LISTED]
         summary.seconds = time.perf_counter() - started

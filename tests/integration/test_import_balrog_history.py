@@ -3,7 +3,8 @@
 An edit of a shutoff's comment is imported as the event that records it, so the
 shutoff's past reads as Balrog's. Balrog's history routes answer each imported
 change with Balrog's ``change_id``, and changes made since with ids above them;
-reverts take either. The Balrog side is SQLite and (marked) MariaDB.
+reverts take either. The history of v2 scheduled changes is counted, with the reason
+it is not imported. The Balrog side is SQLite and (marked) MariaDB.
 """
 
 from __future__ import annotations
@@ -14,14 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from rulelog.api.admin.app import AdminSettings, create_admin_app
 from rulelog.api.config import open_timeline
 from rulelog.api.public import PublicSettings, create_public_app
+from rulelog.domain.balrog.rows import (
+    UNSUPPORTED_PARTS,
+    UNSUPPORTED_TABLES,
+    V2_SC_HISTORY_NOT_IMPORTED,
+)
 from rulelog.services.application import RulelogApp
-from tests.balrog.scenarios import build_full_history
+from tests.balrog.scenarios import build_full_history, build_v2_releases
 from tests.balrog.writer import BalrogWriter, create_balrog_db
 from tests.conftest import Store
 from tests.integration.test_import_balrog import (  # noqa: F401 (fixtures)
@@ -183,3 +189,26 @@ def test_history_routes_answer_balrogs_change_ids(store: Store, full_balrog: tup
         answer = public.get("/api/v1/rules/1/revisions").json()["rules"]
         assert [r["change_id"] for r in answer][-len(rule_ids):] == rule_ids
 
+
+def test_v2_scheduled_change_history_is_counted_and_why_it_is_not_imported(
+    store: Store, full_balrog: tuple
+) -> None:
+    url, writer = full_balrog
+    build_v2_releases(writer)
+    app = store.open()
+    summary = run_import(app, url)
+    tables = [*UNSUPPORTED_TABLES, *UNSUPPORTED_PARTS]
+    with writer.engine.connect() as conn:
+        counts = {
+            t: conn.execute(select(func.count()).select_from(writer.t(t))).scalar_one()
+            for t in tables
+        }
+    assert counts["release_assets_scheduled_changes_signoffs_history"] > 0
+    reported = {
+        t: summary.skipped.get(f"{t}: history of v2 scheduled changes, not imported", 0)
+        for t in tables
+    }
+    assert reported == counts
+    assert summary.v2_notes[-1] == V2_SC_HISTORY_NOT_IMPORTED
+    assert f"  v2: {V2_SC_HISTORY_NOT_IMPORTED}" in summary.lines()
+    assert differences(app, url) == []
