@@ -411,6 +411,6 @@ class _Writer:
             self._insert(app.snapshots.recorder, taken[start : start + BATCH])
 
 
-def history_row_count(source: BalrogSource, since: dict[str, int] | None = None) -> int:
-    """How many history rows an import will read (for the progress bar)."""
-    return sum(source.count_history(since).values())
+def history_row_counts(source: BalrogSource, since: dict[str, int] | None = None) -> dict[str, int]:
+    """How many history rows an import will read from each table (for its progress bar)."""
+    return source.count_history(since)
