@@ -144,6 +144,16 @@ def test_history_routes_answer_balrogs_change_ids(store: Store, full_balrog: tup
         assert [r["change_id"] for r in sc_listed["revisions"]] == balrog_ids(
             writer, "rules_scheduled_changes", sc_id=sc1["sc_id"]
         )
+        # A scheduled change's revert takes Balrog's id of one of its revisions.
+        pending = client.get("/api/scheduled_changes/rules").json()["scheduled_changes"]
+        sc2 = next(r for r in pending if r["telemetry_uptake"] == 50)
+        path = f"/api/scheduled_changes/rules/{sc2['sc_id']}/revisions"
+        (first,) = balrog_ids(writer, "rules_scheduled_changes", sc_id=sc2["sc_id"])
+        assert client.post(path, json={"change_id": first}).status_code == 200
+        made = client.get(path).json()["revisions"][0]["change_id"]
+        assert made > max(balrog_ids(writer, "rules_scheduled_changes"))
+        assert client.post(path, json={"change_id": made}).status_code == 200
+        assert client.post(path, json={"change_id": sc1["sc_id"] + 10_000}).status_code == 400
         permissions = client.get("/api/permissions/history", params={"limit": 1000}).json()
         assert [r["change_id"] for r in permissions["Permissions"]["revisions"]] == balrog_ids(
             writer, "permissions"
