@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool
 from rulelog.domain.balrog.rows import (
     BASE_TABLES,
     SC_KINDS,
+    UNSUPPORTED_PARTS,
     UNSUPPORTED_TABLES,
     HistoryRow,
     keys_of,
@@ -81,7 +82,7 @@ class BalrogSource:
         """Rows in tables rulelog does not keep (reported by the summary as skipped)."""
         out: dict[str, int] = {}
         with self.engine.connect() as conn:
-            for name in UNSUPPORTED_TABLES:
+            for name in (*UNSUPPORTED_TABLES, *UNSUPPORTED_PARTS):
                 t = self.table(name)
                 if t is not None:
                     count = conn.execute(select(func.count()).select_from(t)).scalar_one()

@@ -40,6 +40,7 @@ from rulelog.domain.workflow.expectations import Expectation
 from rulelog.domain.workflow.policies import SignoffPolicies
 from rulelog.domain.workflow.scheduling import ScheduledChange
 from rulelog.domain.workflow.uptake import Uptake
+from rulelog.projections.change_ids import ChangeIds
 from rulelog.projections.log import read_log
 from rulelog.projections.revisions import RuleRevisions, stored_revisions
 from rulelog.projections.state import Catalog, folded_topics
@@ -66,7 +67,12 @@ _KINDS: dict[type, str] = {
     },
     **{
         cls: "shutoffs"
-        for cls in (EmergencyShutoff.Created, EmergencyShutoff.Recreated, EmergencyShutoff.Deleted)
+        for cls in (
+            EmergencyShutoff.Created,
+            EmergencyShutoff.Recreated,
+            EmergencyShutoff.CommentChanged,
+            EmergencyShutoff.Deleted,
+        )
     },
     **{
         cls: "pins"
@@ -335,6 +341,8 @@ class ServingState:
     def __init__(self, loader: BlobLoader | None = None) -> None:
         self.catalog = Catalog()
         self.revisions = RuleRevisions()
+        #: The change_ids the revisions answer (``projections.change_ids``).
+        self.change_ids = ChangeIds()
         self.blobs = BlobCache(loader)
         self._index = LiveIndex(blobs=self.blobs)
         self._dirty: set[str] = set()
@@ -359,6 +367,7 @@ class ServingState:
         self.revisions = RuleRevisions(
             since=checkpoint.position, loader=lambda rule_id: stored_revisions(app, rule_id)
         )
+        self.change_ids = ChangeIds.read(app, stop=checkpoint.position)
 
     def advance(self, app: Any) -> int:
         """Fold the events after the current position; returns how many there were.
@@ -373,6 +382,7 @@ class ServingState:
             kind = _KINDS.get(type(logged.event))
             before = self._rule_product(logged) if kind == "rules" else None
             self.catalog.apply(logged)
+            self.change_ids.record(logged)
             count += 1
             if kind is not None:
                 self._dirty.add(kind)

@@ -219,6 +219,7 @@ HANDLERS: dict[type, Callable[[Catalog, Any], None]] = {
         {"product": ev.product, "channel": ev.channel, "comment": ev.comment},
     ),
     EmergencyShutoff.Recreated: lambda c, ev: c._reopen(ev, {"comment": ev.comment}),
+    EmergencyShutoff.CommentChanged: lambda c, ev: c._change(ev, {"comment": ev.comment}),
     EmergencyShutoff.Deleted: lambda c, ev: c._close(ev),
     PinnableRelease.Created: lambda c, ev: c._open(
         ev,

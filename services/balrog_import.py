@@ -29,14 +29,14 @@ from itertools import chain, islice
 from typing import Any
 
 from eventsourcing.domain import Aggregate
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from rulelog.adapters.balrog_source import UNKNOWN_ACTOR, BalrogSource
 from rulelog.adapters.balrog_v2_source import BalrogV2Source
 from rulelog.domain import ids
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.domain.balrog.replay import ImportRowError, describe_moment
-from rulelog.domain.balrog.rows import HistoryRow
+from rulelog.domain.balrog.rows import V2_SC_HISTORY_NOT_IMPORTED, HistoryRow
 from rulelog.domain.balrog.v2_releases import V2Replay
 from rulelog.domain.catalog.releases import Release
 from rulelog.domain.errors import Conflict
@@ -197,11 +197,14 @@ def import_balrog(
         summary.first = describe_moment(replay.report.first_ms)
         summary.last = describe_moment(replay.report.last_ms)
         summary.skipped = dict(replay.report.skipped)
-        for table, count in source.present_unsupported().items():
+        unsupported = source.present_unsupported()
+        for table, count in unsupported.items():
             summary.skipped[f"{table}: history of v2 scheduled changes, not imported"] = count
         summary.skipped.update(v2.skipped)
         summary.v2_scheduled_changes = replay.v2_scheduled
         summary.v2_notes = v2.notes + (pending_left_out(app, v2) if since_last else [])
+        if unsupported:
+            summary.v2_notes.append(V2_SC_HISTORY_NOT_IMPORTED)
         summary.gap_count = len(replay.report.gaps)
         summary.gaps = replay.report.gaps[:GAPS_LISTED]
         summary.seconds = time.perf_counter() - started
@@ -211,7 +214,10 @@ def import_balrog(
             else None
         )
         if not (since_last and not summary.events_total and marks == since):
-            writer.write(_record_marks(marks_agg, source, marks, imported_by, summary, moment))
+            change_ids = writer.positioned(replay.change_ids)
+            writer.write(
+                _record_marks(marks_agg, source, marks, imported_by, summary, moment, change_ids)
+            )
         if not since_last:
             writer.snapshots(app, replay.aggregates())
     return summary
@@ -273,10 +279,12 @@ def _record_marks(
     imported_by: str,
     summary: BalrogImportSummary,
     moment: datetime | None,
+    change_ids: dict[str, list[list[int]]],
 ) -> list[Any]:
     """The high-water marks' event, at the last imported time (so the index stays put)."""
     data = summary.as_json()
     kw: dict[str, Any] = {"timestamp": moment} if moment is not None else {}
+    kw["change_ids"] = change_ids
     if marks_agg is None:
         agg = BalrogImport._create(
             BalrogImport.Created,
@@ -314,7 +322,7 @@ class _Writer:
         self.app = app
         self.catalog = catalog
         self.dry_run = dry_run
-        self.position = last_position(app)
+        self.position = self.first = last_position(app)
         self._transaction: Any = None
         self._locked = False
         self.session: Any = None
@@ -353,6 +361,28 @@ class _Writer:
         # recorder uses costs more than the rest of the import together.
         self._insert(recorder, [self.app.mapper.to_stored_event(e) for e in events])
 
+    def positioned(self, ordinals: dict[str, list[tuple[int, int]]]) -> dict[str, list[list[int]]]:
+        """Each table's ``(event ordinal, change_id)`` pairs as ``[position, change_id]``.
+
+        The n-th event written is at the first position plus n when the positions
+        are contiguous, as they are unless the store's sequence skipped values (a
+        PostgreSQL sequence keeps those a rolled-back write took): then they are read.
+        """
+        positions: list[int] | None = None
+        if not self.dry_run and self.session is not None:
+            table = self.app.recorder.events_record_cls.__table__  # type: ignore[attr-defined]
+            after = table.c.id > self.first
+            count, top = self.session.execute(
+                select(func.count(), func.max(table.c.id)).where(after)
+            ).one()
+            if count and top != self.first + count:
+                found = self.session.execute(select(table.c.id).where(after).order_by(table.c.id))
+                positions = [int(p) for (p,) in found]
+        return {
+            t: [[positions[o - 1] if positions else self.first + o, c] for o, c in pairs]
+            for t, pairs in ordinals.items()
+        }
+
     def _insert(self, recorder: Any, stored: list[Any]) -> None:
         rows = [
             {
@@ -381,6 +411,6 @@ class _Writer:
             self._insert(app.snapshots.recorder, taken[start : start + BATCH])
 
 
-def history_row_count(source: BalrogSource, since: dict[str, int] | None = None) -> int:
-    """How many history rows an import will read (for the progress bar)."""
-    return sum(source.count_history(since).values())
+def history_row_counts(source: BalrogSource, since: dict[str, int] | None = None) -> dict[str, int]:
+    """How many history rows an import will read from each table (for its progress bar)."""
+    return source.count_history(since)

@@ -29,6 +29,7 @@ from rulelog.api.admin.reading import ReadModel
 from rulelog.api.admin.rules import PROBLEMS, balrog_refusals, int_query, strict_query
 from rulelog.api.admin.scheduled_rows import revision_row
 from rulelog.domain.catalog.rule_fields import RULE_COLUMNS
+from rulelog.projections.change_ids import sc_table
 
 router = APIRouter(tags=["history"])
 
@@ -158,6 +159,7 @@ def sc_history(request: Request, model: ReadModel, kind: str) -> Row:
         if sc_kind == kind
         for revision in model.sc_revisions.of(sc_kind, sc_id)
     ]
+    rows = model.change_ids.rows(sc_table(kind), rows)
     renamed = {"data_version": "sc_data_version"}
     chosen = filtered(request, rows, columns=renamed, version_column="sc_data_version")
     return listing(request, chosen, 10, "revisions")
@@ -189,7 +191,7 @@ def rules_history(request: Request, reader: Reader) -> Any:
     with reader.current() as model:
         rows = filtered(
             request,
-            model.history.rules,
+            model.change_ids.rows("rules", model.history.rules),
             product=True,
             channel=True,
             product_not_null=True,
@@ -208,7 +210,9 @@ def permissions_history(request: Request, reader: Reader) -> Any:
         # A grant without options is ``null`` in Balrog's history, as in its listings.
         rows = [
             dict(r, options=r.get("options") or None)
-            for r in filtered(request, model.history.permissions)
+            for r in filtered(
+                request, model.change_ids.rows("permissions", model.history.permissions)
+            )
         ]
         scheduled = sc_history(request, model, "permissions")
     body = {
@@ -222,7 +226,7 @@ def _policy_history(request: Request, reader: Any, kind: str, title: str) -> JSO
     with reader.current() as model:
         rows = filtered(
             request,
-            model.history.policies[kind],
+            model.change_ids.rows(f"{kind}_req_signoffs", model.history.policies[kind]),
             product=True,
             channel=kind == "product",
             product_not_null=True,
@@ -259,6 +263,7 @@ def rule_revisions(rule_id: int, request: Request, reader: Reader) -> Any:
     with reader.current() as model:
         exists = rule_id in model.catalog.rules
         revisions = model.rule_revisions.of(rule_id) if exists else []
+        revisions = model.change_ids.rows("rules", revisions)
     if not exists:
         return html("Requested rule does not exist", 404)
     rows = page_of(request, revisions, 10)
@@ -304,7 +309,8 @@ def revert_rule(
             raise Problem(404, "bad rule_id")
         if not change_id:
             raise Problem(400, "No change_id passed in the request body")
-        change = next((r for r in model.history.rules if r["change_id"] == change_id), None)
+        position = model.change_ids.position("rules", change_id)
+        change = next((r for r in model.history.rules if r["change_id"] == position), None)
         data_version = current["data_version"]
     if change is None or change["data_version"] is None:
         raise Problem(400, f"Invalid change_id : {change_id} passed in the request body")

@@ -6,7 +6,8 @@ log: every read first folds whatever was appended since the last one (one
 query, usually empty), under a lock, and the handler builds its answer while
 still holding it -- a fold never mutates a catalogue being serialised.
 Ended scheduled changes are kept (Balrog lists them with ``?all=1``), and
-every rule's revisions are recorded as they are folded.
+every rule's revisions are recorded as they are folded. The history they keep
+is identified by log positions; routes answer Balrog's ids (``change_ids``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 
 from rulelog.api.metrics import record_poll
 from rulelog.projections.admin_history import BalrogHistory
+from rulelog.projections.change_ids import ChangeIds
 from rulelog.projections.log import LoggedEvent, read_log
 from rulelog.projections.revisions import RuleRevisions
 from rulelog.projections.sc_revisions import ScRevisions
@@ -37,6 +39,8 @@ class ReadModel:
     #: Balrog's history tables (rules, permissions, required signoffs, their changes).
     history: BalrogHistory = field(default_factory=BalrogHistory)
     sc_revisions: ScRevisions = field(default_factory=ScRevisions)
+    #: The change_ids Balrog's history routes answer (an import's, else positions).
+    change_ids: ChangeIds = field(default_factory=ChangeIds)
 
 
 class CatalogReader:
@@ -44,6 +48,7 @@ class CatalogReader:
         self.service = service
         self.model = ReadModel()
         self._recorders: list[Recorder] = [
+            self.model.change_ids.record,
             self.model.rule_revisions.record,
             self.model.sc_revisions.record,
             self.model.history.record,

@@ -138,11 +138,14 @@ def read_only_required_signoffs(release: str, reader: Reader) -> Any:
 def list_revisions(
     release: str,
     service: Service,
+    reader: Reader,
     paging: Page,
 ) -> Any:
     if find_release(service, release) is None:
         return html("Requested object does not exist", 404)
-    revisions = release_revisions(service, release)
+    with reader.current() as model:
+        change_ids = model.change_ids
+        revisions = change_ids.rows("releases", release_revisions(service, release))
     shown = annotate(paging.of(revisions))
     return JSONResponse({"count": len(revisions), "revisions": shown})
 
@@ -155,7 +158,11 @@ def list_revisions(
     },
 )
 def revert_release(
-    release: str, service: Service, changed_by: Actor, body: ReleaseRevertBody = Body(None)
+    release: str,
+    service: Service,
+    reader: Reader,
+    changed_by: Actor,
+    body: ReleaseRevertBody = Body(None),
 ) -> Response:
     """Write the blob and product of the revision ``change_id`` back."""
     existing = find_release(service, release)
@@ -167,9 +174,11 @@ def revert_release(
     invalid = Problem(400, f"Invalid change_id : {change_id} passed in the request body")
     if not isinstance(change_id, int) or isinstance(change_id, bool):
         raise invalid
-    state = state_at(service, release, change_id)
+    with reader.current() as model:
+        position = model.change_ids.position("releases", change_id)
+    state = state_at(service, release, position) if position is not None else None
     if state is None:
-        event = events_at(service, [change_id]).get(change_id)
+        event = events_at(service, [position]).get(position) if position is not None else None
         if (
             event is not None
             and event.topic.startswith("rulelog:release.")

@@ -177,6 +177,8 @@ def _revisions(
                     "data_version": versions,
                 }
             )
+    with reader.current() as model:
+        found = model.change_ids.rows(f"{kind}_req_signoffs", found)
     found.sort(key=lambda r: (r["timestamp"], r["change_id"]), reverse=True)
     start = limit * (page - 1)
     return JSONResponse({"count": len(found), "required_signoffs": found[start : start + limit]})

@@ -162,7 +162,7 @@ def list_rules(request: Request, reader: Reader) -> Any:
     with reader.current() as model:
         if timestamp is not None:
             latest: dict[int, dict[str, Any]] = {}
-            for row in model.history.rules:
+            for row in model.change_ids.rows("rules", model.history.rules):
                 if row["timestamp"] <= timestamp:
                     latest[row["rule_id"]] = row
             # Balrog's point-in-time query has no ORDER BY: rows come in change order.

@@ -52,6 +52,7 @@ from rulelog.api.admin.timeline import Past
 from rulelog.domain import ids
 from rulelog.domain.errors import Conflict, Invalid, NotFound
 from rulelog.domain.workflow.scheduling import KINDS, PendingTarget
+from rulelog.projections.change_ids import sc_table
 from rulelog.services.policy_holders import check_enough_holders
 from rulelog.services.targets import rules_mapping, target_for
 from rulelog.services.verification import verify_scheduler_signoffs
@@ -339,6 +340,7 @@ def _register(kind: str) -> None:
                 raise Problem(404, "Scheduled change does not exist", title="Not Found")
             found = model.sc_revisions.of(kind, sc_id)
             rows = [revision_row(r) for r in paging.of(found)]
+            rows = model.change_ids.rows(sc_table(kind), rows)
         return JSONResponse({"revisions": rows, "count": len(found)})
 
     def revert(
@@ -357,7 +359,8 @@ def _register(kind: str) -> None:
             change_id = body.change_id if body is not None else None
             if not change_id:
                 raise Problem(400, "No change_id passed in the request body")
-            revision = model.sc_revisions.change(change_id)
+            position = model.change_ids.position(sc_table(kind), change_id)
+            revision = model.sc_revisions.change(position) if position is not None else None
         if revision is None or revision.state["kind"] != kind:
             raise Problem(400, f"Invalid change_id : {change_id} passed in the request body")
         if revision.state["sc_id"] != sc_id:

@@ -10,11 +10,12 @@ import click
 
 from rulelog.api.cli import main
 from rulelog.api.cli.context import app_from, local_user, print_json, writing_context
+from rulelog.api.cli.progress import TableBars
 from rulelog.domain import ids
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.services.balrog_import import (
     BalrogSource,  # the reader of a Balrog database
-    history_row_count,
+    history_row_counts,
     import_balrog,
 )
 from rulelog.services.balrog_verify import verify
@@ -68,18 +69,15 @@ def import_balrog_command(
             marks = app.find(ids.balrog_import_id(), BalrogImport)
             since = dict(marks.marks) if marks is not None else None
         show = sys.stderr.isatty() and not as_json
-        total = history_row_count(source, since) if show else 0  # counting costs a pass
-        bar_cm: Any = (
-            click.progressbar(length=total, label="history", file=sys.stderr, show_pos=True)
-            if show
-            else nullcontext(None)
+        # One bar per table, each out of its own count (counting costs a pass).
+        bars_cm: Any = (
+            TableBars(history_row_counts(source, since), sys.stderr) if show else nullcontext(None)
         )
-        with bar_cm as bar:
+        with bars_cm as bars:
 
             def progress(table: str, n: int) -> None:
-                if bar is not None:
-                    bar.label = f"{table:<40}"
-                    bar.update(n)
+                if bars is not None:
+                    bars.update(table, n)
 
             summary = import_balrog(
                 app,

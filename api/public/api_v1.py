@@ -146,7 +146,8 @@ class PublicApi:
         rule_id = request.path_params["rule_id"]
         if rule_id not in self.index.rules_by_id:
             return Response("Requested rule does not exist", 404, media_type="text/html")
-        revisions = self.server.state.revisions.of(rule_id)
+        state = self.server.state
+        revisions = state.change_ids.rows("rules", state.revisions.of(rule_id))
         offset = limit * (page - 1)
         return flask_json({"rules": revisions[offset : offset + limit], "count": len(revisions)})
 

@@ -81,6 +81,7 @@ class BalrogReplay(ReplayBase):
         self._row = row
         self.report.saw(row)
         table = row.table
+        before = self.produced
         try:
             if table.endswith("_scheduled_changes_signoffs"):
                 self._signoff(row)
@@ -92,6 +93,7 @@ class BalrogReplay(ReplayBase):
             raise
         except RulelogError as error:
             raise self._fail(str(error.message), getattr(error, "field", None)) from None
+        self.note_change_id(row, before)
 
     # rules ---------------------------------------------------------------
 
@@ -181,8 +183,8 @@ class BalrogReplay(ReplayBase):
             return self._emit(shutoff, EmergencyShutoff.Deleted, changed_by=by)
         comment = values.get("comment")
         if shutoff is None:
-            self._versions(0, values)
-            self._create(
+            gap = self._versions(0, values)
+            shutoff = self._create(
                 EmergencyShutoff,
                 EmergencyShutoff.Created,
                 product=product,
@@ -191,11 +193,14 @@ class BalrogReplay(ReplayBase):
                 changed_by=by,
             )
         elif shutoff.deleted:
-            self._versions(0, values)
+            gap = self._versions(0, values)
             self._emit(shutoff, EmergencyShutoff.Recreated, comment=comment, changed_by=by)
         else:
-            self._versions(shutoff.data_version, values)
-            self.report.skipped["emergency_shutoffs: edit of a shutoff's comment"] += 1
+            gap = self._versions(shutoff.data_version, values)
+            self._emit(shutoff, EmergencyShutoff.CommentChanged, comment=comment, changed_by=by)
+        for _ in range(gap):
+            self._emit(shutoff, EmergencyShutoff.CommentChanged, comment=comment, changed_by=by)
+        return None
 
     def _pinnable_releases(self, row: HistoryRow) -> None:
         values, by = row.values, row.changed_by

@@ -83,6 +83,11 @@ class ReplayBase:
         #: release name -> digest of its last blob (the blobs themselves are dropped)
         self.release_digests: dict[str, str] = {}
         self._row: HistoryRow | None = None
+        #: events produced so far (the next one's ordinal is this plus one)
+        self.produced = 0
+        #: Balrog table -> (ordinal of the event whose state a history row records, the
+        #: row's change_id): what the history routes answer for that event
+        self.change_ids: dict[str, list[tuple[int, int]]] = {}
 
     # ------------------------------------------------------------ plumbing
 
@@ -124,8 +129,25 @@ class ReplayBase:
         self._take(agg, event_cls)
 
     def _take(self, agg: Aggregate, event_cls: type) -> None:
-        self._events.extend(agg.collect_events())
+        collected = agg.collect_events()
+        self._events.extend(collected)
+        self.produced += len(collected)
         self.report.events[event_cls.TOPIC] += 1
+
+    def note_change_id(self, row: HistoryRow, produced_before: int) -> None:
+        """Keep ``row``'s change_id for the last event it produced on the row's own
+        aggregate: the one that leaves it at the row's data_version (the events that
+        fill a data_version gap come after the change itself; index upkeep is on
+        other aggregates)."""
+        made = self.produced - produced_before
+        if row.change_id is None or not made:
+            return
+        about = set(row_aggregate_ids(row))
+        for back, event in enumerate(reversed(self._events[len(self._events) - made :])):
+            if event.originator_id in about:
+                ordinal = self.produced - back
+                self.change_ids.setdefault(row.table, []).append((ordinal, row.change_id))
+                return
 
     def take_events(self) -> list[Any]:
         """The events produced since the last call, in history order."""

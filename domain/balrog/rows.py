@@ -46,12 +46,30 @@ SC_KINDS: dict[str, str] = {
     "permissions": "permissions",
 }
 #: Tables whose rows are not imported (reported with their counts): the history of
-#: v2 release scheduled changes. Their base tables' history lives in cloud storage, so
-#: the changes cannot be replayed against it; pending ones are imported from their
-#: current rows (``domain.balrog.v2_releases``), ended ones live on in the releases.
+#: v2 release scheduled changes (``V2_SC_HISTORY_NOT_IMPORTED`` says why); pending ones
+#: are imported from their current rows (``domain.balrog.v2_releases``), ended ones
+#: live on in the releases.
 UNSUPPORTED_TABLES: tuple[str, ...] = (
     "releases_json_scheduled_changes_history",
     "release_assets_scheduled_changes_history",
+)
+#: The histories of those changes' conditions and signoffs, not imported either.
+UNSUPPORTED_PARTS: tuple[str, ...] = tuple(
+    f"{t.removesuffix('_history')}_{part}_history"
+    for t in UNSUPPORTED_TABLES
+    for part in ("conditions", "signoffs")
+)
+#: Why (the summary's line): what importing them as the v1 ones are would need.
+V2_SC_HISTORY_NOT_IMPORTED = (
+    "the history of v2 scheduled changes (releases_json_ and release_assets_"
+    "scheduled_changes, their conditions and signoffs) is not imported: rulelog keeps "
+    "one kind of scheduled release change, numbered with releases_scheduled_changes' "
+    "ids, whose row is a whole release; Balrog numbers each of the three tables from 1 "
+    "(so a v2 change cannot keep its id), a v2 change holds one part (the base, or one "
+    "locale's asset), and the whole release it applied to at that time is not in the "
+    "database (Balrog keeps the history of releases_json and release_assets in cloud "
+    "storage), so no row for it can be made; pending ones are imported merged per "
+    "release, ended ones' effect is in the releases"
 )
 #: Keys of the split (v2) release tables, which ``domain.balrog.v2_releases`` reads.
 V2_KEYS: dict[str, tuple[str, ...]] = {

@@ -2,7 +2,9 @@
 
 Like Balrog's emergency_shutoffs table, a shutoff is a row keyed by
 (product, channel) that exists or not, and can be created again
-(``domain.catalog.recreatable``).
+(``domain.catalog.recreatable``). Balrog's API never edits a shutoff, but its
+history table records edits of the ``comment`` made in its database; an
+imported one is ``CommentChanged``, so the shutoff's past reads as Balrog's.
 """
 
 from __future__ import annotations
@@ -33,4 +35,8 @@ class EmergencyShutoff(Recreatable):
     def __init__(self, product: str, channel: str, comment: str | None, changed_by: str) -> None:
         self.product = product
         self.channel = channel
+        self.comment = comment
+
+    @event("CommentChanged", topic="rulelog:emergency-shutoff.comment-changed")
+    def change_comment(self, comment: str | None, changed_by: str) -> None:
         self.comment = comment
