@@ -3,11 +3,12 @@
     .venv/bin/python bench/bigstore.py [--events 5000000] [--rules 100000] [--releases 10000]
                                        [--seed 1] [--regenerate] [--log FILE]
 
-On a generated SQLite store of ``--rules`` rules, about ``--releases`` live
-releases and ``--events`` events (``bench/timeline_log.py``'s mix after an
-import of that catalogue; generated on first use, then cached under
-``bench/.cache/``), each command runs as the real CLI process a release
-engineer would start, measured in the same run:
+On a generated SQLite store of ``--rules`` rules, ``--releases`` releases at
+the import (more stay live while mapped: the count is printed) and
+``--events`` events (``bench/timeline_log.py``'s mix after an import of that
+catalogue; generated on first use, then cached under ``bench/.cache/``), each
+command runs as the real CLI process a release engineer would start, measured
+in the same run:
 
   * rebuild: ``rulelog projections rebuild`` in events/s (wall, and the
     child's CPU time), with its progress on stderr; baseline: a raw pass
@@ -47,7 +48,7 @@ from bench.generate import snapshot
 from bench.serve import RULELOG, free_port, run_cli
 from bench.stores import fresh_store
 from bench.timeline import CACHE, cached_log, close, raw_pass
-from rulelog.api.config import open_app
+from rulelog.api.config import open_app, open_timeline
 from rulelog.projections.log import last_position
 
 #: Oldest releases a clean-up looks at: every release of the imported catalogue is
@@ -174,6 +175,15 @@ def rules_list(url: str) -> tuple[Finished, int]:
         return finished, len(json.load(out))
 
 
+def live_releases(url: str) -> int:
+    """How many releases the store holds now (the churn keeps more than ``--releases``
+    live while every old one is still mapped by some rule)."""
+    app = open_app(url)
+    count = len(open_timeline(app).current().releases)
+    close(app)
+    return count
+
+
 def import_snapshot(path: Path) -> Finished:
     """``rulelog import`` of the snapshot into a fresh store, by an admin."""
     with fresh_store("sqlite") as url:
@@ -204,11 +214,13 @@ def main() -> int:
     ready, processes = serving_node(url, args.log)
     print("rulelog rules list --json ...", flush=True)
     listed, count = rules_list(url)
+    releases = live_releases(url)
     imported = import_snapshot(cached_snapshot(args.rules, args.releases, args.seed))
     load_after = os.getloadavg()[0]
 
     print(
-        f"\n{head:,} events, {count:,} live rules; load average (1 min)"
+        f"\n{head:,} events, {count:,} live rules, {releases:,} live releases;"
+        f" load average (1 min)"
         f" {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} cores\n"
     )
     print(f"{'measure':44} {'value':>12}  {'target / baseline'}")
