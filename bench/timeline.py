@@ -37,6 +37,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,11 +50,14 @@ from rulelog.services.application import RulelogApp
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-def cached_log(size: int, seed: int, regenerate: bool) -> tuple[Path, float | None]:
+def cached_log(
+    size: int, seed: int, regenerate: bool, *, name: str | None = None, **options: Any
+) -> tuple[Path, float | None]:
     """The SQLite file of a generated log of ``size`` events, and how long generating took
-    (None when it came from the cache)."""
+    (None when it came from the cache). ``options`` go to ``LogBuilder`` (another
+    catalogue size); ``name`` then tells their cached files apart."""
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"timeline-{size}-seed{seed}-v{GENERATOR_VERSION}.db"
+    path = CACHE / f"{name or f'timeline-{size}'}-seed{seed}-v{GENERATOR_VERSION}.db"
     if path.exists() and not regenerate:
         return path, None
     partial = path.with_suffix(".partial")
@@ -61,7 +65,7 @@ def cached_log(size: int, seed: int, regenerate: bool) -> tuple[Path, float | No
         stale.unlink(missing_ok=True)
     started = time.perf_counter()
     app = open_app(f"sqlite:///{partial}")
-    builder = LogBuilder(app, seed)
+    builder = LogBuilder(app, seed, **options)
     builder.setup()
 
     tty = sys.stdout.isatty()

@@ -122,8 +122,23 @@ class Memory:
 class LogBuilder:
     """Writes a realistic log of ``size`` events through one application."""
 
-    def __init__(self, app: RulelogApp, seed: int) -> None:
+    def __init__(
+        self,
+        app: RulelogApp,
+        seed: int,
+        *,
+        rules: int = INITIAL_RULES,
+        releases: int = LIVE_RELEASES,
+        cleanup_scan: int | None = None,
+    ) -> None:
+        """``rules`` and ``releases``: the imported catalogue's size (the churn keeps about
+        ``releases`` live). ``cleanup_scan``: how many of the oldest releases a clean-up
+        looks at before giving up (None: all of them; a catalogue whose every release is
+        mapped would otherwise be scanned whole by each new release)."""
         self.app = app
+        self.initial_rules = rules
+        self.live_releases = releases
+        self.cleanup_scan = cleanup_scan
         self.memory = Memory()
         self.rng = random.Random(seed)
         self.templates: list[dict[str, Any]] = json.loads(FIXTURE.read_text())["releases"]
@@ -189,7 +204,7 @@ class LogBuilder:
                 "product", {**policy, "role": "relman", "signoffs_required": 1}, ADMIN
             )
         self.memory.add(app.policies())
-        snap = snapshot(INITIAL_RULES, LIVE_RELEASES, seed=self.rng.randrange(1 << 30))
+        snap = snapshot(self.initial_rules, self.live_releases, seed=self.rng.randrange(1 << 30))
         plan = plan_import(snap, app.find, ADMIN, assume_new=True)
         for aggregate in plan.aggregates:
             if isinstance(aggregate, Rule):
@@ -259,12 +274,12 @@ class LogBuilder:
         touched = self.change("releases", "insert", None, row, BOT)
         self._track_release(cast(Release, touched[0]), template)
         self.fact(*touched)
-        if len(self.template_of) > LIVE_RELEASES:
+        if len(self.template_of) > self.live_releases:
             self._clean_up_oldest()
 
     def _clean_up_oldest(self) -> None:
         """Delete the oldest release nothing maps to (unlocking it first if read-only)."""
-        for _ in range(len(self.oldest)):
+        for _ in range(min(len(self.oldest), self.cleanup_scan or len(self.oldest))):
             name = self.oldest.popleft()
             current = self.current("releases", name)
             if current.row is None:
@@ -349,7 +364,7 @@ class LogBuilder:
 
     def delete_rule(self) -> None:
         rule = self._pick_rule()
-        if rule is None or rule.row is None or len(self.rules) < INITIAL_RULES // 2:
+        if rule is None or rule.row is None or len(self.rules) < self.initial_rules // 2:
             return
         rule_id = rule.row["rule_id"]
         self.fact(*self.change("rules", "delete", str(rule_id), None, self.rng.choice(RELMAN)))

@@ -11,6 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from rulelog.api.cli import main
+from rulelog.projections.log import read_log
+from rulelog.projections.state import Catalog
+from rulelog.services.timelines import timeline_of
 from tests.conftest import DATA, Store
 from tests.e2e.processes import cli_ok, run_cli
 
@@ -109,3 +112,18 @@ def test_demo_loads_once(tmp_path: Path) -> None:
     second = run_cli(None, "demo", cwd=tmp_path)
     assert second.returncode == 0
     assert "already has data" in second.stdout
+
+
+def test_rules_list_from_a_checkpoint_lists_what_the_whole_log_folds(store: Store) -> None:
+    """``rules list`` starts from the timeline's newest checkpoint and folds only the
+    events after it (a big log is not folded whole): it lists what a fold of the
+    whole log lists, changes made after the checkpoint included."""
+    app = store.open_with_admins()
+    app.import_snapshot(json.loads((DATA / "fixture.json").read_text()), "importer")
+    timeline_of(app, every=5).catch_up()
+    app.update_rule(1, 1, {"comment": "after the checkpoint"}, "alice")
+    app.delete_rule(2, 1, "alice")
+    whole = Catalog().fold(read_log(app)).sorted_rules()
+    listed = json.loads(ok(store, "rules", "list", "--json"))
+    assert listed == json.loads(json.dumps(whole, default=str))
+    assert any(r["comment"] == "after the checkpoint" for r in listed)
