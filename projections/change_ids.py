@@ -22,6 +22,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
+from rulelog.domain.balrog.id_pairs import IdPairs, PairIndex
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.domain.balrog.rows import SC_KINDS
 from rulelog.projections.log import LoggedEvent, read_log
@@ -41,8 +42,8 @@ class ChangeIds:
     """position <-> change_id per Balrog table, folded from the import's events."""
 
     def __init__(self) -> None:
-        self._ids: dict[str, dict[int, int]] = {}
-        self._positions: dict[str, dict[int, int]] = {}
+        #: per Balrog table: position <-> change_id of each imported row
+        self._tables: dict[str, PairIndex] = {}
         #: per import, in log order: the position of its event, and its offset
         self._ends: list[int] = []
         self._offsets: list[int] = []
@@ -61,11 +62,10 @@ class ChangeIds:
             return
         event = logged.event
         top = max([*(event.marks or {}).values(), *self._offsets[-1:], 0])
-        for table, pairs in (getattr(event, "change_ids", None) or {}).items():
-            ids, positions = self._ids.setdefault(table, {}), self._positions.setdefault(table, {})
-            for position, change_id in pairs:
-                ids[position], positions[change_id] = change_id, position
-                top = max(top, change_id)
+        for table, text in (getattr(event, "change_ids", None) or {}).items():
+            pairs = IdPairs.decode(text)
+            self._tables.setdefault(table, PairIndex()).add(pairs)
+            top = max(top, max(pairs.seconds, default=0))
         self._ends.append(logged.position)
         self._offsets.append(top)
 
@@ -77,21 +77,26 @@ class ChangeIds:
 
     def of(self, table: str, position: int) -> int:
         """The change_id of the event at ``position`` in ``table``'s history."""
-        found = self._ids.get(table, {}).get(position)
+        index = self._tables.get(table)
+        found = index.second_of(position) if index is not None else None
         return found if found is not None else position + self._offset(position)
 
     def position(self, table: str, change_id: int) -> int | None:
         """The position of the event ``change_id`` names in ``table``'s history, if any."""
-        found = self._positions.get(table, {}).get(change_id)
+        imported = self._tables.get(table, PairIndex())
+        found = imported.first_of(change_id)
         if found is not None:
             return found
-        imported = self._ids.get(table, {})
         for at, offset in enumerate(self._offsets or [0]):
             position = change_id - offset
             low = self._ends[at - 1] if at else 0
             last = at == len(self._ends) - 1 or not self._ends
             high = None if last else self._ends[at]
-            if position > low and (high is None or position <= high) and position not in imported:
+            if (
+                position > low
+                and (high is None or position <= high)
+                and not imported.has_first(position)
+            ):
                 return position
         return None
 

@@ -34,6 +34,7 @@ from sqlalchemy import func, insert, select
 from rulelog.adapters.balrog_source import UNKNOWN_ACTOR, BalrogSource
 from rulelog.adapters.balrog_v2_source import BalrogV2Source
 from rulelog.domain import ids
+from rulelog.domain.balrog.id_pairs import IdPairs
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.domain.balrog.replay import ImportRowError, describe_moment
 from rulelog.domain.balrog.rows import V2_SC_HISTORY_NOT_IMPORTED, HistoryRow
@@ -279,12 +280,12 @@ def _record_marks(
     imported_by: str,
     summary: BalrogImportSummary,
     moment: datetime | None,
-    change_ids: dict[str, list[list[int]]],
+    change_ids: dict[str, IdPairs],
 ) -> list[Any]:
     """The high-water marks' event, at the last imported time (so the index stays put)."""
     data = summary.as_json()
     kw: dict[str, Any] = {"timestamp": moment} if moment is not None else {}
-    kw["change_ids"] = change_ids
+    kw["change_ids"] = {table: pairs.encode() for table, pairs in change_ids.items()}
     if marks_agg is None:
         agg = BalrogImport._create(
             BalrogImport.Created,
@@ -361,8 +362,8 @@ class _Writer:
         # recorder uses costs more than the rest of the import together.
         self._insert(recorder, [self.app.mapper.to_stored_event(e) for e in events])
 
-    def positioned(self, ordinals: dict[str, list[tuple[int, int]]]) -> dict[str, list[list[int]]]:
-        """Each table's ``(event ordinal, change_id)`` pairs as ``[position, change_id]``.
+    def positioned(self, ordinals: dict[str, IdPairs]) -> dict[str, IdPairs]:
+        """Each table's ``(event ordinal, change_id)`` pairs as ``(position, change_id)``.
 
         The n-th event written is at the first position plus n when the positions
         are contiguous, as they are unless the store's sequence skipped values (a
@@ -378,10 +379,12 @@ class _Writer:
             if count and top != self.first + count:
                 found = self.session.execute(select(table.c.id).where(after).order_by(table.c.id))
                 positions = [int(p) for (p,) in found]
-        return {
-            t: [[positions[o - 1] if positions else self.first + o, c] for o, c in pairs]
-            for t, pairs in ordinals.items()
-        }
+        first = self.first
+
+        def position_of(ordinal: int) -> int:
+            return positions[ordinal - 1] if positions else first + ordinal
+
+        return {t: pairs.with_firsts(position_of) for t, pairs in ordinals.items()}
 
     def _insert(self, recorder: Any, stored: list[Any]) -> None:
         rows = [

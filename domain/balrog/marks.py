@@ -6,7 +6,8 @@ rows Balrog wrote since, and it is what marks a store as made by an import
 (a catch-up into any other store is refused). Its events are saved with the
 history they account for, in the same write, and name the Balrog ``change_id``
 of each imported history row by the log position of the event that records it
-(``change_ids``: table -> ``[[position, change_id], ...]``), which Balrog's
+(``change_ids``: table -> ``IdPairs`` of (position, change_id), in their stored
+text form, see ``id_pairs``), which Balrog's
 history routes answer (``projections.change_ids``). Events stored before they
 carried it have none.
 """
@@ -35,11 +36,11 @@ class BalrogImport(Aggregate):
     class Created(Aggregate.Created, Recorded):
         TOPIC = "rulelog:balrog-import.imported"
         source: str
-        change_ids: dict[str, list[list[int]]] | None = None
+        change_ids: dict[str, str] | None = None
 
     class CaughtUp(Recorded):
         TOPIC = "rulelog:balrog-import.caught-up"
-        change_ids: dict[str, list[list[int]]] | None = None
+        change_ids: dict[str, str] | None = None
 
     create_id = staticmethod(ids.balrog_import_id)
 
@@ -50,7 +51,7 @@ class BalrogImport(Aggregate):
         marks: dict[str, int],
         imported_by: str,
         summary: dict[str, Any],
-        change_ids: dict[str, list[list[int]]] | None = None,
+        change_ids: dict[str, str] | None = None,
     ) -> None:
         self.source = source
         self.marks = dict(marks)
@@ -61,6 +62,6 @@ class BalrogImport(Aggregate):
         marks: dict[str, int],
         imported_by: str,
         summary: dict[str, Any],
-        change_ids: dict[str, list[list[int]]] | None = None,
+        change_ids: dict[str, str] | None = None,
     ) -> None:
         self.marks = {**self.marks, **marks}

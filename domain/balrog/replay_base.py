@@ -21,6 +21,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from rulelog.domain import ids
+from rulelog.domain.balrog.id_pairs import IdPairs
 from rulelog.domain.balrog.rows import (
     SC_KINDS,
     HistoryRow,
@@ -87,7 +88,7 @@ class ReplayBase:
         self.produced = 0
         #: Balrog table -> (ordinal of the event whose state a history row records, the
         #: row's change_id): what the history routes answer for that event
-        self.change_ids: dict[str, list[tuple[int, int]]] = {}
+        self.change_ids: dict[str, IdPairs] = {}
 
     # ------------------------------------------------------------ plumbing
 
@@ -146,7 +147,7 @@ class ReplayBase:
         for back, event in enumerate(reversed(self._events[len(self._events) - made :])):
             if event.originator_id in about:
                 ordinal = self.produced - back
-                self.change_ids.setdefault(row.table, []).append((ordinal, row.change_id))
+                self.change_ids.setdefault(row.table, IdPairs()).append(ordinal, row.change_id)
                 return
 
     def take_events(self) -> list[Any]:
