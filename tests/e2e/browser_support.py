@@ -100,12 +100,25 @@ class Browser:
 
     @staticmethod
     def _stale(element: Any) -> bool:
-        from selenium.common.exceptions import StaleElementReferenceException
+        """Whether the page ``element`` was on has been replaced.
+
+        While the new page replaces the old, chromedriver can answer a question
+        about an old node with an "unknown error" (the node "does not belong to
+        the document") rather than the stale-element error it answers once the
+        replacement is complete: both mean the old page is gone. Any other
+        driver error leaves the wait to ask again.
+        """
+        from selenium.common.exceptions import (
+            StaleElementReferenceException,
+            WebDriverException,
+        )
 
         try:
             element.tag_name  # noqa: B018  # raises once the page has been replaced
         except StaleElementReferenceException:
             return True
+        except WebDriverException as error:
+            return "does not belong to the document" in str(error)
         return False
 
     def sign_in(self, token: str) -> None:
