@@ -24,19 +24,18 @@ import random
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
-from uuid import UUID
+from typing import Any, TypeVar, cast
 
 from eventsourcing.domain import Aggregate
 
 from bench.generate import FIXTURE, snapshot, variant
+from bench.log_memory import Bag, Memory
 from rulelog.domain import ids
 from rulelog.domain.catalog.releases import Release, ReleaseUsage
 from rulelog.domain.catalog.rules import Rule
 from rulelog.domain.catalog.snapshot import plan_import
 from rulelog.domain.errors import RulelogError
 from rulelog.domain.sequence import Sequence
-from rulelog.domain.workflow.policies import SignoffPolicies
 from rulelog.domain.workflow.scheduling import PendingTarget, Proposal, ScheduledChange
 from rulelog.domain.workflow.signoff_rules import auto_signoff_role
 from rulelog.domain.workflow.uptake import Uptake
@@ -45,11 +44,7 @@ from rulelog.services.app_base import requirements_as_data
 from rulelog.services.application import RulelogApp
 from rulelog.services.targets import ABSENT, Current, target_for
 
-if TYPE_CHECKING:
-    from rulelog.services.app_base import AppBase
-
 A = TypeVar("A", bound=Aggregate)
-K = TypeVar("K")
 
 #: Part of the cache key: bump it whenever the generated mix changes.
 GENERATOR_VERSION = 3
@@ -86,71 +81,6 @@ MIX: dict[str, int] = {
     "uptake": 4,
     "shutoff": 1,
 }
-
-
-class Bag(Generic[K]):
-    """A set that also picks a random member in constant time.
-
-    ``rng.choice(list(a_set))`` copied the whole set per pick: with 100k rules
-    that was most of the time of generating a big store.
-    """
-
-    def __init__(self) -> None:
-        self.items: list[K] = []
-        self.index: dict[K, int] = {}
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def add(self, item: K) -> None:
-        if item not in self.index:
-            self.index[item] = len(self.items)
-            self.items.append(item)
-
-    def discard(self, item: K) -> None:
-        """Remove ``item`` by moving the last member into its place."""
-        at = self.index.pop(item, None)
-        if at is None:
-            return
-        last = self.items.pop()
-        if at < len(self.items):
-            self.items[at] = last
-            self.index[last] = at
-
-    def pick(self, rng: random.Random) -> K:
-        return rng.choice(self.items)
-
-
-class Memory:
-    """The log's aggregates by id: what the per-kind adapters find instead of the store.
-
-    ``find``, ``find_or_create`` and ``policies`` are the part of the
-    application the adapters' ``current``, ``required`` and ``plan`` use.
-    """
-
-    def __init__(self) -> None:
-        self.aggregates: dict[UUID, Aggregate] = {}
-
-    def add(self, *aggregates: Aggregate) -> None:
-        for aggregate in aggregates:
-            self.aggregates[aggregate.id] = aggregate
-
-    def find(self, aggregate_id: UUID, cls: type[A]) -> A | None:
-        found = self.aggregates.get(aggregate_id)
-        return found if isinstance(found, cls) else None
-
-    def find_or_create(self, aggregate_id: UUID, cls: type[A], create: Callable[[], A]) -> A:
-        found = self.find(aggregate_id, cls)
-        if found is None:
-            found = create()
-            self.aggregates[aggregate_id] = found
-        return found
-
-    def policies(self) -> SignoffPolicies:
-        return self.find_or_create(ids.signoff_policies_id(), SignoffPolicies, SignoffPolicies)
-
-    def as_app(self) -> AppBase:
-        return cast("AppBase", self)
 
 
 class LogBuilder:
