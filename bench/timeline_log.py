@@ -24,7 +24,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from eventsourcing.domain import Aggregate
 
@@ -43,8 +43,6 @@ from rulelog.projections.log import last_position
 from rulelog.services.app_base import requirements_as_data
 from rulelog.services.application import RulelogApp
 from rulelog.services.targets import ABSENT, Current, target_for
-
-A = TypeVar("A", bound=Aggregate)
 
 #: Part of the cache key: bump it whenever the generated mix changes.
 GENERATOR_VERSION = 3
