@@ -72,10 +72,10 @@ class EventSpool:
     Only this process writes and reads the file, which is deleted on close.
     """
 
-    def __init__(self, batch: int = BATCH) -> None:
+    def __init__(self, batch: int | None = None) -> None:
         # Closed by ``__exit__``: the spool is used as a context manager.
         self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
-        self._batch = batch
+        self._batch = batch or BATCH
         self._pending: list[Row] = []
         self.count = 0
 
