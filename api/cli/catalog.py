@@ -26,7 +26,8 @@ from rulelog.api.cli.context import (
 from rulelog.api.cli.progress import TableBars
 from rulelog.api.config import open_timeline
 from rulelog.api.logs import get_logger
-from rulelog.domain.catalog.snapshot import ImportSummary, SnapshotSource, source_of
+from rulelog.domain.catalog.snapshot import ImportSummary, source_of
+from rulelog.domain.errors import Invalid
 from rulelog.projections.at import release_summary
 from rulelog.projections.log import last_position, read_log
 from rulelog.projections.state import Catalog
@@ -48,10 +49,18 @@ DEMO_ADMIN = "demo"
 RULE_TABLE = ("rule_id", "alias", "priority", "product", "channel", "mapping", "backgroundRate")
 
 
-def load_snapshot(path: Path) -> SnapshotSource:
+def load_snapshot(path: Path) -> object:
     """The snapshot in ``path``, read item by item as it is imported (never whole):
     a file that cannot be opened is refused now, one that is not JSON or not a
-    snapshot when the import checks its shape, before anything is written."""
+    snapshot when the import checks its shape, before anything is written.
+
+    ``-`` is standard input, which can be read only once: it is parsed whole.
+    """
+    if str(path) == "-":
+        try:
+            return json.load(sys.stdin)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise Invalid(f"standard input: not valid JSON: {error}") from None
     return snapshot_file(path)
 
 
@@ -72,12 +81,13 @@ def run_import(app: RulelogApp, snapshot: object, actor: str) -> ImportSummary:
 
 
 @main.command("import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @writing_context
 def import_command(ctx: click.Context, file: Path, as_json: bool, actor: str | None) -> None:
     """Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically.
 
-    The acting user must be an admin (``rulelog users add NAME --admin``).
+    FILE is read item by item (``-``: standard input, read whole). The acting
+    user must be an admin (``rulelog users add NAME --admin``).
     """
     summary = run_import(app_from(ctx, create=True), load_snapshot(file), actor or local_user())
     report(
