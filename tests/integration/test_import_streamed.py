@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import event as sa_event
 
 from rulelog.adapters.batch_writes import AtomicAppender
+from rulelog.api.cli import main
 from rulelog.domain import ids
 from rulelog.domain.catalog.snapshot import plan_import
 from rulelog.domain.errors import Conflict
@@ -183,3 +185,16 @@ def test_a_bad_item_at_the_very_end_of_a_large_file_is_one_line_and_writes_nothi
     result = run_cli(store.url, "import", str(path), "--as", "importer", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["rules"] == 3033
+
+
+def test_standard_input_is_imported_whole(store: Store, fixture_snapshot: dict) -> None:
+    app = open_store(store)
+    before = last_position(app)
+    args = ["--database-url", store.url, "import", "-", "--as", "importer", "--json"]
+    refused = CliRunner().invoke(main, args, input="{not json")
+    assert refused.exit_code == 2
+    assert "standard input: not valid JSON" in refused.output
+    assert last_position(app) == before
+    result = CliRunner().invoke(main, args, input=json.dumps(fixture_snapshot))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rules"] == len(fixture_snapshot["rules"])
