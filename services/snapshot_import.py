@@ -21,7 +21,16 @@ form of all 230,000 events in one statement). Now it is two passes:
 
 Memory is then bounded by a batch (``BATCH`` events) and by what the checks
 across items keep (a few bytes per item), not by the snapshot. The spool is
-written once and read once, so nothing is parsed or validated twice.
+written once and read once, so nothing is parsed or validated twice; it takes
+about the size of the events on disk (in ``TMPDIR``) for the import's length.
+The application keeps no aggregate between the passes: its repository has no
+cache, and the batch reader caches users and signoff policies only.
+
+A failure while writing (a full disk, a lost connection) rolls the whole
+transaction back too. On PostgreSQL the events table's sequence then keeps
+the positions the rolled-back rows took, as after any failed ``save``: the
+next write's positions are consecutive but follow a gap. A bad item never
+gets that far.
 
 The first attempt assumes the rows it creates are new (no reads); if one
 exists, the write meets the store's unique constraint, everything is rolled
