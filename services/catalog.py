@@ -10,10 +10,8 @@ per-kind methods below only translate arguments.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-from eventsourcing.persistence import IntegrityError
 
 from rulelog.domain import ids
 from rulelog.domain.bounds import id_from
@@ -21,12 +19,13 @@ from rulelog.domain.catalog.pins import PinnableRelease
 from rulelog.domain.catalog.releases import Release
 from rulelog.domain.catalog.rules import AliasClaim, Rule
 from rulelog.domain.catalog.shutoffs import EmergencyShutoff
-from rulelog.domain.catalog.snapshot import ImportSummary, plan_import
+from rulelog.domain.catalog.snapshot import ImportSummary, source_of
 from rulelog.domain.errors import Invalid, NotFound
 from rulelog.domain.workflow.signoff_rules import required_for_release_read_write
 from rulelog.services import changes
 from rulelog.services.app_base import AppBase
 from rulelog.services.changes import changed_as
+from rulelog.services.snapshot_import import Progress, import_streamed
 from rulelog.services.targets import rules_mapping
 
 
@@ -252,29 +251,17 @@ class CatalogCommands(AppBase):
         self,
         snapshot: object,
         changed_by: str,
-        progress: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
     ) -> ImportSummary:
-        """Record a Balrog snapshot in one atomic save, or nothing at all.
+        """Record a Balrog snapshot as one fact, or nothing at all.
 
-        Only an admin (for all products) may import: an import writes rules
-        and releases of every product and bypasses signoff policies, as a
-        database restore would.
+        ``snapshot`` is a parsed JSON object or a ``SnapshotSource`` (a file read
+        item by item: ``services.snapshot_import.snapshot_file``); either way it
+        is validated whole before one event is written, then written in batches
+        inside one transaction (``services.snapshot_import``), so memory does not
+        grow with the snapshot. Only an admin (for all products) may import: an
+        import writes rules and releases of every product and bypasses signoff
+        policies, as a database restore would.
         """
         self.require_admin(changed_by, "import a snapshot")
-        plan = plan_import(snapshot, self.find, changed_by, progress, assume_new=True)
-        try:
-            events = plan.pending_event_count()
-            self.save(*plan.aggregates)
-        except IntegrityError:
-            # Something the snapshot creates exists already: plan again with
-            # lookups, which names the clash (or continues a deleted row).
-            plan = plan_import(snapshot, self.find, changed_by)
-            events = plan.pending_event_count()
-            self.save_atomically(plan.aggregates)
-        return ImportSummary(
-            rules=plan.rules,
-            releases=plan.releases,
-            emergency_shutoffs=plan.emergency_shutoffs,
-            pinnable_releases=plan.pinnable_releases,
-            events=events,
-        )
+        return import_streamed(self, source_of(snapshot), changed_by, progress)

@@ -23,14 +23,16 @@ from rulelog.api.cli.context import (
     shown_default_option,
     writing_context,
 )
+from rulelog.api.cli.progress import TableBars
 from rulelog.api.config import open_timeline
 from rulelog.api.logs import get_logger
-from rulelog.domain.catalog.snapshot import SECTIONS, ImportSummary
+from rulelog.domain.catalog.snapshot import ImportSummary, source_of
 from rulelog.domain.errors import Invalid
 from rulelog.projections.at import release_summary
 from rulelog.projections.log import last_position, read_log
 from rulelog.projections.state import Catalog
 from rulelog.services.application import RulelogApp
+from rulelog.services.snapshot_import import snapshot_file
 
 log = get_logger("rulelog.cli")
 
@@ -47,38 +49,45 @@ DEMO_ADMIN = "demo"
 RULE_TABLE = ("rule_id", "alias", "priority", "product", "channel", "mapping", "backgroundRate")
 
 
-def load_snapshot(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise Invalid(f"{path}: cannot read: {error.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise Invalid(f"{path}: not valid JSON: {error}") from None
+def load_snapshot(path: Path) -> object:
+    """The snapshot in ``path``, read item by item as it is imported (never whole):
+    a file that cannot be opened is refused now, one that is not JSON or not a
+    snapshot when the import checks its shape, before anything is written.
+
+    ``-`` is standard input, which can be read only once: it is parsed whole.
+    """
+    if str(path) == "-":
+        try:
+            return json.load(sys.stdin)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise Invalid(f"standard input: not valid JSON: {error}") from None
+    return snapshot_file(path)
 
 
-def run_import(app: RulelogApp, snapshot: Any, actor: str) -> ImportSummary:
-    total = 0
-    if isinstance(snapshot, dict):
-        total = sum(len(v) for k, v in snapshot.items() if k in SECTIONS and isinstance(v, list))
-    show_bar = sys.stderr.isatty() and total > PROGRESS_THRESHOLD
-    bar_cm: Any = (
-        click.progressbar(length=total, label="validating", file=sys.stderr)
-        if show_bar
-        else nullcontext(None)
-    )
-    with bar_cm as bar:
-        summary = app.import_snapshot(snapshot, actor, progress=bar.update if bar else None)
+def run_import(app: RulelogApp, snapshot: object, actor: str) -> ImportSummary:
+    """Import ``snapshot`` (a parsed object or a file's source) as ``actor``.
+
+    On a terminal, a bar per phase on stderr: items validated (out of the total
+    the shape check counted), then events written.
+    """
+    source = source_of(snapshot)
+    total = sum(source.sizes().values()) if sys.stderr.isatty() else 0
+    show = total > PROGRESS_THRESHOLD
+    bars_cm: Any = TableBars({"validating": total}, sys.stderr) if show else nullcontext(None)
+    with bars_cm as bars:
+        summary = app.import_snapshot(source, actor, progress=bars.update if bars else None)
     log.info("import.done", actor=actor, **summary.__dict__)
     return summary
 
 
 @main.command("import")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @writing_context
 def import_command(ctx: click.Context, file: Path, as_json: bool, actor: str | None) -> None:
     """Import a Balrog snapshot (rules, releases, shutoffs, pins) atomically.
 
-    The acting user must be an admin (``rulelog users add NAME --admin``).
+    FILE is read item by item (``-``: standard input, read whole). The acting
+    user must be an admin (``rulelog users add NAME --admin``).
     """
     summary = run_import(app_from(ctx, create=True), load_snapshot(file), actor or local_user())
     report(

@@ -1,14 +1,26 @@
 """Import of a Balrog snapshot (rules, releases, shutoffs, pins) as one fact.
 
 Everything is validated before anything is written, and everything is
-written in one atomic save: a snapshot with one bad item among thousands of
-good ones leaves the store exactly as it was, and the error names the item
-and the field (``rules[3] (rule_id 4): backgroundRate: ...``).
+written as one fact: a snapshot with one bad item among thousands of good
+ones leaves the store exactly as it was, and the error names the item and
+the field (``rules[3] (rule_id 4): backgroundRate: ...``).
+
+A snapshot of 100,000 rules and 10,000 releases does not fit in memory as
+one list of planned aggregates (their pending events, then their stored
+form, took more than 1 GB). So planning is a stream: ``plan_aggregates``
+reads each section from a ``SnapshotSource`` (a dict already in memory, or
+a file parsed item by item: ``adapters.snapshot_file``), validates each item
+as it comes and yields the aggregate that records it, keeping only what the
+checks across items need: release names, rule ids, aliases, and which rules
+map to which release (the usage indexes, yielded at the end). The caller
+encodes and sets aside each aggregate's events as it comes, and writes them
+only once the whole stream has been planned (``services.snapshot_import``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -18,7 +30,7 @@ from eventsourcing.domain import Aggregate
 from rulelog.domain import ids
 from rulelog.domain.catalog.pins import PinnableRelease
 from rulelog.domain.catalog.releases import Release, ReleaseUsage, check_release_identity
-from rulelog.domain.catalog.rules import AliasClaim, Rule
+from rulelog.domain.catalog.rules import AliasClaim, Rule, rule_ref
 from rulelog.domain.catalog.shutoff_pin_fields import normalize_pin, normalize_shutoff
 from rulelog.domain.catalog.shutoffs import EmergencyShutoff
 from rulelog.domain.errors import Conflict, Invalid, RulelogError
@@ -28,10 +40,56 @@ from rulelog.domain.serving.blobs.validation import validate_blob
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
 SECTIONS = ("rules", "releases", "emergency_shutoffs", "pinnable_releases")
+#: The order sections are planned (and their aggregates written) in: a rule or a pin
+#: can map only to a release known by then, whatever the order of the file's keys.
+PLAN_ORDER = ("releases", "rules", "emergency_shutoffs", "pinnable_releases")
 
 
 class Finder(Protocol):
     def __call__(self, aggregate_id: UUID, cls: type[A]) -> A | None: ...
+
+
+class SnapshotSource(ABC):
+    """A snapshot's sections, each readable item by item, as often as needed."""
+
+    @abstractmethod
+    def sizes(self) -> Mapping[str, int]:
+        """Check the snapshot's shape (an object of known sections, each a list or
+        null) and say how many items each section holds (absent: 0)."""
+
+    @abstractmethod
+    def items(self, section: str) -> Iterable[Any]:
+        """The section's items in order (each call starts from the first)."""
+
+
+class MappingSnapshot(SnapshotSource):
+    """A snapshot already in memory (a parsed JSON object)."""
+
+    def __init__(self, snapshot: object) -> None:
+        if not isinstance(snapshot, Mapping):
+            raise Invalid(
+                "snapshot: must be a JSON object with rules and releases", field="snapshot"
+            )
+        unknown = set(snapshot) - set(SECTIONS)
+        if unknown:
+            raise Invalid(f"snapshot: unknown section(s) {', '.join(sorted(unknown))}")
+        self._sections: dict[str, list[Any]] = {}
+        for section in SECTIONS:
+            items = snapshot.get(section) or []
+            if not isinstance(items, list):
+                raise Invalid(f"{section}: must be a list", field=section)
+            self._sections[section] = items
+
+    def sizes(self) -> Mapping[str, int]:
+        return {section: len(items) for section, items in self._sections.items()}
+
+    def items(self, section: str) -> Iterable[Any]:
+        return self._sections[section]
+
+
+def source_of(snapshot: object) -> SnapshotSource:
+    """``snapshot`` itself if it is a source, else the in-memory source over it."""
+    return snapshot if isinstance(snapshot, SnapshotSource) else MappingSnapshot(snapshot)
 
 
 @dataclass(frozen=True)
@@ -45,9 +103,19 @@ class ImportSummary:
     events: int
 
 
+@dataclass
+class ImportCounts:
+    """How many items of each section a plan recorded (filled in as it streams)."""
+
+    rules: int = 0
+    releases: int = 0
+    emergency_shutoffs: int = 0
+    pinnable_releases: int = 0
+
+
 @dataclass(frozen=True)
 class ImportPlan:
-    """The aggregates to save, and what they amount to."""
+    """The aggregates to save, and what they amount to (a small snapshot, all at once)."""
 
     aggregates: list[Aggregate]
     rules: int
@@ -71,7 +139,7 @@ def _item_error(section: str, index: int, label: str, error: RulelogError) -> Ru
 
 def _each_planned(
     section: str,
-    items: list[Any],
+    items: Iterable[Any],
     label: Callable[[Mapping[str, Any]], str],
     plan: Callable[[Any], T],
     tick: Callable[[int], None],
@@ -99,112 +167,133 @@ def plan_import(
     *,
     assume_new: bool = False,
 ) -> ImportPlan:
-    """Validate a snapshot and build the aggregates that record it.
+    """Validate a snapshot and build, all at once, the aggregates that record it.
+
+    For a snapshot small enough to hold whole (tests, a generated store's first
+    save); ``plan_aggregates`` is the same plan as a stream.
+    """
+    counts = ImportCounts()
+    planned = plan_aggregates(
+        source_of(snapshot), find, changed_by, counts, progress, assume_new=assume_new
+    )
+    aggregates = list(planned)
+    return ImportPlan(aggregates=aggregates, **counts.__dict__)
+
+
+def plan_aggregates(
+    source: SnapshotSource,
+    find: Finder,
+    changed_by: str,
+    counts: ImportCounts,
+    progress: Callable[[int], None] | None = None,
+    *,
+    assume_new: bool = False,
+) -> Iterator[Aggregate]:
+    """Validate a snapshot item by item and yield the aggregates that record it.
+
+    The order is that of one save of them all: releases, rules, alias claims,
+    the rule id sequence, shutoffs, pins, then the release usage indexes. An
+    aggregate is yielded once its item is valid and never again, so the caller
+    may drop it after taking its pending events; a refusal (an exception out
+    of the iteration) names the item and field, and the caller must then write
+    nothing it was given.
 
     With ``assume_new`` the plan does not look up the rows, aliases and
     usage indexes the snapshot itself creates: a bulk import into a store
-    that does not have them yet is then one read-free save. If any of them
-    does exist, the save fails on the store's unique constraint and the
+    that does not have them yet is then free of reads. If any of them
+    does exist, writing fails on the store's unique constraint and the
     caller plans again without ``assume_new``, which finds the clash and
     names it (or continues a deleted row's stream).
     """
     created: Finder = _never_stored if assume_new else find
-    if not isinstance(snapshot, Mapping):
-        raise Invalid("snapshot: must be a JSON object with rules and releases", field="snapshot")
-    unknown = set(snapshot) - set(SECTIONS)
-    if unknown:
-        raise Invalid(f"snapshot: unknown section(s) {', '.join(sorted(unknown))}")
-    sections: dict[str, list[Any]] = {}
-    for section in SECTIONS:
-        items = snapshot.get(section) or []
-        if not isinstance(items, list):
-            raise Invalid(f"{section}: must be a list", field=section)
-        sections[section] = items
+    source.sizes()  # the snapshot's shape is refused before any of its items
     tick = progress or (lambda _n: None)
-
-    aggregates: list[Aggregate] = []
-    releases: dict[str, Release] = {}
-    usages: dict[str, ReleaseUsage] = {}
-
-    def usage(name: str) -> ReleaseUsage:
-        if name not in usages:
-            lookup = created if name in releases else find
-            stored = lookup(ids.release_usage_id(name), ReleaseUsage)
-            usages[name] = stored or ReleaseUsage(name=name)
-        return usages[name]
+    releases: set[str] = set()
+    #: Per release name, the rules that map to it, in order (its usage index's events).
+    usage_refs: dict[str, list[int]] = {}
+    stored_releases: dict[str, bool] = {}
 
     def release_exists(name: str) -> bool:
         if name in releases:
             return True
-        stored = find(ids.release_id(name), Release)
-        return stored is not None and not stored.deleted
+        if name not in stored_releases:
+            stored = find(ids.release_id(name), Release)
+            stored_releases[name] = stored is not None and not stored.deleted
+        return stored_releases[name]
 
-    for releases_item in _each_planned(
+    for release in _each_planned(
         "releases",
-        sections["releases"],
+        source.items("releases"),
         lambda item: f"name {item.get('name')!r}",
         lambda item: _plan_release(item, created, changed_by, releases),
         tick,
     ):
-        releases[releases_item.name] = releases_item
-        usage(releases_item.name)
-    aggregates += releases.values()
+        releases.add(release.name)
+        usage_refs.setdefault(release.name, [])
+        counts.releases += 1
+        yield release
 
-    rules: dict[int, Rule] = {}
+    rule_ids: set[int] = set()
     aliases: dict[str, int] = {}
     for rule in _each_planned(
         "rules",
-        sections["rules"],
+        source.items("rules"),
         lambda item: f"rule_id {item.get('rule_id')}",
-        lambda item: _plan_rule(item, created, changed_by, rules, aliases, release_exists),
+        lambda item: _plan_rule(item, created, changed_by, rule_ids, aliases, release_exists),
         tick,
     ):
-        rules[rule.rule_id] = rule
+        rule_ids.add(rule.rule_id)
         for name in sorted(rule.mapped_releases()):
-            usage(name).attach(f"rule {rule.rule_id}")
-    aggregates += rules.values()
-    for alias, rule_id in aliases.items():
-        claim = created(ids.alias_id(alias), AliasClaim)
-        if claim is None:
-            aggregates.append(AliasClaim(alias=alias, rule_id=rule_id))
-        else:
-            claim.claim(rule_id=rule_id)
-            aggregates.append(claim)
-    if rules:
+            usage_refs.setdefault(name, []).append(rule.rule_id)
+        counts.rules += 1
+        yield rule
+    yield from _alias_claims(aliases, created)
+    if rule_ids:
         sequence = find(ids.sequence_id("rules"), Sequence) or Sequence(name="rules")
-        sequence.reserve_up_to(max(rules))
-        aggregates.append(sequence)
+        sequence.reserve_up_to(max(rule_ids))
+        yield sequence
 
-    shutoffs: dict[UUID, EmergencyShutoff] = {}
+    shutoffs: set[UUID] = set()
     for shutoff in _each_planned(
         "emergency_shutoffs",
-        sections["emergency_shutoffs"],
+        source.items("emergency_shutoffs"),
         lambda item: f"{item.get('product')}/{item.get('channel')}",
         lambda item: _plan_shutoff(item, created, changed_by, shutoffs),
         tick,
     ):
-        shutoffs[shutoff.id] = shutoff
-    aggregates += shutoffs.values()
+        shutoffs.add(shutoff.id)
+        counts.emergency_shutoffs += 1
+        yield shutoff
 
-    pins: dict[UUID, PinnableRelease] = {}
+    pins: set[UUID] = set()
     for pin in _each_planned(
         "pinnable_releases",
-        sections["pinnable_releases"],
+        source.items("pinnable_releases"),
         lambda item: f"{item.get('product')}/{item.get('channel')}/{item.get('version')}",
         lambda item: _plan_pin(item, created, changed_by, pins, release_exists),
         tick,
     ):
-        pins[pin.id] = pin
-    aggregates += pins.values()
-    aggregates += [u for u in usages.values() if u.pending_events]
+        pins.add(pin.id)
+        counts.pinnable_releases += 1
+        yield pin
 
-    return ImportPlan(
-        aggregates=aggregates,
-        rules=len(rules),
-        releases=len(releases),
-        emergency_shutoffs=len(shutoffs),
-        pinnable_releases=len(pins),
-    )
+    for name, refs in usage_refs.items():
+        lookup = created if name in releases else find
+        usage = lookup(ids.release_usage_id(name), ReleaseUsage) or ReleaseUsage(name=name)
+        for rule_id in refs:
+            usage.attach(rule_ref(rule_id))
+        if usage.pending_events:
+            yield usage
+
+
+def _alias_claims(aliases: Mapping[str, int], created: Finder) -> Iterator[AliasClaim]:
+    for alias, rule_id in aliases.items():
+        claim = created(ids.alias_id(alias), AliasClaim)
+        if claim is None:
+            yield AliasClaim(alias=alias, rule_id=rule_id)
+        else:
+            claim.claim(rule_id=rule_id)
+            yield claim
 
 
 def _require_object(item: object) -> Mapping[str, Any]:
@@ -213,9 +302,7 @@ def _require_object(item: object) -> Mapping[str, Any]:
     return item
 
 
-def _plan_release(
-    item: object, find: Finder, changed_by: str, planned: Mapping[str, Release]
-) -> Release:
+def _plan_release(item: object, find: Finder, changed_by: str, planned: Container[str]) -> Release:
     row = _require_object(item)
     unknown = set(row) - {"name", "product", "data", "read_only", "data_version"}
     if unknown:
@@ -243,7 +330,7 @@ def _plan_rule(
     item: object,
     find: Finder,
     changed_by: str,
-    planned: Mapping[int, Rule],
+    planned: Container[int],
     aliases: dict[str, int],
     release_exists: Callable[[str], bool],
 ) -> Rule:
@@ -271,7 +358,7 @@ def _plan_rule(
 
 
 def _plan_shutoff(
-    item: object, find: Finder, changed_by: str, planned: Mapping[UUID, EmergencyShutoff]
+    item: object, find: Finder, changed_by: str, planned: Container[UUID]
 ) -> EmergencyShutoff:
     row = normalize_shutoff({k: v for k, v in _require_object(item).items() if k != "data_version"})
     key = ids.shutoff_id(row["product"], row["channel"])
@@ -288,7 +375,7 @@ def _plan_pin(
     item: object,
     find: Finder,
     changed_by: str,
-    planned: Mapping[UUID, PinnableRelease],
+    planned: Container[UUID],
     release_exists: Callable[[str], bool],
 ) -> PinnableRelease:
     row = normalize_pin({k: v for k, v in _require_object(item).items() if k != "data_version"})
