@@ -7,7 +7,7 @@ import sys
 from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,18 +19,21 @@ from rulelog.api.cli.context import (
     json_option,
     local_user,
     print_json,
+    refuse_missing_store,
     report,
     shown_default_option,
+    store_url,
     writing_context,
 )
-from rulelog.api.config import open_timeline
 from rulelog.api.logs import get_logger
-from rulelog.domain.catalog.snapshot import SECTIONS, ImportSummary
 from rulelog.domain.errors import Invalid
-from rulelog.projections.at import release_summary
 from rulelog.projections.log import last_position, read_log
-from rulelog.projections.state import Catalog
-from rulelog.services.application import RulelogApp
+from rulelog.projections.rule_rows import RuleRows, listing_text
+
+if TYPE_CHECKING:  # the application and the domain load only when a command needs them
+    from rulelog.domain.catalog.snapshot import ImportSummary
+    from rulelog.projections.state import Catalog
+    from rulelog.services.application import RulelogApp
 
 log = get_logger("rulelog.cli")
 
@@ -57,6 +60,8 @@ def load_snapshot(path: Path) -> Any:
 
 
 def run_import(app: RulelogApp, snapshot: Any, actor: str) -> ImportSummary:
+    from rulelog.domain.catalog.snapshot import SECTIONS
+
     total = 0
     if isinstance(snapshot, dict):
         total = sum(len(v) for k, v in snapshot.items() if k in SECTIONS and isinstance(v, list))
@@ -96,6 +101,9 @@ def current_catalog(app: RulelogApp, *, keep_ended: bool = False) -> Catalog:
     Folding the whole log took minutes on a store of millions of events. Checkpoints
     drop ended scheduled changes, so a listing that keeps them still folds the log.
     """
+    from rulelog.api.config import open_timeline
+    from rulelog.projections.state import Catalog
+
     if keep_ended:
         return Catalog(keep_ended=True).fold(read_log(app))
     return open_timeline(app).current()
@@ -118,11 +126,33 @@ def rules() -> None:
 @json_context
 def rules_list(ctx: click.Context, as_json: bool) -> None:
     """List the live rules, highest priority first."""
-    rows = current_catalog(app_from(ctx)).sorted_rules()
-    if as_json:
-        print_json(rows)
-    else:
-        print_table(rows, (*RULE_TABLE, "data_version"))
+    rows = rule_rows(ctx)
+    if not as_json:
+        print_table(rows.rows(), (*RULE_TABLE, "data_version"))
+        return
+    for piece in listing_text(rows.rendered()):  # print_json's text, a page at a time
+        click.echo(piece, nl=False)
+    click.echo()
+
+
+def rule_rows(ctx: click.Context) -> RuleRows:
+    """The live rules' rows, at the head of the log.
+
+    When the rows are already there (one statement tells), they are read
+    without opening the application: no domain, no ``eventsourcing``, no fold.
+    Otherwise the application folds the rule events the rows have not seen.
+    """
+    url = None if "app" in ctx.find_root().obj else store_url(ctx)
+    if url is not None:
+        refuse_missing_store(url)
+        rows = RuleRows.open(url)
+        if rows.behind() is False:
+            return rows
+        rows.engine.dispose()
+    app = app_from(ctx)
+    rows = RuleRows.of(app)
+    rows.catch_up(app)
+    return rows
 
 
 @rules.command("show")
@@ -143,6 +173,8 @@ def releases() -> None:
 @json_context
 def releases_list(ctx: click.Context, as_json: bool) -> None:
     """List the releases by name."""
+    from rulelog.projections.at import release_summary
+
     catalog = current_catalog(app_from(ctx))
     rows = [release_summary(catalog.releases[n]) for n in sorted(catalog.releases)]
     if as_json:
