@@ -75,16 +75,23 @@ def projections() -> None:
 @projections.command("rebuild")
 @json_context
 def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
-    """Recompute the index and checkpoints from the whole log."""
+    """Recompute the index, the checkpoints and the rule rows from the whole log."""
     from rulelog.projections.log import last_position
+    from rulelog.projections.rule_rows import RuleRows
 
     timeline = timeline_from(ctx)
     total = last_position(timeline.app)
-    with click.progressbar(
-        length=total, label="rebuilding", file=click.get_text_stream("stderr")
-    ) as bar:
+    stderr = click.get_text_stream("stderr")
+    with click.progressbar(length=total, label="rebuilding", file=stderr) as bar:
         position = timeline.rebuild(progress=bar.update)
-    report(as_json, {"position": position}, f"rebuilt the timeline up to position {position}")
+    with click.progressbar(length=total, label="rule rows", file=stderr) as bar:
+        rules_position = RuleRows.of(timeline.app).rebuild(timeline.app, progress=bar.update)
+    report(
+        as_json,
+        {"position": position, "rule_rows": rules_position},
+        f"rebuilt the timeline up to position {position}",
+        f"rebuilt the rule rows up to position {rules_position}",
+    )
 
 
 @main.group()

@@ -1,0 +1,206 @@
+"""The rule rows (``projections/rule_rows.py``) list exactly what a fold of the log lists.
+
+Over random sequences of rule creates, updates (priorities, aliases, other
+fields, edits that change nothing), deletions and enacted scheduled changes,
+on SQLite and PostgreSQL: the rows caught up a little at a time render the
+text ``print_json(Catalog.sorted_rules())`` prints, byte for byte, and a
+rebuild from the log writes the same rows. Two catch-ups that meet retry
+instead of writing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, select
+from sqlalchemy.exc import IntegrityError
+
+from rulelog.domain.errors import RulelogError
+from rulelog.projections.log import read_log
+from rulelog.projections.rule_rows import (
+    EVENTS_TABLE,
+    RuleRows,
+    listing_text,
+    rows_table,
+    sort_key,
+)
+from rulelog.projections.state import Catalog
+from rulelog.services.application import RulelogApp
+from tests.conftest import Store, new_store
+
+RELEASE = "R-1"
+#: Priorities with ties, and some beyond a 64-bit integer (Balrog sets no upper bound).
+PRIORITIES = st.one_of(st.integers(0, 5), st.sampled_from([100, 2**63 - 1, 2**63, 2**70]))
+ALIASES = st.sampled_from([None, "a", "b", "c"])
+COMMENTS = st.sampled_from([None, "plain", 'quote " and \\', "tab\tand </end>"])
+RULE = st.integers(1, 8)
+
+op = st.one_of(
+    st.tuples(st.just("create"), PRIORITIES, ALIASES),
+    st.tuples(st.just("priority"), RULE, PRIORITIES),
+    st.tuples(st.just("alias"), RULE, ALIASES),
+    st.tuples(st.just("comment"), RULE, COMMENTS),
+    st.tuples(st.just("nothing"), RULE),
+    st.tuples(st.just("delete"), RULE),
+    st.tuples(st.just("scheduled"), RULE, PRIORITIES),
+)
+
+
+def seed(app: RulelogApp) -> None:
+    app.add_user("a", admin=True, recorded_by="a")
+    app.create_release(
+        RELEASE,
+        "Firefox",
+        {"name": RELEASE, "schema_version": 1, "hashFunction": "sha512", "platforms": {}},
+        "a",
+    )
+
+
+def apply(app: RulelogApp, command: tuple[Any, ...]) -> None:
+    """Run one command; refusals (a missing rule, an alias taken) are part of the run."""
+    name = command[0]
+    try:
+        if name == "create":
+            fields = {"product": "Firefox", "channel": "release", "priority": command[1]}
+            fields |= {"backgroundRate": 100, "update_type": "minor", "mapping": RELEASE}
+            app.create_rule({**fields, "alias": command[2]}, "a")
+            return
+        rule = app.get_rule(command[1])
+        if name == "delete":
+            app.delete_rule(rule.rule_id, rule.data_version, "a")
+        elif name == "scheduled":  # enacted at once: the agent's Rule.Updated
+            sc = app.schedule_change(
+                "rules",
+                "update",
+                {"rule_id": rule.rule_id, "priority": command[2]},
+                {"when": "2100-01-01T00:00:00+00:00"},
+                "a",
+                data_version=rule.data_version,
+            )
+            app.enact_scheduled_change("rules", sc.sc_id, "a")
+        else:
+            changes = {"nothing": {}}.get(name, {name: command[-1]})
+            app.update_rule(rule.rule_id, rule.data_version, changes, "a")
+    except RulelogError:
+        pass
+
+
+def printed(rows: list[dict[str, Any]]) -> str:
+    """What ``print_json`` writes for ``rows``, without its final newline."""
+    return json.dumps(rows, indent=2, sort_keys=False, default=str)
+
+
+def listed(rows: RuleRows) -> str:
+    return "".join(listing_text(rows.rendered()))
+
+
+def stored(rows: RuleRows) -> list[Any]:
+    with rows.engine.connect() as conn:
+        return conn.execute(select(rows_table).order_by(rows_table.c.originator)).all()
+
+
+SETTINGS = settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@SETTINGS
+@given(commands=st.lists(op, min_size=1, max_size=30), step=st.integers(1, 5))
+def test_rows_list_what_the_fold_lists_and_a_rebuild_writes_them_again(
+    store_kind: str, commands: list[tuple[Any, ...]], step: int
+) -> None:
+    with new_store(store_kind) as store:
+        app = store.open()
+        seed(app)
+        rows = RuleRows.of(app)
+        for number, command in enumerate(commands, 1):
+            apply(app, command)
+            if number % step == 0:  # caught up a few commands at a time
+                rows.catch_up(app)
+                assert listed(rows) == printed(Catalog().fold(read_log(app)).sorted_rules())
+        rows.catch_up(app)
+        catalog = Catalog().fold(read_log(app))
+        assert listed(rows) == printed(catalog.sorted_rules())
+        assert rows.rows() == json.loads(printed(catalog.sorted_rules()))
+        assert rows.behind() is False
+        incremental = stored(rows)
+        rows.rebuild(app)
+        assert stored(rows) == incremental
+
+
+def test_sort_key_orders_as_sorted_rules() -> None:
+    rows = [
+        {"rule_id": rule_id, "priority": priority}
+        for rule_id, priority in enumerate([None, 0, 1, 2**64, 2**63, 5, -3, -300, 1, 255, 256])
+    ]
+    rows = [{**row, "rule_id": row["rule_id"] + 1} for row in rows]
+    expected = sorted(rows, key=lambda r: (-(r["priority"] or 0), r["rule_id"]))
+    assert sorted(rows, key=sort_key) == expected
+
+
+def test_an_empty_store_lists_an_empty_list(store: Store) -> None:
+    app = store.open()
+    rows = RuleRows.of(app)
+    rows.catch_up(app)
+    assert listed(rows) == printed([]) == "[]"
+    assert rows.rows() == []
+
+
+def test_behind_says_whether_events_came_after_the_rows(store: Store) -> None:
+    app = store.open()
+    lean = RuleRows.open(store.url)
+    assert lean.behind() is None  # no rows table yet
+    seed(app)
+    rows = RuleRows.of(app)
+    assert lean.behind() is None  # the rows were never caught up
+    rows.catch_up(app)
+    assert lean.behind() is False
+    app.add_user(
+        "b", admin=False, recorded_by="a"
+    )  # not a rule event: the rows are behind all the same
+    assert lean.behind() is True
+    rows.catch_up(app)
+    assert lean.behind() is False
+    lean.engine.dispose()
+
+
+def test_the_head_check_reads_the_applications_events_table(store: Store) -> None:
+    app = store.open()
+    assert app.recorder.events_record_cls.__table__.name == EVENTS_TABLE  # type: ignore[attr-defined]
+
+
+def test_a_catch_up_that_meets_another_retries_and_writes_once(store: Store) -> None:
+    app = store.open()
+    seed(app)
+    mine = RuleRows.of(app)
+    mine.catch_up(app)
+    for priority in (3, 1, 2):
+        apply(app, ("create", priority, None))
+    apply(app, ("alias", 1, "a"))
+    other = RuleRows(create_engine(store.url))
+    commit = mine._commit
+    failures: list[type[BaseException]] = []
+
+    def met(*args: Any) -> int:
+        """The other process commits the same events just before this one does."""
+        if not failures:
+            other.catch_up(app)
+            try:
+                return commit(*args)
+            except IntegrityError as error:
+                failures.append(type(error))
+                raise
+        return commit(*args)
+
+    mine._commit = met  # type: ignore[method-assign]
+    mine.catch_up(app)
+    assert failures == [IntegrityError]
+    expected = printed(Catalog().fold(read_log(app)).sorted_rules())
+    assert listed(mine) == listed(other) == expected
+    assert json.loads(expected)[0]["alias"] == "a"
+    other.engine.dispose()
