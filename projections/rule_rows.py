@@ -132,6 +132,7 @@ class RuleRows:
         self.engine = engine
         if create:
             metadata.create_all(engine)
+            _start_tracking(engine)
 
     @classmethod
     def open(cls, url: str) -> RuleRows:
@@ -193,7 +194,9 @@ class RuleRows:
     def rebuild(self, app: Application, progress: Callable[[int], None] | None = None) -> int:
         """Forget the rows and fold them again from the whole log."""
         with self.engine.begin() as conn:
-            conn.execute(delete(tracking_table).where(tracking_table.c.name == NAME))
+            conn.execute(
+                update(tracking_table).where(tracking_table.c.name == NAME).values(position=0)
+            )
             conn.execute(delete(rows_table))
         return self.catch_up(app, progress)
 
@@ -241,17 +244,9 @@ def _tracked(conn: Connection) -> int:
 def _advance(conn: Connection, expected: int, position: int) -> None:
     """Move the tracked position, or raise ``IntegrityError`` if it moved meanwhile.
 
-    From nothing (no tracking row), any rows left are dropped first: the rows
-    are then folded from the start of the log.
+    From position 0 (new rows, or a rebuild) the rows are folded from the start
+    of the log, so none is kept from before.
     """
-    if expected == 0:
-        exists = conn.execute(
-            select(tracking_table.c.position).where(tracking_table.c.name == NAME)
-        ).first()
-        if exists is None:
-            conn.execute(insert(tracking_table), {"name": NAME, "position": position})
-            conn.execute(delete(rows_table))
-            return
     moved = conn.execute(
         update(tracking_table)
         .where(tracking_table.c.name == NAME, tracking_table.c.position == expected)
@@ -259,6 +254,24 @@ def _advance(conn: Connection, expected: int, position: int) -> None:
     )
     if moved.rowcount != 1:
         raise IntegrityError("rule rows moved meanwhile", None, Exception("concurrent catch-up"))
+    if expected == 0:
+        conn.execute(delete(rows_table))
+
+
+def _start_tracking(engine: Engine) -> None:
+    """The tracking row at position 0, unless it is there (a process that meets
+    another doing the same finds it there)."""
+    try:
+        with engine.begin() as conn:
+            if (
+                conn.execute(
+                    select(tracking_table.c.name).where(tracking_table.c.name == NAME)
+                ).first()
+                is None
+            ):
+                conn.execute(insert(tracking_table), {"name": NAME, "position": 0})
+    except IntegrityError:
+        pass
 
 
 #: An originator's row after a batch (None: deleted) and the version its

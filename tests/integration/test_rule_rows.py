@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +30,7 @@ from rulelog.projections.rule_rows import (
 from rulelog.projections.state import Catalog
 from rulelog.services.application import RulelogApp
 from tests.conftest import Store, new_store
+from tests.integration.test_timeline_properties import SETTINGS
 
 RELEASE = "R-1"
 #: Priorities with ties, and some beyond a 64-bit integer (Balrog sets no upper bound).
@@ -102,13 +103,6 @@ def stored(rows: RuleRows) -> list[Any]:
         return conn.execute(select(rows_table).order_by(rows_table.c.originator)).all()
 
 
-SETTINGS = settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-
 @SETTINGS
 @given(commands=st.lists(op, min_size=1, max_size=30), step=st.integers(1, 5))
 def test_rows_list_what_the_fold_lists_and_a_rebuild_writes_them_again(
@@ -157,7 +151,7 @@ def test_behind_says_whether_events_came_after_the_rows(store: Store) -> None:
     assert lean.behind() is None  # no rows table yet
     seed(app)
     rows = RuleRows.of(app)
-    assert lean.behind() is None  # the rows were never caught up
+    assert lean.behind() is True  # the rows were never caught up
     rows.catch_up(app)
     assert lean.behind() is False
     app.add_user(
