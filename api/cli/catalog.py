@@ -27,8 +27,8 @@ from rulelog.api.cli.context import (
 )
 from rulelog.api.logs import get_logger
 from rulelog.domain.errors import Invalid
+from rulelog.projections.listings import RELEASES, RULES, Kind, Listing, listing_text
 from rulelog.projections.log import last_position, read_log
-from rulelog.projections.rule_rows import RuleRows, listing_text
 
 if TYPE_CHECKING:  # the application and the domain load only when a command needs them
     from rulelog.domain.catalog.snapshot import ImportSummary
@@ -126,33 +126,37 @@ def rules() -> None:
 @json_context
 def rules_list(ctx: click.Context, as_json: bool) -> None:
     """List the live rules, highest priority first."""
-    rows = rule_rows(ctx)
-    if not as_json:
-        print_table(rows.rows(), (*RULE_TABLE, "data_version"))
-        return
-    for piece in listing_text(rows.rendered()):  # print_json's text, a page at a time
-        click.echo(piece, nl=False)
-    click.echo()
+    print_listing(listing(ctx, RULES), as_json, (*RULE_TABLE, "data_version"))
 
 
-def rule_rows(ctx: click.Context) -> RuleRows:
-    """The live rules' rows, at the head of the log.
+def listing(ctx: click.Context, kind: Kind) -> Listing:
+    """A listing's rows (rules, releases), at the head of the log.
 
     When the rows are already there (one statement tells), they are read
     without opening the application: no domain, no ``eventsourcing``, no fold.
-    Otherwise the application folds the rule events the rows have not seen.
+    Otherwise the application folds the events the rows have not seen.
     """
     url = None if "app" in ctx.find_root().obj else store_url(ctx)
     if url is not None:
         refuse_missing_store(url)
-        rows = RuleRows.open(url)
+        rows = Listing.open(url, kind)
         if rows.behind() is False:
             return rows
         rows.engine.dispose()
     app = app_from(ctx)
-    rows = RuleRows.of(app)
+    rows = Listing.of(app, kind)
     rows.catch_up(app)
     return rows
+
+
+def print_listing(rows: Listing, as_json: bool, columns: tuple[str, ...]) -> None:
+    """The rows as ``print_json`` (``--json``) or ``print_table`` prints them."""
+    if not as_json:
+        print_table(rows.rows(), columns)
+        return
+    for piece in listing_text(rows.rendered()):  # print_json's text, a page at a time
+        click.echo(piece, nl=False)
+    click.echo()
 
 
 @rules.command("show")
@@ -173,14 +177,7 @@ def releases() -> None:
 @json_context
 def releases_list(ctx: click.Context, as_json: bool) -> None:
     """List the releases by name."""
-    from rulelog.projections.at import release_summary
-
-    catalog = current_catalog(app_from(ctx))
-    rows = [release_summary(catalog.releases[n]) for n in sorted(catalog.releases)]
-    if as_json:
-        print_json(rows)
-    else:
-        print_table(rows, ("name", "product", "read_only", "data_version"))
+    print_listing(listing(ctx, RELEASES), as_json, ("name", "product", "read_only", "data_version"))
 
 
 @releases.command("show")

@@ -1,7 +1,9 @@
-"""``rulelog rules list`` answers from the rule rows: the same bytes as before, both forms.
+"""``rules list`` and ``releases list`` answer from the listings' rows: the same bytes
+as before, both forms.
 
-The expected output is what the command printed when it listed the folded
-catalogue (``print_json`` / ``print_table`` of ``Catalog.sorted_rules()``); it
+The expected output is what the commands printed when they listed the folded
+catalogue (``print_json`` / ``print_table`` of ``Catalog.sorted_rules()``, and of
+the releases' summaries by name); it
 must not change whether the rows had to be caught up first (the application
 opened) or were already at the head of the log (the application never loaded).
 """
@@ -16,6 +18,7 @@ import pytest
 
 from rulelog.api.cli.catalog import RULE_TABLE, print_table
 from rulelog.api.cli.context import print_json
+from rulelog.projections.at import release_summary
 from rulelog.projections.log import read_log
 from rulelog.projections.state import Catalog
 from tests.conftest import DATA, Store
@@ -34,15 +37,27 @@ def changed_fixture(store: Store) -> None:
     app.update_rule(2, rule.data_version, {"alias": "renamed", "priority": 2**64}, "alice")
     app.delete_rule(3, app.get_rule(3).data_version, "alice")
     app.update_rule(4, app.get_rule(4).data_version, {}, "alice")
+    name = "Firefox-121.0-build1"
+    app.set_release_read_only(name, app.get_release(name).data_version, True, "alice")
 
 
-def expected(store: Store, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+RELEASE_TABLE = ("name", "product", "read_only", "data_version")
+
+
+def expected(
+    store: Store, capsys: pytest.CaptureFixture[str], releases: bool = False
+) -> tuple[str, str]:
     """(JSON, table) as the command printed them from the folded catalogue."""
-    rows = Catalog().fold(read_log(store.open())).sorted_rules()
+    catalog = Catalog().fold(read_log(store.open()))
+    rows = catalog.sorted_rules()
+    columns = (*RULE_TABLE, "data_version")
+    if releases:
+        rows = [release_summary(catalog.releases[n]) for n in sorted(catalog.releases)]
+        columns = RELEASE_TABLE
     capsys.readouterr()
     print_json(rows)
     as_json = capsys.readouterr().out
-    print_table(rows, (*RULE_TABLE, "data_version"))
+    print_table(rows, columns)
     return as_json, capsys.readouterr().out
 
 
@@ -60,6 +75,17 @@ def test_rules_list_prints_the_same_bytes_caught_up_or_not(
     assert cli_ok(store.url, "rules", "list") == table  # behind again: caught up
     assert cli_ok(store.url, "rules", "list", "--json") == as_json
     assert not any(row["rule_id"] == 5 for row in json.loads(as_json))
+
+
+def test_releases_list_prints_the_same_bytes_caught_up_or_not(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changed_fixture(store)
+    as_json, table = expected(store, capsys, releases=True)
+    assert cli_ok(store.url, "releases", "list", "--json") == as_json
+    assert cli_ok(store.url, "releases", "list", "--json") == as_json
+    assert cli_ok(store.url, "releases", "list") == table
+    assert any(row["read_only"] for row in json.loads(as_json))
 
 
 def loaded_modules(store: Store, *args: str) -> str:
@@ -88,5 +114,6 @@ def test_a_rebuild_rebuilds_the_rows(store: Store) -> None:
     changed_fixture(store)
     before = cli_ok(store.url, "rules", "list", "--json")
     rebuilt = json.loads(cli_ok(store.url, "projections", "rebuild", "--json"))
-    assert rebuilt["rule_rows"] == rebuilt["position"] > 0
+    assert rebuilt["listings"] == {"rules": rebuilt["position"], "releases": rebuilt["position"]}
+    assert rebuilt["position"] > 0
     assert cli_ok(store.url, "rules", "list", "--json") == before

@@ -1,11 +1,13 @@
-"""The rule rows (``projections/rule_rows.py``) list exactly what a fold of the log lists.
+"""The listings' rows (``projections/listings.py``) list exactly what a fold of the log lists.
 
 Over random sequences of rule creates, updates (priorities, aliases, other
 fields, edits that change nothing), deletions and enacted scheduled changes,
-on SQLite and PostgreSQL: the rows caught up a little at a time render the
-text ``print_json(Catalog.sorted_rules())`` prints, byte for byte, and a
-rebuild from the log writes the same rows. Two catch-ups that meet retry
-instead of writing twice.
+and of release creates, blob replacements, v2 part writes, read-only switches,
+deletions and recreations, on SQLite and PostgreSQL: the rows caught up a
+little at a time render the text ``print_json`` prints of
+``Catalog.sorted_rules()`` and of the releases' summaries by name, byte for
+byte, and a rebuild from the log writes the same rows. Two catch-ups that meet
+retry instead of writing twice.
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import IntegrityError
 
 from rulelog.domain.errors import RulelogError
-from rulelog.projections.log import read_log
-from rulelog.projections.rule_rows import (
+from rulelog.projections.at import release_summary
+from rulelog.projections.listings import (
     EVENTS_TABLE,
-    RuleRows,
+    RELEASES,
+    RULES,
+    Listing,
     listing_text,
     rows_table,
-    sort_key,
+    rule_order,
 )
+from rulelog.projections.log import read_log
 from rulelog.projections.state import Catalog
 from rulelog.services.application import RulelogApp
+from rulelog.services.release_v2 import ReleasesV2
 from tests.conftest import Store, new_store
 from tests.integration.test_timeline_properties import SETTINGS
 
@@ -38,6 +44,8 @@ PRIORITIES = st.one_of(st.integers(0, 5), st.sampled_from([100, 2**63 - 1, 2**63
 ALIASES = st.sampled_from([None, "a", "b", "c"])
 COMMENTS = st.sampled_from([None, "plain", 'quote " and \\', "tab\tand </end>"])
 RULE = st.integers(1, 8)
+#: Names whose code-point order is not their numeric or case-blind order.
+NAMES = st.sampled_from(["R-2", "R-10", "b-3"])
 
 op = st.one_of(
     st.tuples(st.just("create"), PRIORITIES, ALIASES),
@@ -47,23 +55,54 @@ op = st.one_of(
     st.tuples(st.just("nothing"), RULE),
     st.tuples(st.just("delete"), RULE),
     st.tuples(st.just("scheduled"), RULE, PRIORITIES),
+    st.tuples(st.just("release"), NAMES, st.sampled_from(["Firefox", "Thunderbird"])),
+    st.tuples(st.just("blob"), NAMES, st.integers(1, 4), st.sampled_from([None, "Firefox"])),
+    st.tuples(st.just("parts"), NAMES, st.integers(1, 4)),
+    st.tuples(st.just("read_only"), NAMES, st.booleans()),
+    st.tuples(st.just("delete_release"), NAMES),
 )
+
+
+def blob(name: str, locale: int = 0) -> dict[str, Any]:
+    platforms = {PLATFORM: {"locales": {f"l{locale}": BUILD}}} if locale else {}
+    return {"name": name, "schema_version": 1, "hashFunction": "sha512", "platforms": platforms}
+
+
+PLATFORM = "Linux_x86_64-gcc3"
+BUILD = {"buildID": "20260101000000", "complete": {"filesize": 1, "from": "*", "hashValue": "a"}}
 
 
 def seed(app: RulelogApp) -> None:
     app.add_user("a", admin=True, recorded_by="a")
-    app.create_release(
-        RELEASE,
-        "Firefox",
-        {"name": RELEASE, "schema_version": 1, "hashFunction": "sha512", "platforms": {}},
-        "a",
-    )
+    app.create_release(RELEASE, "Firefox", blob(RELEASE), "a")
+
+
+def apply_to_release(app: RulelogApp, command: tuple[Any, ...]) -> None:
+    """A release command: a deleted release is created again by ``release``."""
+    name = command[1]
+    if command[0] == "release":
+        app.create_release(name, command[2], blob(name), "a")
+        return
+    release = app.get_release(name)
+    if command[0] == "blob":
+        app.replace_release_blob(
+            name, release.data_version, blob(name, command[2]), "a", command[3]
+        )
+    elif command[0] == "parts":
+        ReleasesV2(app).update(name, blob(name, command[2]), {}, None, "a")
+    elif command[0] == "read_only":
+        app.set_release_read_only(name, release.data_version, command[2], "a")
+    else:
+        app.delete_release(name, release.data_version, "a")
 
 
 def apply(app: RulelogApp, command: tuple[Any, ...]) -> None:
     """Run one command; refusals (a missing rule, an alias taken) are part of the run."""
     name = command[0]
     try:
+        if isinstance(command[1], str):
+            apply_to_release(app, command)
+            return
         if name == "create":
             fields = {"product": "Firefox", "channel": "release", "priority": command[1]}
             fields |= {"backgroundRate": 100, "update_type": "minor", "mapping": RELEASE}
@@ -94,52 +133,63 @@ def printed(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, indent=2, sort_keys=False, default=str)
 
 
-def listed(rows: RuleRows) -> str:
+def listed(rows: Listing) -> str:
     return "".join(listing_text(rows.rendered()))
 
 
-def stored(rows: RuleRows) -> list[Any]:
+def folded(app: RulelogApp) -> tuple[str, str]:
+    """What ``rules list --json`` and ``releases list --json`` printed from the fold."""
+    catalog = Catalog().fold(read_log(app))
+    releases = [release_summary(catalog.releases[n]) for n in sorted(catalog.releases)]
+    return printed(catalog.sorted_rules()), printed(releases)
+
+
+def stored(rows: Listing) -> list[Any]:
     with rows.engine.connect() as conn:
-        return conn.execute(select(rows_table).order_by(rows_table.c.originator)).all()
+        order = (rows_table.c.kind, rows_table.c.originator)
+        return conn.execute(select(rows_table).order_by(*order)).all()
 
 
 @SETTINGS
-@given(commands=st.lists(op, min_size=1, max_size=30), step=st.integers(1, 5))
+@given(commands=st.lists(op, min_size=1, max_size=40), step=st.integers(1, 5))
 def test_rows_list_what_the_fold_lists_and_a_rebuild_writes_them_again(
     store_kind: str, commands: list[tuple[Any, ...]], step: int
 ) -> None:
     with new_store(store_kind) as store:
         app = store.open()
         seed(app)
-        rows = RuleRows.of(app)
+        rules, releases = Listing.of(app, RULES), Listing.of(app, RELEASES)
         for number, command in enumerate(commands, 1):
             apply(app, command)
             if number % step == 0:  # caught up a few commands at a time
-                rows.catch_up(app)
-                assert listed(rows) == printed(Catalog().fold(read_log(app)).sorted_rules())
-        rows.catch_up(app)
-        catalog = Catalog().fold(read_log(app))
-        assert listed(rows) == printed(catalog.sorted_rules())
-        assert rows.rows() == json.loads(printed(catalog.sorted_rules()))
-        assert rows.behind() is False
-        incremental = stored(rows)
-        rows.rebuild(app)
-        assert stored(rows) == incremental
+                rules.catch_up(app)
+                releases.catch_up(app)
+                assert (listed(rules), listed(releases)) == folded(app)
+        rules.catch_up(app)
+        releases.catch_up(app)
+        assert (listed(rules), listed(releases)) == folded(app)
+        assert rules.rows() == json.loads(folded(app)[0])
+        assert rules.behind() is False and releases.behind() is False
+        incremental = stored(rules)  # both kinds'
+        rules.rebuild(app)
+        releases.rebuild(app)
+        assert stored(rules) == incremental
+        assert (listed(rules), listed(releases)) == folded(app)
 
 
-def test_sort_key_orders_as_sorted_rules() -> None:
+def test_rule_order_is_as_sorted_rules() -> None:
     rows = [
         {"rule_id": rule_id, "priority": priority}
         for rule_id, priority in enumerate([None, 0, 1, 2**64, 2**63, 5, -3, -300, 1, 255, 256])
     ]
     rows = [{**row, "rule_id": row["rule_id"] + 1} for row in rows]
     expected = sorted(rows, key=lambda r: (-(r["priority"] or 0), r["rule_id"]))
-    assert sorted(rows, key=sort_key) == expected
+    assert sorted(rows, key=rule_order) == expected
 
 
 def test_an_empty_store_lists_an_empty_list(store: Store) -> None:
     app = store.open()
-    rows = RuleRows.of(app)
+    rows = Listing.of(app, RULES)
     rows.catch_up(app)
     assert listed(rows) == printed([]) == "[]"
     assert rows.rows() == []
@@ -147,10 +197,10 @@ def test_an_empty_store_lists_an_empty_list(store: Store) -> None:
 
 def test_behind_says_whether_events_came_after_the_rows(store: Store) -> None:
     app = store.open()
-    lean = RuleRows.open(store.url)
+    lean = Listing.open(store.url, RULES)
     assert lean.behind() is None  # no rows table yet
     seed(app)
-    rows = RuleRows.of(app)
+    rows = Listing.of(app, RULES)
     assert lean.behind() is True  # the rows were never caught up
     rows.catch_up(app)
     assert lean.behind() is False
@@ -171,12 +221,12 @@ def test_the_head_check_reads_the_applications_events_table(store: Store) -> Non
 def test_a_catch_up_that_meets_another_retries_and_writes_once(store: Store) -> None:
     app = store.open()
     seed(app)
-    mine = RuleRows.of(app)
+    mine = Listing.of(app, RULES)
     mine.catch_up(app)
     for priority in (3, 1, 2):
         apply(app, ("create", priority, None))
     apply(app, ("alias", 1, "a"))
-    other = RuleRows(create_engine(store.url))
+    other = Listing(create_engine(store.url), RULES)
     commit = mine._commit
     failures: list[type[BaseException]] = []
 
