@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -58,8 +59,8 @@ if TYPE_CHECKING:
 EVENTS_TABLE = "rulelog_events"
 #: Rows read per fetch of a listing.
 PAGE_ROWS = 2000
-#: Events per transaction of a catch-up.
-BATCH = 1000
+#: Events per transaction of a catch-up (a commit costs a disk flush).
+BATCH = 5000
 #: Rows per ``IN (...)`` list, under the 999 parameters an old SQLite allows.
 _IN_LIST = 500
 #: A catch-up that keeps meeting other processes' commits gives up after this many
@@ -198,8 +199,37 @@ KINDS = (RULES, RELEASES)
 
 
 def render(row: dict[str, Any]) -> str:
-    """The text ``print_json`` writes for ``row`` as an element of a list of rows."""
-    return "  " + json.dumps(row, indent=2, default=str).replace("\n", "\n  ")
+    """The text ``print_json`` writes for ``row`` as an element of a list of rows.
+
+    ``json.dumps`` with an indent runs the pure-Python encoder (a rebuild of
+    100,000 rules spent a third of its time there); a row of plain values is
+    written line by line with the C string encoder instead, to the same text.
+    """
+    lines = []
+    for key, value in row.items():
+        text = _plain(value) if isinstance(key, str) else None
+        if text is None:
+            return "  " + json.dumps(row, indent=2, default=str).replace("\n", "\n  ")
+        lines.append(f"    {encode_basestring_ascii(key)}: {text}")
+    if not lines:
+        return "  {}"
+    return "  {\n" + ",\n".join(lines) + "\n  }"
+
+
+def _plain(value: Any) -> str | None:
+    """A value's JSON text as ``json.dumps`` writes it, or None if not a plain value."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        return json.dumps(value)
+    return None
 
 
 def listing_text(pages: Iterable[list[str]]) -> Iterator[str]:

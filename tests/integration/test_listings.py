@@ -29,7 +29,6 @@ from rulelog.projections.listings import (
     Listing,
     listing_text,
     rows_table,
-    rule_order,
 )
 from rulelog.projections.log import read_log
 from rulelog.projections.state import Catalog
@@ -175,16 +174,6 @@ def test_rows_list_what_the_fold_lists_and_a_rebuild_writes_them_again(
         releases.rebuild(app)
         assert stored(rules) == incremental
         assert (listed(rules), listed(releases)) == folded(app)
-
-
-def test_rule_order_is_as_sorted_rules() -> None:
-    rows = [
-        {"rule_id": rule_id, "priority": priority}
-        for rule_id, priority in enumerate([None, 0, 1, 2**64, 2**63, 5, -3, -300, 1, 255, 256])
-    ]
-    rows = [{**row, "rule_id": row["rule_id"] + 1} for row in rows]
-    expected = sorted(rows, key=lambda r: (-(r["priority"] or 0), r["rule_id"]))
-    assert sorted(rows, key=rule_order) == expected
 
 
 def test_an_empty_store_lists_an_empty_list(store: Store) -> None:
