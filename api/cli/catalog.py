@@ -28,7 +28,6 @@ from rulelog.api.cli.context import (
 from rulelog.api.logs import get_logger
 from rulelog.domain.errors import Invalid
 from rulelog.projections.listings import RELEASES, RULES, Kind, Listing, listing_text
-from rulelog.projections.log import last_position, read_log
 
 if TYPE_CHECKING:  # the application and the domain load only when a command needs them
     from rulelog.domain.catalog.snapshot import ImportSummary
@@ -102,6 +101,7 @@ def current_catalog(app: RulelogApp, *, keep_ended: bool = False) -> Catalog:
     drop ended scheduled changes, so a listing that keeps them still folds the log.
     """
     from rulelog.api.config import open_timeline
+    from rulelog.projections.log import read_log
     from rulelog.projections.state import Catalog
 
     if keep_ended:
@@ -200,6 +200,8 @@ def releases_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def events(ctx: click.Context, as_json: bool, limit: int) -> None:
     """The event log itself: position, time, actor, event type, aggregate."""
+    from rulelog.projections.log import last_position, read_log
+
     app = app_from(ctx)
     start = max(1, last_position(app) - limit + 1)
     rows = [
@@ -223,6 +225,8 @@ def events(ctx: click.Context, as_json: bool, limit: int) -> None:
 @json_context
 def demo(ctx: click.Context, as_json: bool) -> None:
     """Load the bundled demo data into an empty store, then list the rules."""
+    from rulelog.projections.log import last_position
+
     app = app_from(ctx, create=True)
     loaded = None
     if last_position(app) == 0:

@@ -104,10 +104,10 @@ def loaded_modules(store: Store, *args: str) -> str:
 def test_rows_at_the_head_are_listed_without_the_application(store: Store) -> None:
     changed_fixture(store)
     first = loaded_modules(store, "rules", "list", "--json")
-    assert "rulelog.services.application" in first  # behind: the application folds
+    assert " rulelog.services.application\n" in first  # behind: the application folds
     second = loaded_modules(store, "rules", "list", "--json")
-    assert "rulelog.services.application" not in second
-    assert "rulelog.projections.state" not in second
+    for module in ("rulelog.services.application", "rulelog.projections.state", "eventsourcing"):
+        assert f" {module}\n" not in second, module
 
 
 def test_a_rebuild_rebuilds_the_rows(store: Store) -> None:
