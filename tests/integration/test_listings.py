@@ -237,3 +237,21 @@ def test_a_catch_up_that_meets_another_retries_and_writes_once(store: Store) -> 
     assert listed(mine) == listed(other) == expected
     assert json.loads(expected)[0]["alias"] == "a"
     other.engine.dispose()
+
+
+def test_a_balrog_history_imported_lists_what_the_fold_lists(
+    store: Store, balrog: tuple[str, Any, Any]
+) -> None:
+    """Balrog's whole history imported (a release deleted and created again, one
+    read-only, enacted and pending changes): the rows list what the fold lists."""
+    from tests.integration.test_import_balrog import run_import
+
+    app = store.open()
+    run_import(app, balrog[0])
+    rules, releases = Listing.of(app, RULES), Listing.of(app, RELEASES)
+    rules.catch_up(app)
+    releases.catch_up(app)
+    assert (listed(rules), listed(releases)) == folded(app)
+    by_name = {row["name"]: row for row in releases.rows()}
+    assert by_name["Firefox-119.0-build1"]["data_version"] == 1  # recreated
+    assert by_name["Firefox-121.0-build1"]["read_only"] is True
