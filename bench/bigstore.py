@@ -18,7 +18,8 @@ in the same run:
     seconds until ``/__heartbeat__`` answers 200 (target <= 10 s), and the
     resident memory of each of its processes then, current and peak
     (``/proc``: VmRSS, VmHWM; target <= 1 GB);
-  * ``rulelog rules list --json``: wall time (target <= 1 s);
+  * ``rulelog rules list --json``: wall time (target <= 1 s), from the
+    rules' rows the rebuild leaves;
   * ``rulelog import`` of the catalogue's snapshot (``bench/generate.py``,
     cached as JSON) into a fresh store: wall time and the process's peak
     resident memory (target <= 300 MB); then, on the store it made, the

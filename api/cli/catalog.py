@@ -7,7 +7,7 @@ import sys
 from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,20 +19,21 @@ from rulelog.api.cli.context import (
     json_option,
     local_user,
     print_json,
+    refuse_missing_store,
     report,
     shown_default_option,
+    store_url,
     writing_context,
 )
 from rulelog.api.cli.progress import TableBars
-from rulelog.api.config import open_timeline
 from rulelog.api.logs import get_logger
-from rulelog.domain.catalog.snapshot import ImportSummary, source_of
 from rulelog.domain.errors import Invalid
-from rulelog.projections.at import release_summary
-from rulelog.projections.log import last_position, read_log
-from rulelog.projections.state import Catalog
-from rulelog.services.application import RulelogApp
-from rulelog.services.snapshot_import import snapshot_file
+from rulelog.projections.listings import RELEASES, RULES, Kind, Listing, listing_text
+
+if TYPE_CHECKING:  # the application and the domain load only when a command needs them
+    from rulelog.domain.catalog.snapshot import ImportSummary
+    from rulelog.projections.state import Catalog
+    from rulelog.services.application import RulelogApp
 
 log = get_logger("rulelog.cli")
 
@@ -61,6 +62,8 @@ def load_snapshot(path: Path) -> object:
             return json.load(sys.stdin)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise Invalid(f"standard input: not valid JSON: {error}") from None
+    from rulelog.services.snapshot_import import snapshot_file
+
     return snapshot_file(path)
 
 
@@ -70,6 +73,8 @@ def run_import(app: RulelogApp, snapshot: object, actor: str) -> ImportSummary:
     On a terminal, a bar per phase on stderr: items validated (out of the total
     the shape check counted), then events written.
     """
+    from rulelog.domain.catalog.snapshot import source_of
+
     source = source_of(snapshot)
     total = sum(source.sizes().values()) if sys.stderr.isatty() else 0
     show = total > PROGRESS_THRESHOLD
@@ -105,6 +110,10 @@ def current_catalog(app: RulelogApp, *, keep_ended: bool = False) -> Catalog:
     Folding the whole log took minutes on a store of millions of events. Checkpoints
     drop ended scheduled changes, so a listing that keeps them still folds the log.
     """
+    from rulelog.api.config import open_timeline
+    from rulelog.projections.log import read_log
+    from rulelog.projections.state import Catalog
+
     if keep_ended:
         return Catalog(keep_ended=True).fold(read_log(app))
     return open_timeline(app).current()
@@ -127,11 +136,37 @@ def rules() -> None:
 @json_context
 def rules_list(ctx: click.Context, as_json: bool) -> None:
     """List the live rules, highest priority first."""
-    rows = current_catalog(app_from(ctx)).sorted_rules()
-    if as_json:
-        print_json(rows)
-    else:
-        print_table(rows, (*RULE_TABLE, "data_version"))
+    print_listing(listing(ctx, RULES), as_json, (*RULE_TABLE, "data_version"))
+
+
+def listing(ctx: click.Context, kind: Kind) -> Listing:
+    """A listing's rows (rules, releases), at the head of the log.
+
+    When the rows are already there (one statement tells), they are read
+    without opening the application: no domain, no ``eventsourcing``, no fold.
+    Otherwise the application folds the events the rows have not seen.
+    """
+    url = None if "app" in ctx.find_root().obj else store_url(ctx)
+    if url is not None:
+        refuse_missing_store(url)
+        rows = Listing.open(url, kind)
+        if rows.behind() is False:
+            return rows
+        rows.engine.dispose()
+    app = app_from(ctx)
+    rows = Listing.of(app, kind)
+    rows.catch_up(app)
+    return rows
+
+
+def print_listing(rows: Listing, as_json: bool, columns: tuple[str, ...]) -> None:
+    """The rows as ``print_json`` (``--json``) or ``print_table`` prints them."""
+    if not as_json:
+        print_table(rows.rows(), columns)
+        return
+    for piece in listing_text(rows.rendered()):  # print_json's text, a page at a time
+        click.echo(piece, nl=False)
+    click.echo()
 
 
 @rules.command("show")
@@ -152,12 +187,7 @@ def releases() -> None:
 @json_context
 def releases_list(ctx: click.Context, as_json: bool) -> None:
     """List the releases by name."""
-    catalog = current_catalog(app_from(ctx))
-    rows = [release_summary(catalog.releases[n]) for n in sorted(catalog.releases)]
-    if as_json:
-        print_json(rows)
-    else:
-        print_table(rows, ("name", "product", "read_only", "data_version"))
+    print_listing(listing(ctx, RELEASES), as_json, ("name", "product", "read_only", "data_version"))
 
 
 @releases.command("show")
@@ -180,6 +210,8 @@ def releases_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def events(ctx: click.Context, as_json: bool, limit: int) -> None:
     """The event log itself: position, time, actor, event type, aggregate."""
+    from rulelog.projections.log import last_position, read_log
+
     app = app_from(ctx)
     start = max(1, last_position(app) - limit + 1)
     rows = [
@@ -203,6 +235,8 @@ def events(ctx: click.Context, as_json: bool, limit: int) -> None:
 @json_context
 def demo(ctx: click.Context, as_json: bool) -> None:
     """Load the bundled demo data into an empty store, then list the rules."""
+    from rulelog.projections.log import last_position
+
     app = app_from(ctx, create=True)
     loaded = None
     if last_position(app) == 0:

@@ -75,16 +75,26 @@ def projections() -> None:
 @projections.command("rebuild")
 @json_context
 def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
-    """Recompute the index and checkpoints from the whole log."""
+    """Recompute the index, the checkpoints and the listings' rows from the whole log."""
+    from rulelog.projections.listings import KINDS, Listing
     from rulelog.projections.log import last_position
 
     timeline = timeline_from(ctx)
     total = last_position(timeline.app)
-    with click.progressbar(
-        length=total, label="rebuilding", file=click.get_text_stream("stderr")
-    ) as bar:
+    stderr = click.get_text_stream("stderr")
+    with click.progressbar(length=total, label="rebuilding", file=stderr) as bar:
         position = timeline.rebuild(progress=bar.update)
-    report(as_json, {"position": position}, f"rebuilt the timeline up to position {position}")
+    listed = {}
+    for kind in KINDS:
+        with click.progressbar(length=total, label=f"{kind.name} rows", file=stderr) as bar:
+            rows = Listing.of(timeline.app, kind)
+            listed[kind.name] = rows.rebuild(timeline.app, progress=bar.update)
+    report(
+        as_json,
+        {"position": position, "listings": listed},
+        f"rebuilt the timeline up to position {position}",
+        *(f"rebuilt the {name} rows up to position {at}" for name, at in listed.items()),
+    )
 
 
 @main.group()
