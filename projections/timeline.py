@@ -18,10 +18,7 @@ the rows the incremental catch-up wrote.
 
 from __future__ import annotations
 
-import json
-import marshal
 import re
-import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -46,6 +43,18 @@ from sqlalchemy.exc import IntegrityError
 
 from rulelog.domain.bounds import MAX_EPOCH_MS, id_from
 from rulelog.domain.errors import Invalid
+from rulelog.projections.checkpoints import (
+    DEFAULT_DELTA_EVERY,
+    Entries,
+    Layout,
+    apply_delta,
+    chain,
+    changes_of,
+    compress,
+    decode_delta,
+    decode_state,
+    encode_state,
+)
 from rulelog.projections.log import (
     PAGE,
     last_position,
@@ -53,6 +62,8 @@ from rulelog.projections.log import (
     timestamp_of,
 )
 from rulelog.projections.state import Catalog, folded_topics
+
+__all__ = ["Timeline", "decode_state", "encode_state", "parse_at"]
 
 DEFAULT_CHECKPOINT_EVERY = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -69,6 +80,14 @@ checkpoints_table = Table(
     "rulelog_checkpoints",
     metadata,
     Column("position", BigInteger, primary_key=True, autoincrement=False),
+    Column("state", LargeBinary, nullable=False),
+)
+deltas_table = Table(
+    "rulelog_deltas",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),
+    #: events covered: the delta takes the state at ``position - span`` to ``position``
+    Column("span", BigInteger, nullable=False),
     Column("state", LargeBinary, nullable=False),
 )
 tracking_table = Table(
@@ -118,36 +137,6 @@ def parse_at(value: str) -> int | datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-#: First byte of a checkpoint in the current format (zlib-compressed ``marshal``);
-#: a zlib stream (the earlier JSON format) starts with 0x78, so both are read.
-_MARSHAL = b"M"
-#: marshal format 2: every later Python reads it, and, having no references
-#: between objects (formats 3 and 4 share any object referenced twice), it
-#: turns equal states into equal bytes however their objects happen to be
-#: shared, so a rebuild writes exactly the checkpoints the catch-ups wrote.
-_MARSHAL_VERSION = 2
-
-
-def encode_state(state: Catalog) -> bytes:
-    """A checkpoint: ``Catalog.to_data`` in ``marshal`` (several times faster than
-    JSON both ways, and checkpoints are written every K events of a rebuild)."""
-    return _compress(_serialize(state))
-
-
-def _serialize(state: Catalog) -> bytes:
-    return marshal.dumps(state.to_data(), _MARSHAL_VERSION)
-
-
-def _compress(serialized: bytes) -> bytes:
-    return _MARSHAL + zlib.compress(serialized, 1)
-
-
-def decode_state(blob: bytes) -> Catalog:
-    if blob[:1] == _MARSHAL:
-        return Catalog.from_data(marshal.loads(zlib.decompress(blob[1:])))
-    return Catalog.from_data(json.loads(zlib.decompress(blob)))
-
-
 #: Rows per INSERT statement: 2 parameters each, under the 999 an old SQLite allows.
 _ROWS_PER_INSERT = 250
 #: The placeholder of the DB-API paramstyles that take positional parameters.
@@ -175,22 +164,24 @@ def _insert_positions(conn: Connection, rows: list[tuple[int, int]]) -> None:
         )
 
 
+#: A checkpoint or delta to store: (position, span, serialised); span 0 for a full one.
+Stored = tuple[int, int, bytes]
 #: A batch not yet committed: the position it expects the tracking row to be at,
-#: its rows, and its checkpoint's position and compressed state, if it has one.
-_Waiting = tuple[int, list[tuple[int, int]], tuple[int, Future[bytes]] | None]
+#: its rows, and its checkpoints and deltas as (position, span, compressed).
+_Waiting = tuple[int, list[tuple[int, int]], list[tuple[int, int, Future[bytes]]]]
 
 
 class _Batches:
     """Commits a catch-up's batches in order; in a long one, each batch one batch late.
 
-    The delay lets a checkpoint's compression (about half of what writing one
-    costs; zlib releases the GIL) run in a worker thread while the next
-    batch's events are read and folded. The commits stay on the calling
-    thread -- committing from the worker measured no faster, and one thread
-    per connection is safe with any pool, in-memory SQLite's included -- and
-    each writes its rows, its checkpoint and the tracked position in one
-    transaction; if the catch-up fails, the batch still waiting is dropped, as
-    if the process had stopped just before committing it.
+    The delay lets the compression of a batch's checkpoints and deltas (about
+    half of what writing them costs; zlib releases the GIL) run in a worker
+    thread while the next batch's events are read and folded. The commits stay
+    on the calling thread -- committing from the worker measured no faster, and
+    one thread per connection is safe with any pool, in-memory SQLite's
+    included -- and each writes its rows, its checkpoints and deltas and the
+    tracked position in one transaction; if the catch-up fails, the batch still
+    waiting is dropped, as if the process had stopped just before committing it.
     """
 
     def __init__(
@@ -208,16 +199,18 @@ class _Batches:
         self.pool: ThreadPoolExecutor | None = None
         self.waiting: _Waiting | None = None
 
-    def add(self, rows: list[tuple[int, int]], checkpoint: tuple[int, bytes] | None) -> None:
-        """Commit ``rows`` (position, recorded_us) and a serialised checkpoint, if any."""
-        compressing = None
-        if checkpoint is not None and self.threaded:
-            if self.pool is None:
-                self.pool = ThreadPoolExecutor(1, thread_name_prefix="rulelog-checkpoint")
-            compressing = (checkpoint[0], self.pool.submit(_compress, checkpoint[1]))
-        elif checkpoint is not None:
-            compressing = (checkpoint[0], Future())
-            compressing[1].set_result(_compress(checkpoint[1]))
+    def add(self, rows: list[tuple[int, int]], stored: list[Stored]) -> None:
+        """Commit ``rows`` (position, recorded_us) and the serialised ``stored``."""
+        compressing = []
+        for position, span, serialized in stored:
+            if self.threaded:
+                if self.pool is None:
+                    self.pool = ThreadPoolExecutor(1, thread_name_prefix="rulelog-checkpoint")
+                done = self.pool.submit(compress, serialized)
+            else:
+                done = Future()
+                done.set_result(compress(serialized))
+            compressing.append((position, span, done))
         self._commit_waiting()
         self.waiting = (self.position, rows, compressing)
         self.position = rows[-1][0]
@@ -229,8 +222,8 @@ class _Batches:
             return
         expected, rows, compressing = self.waiting
         self.waiting = None
-        checkpoint = (compressing[0], compressing[1].result()) if compressing else None
-        self.timeline._commit(expected, rows, checkpoint)
+        stored = [(position, span, done.result()) for position, span, done in compressing]
+        self.timeline._commit(expected, rows, stored)
         if self.progress:
             self.progress(len(rows))
 
@@ -255,12 +248,16 @@ class Timeline:
         url: str,
         *,
         every: int = DEFAULT_CHECKPOINT_EVERY,
+        delta_every: int = DEFAULT_DELTA_EVERY,
         engine: Engine | None = None,
     ) -> None:
-        if every < 1:
-            raise Invalid("checkpoint interval must be at least 1", field="every")
+        if every < 1 or delta_every < 1:
+            raise Invalid("checkpoint and delta intervals must be at least 1", field="every")
         self.app = app
+        #: K: the fewest events between two full checkpoints
         self.every = every
+        #: D: events between two boundaries (deltas), the longest fold of a read
+        self.delta_every = delta_every
         self.engine = engine or create_engine(url)
         metadata.create_all(self.engine)
 
@@ -307,22 +304,64 @@ class Timeline:
         return self.position_at(parsed)
 
     def checkpoint_at_or_before(self, position: int) -> Catalog:
+        """The stored state nearest at or before ``position``: the full checkpoint and
+        the deltas after it (no events folded), so at most D - 1 events behind
+        when the timeline has indexed ``position``."""
+        return self._stored_at(position)[0]
+
+    def _stored_at(self, position: int) -> tuple[Catalog, int, list[tuple[int, Entries]]]:
+        """The stored state at or before ``position``, the position of the full
+        checkpoint it starts from, and the deltas applied to it (position and
+        entries, oldest first: a catch-up resumes its windows from them).
+
+        A delta is applied only if it starts where the state is (``position -
+        span``), so a store indexed before deltas existed, or with another D,
+        is read correctly: its missing deltas are made up by the fold.
+        """
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(checkpoints_table.c.state)
+                select(checkpoints_table.c.position, checkpoints_table.c.state)
                 .where(checkpoints_table.c.position <= position)
                 .order_by(checkpoints_table.c.position.desc())
                 .limit(1)
             ).first()
-        return decode_state(row[0]) if row else Catalog()
+            full_at = row[0] if row else 0
+            indices = chain((position - full_at) // self.delta_every)
+            wanted = [full_at + m * self.delta_every for m in indices]
+            found = {}
+            if wanted:
+                found = {
+                    at: (span, blob)
+                    for at, span, blob in conn.execute(
+                        select(
+                            deltas_table.c.position, deltas_table.c.span, deltas_table.c.state
+                        ).where(deltas_table.c.position.in_(wanted))
+                    )
+                }
+        state = decode_state(row[1]) if row else Catalog()
+        applied: list[tuple[int, Entries]] = []
+        for at in wanted:
+            delta = found.get(at)
+            if delta is None or at - delta[0] != state.position:
+                break
+            entries = decode_delta(delta[1])
+            apply_delta(state, entries, at)
+            applied.append((at, entries))
+        return state, full_at, applied
 
     def state_at(self, position: int) -> Catalog:
-        """The catalogue as of ``position``: one checkpoint plus at most K events.
+        """The catalogue as of ``position``: the stored state at or before it (one
+        full checkpoint and at most log2 deltas) plus fewer than D events.
 
         Only the events the fold acts on are read (index aggregates are about a
         third of a typical log), so the state is then moved to ``position``.
         """
         state = self.checkpoint_at_or_before(position)
+        self._fold(state, position)
+        return state
+
+    def _fold(self, state: Catalog, position: int) -> None:
+        """Move ``state`` to ``position`` by folding the events in between."""
         if position > state.position:
             decode = self.app.mapper.to_domain_event
             stored = read_notifications(
@@ -332,7 +371,6 @@ class Timeline:
                 for notification in stored:
                     state.apply_event(notification.id, decode(notification))
             state.position = position
-        return state
 
     def current(self) -> Catalog:
         return self.state_at(last_position(self.app))
@@ -353,46 +391,72 @@ class Timeline:
         head = last_position(self.app)
         if head <= position:
             return position
-        state = self.state_at(position)
+        layout = self._layout_at(position)
+        state = layout.state
         rows: list[tuple[int, int]] = []
-        checkpoint: tuple[int, bytes] | None = None
+        stored: list[Stored] = []
         folded = frozenset(folded_topics())
         threaded = head - position > PAGE  # a second thread pays off over several batches
         with (
             state.digests_deferred(),
             _Batches(self, position, progress, threaded=threaded) as batches,
         ):
-            for stored in read_notifications(self.app, start=position + 1, stop=head):
-                if stored.topic in folded:
-                    event = self.app.mapper.to_domain_event(stored)
-                    state.apply_event(stored.id, event)
+            for notification in read_notifications(self.app, start=position + 1, stop=head):
+                if notification.topic in folded:
+                    event = self.app.mapper.to_domain_event(notification)
+                    state.apply_event(notification.id, event)
                     moment = event.timestamp
                 else:  # an index aggregate's event: only its time matters here
-                    state.position = stored.id
-                    moment = timestamp_of(self.app, stored)
+                    state.position = notification.id
+                    moment = timestamp_of(self.app, notification)
                 recorded = max(recorded, to_us(moment))
-                rows.append((stored.id, recorded))
-                if stored.id % self.every == 0:
-                    # Serialised now (the state moves on); compressed meanwhile.
-                    checkpoint = (stored.id, _serialize(state))
-                if len(rows) >= PAGE or checkpoint is not None:
-                    batches.add(rows, checkpoint)
-                    rows, checkpoint = [], None
+                rows.append((notification.id, recorded))
+                made = layout.boundary(notification.id)
+                if made is not None:
+                    stored.append(made)  # serialised now (the state moves on)
+                if len(rows) >= PAGE or (made is not None and made[1] == 0):
+                    batches.add(rows, stored)
+                    rows, stored = [], []
             if rows:
-                batches.add(rows, checkpoint)
+                batches.add(rows, stored)
         return head
 
-    def _commit(
-        self, expected: int, rows: list[tuple[int, int]], checkpoint: tuple[int, bytes] | None
-    ) -> None:
-        """Rows (position, recorded_us), checkpoint and the tracked position in one transaction."""
+    def _layout_at(self, position: int) -> Layout:
+        """The state at ``position``, tracking changes, with the windows of the deltas
+        still open there: those of the deltas applied to the stored state, then the
+        boundaries closed while folding the events after it (none, unless deltas
+        are missing: a store indexed before they existed; the deltas written next
+        then cover the gap).
+        """
+        state, full_at, applied = self._stored_at(position)
+        layout = Layout(state, full_at, every=self.every, delta_every=self.delta_every)
+        for at, entries in applied:
+            layout.close((at - full_at) // self.delta_every, changes_of(entries))
+        decode = self.app.mapper.to_domain_event
+        with state.digests_deferred():
+            for notification in read_notifications(
+                self.app, start=state.position + 1, stop=position, topics=folded_topics()
+            ):
+                layout.skip_to(notification.id - 1)
+                state.apply_event(notification.id, decode(notification))
+            layout.skip_to(position)
+        state.position = position
+        return layout
+
+    def _commit(self, expected: int, rows: list[tuple[int, int]], stored: list[Stored]) -> None:
+        """Rows (position, recorded_us), checkpoints, deltas and the tracked position
+        in one transaction."""
         with self.engine.begin() as conn:
             self._advance(conn, expected, *rows[-1])
             _insert_positions(conn, rows)
-            if checkpoint is not None:
-                conn.execute(
-                    insert(checkpoints_table), {"position": checkpoint[0], "state": checkpoint[1]}
-                )
+            fulls = [{"position": p, "state": blob} for p, span, blob in stored if span == 0]
+            if fulls:
+                conn.execute(insert(checkpoints_table), fulls)
+            deltas = [
+                {"position": p, "span": span, "state": blob} for p, span, blob in stored if span
+            ]
+            if deltas:
+                conn.execute(insert(deltas_table), deltas)
 
     @staticmethod
     def _advance(conn: Connection, expected: int, position: int, recorded_us: int) -> None:
@@ -415,8 +479,8 @@ class Timeline:
             raise IntegrityError("timeline moved meanwhile", None, Exception("concurrent catch-up"))
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Forget the index and checkpoints and recompute them from the log."""
+        """Forget the index, checkpoints and deltas and recompute them from the log."""
         with self.engine.begin() as conn:
-            for table in (positions_table, checkpoints_table, tracking_table):
+            for table in (positions_table, checkpoints_table, deltas_table, tracking_table):
                 conn.execute(delete(table))
         return self.catch_up(progress)
