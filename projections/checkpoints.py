@@ -23,9 +23,12 @@ catch-ups wrote, in whatever chunks they came.
 
 from __future__ import annotations
 
+import gc
 import json
 import marshal
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rulelog.projections.state import Catalog
@@ -46,7 +49,7 @@ _MARSHAL_VERSION = 2
 DEFAULT_DELTA_EVERY = 128
 #: A full checkpoint waits for this many events per catalogue row (and at least
 #: K): writing it is then a fixed fraction of a row's bytes per event.
-FULL_PER_ROW = 4
+FULL_PER_ROW = 1
 
 #: The catalogue's keyed tables, and the two small ones marked (and stored) whole.
 _KEYED = ("rules", "releases", "shutoffs", "pins", "scheduled", "users", "uptake", "expectations")
@@ -84,6 +87,24 @@ def decode_state(blob: bytes) -> Catalog:
     return Catalog.from_data(json.loads(zlib.decompress(blob)))
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a stored state is decoded.
+
+    Decoding makes tens of thousands of dicts and none of them garbage, yet each
+    few hundred allocations start a collection, and the oldest generation's
+    traverse every object of the process: measured, that was the slow tail of
+    a read of a past state, not the decoding itself.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def catalogue_rows(state: Catalog) -> int:
     """How big the catalogue is, for spacing full checkpoints."""
     return len(state._streams) + sum(len(getattr(state, name)) for name in _KEYED)
@@ -92,23 +113,40 @@ def catalogue_rows(state: Catalog) -> int:
 # ------------------------------------------------------------------ deltas
 
 
-def serialize_delta(state: Catalog, changes: Changes) -> bytes:
+def serialize_delta(
+    state: Catalog, changes: Changes, written: dict[tuple[str, Any], tuple[int, bytes]]
+) -> bytes:
     """The rows named in ``changes`` as they are in ``state`` (kind byte first,
-    uncompressed): ``[table, key, kind, value]`` in the order of ``changes``."""
-    entries: Entries = []
-    for (table, key), inserted in changes.items():
+    uncompressed): ``[table, key, kind, value]`` in the order of ``changes``.
+
+    ``written`` keeps each entry's bytes, by (table, key), until the row changes
+    again (``Layout`` forgets it then): the wider deltas repeat the rows of the
+    narrower ones, and a marshalled list in format 2 is its items' bytes one
+    after the other, so those rows are not marshalled again.
+    """
+    parts = []
+    for marked, inserted in changes.items():
+        table, key = marked
         if table in _WHOLE:
-            entries.append((table, None, _CHANGED, getattr(state, table)))
-            continue
-        rows = state._streams if table == _STREAMS else getattr(state, table)
-        value = rows.get(key, _MISSING)
-        if value is _MISSING:
-            entries.append((table, key, _GONE, None))
-            continue
-        if table == _STREAMS:
-            value = (value.table, value.key, value.base)
-        entries.append((table, key, _INSERTED if inserted else _CHANGED, value))
-    return _DELTA + marshal.dumps(entries, _MARSHAL_VERSION)
+            entry: tuple[str, Any, int, Any] = (table, None, _CHANGED, getattr(state, table))
+        else:
+            rows = state._streams if table == _STREAMS else getattr(state, table)
+            value = rows.get(key, _MISSING)
+            if value is _MISSING:
+                entry = (table, key, _GONE, None)
+            elif table == _STREAMS:
+                entry = (table, key, _INSERTED if inserted else _CHANGED, _stream(value))
+            else:
+                entry = (table, key, _INSERTED if inserted else _CHANGED, value)
+        kept = written.get(marked)
+        if kept is None or kept[0] != entry[2]:
+            kept = written[marked] = (entry[2], marshal.dumps(entry, _MARSHAL_VERSION))
+        parts.append(kept[1])
+    return _DELTA + b"[" + len(parts).to_bytes(4, "little", signed=True) + b"".join(parts)
+
+
+def _stream(stream: Stream) -> tuple[str, Any, int]:
+    return (stream.table, stream.key, stream.base)
 
 
 _MISSING = object()
@@ -161,8 +199,19 @@ def merge(into: Changes, later: Changes) -> Changes:
     return into
 
 
+#: The counter's base B: a delta covers B times the boundaries of the one below it.
+#: Base 2 writes each changed row once per level (log2 levels), base B about
+#: log_B levels, for up to B - 1 deltas per level on reading; 4 halves the bytes
+#: written for a few small deltas more per read.
+BASE = 4
+
+
 def lowbit(m: int) -> int:
-    return m & -m
+    """The largest power of ``BASE`` dividing ``m`` (> 0): the boundaries its delta covers."""
+    unit = 1
+    while m % (unit * BASE) == 0:
+        unit *= BASE
+    return unit
 
 
 def chain(n: int) -> list[int]:
@@ -189,6 +238,8 @@ class Layout:
         self.every = every
         self.delta_every = delta_every
         self.windows: list[tuple[int, Changes]] = []
+        #: the bytes of the entries written since their rows last changed
+        self.written: dict[tuple[str, Any], tuple[int, bytes]] = {}
         #: the index of the last boundary closed
         self.closed = 0
         state.track_changes()
@@ -202,16 +253,24 @@ class Layout:
         if offset >= max(self.every, FULL_PER_ROW * catalogue_rows(self.state)):
             self.state.take_changes()
             self.full_at, self.windows, self.closed = position, [], 0
+            self.written.clear()
             return (position, 0, serialize_state(self.state))
-        changes = self.close(offset // self.delta_every, self.state.take_changes())
+        changes = self.close(offset // self.delta_every, self.take_changes())
         span = lowbit(offset // self.delta_every) * self.delta_every
-        return (position, span, serialize_delta(self.state, changes))
+        return (position, span, serialize_delta(self.state, changes, self.written))
+
+    def take_changes(self) -> Changes:
+        """The state's changes since the last boundary; their written bytes are stale."""
+        changes = self.state.take_changes()
+        for marked in changes:
+            self.written.pop(marked, None)
+        return changes
 
     def skip_to(self, position: int) -> None:
         """Close every boundary up to ``position`` without storing anything: the
         state is there (a catch-up resuming where deltas are missing)."""
         while self.full_at + (self.closed + 1) * self.delta_every <= position:
-            self.close(self.closed + 1, self.state.take_changes())
+            self.close(self.closed + 1, self.take_changes())
 
     def close(self, m: int, changes: Changes) -> Changes:
         """The changes of the window ``(m - lowbit(m), m]``; pushes it on the stack."""

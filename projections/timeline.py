@@ -50,6 +50,7 @@ from rulelog.projections.checkpoints import (
     apply_delta,
     chain,
     changes_of,
+    collection_paused,
     compress,
     decode_delta,
     decode_state,
@@ -103,7 +104,8 @@ def to_us(moment: datetime) -> int:
     """Microseconds since the epoch, exactly (no float rounding)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    since = moment - EPOCH  # integer parts: a rebuild converts every event's time
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def from_us(us: int) -> datetime:
@@ -338,15 +340,16 @@ class Timeline:
                         ).where(deltas_table.c.position.in_(wanted))
                     )
                 }
-        state = decode_state(row[1]) if row else Catalog()
-        applied: list[tuple[int, Entries]] = []
-        for at in wanted:
-            delta = found.get(at)
-            if delta is None or at - delta[0] != state.position:
-                break
-            entries = decode_delta(delta[1])
-            apply_delta(state, entries, at)
-            applied.append((at, entries))
+        with collection_paused():
+            state = decode_state(row[1]) if row else Catalog()
+            applied: list[tuple[int, Entries]] = []
+            for at in wanted:
+                delta = found.get(at)
+                if delta is None or at - delta[0] != state.position:
+                    break
+                entries = decode_delta(delta[1])
+                apply_delta(state, entries, at)
+                applied.append((at, entries))
         return state, full_at, applied
 
     def state_at(self, position: int) -> Catalog:
