@@ -3,18 +3,25 @@
 A full checkpoint is the whole folded ``Catalog``; writing one costs what the
 catalogue weighs (tens of megabytes for 100k rules), so they are spaced in
 proportion to the catalogue: at a boundary ``p`` the next one is taken once
-``p - F >= max(K, FULL_PER_ROW * rows)`` events have passed since the last, ``F``.
+``p - F >= max(K, FULL_PER_ROW * rows)`` events have passed since the last, ``F``
+(about one row serialised per event, at any catalogue size).
 Between them, every ``D`` events (a *boundary*, at ``F + m * D``) a delta holds
 the rows that changed -- their values at the boundary, or tombstones -- so the
 bytes written follow what changed, not the catalogue's size.
 
-Deltas are laid out as a Fenwick tree (a binary counter) over the boundary
-index ``m``: the delta at ``m`` covers the boundaries ``(m - lowbit(m), m]``,
-i.e. it is the union of the smaller deltas since ``m - lowbit(m)``, valued at
-``m``. The state at index ``n`` is then the full checkpoint, plus the deltas at
-``n``, ``n - lowbit(n)``, ... applied oldest first (at most log2 of them), plus
-a fold of fewer than ``D`` events. Each changed row is written about
-``log2(rows / D)`` times, whatever the catalogue's size.
+Deltas are laid out as a Fenwick tree (a counter) over the boundary index
+``m``, in base ``BASE`` = 4: with ``unit(m)`` the largest power of 4 dividing
+``m`` (``lowbit``), the delta at ``m`` covers the boundaries ``(m - unit(m), m]``:
+it is the union of the narrower deltas since ``m - unit(m)``, valued at ``m``.
+The state at index ``n`` is then the full checkpoint, plus the deltas at
+``n``, ``n - unit(n)``, ... applied oldest first (at most 3 per power of 4),
+plus a fold of fewer than ``D`` events. A changed row is written once per
+level above it, about ``log4(rows / D)`` times, whatever the catalogue's size
+(base 2 measured about a quarter more bytes, for fewer, larger deltas per read).
+
+Applying a delta keeps every table in the fold's order (an inserted row goes
+last, as the fold put it), so a state read through deltas equals the fold from
+zero in every respect, and its full checkpoint has the same bytes.
 
 Every position here is a function of the log alone (``F`` of the state, the
 boundaries of ``F``), so a rebuild writes exactly the rows that incremental
@@ -48,7 +55,8 @@ _MARSHAL_VERSION = 2
 #: Events between deltas (D): the longest fold a read of a past state makes.
 DEFAULT_DELTA_EVERY = 128
 #: A full checkpoint waits for this many events per catalogue row (and at least
-#: K): writing it is then a fixed fraction of a row's bytes per event.
+#: K): writing it then costs about a row per event. More would make the widest
+#: deltas (which approach the whole catalogue) the larger part of a read.
 FULL_PER_ROW = 1
 
 #: The catalogue's keyed tables, and the two small ones marked (and stored) whole.

@@ -1,36 +1,38 @@
-"""Time and checkpoints: the state at any position, without replaying from zero.
+"""Time and stored states: the state at any position, without replaying from zero.
 
-Three projection tables live in the event store's database:
+Four projection tables live in the event store's database
+(``timeline_store``):
 
 * ``rulelog_positions``: position -> recorded time, where a position's recorded
   time is the running maximum of event timestamps up to it, so the map is
   monotonic even when concurrent writers' clocks interleave; "the view at T"
   is the state at the last position recorded at or before T;
-* ``rulelog_checkpoints``: the folded ``Catalog`` at every K-th position
-  (compressed JSON), so the state at any position is one checkpoint load plus
-  at most K events;
-* ``rulelog_projection``: how far the two tables go, updated in the same
+* ``rulelog_checkpoints``: the whole folded ``Catalog`` (marshal + zlib), at
+  least K events apart and spaced in proportion to the catalogue's size, so
+  that writing them costs a fixed share of a row per event at any size;
+* ``rulelog_deltas``: every D events (128) between them, the rows that
+  changed, in a base-4 Fenwick layout (``checkpoints``), so the state at any
+  position is one full checkpoint, a few deltas and a fold of fewer than D
+  events, and the bytes written follow what changed, not the catalogue;
+* ``rulelog_projection``: how far the tables go, updated in the same
   transaction as the rows it accounts for.
 
-Checkpoints sit at multiples of K, so a rebuild from the log writes exactly
-the rows the incremental catch-up wrote.
+Where checkpoints and deltas sit is a function of the log alone (a full one
+when ``max(K, rows)`` events have passed since the last; boundaries every D
+events after it), so a rebuild from the log writes exactly the rows the
+incremental catch-ups wrote. Stores indexed before deltas existed (full
+checkpoints every K, in JSON or marshal) read as before: a missing delta is
+made up by folding, and the next catch-up's deltas cover the gap.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from eventsourcing.application import Application
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
     create_engine,
     delete,
     func,
@@ -51,7 +53,6 @@ from rulelog.projections.checkpoints import (
     chain,
     changes_of,
     collection_paused,
-    compress,
     decode_delta,
     decode_state,
     encode_state,
@@ -63,41 +64,31 @@ from rulelog.projections.log import (
     timestamp_of,
 )
 from rulelog.projections.state import Catalog, folded_topics
+from rulelog.projections.timeline_store import (
+    Batches,
+    Stored,
+    checkpoints_table,
+    deltas_table,
+    insert_positions,
+    metadata,
+    positions_table,
+    tracking_table,
+)
 
-__all__ = ["Timeline", "decode_state", "encode_state", "parse_at"]
+__all__ = [
+    "Timeline",
+    "checkpoints_table",
+    "decode_state",
+    "deltas_table",
+    "encode_state",
+    "parse_at",
+    "positions_table",
+    "tracking_table",
+]
 
 DEFAULT_CHECKPOINT_EVERY = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NAME = "timeline"
-
-metadata = MetaData()
-positions_table = Table(
-    "rulelog_positions",
-    metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
-    Column("recorded_us", BigInteger, nullable=False, index=True),
-)
-checkpoints_table = Table(
-    "rulelog_checkpoints",
-    metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
-    Column("state", LargeBinary, nullable=False),
-)
-deltas_table = Table(
-    "rulelog_deltas",
-    metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
-    #: events covered: the delta takes the state at ``position - span`` to ``position``
-    Column("span", BigInteger, nullable=False),
-    Column("state", LargeBinary, nullable=False),
-)
-tracking_table = Table(
-    "rulelog_projection",
-    metadata,
-    Column("name", String(50), primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    Column("recorded_us", BigInteger, nullable=False),
-)
 
 
 def to_us(moment: datetime) -> int:
@@ -137,108 +128,6 @@ def parse_at(value: str) -> int | datetime:
             field="at",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-#: Rows per INSERT statement: 2 parameters each, under the 999 an old SQLite allows.
-_ROWS_PER_INSERT = 250
-#: The placeholder of the DB-API paramstyles that take positional parameters.
-_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-def _insert_positions(conn: Connection, rows: list[tuple[int, int]]) -> None:
-    """Insert (position, recorded_us) rows, a few hundred per statement.
-
-    A rebuild writes one row per event: through ``insert(table)`` with dicts,
-    SQLAlchemy's per-row parameter processing costs more than the database's
-    work, and even a driver's ``executemany`` steps the statement once per row.
-    """
-    mark = _MARKS.get(conn.dialect.paramstyle)
-    if mark is None:  # pragma: no cover - sqlite3 and psycopg both take positional marks
-        conn.execute(insert(positions_table), [{"position": p, "recorded_us": r} for p, r in rows])
-        return
-    table = conn.dialect.identifier_preparer.format_table(positions_table)
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        part = rows[start : start + _ROWS_PER_INSERT]
-        values = ", ".join([f"({mark}, {mark})"] * len(part))
-        parameters = tuple(value for row in part for value in row)
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} (position, recorded_us) VALUES {values}", parameters
-        )
-
-
-#: A checkpoint or delta to store: (position, span, serialised); span 0 for a full one.
-Stored = tuple[int, int, bytes]
-#: A batch not yet committed: the position it expects the tracking row to be at,
-#: its rows, and its checkpoints and deltas as (position, span, compressed).
-_Waiting = tuple[int, list[tuple[int, int]], list[tuple[int, int, Future[bytes]]]]
-
-
-class _Batches:
-    """Commits a catch-up's batches in order; in a long one, each batch one batch late.
-
-    The delay lets the compression of a batch's checkpoints and deltas (about
-    half of what writing them costs; zlib releases the GIL) run in a worker
-    thread while the next batch's events are read and folded. The commits stay
-    on the calling thread -- committing from the worker measured no faster, and
-    one thread per connection is safe with any pool, in-memory SQLite's
-    included -- and each writes its rows, its checkpoints and deltas and the
-    tracked position in one transaction; if the catch-up fails, the batch still
-    waiting is dropped, as if the process had stopped just before committing it.
-    """
-
-    def __init__(
-        self,
-        timeline: Timeline,
-        position: int,
-        progress: Callable[[int], None] | None,
-        *,
-        threaded: bool,
-    ) -> None:
-        self.timeline = timeline
-        self.position = position
-        self.progress = progress
-        self.threaded = threaded
-        self.pool: ThreadPoolExecutor | None = None
-        self.waiting: _Waiting | None = None
-
-    def add(self, rows: list[tuple[int, int]], stored: list[Stored]) -> None:
-        """Commit ``rows`` (position, recorded_us) and the serialised ``stored``."""
-        compressing = []
-        for position, span, serialized in stored:
-            if self.threaded:
-                if self.pool is None:
-                    self.pool = ThreadPoolExecutor(1, thread_name_prefix="rulelog-checkpoint")
-                done = self.pool.submit(compress, serialized)
-            else:
-                done = Future()
-                done.set_result(compress(serialized))
-            compressing.append((position, span, done))
-        self._commit_waiting()
-        self.waiting = (self.position, rows, compressing)
-        self.position = rows[-1][0]
-        if not self.threaded:
-            self._commit_waiting()
-
-    def _commit_waiting(self) -> None:
-        if self.waiting is None:
-            return
-        expected, rows, compressing = self.waiting
-        self.waiting = None
-        stored = [(position, span, done.result()) for position, span, done in compressing]
-        self.timeline._commit(expected, rows, stored)
-        if self.progress:
-            self.progress(len(rows))
-
-    def __enter__(self) -> _Batches:
-        return self
-
-    def __exit__(self, error: type[BaseException] | None, *_: object) -> None:
-        try:
-            if error is None:
-                self._commit_waiting()
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Timeline:
@@ -402,7 +291,7 @@ class Timeline:
         threaded = head - position > PAGE  # a second thread pays off over several batches
         with (
             state.digests_deferred(),
-            _Batches(self, position, progress, threaded=threaded) as batches,
+            Batches(self, position, progress, threaded=threaded) as batches,
         ):
             for notification in read_notifications(self.app, start=position + 1, stop=head):
                 if notification.topic in folded:
@@ -451,7 +340,7 @@ class Timeline:
         in one transaction."""
         with self.engine.begin() as conn:
             self._advance(conn, expected, *rows[-1])
-            _insert_positions(conn, rows)
+            insert_positions(conn, rows)
             fulls = [{"position": p, "state": blob} for p, span, blob in stored if span == 0]
             if fulls:
                 conn.execute(insert(checkpoints_table), fulls)
