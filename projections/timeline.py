@@ -139,9 +139,11 @@ class Timeline:
         url: str,
         *,
         every: int = DEFAULT_CHECKPOINT_EVERY,
-        delta_every: int = DEFAULT_DELTA_EVERY,
+        delta_every: int | None = None,
         engine: Engine | None = None,
     ) -> None:
+        if delta_every is None:  # a read never folds more than K events, as before deltas
+            delta_every = min(DEFAULT_DELTA_EVERY, every)
         if every < 1 or delta_every < 1:
             raise Invalid("checkpoint and delta intervals must be at least 1", field="every")
         self.app = app
