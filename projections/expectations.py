@@ -190,7 +190,9 @@ def failing_by_change(app: Any, state: Catalog) -> dict[ScKey, list[str]]:
     return failing
 
 
-def failures_blamed_on(app: Any, state: Catalog, kind: str, sc_id: int) -> list[dict[str, Any]]:
+def failures_blamed_on(
+    app: Any, state: Catalog, kind: str, sc_id: int
+) -> list[dict[str, Any]]:
     """The expectations failing on a test view that this pending change is to blame for."""
     if not state.expectations:
         return []
@@ -228,7 +230,7 @@ def _failure_line(result: dict[str, Any]) -> str:
 
 
 def _expected(expect: dict[str, Any]) -> str:
-    ((key, value),) = expect.items()
+    (key, value), = expect.items()
     return {"no_update": "no update"}.get(key) or f"{key.replace('_', ' ')} {value}"
 
 
