@@ -1,14 +1,15 @@
 """The timeline's as-of views and rebuilds, next to reading the log, on generated logs.
 
     .venv/bin/python bench/timeline.py [--sizes 100000,1000000] [--samples 200] [--every K]
-                                       [--seed 1] [--repeat 2] [--regenerate]
+                                       [--delta-every D] [--seed 1] [--repeat 2] [--regenerate]
 
 For each size it opens a SQLite log of that many events (generated on first
 use, then cached under ``bench/.cache/``) and measures, in the same run:
 
-  * as-of: ``Timeline.state_at(p)`` (one checkpoint load plus at most K events
-    folded) at ``--samples`` random past positions, median and p99, alone and
-    with the live view of the release channel built on top; baseline: reading
+  * as-of: ``Timeline.state_at(p)`` (one full checkpoint, a few deltas and
+    fewer than D events folded) at ``--samples`` random past positions, median
+    and p99, alone and with the live view of the release channel built on top;
+    baseline: reading
     and decoding K events, ``list(read_log(app, start=q, stop=q + K - 1))``, at
     as many random q, interleaved with the as-of samples;
   * rebuild: ``Timeline.rebuild()`` in events/s; baseline: a full pass of
@@ -165,11 +166,14 @@ def measure(
     seed: int,
     generated_s: float | None,
     repeat: int,
+    delta_every: int | None = None,
 ) -> Figures:
     app = open_app(f"sqlite:///{path}")
     timeline = open_timeline(app)
     if every:
         timeline.every = every
+    if delta_every:
+        timeline.delta_every = delta_every
     k = timeline.every
     head = last_position(app)
     rng = random.Random(seed)
@@ -308,6 +312,12 @@ def main() -> int:
         default=None,
         help="checkpoint interval K (default: RULELOG_CHECKPOINT_EVERY or 1000)",
     )
+    parser.add_argument(
+        "--delta-every",
+        type=int,
+        default=None,
+        help="events between deltas D (default: the timeline's, 128)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--repeat", type=int, default=2, help="raw passes and rebuilds per size (fastest counts)"
@@ -321,7 +331,16 @@ def main() -> int:
         path, generated = cached_log(size, args.seed, args.regenerate)
         started = time.perf_counter()
         results.append(
-            measure(path, size, args.samples, args.every, args.seed, generated, args.repeat)
+            measure(
+                path,
+                size,
+                args.samples,
+                args.every,
+                args.seed,
+                generated,
+                args.repeat,
+                args.delta_every,
+            )
         )
         print(f"  measured in {time.perf_counter() - started:.0f}s")
     describe(results)

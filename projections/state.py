@@ -19,6 +19,8 @@ from typing import Any
 from uuid import UUID
 
 from rulelog.domain import ids
+from rulelog.domain.catalog.channels import ChannelMap
+from rulelog.domain.workflow.policies import SignoffPolicies
 from rulelog.projections.log import LoggedEvent
 from rulelog.projections.state_events import HANDLERS, Stream, blob_sha, folded_topics
 
@@ -58,6 +60,8 @@ class Catalog:
     #: originator id -> the latest blob of a release whose digest is still owed
     _undigested: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
     _deferring: bool = field(default=False, repr=False, compare=False)
+    #: What changed since ``take_changes`` (None: not tracked); see ``track_changes``.
+    _dirty: dict[tuple[str, Any], bool] | None = field(default=None, repr=False, compare=False)
 
     def fold(self, events: Iterable[LoggedEvent]) -> Catalog:
         """Apply ``events`` in order; see ``digests_deferred`` for the blob digests."""
@@ -109,8 +113,65 @@ class Catalog:
         """``apply`` for a decoded event not wrapped in a ``LoggedEvent`` (a rebuild)."""
         self.position = position
         handler = HANDLERS.get(type(event))
-        if handler is not None:
+        if handler is None:
+            return
+        if self._dirty is None:
             handler(self, event)
+            return
+        self._tracked(handler, event)
+
+    # ------------------------------------------------------- change tracking
+
+    def track_changes(self) -> None:
+        """From now on, note which rows each folded event may change (for deltas).
+
+        A timeline delta holds the rows that changed over a stretch of the log,
+        so its size is what changed, not the catalogue's. Every handler reaches
+        its row through the originator's stream (``_streams``), except the
+        policies and the channel map, which are small and marked whole: so
+        marking the originator's stream, and its row before and after the
+        handler (streams appear and disappear with their rows), misses nothing.
+        """
+        if self._dirty is None:
+            self._dirty = {}
+
+    def take_changes(self) -> dict[tuple[str, Any], bool]:
+        """The (table, key) marked since the last call, in the order they were last
+        inserted, each with whether it was (re)inserted (True) or only changed in
+        place (False); ``settle`` first, so the rows' digests are final."""
+        self.settle()
+        taken, self._dirty = self._dirty or {}, {}
+        return taken
+
+    def _tracked(self, handler: Any, event: Any) -> None:
+        """Run ``handler``, marking what it may change in ``_dirty``.
+
+        A key absent before and present after was inserted: it moved to the end
+        of its table's order, and so to the end of the marks, so that applying
+        the marks in order gives back the fold's order of every table (and equal
+        states give equal checkpoint bytes). A key whose stream is new is taken
+        as inserted (a stream appears only with its row).
+        """
+        dirty = self._dirty
+        assert dirty is not None
+        whole = _WHOLE.get(type(event))
+        if whole is not None:
+            handler(self, event)
+            dirty[(whole, None)] = False
+            return
+        originator = event.originator_id.int
+        had_stream = originator in self._streams
+        before = self._streams.get(originator)
+        if before is not None:
+            table = self._table(before.table)
+            had_row = before.key in table
+        handler(self, event)
+        after = self._streams.get(originator)
+        if before is not None:
+            _mark(dirty, (before.table, before.key), had_row, before.key in table)
+        if after is not None and (before is None or after.key != before.key):
+            _mark(dirty, (after.table, after.key), False, after.key in self._table(after.table))
+        _mark(dirty, ("_streams", originator), had_stream, after is not None)
 
     # ------------------------------------------------------- checkpoints
 
@@ -212,6 +273,24 @@ class Catalog:
 #: Blobs a fold holds back for digesting at most (a stretch of K = 1000 events
 #: typically touches well under a hundred releases).
 _MOST_UNDIGESTED = 256
+
+#: Events that change a table of their own with no stream: marked whole.
+_WHOLE: dict[type, str] = {
+    SignoffPolicies.PolicySet: "policies",
+    SignoffPolicies.PolicyRemoved: "policies",
+    ChannelMap.Mapped: "test_channels",
+    ChannelMap.Unmapped: "test_channels",
+}
+
+
+def _mark(dirty: dict[tuple[str, Any], bool], key: tuple[str, Any], had: bool, has: bool) -> None:
+    """Note a change of ``key``: an insertion moves it last (see ``Catalog._tracked``)."""
+    if has and not had:
+        dirty.pop(key, None)
+        dirty[key] = True
+    elif key not in dirty:
+        dirty[key] = False
+
 
 #: Tables whose rows' streams are dropped when the row is deleted.
 _FORGOTTEN_WHEN_CLOSED = frozenset({"rules", "releases"})

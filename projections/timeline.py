@@ -1,39 +1,38 @@
-"""Time and checkpoints: the state at any position, without replaying from zero.
+"""Time and stored states: the state at any position, without replaying from zero.
 
-Three projection tables live in the event store's database:
+Four projection tables live in the event store's database
+(``timeline_store``):
 
 * ``rulelog_positions``: position -> recorded time, where a position's recorded
   time is the running maximum of event timestamps up to it, so the map is
   monotonic even when concurrent writers' clocks interleave; "the view at T"
   is the state at the last position recorded at or before T;
-* ``rulelog_checkpoints``: the folded ``Catalog`` at every K-th position
-  (compressed JSON), so the state at any position is one checkpoint load plus
-  at most K events;
-* ``rulelog_projection``: how far the two tables go, updated in the same
+* ``rulelog_checkpoints``: the whole folded ``Catalog`` (marshal + zlib), at
+  least K events apart and spaced in proportion to the catalogue's size, so
+  that writing them costs a fixed share of a row per event at any size;
+* ``rulelog_deltas``: every D events (128) between them, the rows that
+  changed, in a base-4 Fenwick layout (``checkpoints``), so the state at any
+  position is one full checkpoint, a few deltas and a fold of fewer than D
+  events, and the bytes written follow what changed, not the catalogue;
+* ``rulelog_projection``: how far the tables go, updated in the same
   transaction as the rows it accounts for.
 
-Checkpoints sit at multiples of K, so a rebuild from the log writes exactly
-the rows the incremental catch-up wrote.
+Where checkpoints and deltas sit is a function of the log alone (a full one
+when ``max(K, rows)`` events have passed since the last; boundaries every D
+events after it), so a rebuild from the log writes exactly the rows the
+incremental catch-ups wrote. Stores indexed before deltas existed (full
+checkpoints every K, in JSON or marshal) read as before: a missing delta is
+made up by folding, and the next catch-up's deltas cover the gap.
 """
 
 from __future__ import annotations
 
-import json
-import marshal
 import re
-import zlib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from eventsourcing.application import Application
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
     create_engine,
     delete,
     func,
@@ -46,6 +45,18 @@ from sqlalchemy.exc import IntegrityError
 
 from rulelog.domain.bounds import MAX_EPOCH_MS, id_from
 from rulelog.domain.errors import Invalid
+from rulelog.projections.checkpoints import (
+    DEFAULT_DELTA_EVERY,
+    Entries,
+    Layout,
+    apply_delta,
+    chain,
+    changes_of,
+    collection_paused,
+    decode_delta,
+    decode_state,
+    encode_state,
+)
 from rulelog.projections.log import (
     PAGE,
     last_position,
@@ -53,38 +64,39 @@ from rulelog.projections.log import (
     timestamp_of,
 )
 from rulelog.projections.state import Catalog, folded_topics
+from rulelog.projections.timeline_store import (
+    Batches,
+    Stored,
+    checkpoints_table,
+    deltas_table,
+    insert_positions,
+    metadata,
+    positions_table,
+    tracking_table,
+)
+
+__all__ = [
+    "Timeline",
+    "checkpoints_table",
+    "decode_state",
+    "deltas_table",
+    "encode_state",
+    "parse_at",
+    "positions_table",
+    "tracking_table",
+]
 
 DEFAULT_CHECKPOINT_EVERY = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NAME = "timeline"
-
-metadata = MetaData()
-positions_table = Table(
-    "rulelog_positions",
-    metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
-    Column("recorded_us", BigInteger, nullable=False, index=True),
-)
-checkpoints_table = Table(
-    "rulelog_checkpoints",
-    metadata,
-    Column("position", BigInteger, primary_key=True, autoincrement=False),
-    Column("state", LargeBinary, nullable=False),
-)
-tracking_table = Table(
-    "rulelog_projection",
-    metadata,
-    Column("name", String(50), primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    Column("recorded_us", BigInteger, nullable=False),
-)
 
 
 def to_us(moment: datetime) -> int:
     """Microseconds since the epoch, exactly (no float rounding)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    since = moment - EPOCH  # integer parts: a rebuild converts every event's time
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def from_us(us: int) -> datetime:
@@ -118,134 +130,6 @@ def parse_at(value: str) -> int | datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-#: First byte of a checkpoint in the current format (zlib-compressed ``marshal``);
-#: a zlib stream (the earlier JSON format) starts with 0x78, so both are read.
-_MARSHAL = b"M"
-#: marshal format 2: every later Python reads it, and, having no references
-#: between objects (formats 3 and 4 share any object referenced twice), it
-#: turns equal states into equal bytes however their objects happen to be
-#: shared, so a rebuild writes exactly the checkpoints the catch-ups wrote.
-_MARSHAL_VERSION = 2
-
-
-def encode_state(state: Catalog) -> bytes:
-    """A checkpoint: ``Catalog.to_data`` in ``marshal`` (several times faster than
-    JSON both ways, and checkpoints are written every K events of a rebuild)."""
-    return _compress(_serialize(state))
-
-
-def _serialize(state: Catalog) -> bytes:
-    return marshal.dumps(state.to_data(), _MARSHAL_VERSION)
-
-
-def _compress(serialized: bytes) -> bytes:
-    return _MARSHAL + zlib.compress(serialized, 1)
-
-
-def decode_state(blob: bytes) -> Catalog:
-    if blob[:1] == _MARSHAL:
-        return Catalog.from_data(marshal.loads(zlib.decompress(blob[1:])))
-    return Catalog.from_data(json.loads(zlib.decompress(blob)))
-
-
-#: Rows per INSERT statement: 2 parameters each, under the 999 an old SQLite allows.
-_ROWS_PER_INSERT = 250
-#: The placeholder of the DB-API paramstyles that take positional parameters.
-_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-def _insert_positions(conn: Connection, rows: list[tuple[int, int]]) -> None:
-    """Insert (position, recorded_us) rows, a few hundred per statement.
-
-    A rebuild writes one row per event: through ``insert(table)`` with dicts,
-    SQLAlchemy's per-row parameter processing costs more than the database's
-    work, and even a driver's ``executemany`` steps the statement once per row.
-    """
-    mark = _MARKS.get(conn.dialect.paramstyle)
-    if mark is None:  # pragma: no cover - sqlite3 and psycopg both take positional marks
-        conn.execute(insert(positions_table), [{"position": p, "recorded_us": r} for p, r in rows])
-        return
-    table = conn.dialect.identifier_preparer.format_table(positions_table)
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        part = rows[start : start + _ROWS_PER_INSERT]
-        values = ", ".join([f"({mark}, {mark})"] * len(part))
-        parameters = tuple(value for row in part for value in row)
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} (position, recorded_us) VALUES {values}", parameters
-        )
-
-
-#: A batch not yet committed: the position it expects the tracking row to be at,
-#: its rows, and its checkpoint's position and compressed state, if it has one.
-_Waiting = tuple[int, list[tuple[int, int]], tuple[int, Future[bytes]] | None]
-
-
-class _Batches:
-    """Commits a catch-up's batches in order; in a long one, each batch one batch late.
-
-    The delay lets a checkpoint's compression (about half of what writing one
-    costs; zlib releases the GIL) run in a worker thread while the next
-    batch's events are read and folded. The commits stay on the calling
-    thread -- committing from the worker measured no faster, and one thread
-    per connection is safe with any pool, in-memory SQLite's included -- and
-    each writes its rows, its checkpoint and the tracked position in one
-    transaction; if the catch-up fails, the batch still waiting is dropped, as
-    if the process had stopped just before committing it.
-    """
-
-    def __init__(
-        self,
-        timeline: Timeline,
-        position: int,
-        progress: Callable[[int], None] | None,
-        *,
-        threaded: bool,
-    ) -> None:
-        self.timeline = timeline
-        self.position = position
-        self.progress = progress
-        self.threaded = threaded
-        self.pool: ThreadPoolExecutor | None = None
-        self.waiting: _Waiting | None = None
-
-    def add(self, rows: list[tuple[int, int]], checkpoint: tuple[int, bytes] | None) -> None:
-        """Commit ``rows`` (position, recorded_us) and a serialised checkpoint, if any."""
-        compressing = None
-        if checkpoint is not None and self.threaded:
-            if self.pool is None:
-                self.pool = ThreadPoolExecutor(1, thread_name_prefix="rulelog-checkpoint")
-            compressing = (checkpoint[0], self.pool.submit(_compress, checkpoint[1]))
-        elif checkpoint is not None:
-            compressing = (checkpoint[0], Future())
-            compressing[1].set_result(_compress(checkpoint[1]))
-        self._commit_waiting()
-        self.waiting = (self.position, rows, compressing)
-        self.position = rows[-1][0]
-        if not self.threaded:
-            self._commit_waiting()
-
-    def _commit_waiting(self) -> None:
-        if self.waiting is None:
-            return
-        expected, rows, compressing = self.waiting
-        self.waiting = None
-        checkpoint = (compressing[0], compressing[1].result()) if compressing else None
-        self.timeline._commit(expected, rows, checkpoint)
-        if self.progress:
-            self.progress(len(rows))
-
-    def __enter__(self) -> _Batches:
-        return self
-
-    def __exit__(self, error: type[BaseException] | None, *_: object) -> None:
-        try:
-            if error is None:
-                self._commit_waiting()
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True, cancel_futures=True)
-
-
 class Timeline:
     """The position/time index and checkpoints of one event store."""
 
@@ -255,12 +139,18 @@ class Timeline:
         url: str,
         *,
         every: int = DEFAULT_CHECKPOINT_EVERY,
+        delta_every: int | None = None,
         engine: Engine | None = None,
     ) -> None:
-        if every < 1:
-            raise Invalid("checkpoint interval must be at least 1", field="every")
+        if delta_every is None:  # a read never folds more than K events, as before deltas
+            delta_every = min(DEFAULT_DELTA_EVERY, every)
+        if every < 1 or delta_every < 1:
+            raise Invalid("checkpoint and delta intervals must be at least 1", field="every")
         self.app = app
+        #: K: the fewest events between two full checkpoints
         self.every = every
+        #: D: events between two boundaries (deltas), the longest fold of a read
+        self.delta_every = delta_every
         self.engine = engine or create_engine(url)
         metadata.create_all(self.engine)
 
@@ -307,22 +197,65 @@ class Timeline:
         return self.position_at(parsed)
 
     def checkpoint_at_or_before(self, position: int) -> Catalog:
+        """The stored state nearest at or before ``position``: the full checkpoint and
+        the deltas after it (no events folded), so at most D - 1 events behind
+        when the timeline has indexed ``position``."""
+        return self._stored_at(position)[0]
+
+    def _stored_at(self, position: int) -> tuple[Catalog, int, list[tuple[int, Entries]]]:
+        """The stored state at or before ``position``, the position of the full
+        checkpoint it starts from, and the deltas applied to it (position and
+        entries, oldest first: a catch-up resumes its windows from them).
+
+        A delta is applied only if it starts where the state is (``position -
+        span``), so a store indexed before deltas existed, or with another D,
+        is read correctly: its missing deltas are made up by the fold.
+        """
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(checkpoints_table.c.state)
+                select(checkpoints_table.c.position, checkpoints_table.c.state)
                 .where(checkpoints_table.c.position <= position)
                 .order_by(checkpoints_table.c.position.desc())
                 .limit(1)
             ).first()
-        return decode_state(row[0]) if row else Catalog()
+            full_at = row[0] if row else 0
+            indices = chain((position - full_at) // self.delta_every)
+            wanted = [full_at + m * self.delta_every for m in indices]
+            found = {}
+            if wanted:
+                found = {
+                    at: (span, blob)
+                    for at, span, blob in conn.execute(
+                        select(
+                            deltas_table.c.position, deltas_table.c.span, deltas_table.c.state
+                        ).where(deltas_table.c.position.in_(wanted))
+                    )
+                }
+        with collection_paused():
+            state = decode_state(row[1]) if row else Catalog()
+            applied: list[tuple[int, Entries]] = []
+            for at in wanted:
+                delta = found.get(at)
+                if delta is None or at - delta[0] != state.position:
+                    break
+                entries = decode_delta(delta[1])
+                apply_delta(state, entries, at)
+                applied.append((at, entries))
+        return state, full_at, applied
 
     def state_at(self, position: int) -> Catalog:
-        """The catalogue as of ``position``: one checkpoint plus at most K events.
+        """The catalogue as of ``position``: the stored state at or before it (one
+        full checkpoint and at most log2 deltas) plus fewer than D events.
 
         Only the events the fold acts on are read (index aggregates are about a
         third of a typical log), so the state is then moved to ``position``.
         """
         state = self.checkpoint_at_or_before(position)
+        self._fold(state, position)
+        return state
+
+    def _fold(self, state: Catalog, position: int) -> None:
+        """Move ``state`` to ``position`` by folding the events in between."""
         if position > state.position:
             decode = self.app.mapper.to_domain_event
             stored = read_notifications(
@@ -332,7 +265,6 @@ class Timeline:
                 for notification in stored:
                     state.apply_event(notification.id, decode(notification))
             state.position = position
-        return state
 
     def current(self) -> Catalog:
         return self.state_at(last_position(self.app))
@@ -353,46 +285,72 @@ class Timeline:
         head = last_position(self.app)
         if head <= position:
             return position
-        state = self.state_at(position)
+        layout = self._layout_at(position)
+        state = layout.state
         rows: list[tuple[int, int]] = []
-        checkpoint: tuple[int, bytes] | None = None
+        stored: list[Stored] = []
         folded = frozenset(folded_topics())
         threaded = head - position > PAGE  # a second thread pays off over several batches
         with (
             state.digests_deferred(),
-            _Batches(self, position, progress, threaded=threaded) as batches,
+            Batches(self, position, progress, threaded=threaded) as batches,
         ):
-            for stored in read_notifications(self.app, start=position + 1, stop=head):
-                if stored.topic in folded:
-                    event = self.app.mapper.to_domain_event(stored)
-                    state.apply_event(stored.id, event)
+            for notification in read_notifications(self.app, start=position + 1, stop=head):
+                if notification.topic in folded:
+                    event = self.app.mapper.to_domain_event(notification)
+                    state.apply_event(notification.id, event)
                     moment = event.timestamp
                 else:  # an index aggregate's event: only its time matters here
-                    state.position = stored.id
-                    moment = timestamp_of(self.app, stored)
+                    state.position = notification.id
+                    moment = timestamp_of(self.app, notification)
                 recorded = max(recorded, to_us(moment))
-                rows.append((stored.id, recorded))
-                if stored.id % self.every == 0:
-                    # Serialised now (the state moves on); compressed meanwhile.
-                    checkpoint = (stored.id, _serialize(state))
-                if len(rows) >= PAGE or checkpoint is not None:
-                    batches.add(rows, checkpoint)
-                    rows, checkpoint = [], None
+                rows.append((notification.id, recorded))
+                made = layout.boundary(notification.id)
+                if made is not None:
+                    stored.append(made)  # serialised now (the state moves on)
+                if len(rows) >= PAGE or (made is not None and made[1] == 0):
+                    batches.add(rows, stored)
+                    rows, stored = [], []
             if rows:
-                batches.add(rows, checkpoint)
+                batches.add(rows, stored)
         return head
 
-    def _commit(
-        self, expected: int, rows: list[tuple[int, int]], checkpoint: tuple[int, bytes] | None
-    ) -> None:
-        """Rows (position, recorded_us), checkpoint and the tracked position in one transaction."""
+    def _layout_at(self, position: int) -> Layout:
+        """The state at ``position``, tracking changes, with the windows of the deltas
+        still open there: those of the deltas applied to the stored state, then the
+        boundaries closed while folding the events after it (none, unless deltas
+        are missing: a store indexed before they existed; the deltas written next
+        then cover the gap).
+        """
+        state, full_at, applied = self._stored_at(position)
+        layout = Layout(state, full_at, every=self.every, delta_every=self.delta_every)
+        for at, entries in applied:
+            layout.close((at - full_at) // self.delta_every, changes_of(entries))
+        decode = self.app.mapper.to_domain_event
+        with state.digests_deferred():
+            for notification in read_notifications(
+                self.app, start=state.position + 1, stop=position, topics=folded_topics()
+            ):
+                layout.skip_to(notification.id - 1)
+                state.apply_event(notification.id, decode(notification))
+            layout.skip_to(position)
+        state.position = position
+        return layout
+
+    def _commit(self, expected: int, rows: list[tuple[int, int]], stored: list[Stored]) -> None:
+        """Rows (position, recorded_us), checkpoints, deltas and the tracked position
+        in one transaction."""
         with self.engine.begin() as conn:
             self._advance(conn, expected, *rows[-1])
-            _insert_positions(conn, rows)
-            if checkpoint is not None:
-                conn.execute(
-                    insert(checkpoints_table), {"position": checkpoint[0], "state": checkpoint[1]}
-                )
+            insert_positions(conn, rows)
+            fulls = [{"position": p, "state": blob} for p, span, blob in stored if span == 0]
+            if fulls:
+                conn.execute(insert(checkpoints_table), fulls)
+            deltas = [
+                {"position": p, "span": span, "state": blob} for p, span, blob in stored if span
+            ]
+            if deltas:
+                conn.execute(insert(deltas_table), deltas)
 
     @staticmethod
     def _advance(conn: Connection, expected: int, position: int, recorded_us: int) -> None:
@@ -415,8 +373,8 @@ class Timeline:
             raise IntegrityError("timeline moved meanwhile", None, Exception("concurrent catch-up"))
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Forget the index and checkpoints and recompute them from the log."""
+        """Forget the index, checkpoints and deltas and recompute them from the log."""
         with self.engine.begin() as conn:
-            for table in (positions_table, checkpoints_table, tracking_table):
+            for table in (positions_table, checkpoints_table, deltas_table, tracking_table):
                 conn.execute(delete(table))
         return self.catch_up(progress)

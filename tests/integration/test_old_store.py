@@ -381,7 +381,8 @@ def test_time_travel_and_rebuild(app: RulelogApp, timeline: Timeline) -> None:
     past = {at: timeline.state_at(at).to_data() for at in (120, position, HEAD)}
     times = {at: timeline.time_of(at) for at in (1, 120, position, HEAD)}
     assert timeline.rebuild() == HEAD
-    assert timeline.checkpoint_at_or_before(HEAD).position == 0  # none: fewer than 1,000
+    # No full checkpoint (fewer than 1,000 events): the delta at 128 (every D = 128).
+    assert timeline.checkpoint_at_or_before(HEAD).position == 128
     assert {at: timeline.state_at(at).to_data() for at in past} == past
     assert {at: timeline.time_of(at) for at in times} == times
     assert timeline.position_at(moment) == position
