@@ -89,7 +89,11 @@ class Settings(BaseSettings):
         "PRODUCTION HOSTS: blobs naming any other host are refused and never served.",
     )
     checkpoint_every: int = Field(
-        1000, ge=1, description="Events between two checkpoints of the folded state."
+        1000,
+        ge=1,
+        description="Fewest events between two full checkpoints of the folded state "
+        "(they are spaced by the catalogue's size beyond that); a past state folds "
+        "at most min(128, this) events after its checkpoint and deltas.",
     )
     cache_control: str = Field(
         "public, max-age=90", description="Cache-Control of the update server's answers."
