@@ -8,6 +8,13 @@ store's writers serialise inserts into the log (a table lock on PostgreSQL),
 so positions become visible in order and polling "after the last position"
 never skips one.
 
+``wake`` makes it poll at once (a serving node wakes it whenever PostgreSQL
+notifies a commit, ``services.log_notices``): then a change is served within
+the fold, not half an interval on average. Wakes closer together than
+``min_gap`` (0.05 s) are taken together, so a burst of commits costs one
+generation per gap rather than one per commit; polling stays the guarantee
+(a notice may be lost while its connection is down).
+
 Failures (the store restarting, a network blip) are logged and retried with
 a growing pause, up to ``max_backoff`` (1 s: a node must catch up within
 moments of the store's return); the state keeps serving the last generation
@@ -46,6 +53,7 @@ class Follower:
         *,
         interval: float = 0.2,
         max_backoff: float = 1.0,
+        min_gap: float = 0.05,
         on_advance: Callable[[int], None] | None = None,
         prepare: Callable[[Any], None] | None = None,
         on_poll: Callable[[int | None], None] | None = None,
@@ -54,6 +62,7 @@ class Follower:
         self.state = state
         self.interval = interval
         self.max_backoff = max_backoff
+        self.min_gap = min_gap
         self.on_advance = on_advance
         self.prepare = prepare
         #: Called after every poll with the events folded (None: the poll failed).
@@ -131,6 +140,7 @@ class Follower:
     def _run(self) -> None:
         pause = self.interval
         while not self._stop.is_set():
+            began = time.monotonic()
             try:
                 count = self.poll_once()
                 pause = self.interval
@@ -149,5 +159,6 @@ class Follower:
                 )
                 count = None
             self._report(count)
-            self._wake.wait(pause)
+            if self._wake.wait(pause):  # woken early: take what lands within the gap too
+                self._stop.wait(max(0.0, began + self.min_gap - time.monotonic()))
             self._wake.clear()
