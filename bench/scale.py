@@ -44,6 +44,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import func, select
+
 from bench.serve import (
     DATA,
     RULELOG,
@@ -56,6 +58,7 @@ from bench.serve import (
 )
 from bench.stores import fresh_store, postgres_available
 from rulelog.api.config import open_app
+from rulelog.domain import ids
 from tests.tcp_proxy import TcpProxy
 
 #: An update URL every node answers from its cache: the cheapest way to read its position.
@@ -187,9 +190,8 @@ def _edit(
 ) -> None:
     """Commits ``slot``, ``slot + 5``, ... of ``_write``, each on rule ``EDITED_RULES[slot]``.
 
-    The position recorded is the log's head read after the commit: with commits
-    overlapping it may be a later commit's, which only makes commit -> served look
-    longer than it was (never shorter)."""
+    The time recorded is when the commit returned; the position, that of the event it
+    appended (read after: the log's head could be a later commit's by then)."""
     rule_id = EDITED_RULES[slot]
     version = app.get_rule(rule_id).data_version
     n = slot
@@ -201,9 +203,9 @@ def _edit(
         begun = time.monotonic()
         try:
             app.update_rule(rule_id, version, {"comment": f"n{n}"}, "bench")
-            done = time.monotonic()  # committed by now (before the head is read)
+            done = time.monotonic()
             version += 1
-            position = app.recorder.max_notification_id() or 0
+            position = _position_of(app, rule_id)
             with lock:
                 outcome["commits"].append((done, position))
                 outcome["took"].append(done - begun)
@@ -212,6 +214,15 @@ def _edit(
                 outcome["failures"] += 1
             version = app.get_rule(rule_id).data_version
         n += len(EDITED_RULES)
+
+
+def _position_of(app: Any, rule_id: int) -> int:
+    """The notification id of rule ``rule_id``'s newest event (the thread's own commit)."""
+    recorder = app.recorder
+    table = recorder.events_record_cls.__table__
+    query = select(func.max(table.c.id)).where(table.c.originator_id == ids.rule_id(rule_id))
+    with recorder.datastore.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def through(proxy: TcpProxy, url: str) -> str:
