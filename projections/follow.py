@@ -145,7 +145,9 @@ class Follower:
                 count = self.poll_once()
                 pause = self.interval
                 if count:
-                    log.debug("follow.advanced", events=count, position=self.state.index.position)
+                    took = round((time.monotonic() - began) * 1000, 1)
+                    position = self.state.index.position
+                    log.debug("follow.advanced", events=count, position=position, took_ms=took)
             except Exception as error:  # keep serving the last generation; retry
                 self.failures += 1
                 if self.failures == 1:
