@@ -57,6 +57,7 @@ class Follower:
         on_advance: Callable[[int], None] | None = None,
         prepare: Callable[[Any], None] | None = None,
         on_poll: Callable[[int | None], None] | None = None,
+        read: Callable[[Any], Callable[..., Any] | None] | None = None,
     ) -> None:
         self.store = store  # opened lazily, so a follower can start while the store is down
         self.state = state
@@ -67,6 +68,8 @@ class Follower:
         self.prepare = prepare
         #: Called after every poll with the events folded (None: the poll failed).
         self.on_poll = on_poll
+        #: Given the store, a faster reader of its log than ``read_log`` (or None).
+        self.read = read
         self.last_success: float | None = None  # time.monotonic() of the last good poll
         self.failures = 0
         self.started = time.monotonic()
@@ -86,7 +89,8 @@ class Follower:
             if self.prepare is not None and not self.state.loaded:
                 self.prepare(app)
                 self.prepare = None
-            count = self.state.advance(app)
+            reader = self.read(app) if self.read is not None else None
+            count = self.state.advance(app, reader) if reader else self.state.advance(app)
             if count:
                 self._warm()
         if count and self.on_advance is not None:

@@ -309,8 +309,7 @@ class RequestView:
         self.missing: list[tuple[str, int]] = []
 
     @property
-    def index(self) -> LiveIndex:
-        """The index this view reads (a derived one for a derived test channel)."""
+    def index(self) -> LiveIndex:  # a derived one for a derived test channel
         return self._index
 
     def rules(self, product: str) -> Sequence[CompiledRule]:
@@ -378,8 +377,9 @@ class ServingState:
         )
         self.change_ids = ChangeIds.read(app, stop=checkpoint.position)
 
-    def advance(self, app: Any) -> int:
-        """Fold the events after the current position; returns how many there were.
+    def advance(self, app: Any, read: Callable[..., Iterable[Any]] = read_log) -> int:
+        """Fold the events after the current position (``read`` from ``app``: a faster
+        reader of the store may be given); returns how many there were.
 
         A failure part-way keeps what was folded and what it dirtied, so the
         next call continues from the last applied event and rebuilds then.
@@ -387,7 +387,7 @@ class ServingState:
         if self.blobs.loader is None:
             self.blobs.loader = app_loader(app)
         count = 0
-        for logged in read_log(app, self.catalog.position + 1):
+        for logged in read(app, self.catalog.position + 1):
             kind = _KINDS.get(type(logged.event))
             before = self._rule_product(logged) if kind == "rules" else None
             self.catalog.apply(logged)

@@ -27,7 +27,7 @@ from rulelog.domain.serving.request import UpdateRequest
 from rulelog.projections.follow import Follower
 from rulelog.projections.log import last_position
 from rulelog.projections.serving import LiveIndex, ServingState
-from rulelog.services.log_notices import LogNotices
+from rulelog.services.log_notices import LogNotices, tail_reader
 
 __all__ = ["PublicServer"]
 
@@ -57,6 +57,7 @@ class PublicServer:
             interval=self.settings.poll_interval,
             prepare=prepare,
             on_poll=self._polled,
+            read=tail_reader,
         )
         self.notices = LogNotices(self.store, self.follower.wake)
 
