@@ -9,12 +9,15 @@ a TCP proxy (``tests/tcp_proxy.py``) that the benchmark can cut. Then:
 
 1. **quiet**: wrk (one per node, mix (b) of ``bench/serve.py``, answers that
    are 200) for ``--quiet-seconds``: serving throughput without writes;
-2. **writes**: the same load while an admin client (``RulelogApp`` on its own
-   connection, as the admin server) commits ``--rate`` rule changes per
-   second for ``--write-seconds``; every node is probed continuously for the
-   log position it serves (``X-Rulelog-Position``), so each commit's
-   commit -> served latency is known per node (p50/p99/max); throughput
-   during writes is reported against the quiet figure (target >= 0.8);
+2. **writes**: the same load while an admin client (``RulelogApp``, as the
+   admin server; a thread and connection per edited rule, so one slow commit
+   does not hold back the others) commits ``--rate`` rule changes per second
+   for ``--write-seconds``, each at its due time; every node is probed
+   continuously for the log position it serves (``X-Rulelog-Position``), so
+   each commit's commit -> served latency is known per node (p50/p99/max),
+   from the commit's return to the first answer at its event's position;
+   throughput during writes is reported against the quiet figure (target
+   >= 0.8), and how long the commits took;
 3. **outage**: under load, the proxy is cut for ``--cut-seconds`` while the
    admin client keeps committing (at a fifth of the rate): errors (target 0),
    what ``__heartbeat__`` said during the cut (target: 502, stale) and after,
