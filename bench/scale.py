@@ -9,9 +9,9 @@ a TCP proxy (``tests/tcp_proxy.py``) that the benchmark can cut. Then:
 
 1. **quiet**: wrk (one per node, mix (b) of ``bench/serve.py``, answers that
    are 200) for ``--quiet-seconds``: serving throughput without writes;
-2. **writes**: the same load while an admin client (``RulelogApp``, as the
-   admin server; a thread and connection per edited rule, so one slow commit
-   does not hold back the others) commits ``--rate`` rule changes per second
+2. **writes**: the same load while admin clients (``RulelogApp``, as the
+   admin server; a process per edited rule, so one slow commit does not hold
+   back the others) commit ``--rate`` rule changes per second
    for ``--write-seconds``, each at its due time; every node is probed
    continuously for the log position it serves (``X-Rulelog-Position``), so
    each commit's commit -> served latency is known per node (p50/p99/max),
@@ -127,9 +127,10 @@ class Probe:
 
 
 class Writer:
-    """The admin client, in a process of its own (so it has a core's worth of interpreter,
-    as an admin server would): ``rate`` rule changes per second for ``seconds``, and each
-    commit's (time.monotonic(), position) -- a clock shared by every process."""
+    """The admin clients, a process each (each with a core's worth of interpreter, as
+    separate admin server workers would): ``rate`` rule changes per second between them
+    for ``seconds``, and each commit's (time.monotonic(), position) -- a clock shared by
+    every process."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -137,67 +138,64 @@ class Writer:
         #: Seconds each commit took, from the call to its return.
         self.took: list[float] = []
         self.failures = 0
-        self._process: Any = None
+        self._processes: list[Any] = []
         self._results: Any = None
 
     def start(self, rate: float, seconds: float) -> None:
-        """Start writing once the child process has its store open (returns then)."""
+        """Start writing once every child process has its store open (returns then).
+
+        Commit n is due at ``n / rate`` seconds from a start they share; rule
+        ``EDITED_RULES[n % 5]``'s own process makes it, at once when late. Sequential
+        commits could not keep the pace on a busy machine: each is several round
+        trips to PostgreSQL, and one late commit delayed all the rest, which were never
+        caught up. A client per rule keeps each rule's edits in order (its
+        data_version) while commits of different rules overlap; they still meet at the
+        log's table lock, which serialises the inserts themselves.
+        """
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
-        self._process = context.Process(
-            target=_write, args=(self.url, rate, seconds, self._results), daemon=True
-        )
-        self._process.start()
-        assert self._results.get(timeout=120) == "ready"
+        start = context.Value("d", 0.0)
+        go = context.Event()
+        self._processes = [
+            context.Process(
+                target=_edit,
+                args=(self.url, slot, rate, seconds, self._results, start, go),
+                daemon=True,
+            )
+            for slot in range(len(EDITED_RULES))
+        ]
+        for process in self._processes:
+            process.start()
+        for _ in self._processes:
+            assert self._results.get(timeout=120) == "ready"
+        start.value = time.monotonic()
+        go.set()
 
     def join(self) -> None:
-        self.commits, self.took, self.failures = self._results.get()
+        for _ in self._processes:
+            commits, took, failures = self._results.get()
+            self.commits += commits
+            self.took += took
+            self.failures += failures
         self.commits.sort()
-        self._process.join()
-
-
-def _write(url: str, rate: float, seconds: float, results: Any) -> None:
-    """Commit n is due at ``n / rate`` seconds; rule ``EDITED_RULES[n % 5]``'s own thread
-    makes it (an admin server's clients do not wait for one another), at once when late.
-
-    Sequential commits could not keep the pace on a busy machine: each is several
-    round trips to PostgreSQL, and one late commit delayed all the rest, which were
-    never caught up. A thread per rule keeps each rule's edits in order (its
-    data_version) while commits of different rules overlap; they still meet at the
-    log's table lock, which serialises the inserts themselves.
-    """
-    apps = [open_app(url) for _ in EDITED_RULES]
-    outcome: dict[str, Any] = {"commits": [], "took": [], "failures": 0}
-    lock = threading.Lock()
-    results.put("ready")
-    started = time.monotonic()
-    threads = [
-        threading.Thread(target=_edit, args=(app, i, rate, seconds, started, outcome, lock))
-        for i, app in enumerate(apps)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    results.put((outcome["commits"], outcome["took"], outcome["failures"]))
+        for process in self._processes:
+            process.join()
 
 
 def _edit(
-    app: Any,
-    slot: int,
-    rate: float,
-    seconds: float,
-    started: float,
-    outcome: dict[str, Any],
-    lock: threading.Lock,
+    url: str, slot: int, rate: float, seconds: float, results: Any, start: Any, go: Any
 ) -> None:
-    """Commits ``slot``, ``slot + 5``, ... of ``_write``, each on rule ``EDITED_RULES[slot]``.
+    """Commits ``slot``, ``slot + 5``, ... of ``Writer.start``, on rule ``EDITED_RULES[slot]``.
 
     The time recorded is when the commit returned; the position, that of the event it
     appended (read after: the log's head could be a later commit's by then)."""
+    app = open_app(url)
     rule_id = EDITED_RULES[slot]
     version = app.get_rule(rule_id).data_version
-    n = slot
+    commits, took, failures = [], [], 0
+    results.put("ready")
+    go.wait()
+    started, n = start.value, slot
     while (due := started + n / rate) - started < seconds and (
         (now := time.monotonic()) - started < seconds
     ):  # a commit still late at the end is not made: the rate counts what was
@@ -208,15 +206,13 @@ def _edit(
             app.update_rule(rule_id, version, {"comment": f"n{n}"}, "bench")
             done = time.monotonic()
             version += 1
-            position = _position_of(app, rule_id)
-            with lock:
-                outcome["commits"].append((done, position))
-                outcome["took"].append(done - begun)
+            commits.append((done, _position_of(app, rule_id)))
+            took.append(done - begun)
         except Exception:
-            with lock:
-                outcome["failures"] += 1
+            failures += 1
             version = app.get_rule(rule_id).data_version
         n += len(EDITED_RULES)
+    results.put((commits, took, failures))
 
 
 def _position_of(app: Any, rule_id: int) -> int:
