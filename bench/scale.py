@@ -9,12 +9,15 @@ a TCP proxy (``tests/tcp_proxy.py``) that the benchmark can cut. Then:
 
 1. **quiet**: wrk (one per node, mix (b) of ``bench/serve.py``, answers that
    are 200) for ``--quiet-seconds``: serving throughput without writes;
-2. **writes**: the same load while an admin client (``RulelogApp`` on its own
-   connection, as the admin server) commits ``--rate`` rule changes per
-   second for ``--write-seconds``; every node is probed continuously for the
-   log position it serves (``X-Rulelog-Position``), so each commit's
-   commit -> served latency is known per node (p50/p99/max); throughput
-   during writes is reported against the quiet figure (target >= 0.8);
+2. **writes**: the same load while admin clients (``RulelogApp``, as the
+   admin server; a process per edited rule, so one slow commit does not hold
+   back the others) commit ``--rate`` rule changes per second
+   for ``--write-seconds``, each at its due time; every node is probed
+   continuously for the log position it serves (``X-Rulelog-Position``), so
+   each commit's commit -> served latency is known per node (p50/p99/max),
+   from the commit's return to the first answer at its event's position;
+   throughput during writes is reported against the quiet figure (target
+   >= 0.8), and how long the commits took;
 3. **outage**: under load, the proxy is cut for ``--cut-seconds`` while the
    admin client keeps committing (at a fifth of the rate): errors (target 0),
    what ``__heartbeat__`` said during the cut (target: 502, stale) and after,
@@ -44,6 +47,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import func, select
+
 from bench.serve import (
     DATA,
     RULELOG,
@@ -56,6 +61,7 @@ from bench.serve import (
 )
 from bench.stores import fresh_store, postgres_available
 from rulelog.api.config import open_app
+from rulelog.domain import ids
 from tests.tcp_proxy import TcpProxy
 
 #: An update URL every node answers from its cache: the cheapest way to read its position.
@@ -121,52 +127,101 @@ class Probe:
 
 
 class Writer:
-    """The admin client, in a process of its own (so it has a core's worth of interpreter,
-    as an admin server would): ``rate`` rule changes per second for ``seconds``, and each
-    commit's (time.monotonic(), position) -- a clock shared by every process."""
+    """The admin clients, a process each (each with a core's worth of interpreter, as
+    separate admin server workers would): ``rate`` rule changes per second between them
+    for ``seconds``, and each commit's (time.monotonic(), position) -- a clock shared by
+    every process."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.commits: list[tuple[float, int]] = []
+        #: Seconds each commit took, from the call to its return.
+        self.took: list[float] = []
         self.failures = 0
-        self._process: Any = None
+        self._processes: list[Any] = []
         self._results: Any = None
 
     def start(self, rate: float, seconds: float) -> None:
-        """Start writing once the child process has its store open (returns then)."""
+        """Start writing once every child process has its store open (returns then).
+
+        Commit n is due at ``n / rate`` seconds from a start they share; rule
+        ``EDITED_RULES[n % 5]``'s own process makes it, at once when late. Sequential
+        commits could not keep the pace on a busy machine: each is several round
+        trips to PostgreSQL, and one late commit delayed all the rest, which were never
+        caught up. A client per rule keeps each rule's edits in order (its
+        data_version) while commits of different rules overlap; they still meet at the
+        log's table lock, which serialises the inserts themselves.
+        """
         context = multiprocessing.get_context("spawn")
         self._results = context.Queue()
-        self._process = context.Process(
-            target=_write, args=(self.url, rate, seconds, self._results), daemon=True
-        )
-        self._process.start()
-        assert self._results.get(timeout=120) == "ready"
+        start = context.Value("d", 0.0)
+        go = context.Event()
+        self._processes = [
+            context.Process(
+                target=_edit,
+                args=(self.url, slot, rate, seconds, self._results, start, go),
+                daemon=True,
+            )
+            for slot in range(len(EDITED_RULES))
+        ]
+        for process in self._processes:
+            process.start()
+        for _ in self._processes:
+            assert self._results.get(timeout=120) == "ready"
+        start.value = time.monotonic()
+        go.set()
 
     def join(self) -> None:
-        self.commits, self.failures = self._results.get()
-        self._process.join()
+        for _ in self._processes:
+            commits, took, failures = self._results.get()
+            self.commits += commits
+            self.took += took
+            self.failures += failures
+        self.commits.sort()
+        for process in self._processes:
+            process.join()
 
 
-def _write(url: str, rate: float, seconds: float, results: Any) -> None:
+def _edit(
+    url: str, slot: int, rate: float, seconds: float, results: Any, start: Any, go: Any
+) -> None:
+    """Commits ``slot``, ``slot + 5``, ... of ``Writer.start``, on rule ``EDITED_RULES[slot]``.
+
+    The time recorded is when the commit returned; the position, that of the event it
+    appended (read after: the log's head could be a later commit's by then)."""
     app = open_app(url)
-    versions = {rule_id: app.get_rule(rule_id).data_version for rule_id in EDITED_RULES}
-    commits, failures = [], 0
+    rule_id = EDITED_RULES[slot]
+    version = app.get_rule(rule_id).data_version
+    commits, took, failures = [], [], 0
     results.put("ready")
-    started, n = time.monotonic(), 0
-    while (now := time.monotonic()) - started < seconds:
-        due = started + n / rate
+    go.wait()
+    started, n = start.value, slot
+    while (due := started + n / rate) - started < seconds and (
+        (now := time.monotonic()) - started < seconds
+    ):  # a commit still late at the end is not made: the rate counts what was
         if due > now:
             time.sleep(due - now)
-        rule_id = EDITED_RULES[n % len(EDITED_RULES)]
+        begun = time.monotonic()
         try:
-            app.update_rule(rule_id, versions[rule_id], {"comment": f"n{n}"}, "bench")
-            versions[rule_id] += 1
-            commits.append((time.monotonic(), app.recorder.max_notification_id() or 0))
+            app.update_rule(rule_id, version, {"comment": f"n{n}"}, "bench")
+            done = time.monotonic()
+            version += 1
+            commits.append((done, _position_of(app, rule_id)))
+            took.append(done - begun)
         except Exception:
             failures += 1
-            versions[rule_id] = app.get_rule(rule_id).data_version
-        n += 1
-    results.put((commits, failures))
+            version = app.get_rule(rule_id).data_version
+        n += len(EDITED_RULES)
+    results.put((commits, took, failures))
+
+
+def _position_of(app: Any, rule_id: int) -> int:
+    """The notification id of rule ``rule_id``'s newest event (the thread's own commit)."""
+    recorder = app.recorder
+    table = recorder.events_record_cls.__table__
+    query = select(func.max(table.c.id)).where(table.c.originator_id == ids.rule_id(rule_id))
+    with recorder.datastore.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def through(proxy: TcpProxy, url: str) -> str:
@@ -287,7 +342,9 @@ def run(args: Any, url: str, proxy: TcpProxy, bases: list[str]) -> None:
     )
     print(
         f"  commits: {len(writer.commits)} in {args.write_seconds:g} s"
-        f" ({len(writer.commits) / args.write_seconds:.1f}/s), {writer.failures} failed"
+        f" ({len(writer.commits) / args.write_seconds:.1f}/s), {writer.failures} failed;"
+        f" each took p50 {percentile(writer.took, 0.5) * 1000:.0f} ms,"
+        f" p99 {percentile(writer.took, 0.99) * 1000:.0f} ms"
     )
     if found:
         print(

@@ -103,6 +103,10 @@ SERVING_ONLY_FIELDS = frozenset(
     {"mapping", "fallbackMapping", "backgroundRate", "update_type", "comment", "alias"}
 )
 
+#: Rule fields nothing served reads at all: an edit of only these changes the answers
+#: that rule gave as the top rule in just their ``Rule-Data-Version`` header.
+LABEL_FIELDS = frozenset({"comment"})
+
 #: Events the catalog folds that change nothing served (who may do what, signoffs,
 #: uptake, expectations). Any other folded event outside ``_KINDS`` -- one added later, say --
 #: makes answer caches start again, so a cache is never wrong by omission.
@@ -212,6 +216,9 @@ class LiveIndex(KeyedRows):
     generation: int = 0
     changed_products: frozenset[str] | None = None
     changed_rules: frozenset[int] = frozenset()
+    #: Rules edited in ``LABEL_FIELDS`` alone since the previous generation: the answers
+    #: they gave differ in their data_version header at most.
+    relabelled: frozenset[int] = frozenset()
 
     # ---- ServingView
     def rules(self, product: str) -> Sequence[CompiledRule]:
@@ -278,12 +285,8 @@ class LiveIndex(KeyedRows):
 
     def mapped_releases(self) -> set[str]:
         """Releases that rules name: the ones worth loading before anyone asks."""
-        return {
-            r[c]
-            for r in self.rules_by_id.values()
-            for c in ("mapping", "fallbackMapping")
-            if r.get(c)
-        }
+        rows = self.rules_by_id.values()
+        return {r[c] for r in rows for c in ("mapping", "fallbackMapping") if r.get(c)}
 
     def load_missing(self, missing: Iterable[tuple[str, int]]) -> None:
         for name, version in missing:
@@ -304,6 +307,10 @@ class RequestView:
         self._build_target = build_target
         self._load = load
         self.missing: list[tuple[str, int]] = []
+
+    @property
+    def index(self) -> LiveIndex:  # a derived one for a derived test channel
+        return self._index
 
     def rules(self, product: str) -> Sequence[CompiledRule]:
         return self._index.rule_table.narrowed(product, self._channel, self._build_target)
@@ -350,6 +357,7 @@ class ServingState:
         #: rules whose own answers they may change.
         self._products: set[str] | None = set()
         self._rules: set[int] = set()
+        self._relabelled: set[int] = set()
         self.loaded = False
         self.generation = 0
 
@@ -369,8 +377,9 @@ class ServingState:
         )
         self.change_ids = ChangeIds.read(app, stop=checkpoint.position)
 
-    def advance(self, app: Any) -> int:
-        """Fold the events after the current position; returns how many there were.
+    def advance(self, app: Any, read: Callable[..., Iterable[Any]] = read_log) -> int:
+        """Fold the events after the current position (``read`` from ``app``: a faster
+        reader of the store may be given); returns how many there were.
 
         A failure part-way keeps what was folded and what it dirtied, so the
         next call continues from the last applied event and rebuilds then.
@@ -378,7 +387,7 @@ class ServingState:
         if self.blobs.loader is None:
             self.blobs.loader = app_loader(app)
         count = 0
-        for logged in read_log(app, self.catalog.position + 1):
+        for logged in read(app, self.catalog.position + 1):
             kind = _KINDS.get(type(logged.event))
             before = self._rule_product(logged) if kind == "rules" else None
             self.catalog.apply(logged)
@@ -409,7 +418,8 @@ class ServingState:
         """Which answers a rule event can change.
 
         An edit of fields matching never reads (``SERVING_ONLY_FIELDS``) changes
-        only the answers that rule gave; any other edit only the answers for its
+        only the answers that rule gave (of ``LABEL_FIELDS`` alone: only their
+        ``Rule-Data-Version``); any other edit only the answers for its
         product before and after -- unless it moves the rule's channel; a rule
         without a product, or one created or deleted, may change any answer.
         """
@@ -420,7 +430,10 @@ class ServingState:
             and stream is not None
             and set(event.changes) <= SERVING_ONLY_FIELDS
         ):
-            self._rules.add(stream.key)
+            if set(event.changes) <= LABEL_FIELDS and stream.key not in self._rules:
+                self._relabelled.add(stream.key)
+            else:
+                self._rules.add(stream.key)
             return
         after = self._rule_product(logged)
         # A rule's channel also decides whether a test channel is hand-kept or derived,
@@ -474,9 +487,13 @@ class ServingState:
         changes["generation"] = self.generation + 1
         products = self._products
         changes["changed_products"] = None if products is None else frozenset(products)
-        changes["changed_rules"] = frozenset(self._rules)
+        rows = merged["rules_by_id"]
+        relabelled = self._relabelled - self._rules
+        changes["changed_rules"] = frozenset(self._rules | {r for r in relabelled if r not in rows})
+        changes["relabelled"] = frozenset(r for r in relabelled if r in rows)
         self._index = replace(old, **changes)
         self._dirty = set()
         self._products = set()
         self._rules = set()
+        self._relabelled = set()
         self.generation += 1

@@ -1,7 +1,8 @@
 """One public process's serving state: the store, the live index, its follower.
 
 Each process builds its own index (``ServingState``) and keeps it current
-with a ``Follower`` thread, so workers share nothing but the event store.
+with a ``Follower`` thread, so workers share nothing but the event store; on
+PostgreSQL a ``LogNotices`` thread wakes the follower as each commit lands.
 ``PublicServer.answer`` evaluates one parsed request over one index
 generation (``domain.serving.evaluate``), never blocking the event loop.
 """
@@ -26,6 +27,7 @@ from rulelog.domain.serving.request import UpdateRequest
 from rulelog.projections.follow import Follower
 from rulelog.projections.log import last_position
 from rulelog.projections.serving import LiveIndex, ServingState
+from rulelog.services.log_notices import LogNotices, tail_reader
 
 __all__ = ["PublicServer"]
 
@@ -55,7 +57,9 @@ class PublicServer:
             interval=self.settings.poll_interval,
             prepare=prepare,
             on_poll=self._polled,
+            read=tail_reader,
         )
+        self.notices = LogNotices(self.store, self.follower.wake)
 
     def _polled(self, count: int | None) -> None:
         record_poll(self.state.index.position, count, self.follower.last_success)
@@ -100,9 +104,11 @@ class PublicServer:
             log.error("public.initial_load_failed", error=f"{type(error).__name__}: {error}")
         if self.settings.follow:
             self.follower.start()
+            self.notices.start()
         log.info("public.started", position=self.state.index.position, worker=self.worker)
 
     def stop(self) -> None:
+        self.notices.stop()
         self.follower.stop()
 
     async def answer(
@@ -113,7 +119,7 @@ class PublicServer:
     ) -> tuple[Answer, int]:
         """The answer over ``index`` (default: the current generation) and the log
         position it was computed at; ``info`` (the request's log items) learns whether
-        the blobs were all in memory.
+        the blobs were all in memory, and whether the live index answered (``live``).
 
         Two steps at most. The evaluation runs on the event loop over the blobs in
         memory (nearly always all it needs); if it missed one, that attempt is void
@@ -122,6 +128,8 @@ class PublicServer:
         """
         index = self.state.index if index is None else index
         view = index.for_request(request)
+        if info is not None:
+            info["live"] = view.index is index  # not a derived test channel's index
         try:
             answer = evaluate(request, view, settings=self.settings.serving)
         except Invalid:

@@ -72,12 +72,14 @@ class UpdateEndpoint:
             return Answer(405, TEXT, "Method Not Allowed", {"Allow": "GET, HEAD"}), position, False
         if not self.server.state.loaded:
             return Answer(503, TEXT, NOT_LOADED, {"Retry-After": "1"}), position, False
+        learnt = request_info(scope) if info is None else info
         try:
-            answer, position = await self.server.answer(
-                request, index, request_info(scope) if info is None else info
-            )
+            answer, position = await self.server.answer(request, index, learnt)
         except Invalid as error:  # Balrog's BadDataError: the message, escaped
             return Answer(400, TEXT, html.escape(error.message, quote=False)), position, True
+        finally:
+            if info is None:
+                learnt.pop("live", None)  # for the answer cache, not the log line
         return answer, position, not answer.varies
 
 

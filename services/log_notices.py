@@ -1,0 +1,146 @@
+"""Word of new commits, for processes that follow the log (PostgreSQL's LISTEN/NOTIFY),
+and reading them in one round trip.
+
+eventsourcing-sqlalchemy's application recorder sends ``NOTIFY <events table>``
+in every transaction that appends events to a PostgreSQL store, so a follower
+that LISTENs on that channel can read the log as soon as a commit lands rather
+than at its next poll. ``LogNotices`` holds one connection of its own for that
+and calls ``on_notice`` for each notification (and once after each connect,
+since commits may have landed while it was not listening).
+
+A notice only says "read the log now": it carries no position, may name a
+commit of another schema in the same database (the channel is the table's
+name) and may be lost while the connection is down; the follower's polling
+stays the guarantee. Any other store has no notices (``LogNotices.start``
+does nothing).
+
+``tail_reader`` reads what follows a position as ``projections.log.read_log``
+does, in one statement on an autocommit connection: one round trip to the
+store where the recorder's transaction takes three (BEGIN, SELECT, ROLLBACK).
+On a busy machine each round trip can wait for a CPU, so a follower's poll is
+that much nearer the commit. One statement sees one snapshot, and the
+recorder's table lock makes positions visible in order, as for the recorder.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import structlog
+from eventsourcing.persistence import Notification
+from sqlalchemy import select
+
+from rulelog.projections.log import PAGE, LoggedEvent, decode
+
+__all__ = ["LogNotices", "notice_source", "tail_reader"]
+
+#: Reads the decoded events from a position on: (app, start) -> events.
+TailReader = Callable[[Any, int], Iterator[LoggedEvent]]
+
+log = structlog.get_logger("rulelog.notices")
+
+
+def notice_source(app: Any) -> tuple[str, str] | None:
+    """(libpq connection string, channel) where ``app``'s writers notify, or None."""
+    recorder = getattr(app, "recorder", None)
+    channel = getattr(recorder, "channel_name", None)
+    engine = getattr(getattr(recorder, "datastore", None), "engine", None)
+    if not channel or engine is None or engine.dialect.name != "postgresql":
+        return None
+    url = engine.url.set(drivername="postgresql")
+    return url.render_as_string(hide_password=False), channel
+
+
+class LogNotices:
+    """Calls ``on_notice`` whenever a commit appends to the log; in a thread of its own.
+
+    ``store`` returns the application (opened lazily, as the follower's); a lost
+    connection is opened again after ``retry`` seconds, and ``on_notice`` is
+    called once it is back.
+    """
+
+    def __init__(
+        self, store: Callable[[], Any], on_notice: Callable[[], None], *, retry: float = 0.5
+    ) -> None:
+        self.store = store
+        self.on_notice = on_notice
+        self.retry = retry
+        #: Whether the last connection attempt is listening now (for tests and logs).
+        self.listening = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="rulelog-notices", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                source = notice_source(self.store())
+                if source is None:
+                    return  # not PostgreSQL: polling alone
+                self._listen(*source)
+                failures = 0
+            except Exception as error:  # the store is down: polling covers it meanwhile
+                failures += 1
+                if failures == 1:
+                    log.warning("notices.lost", error=f"{type(error).__name__}: {error}")
+            finally:
+                self.listening.clear()
+            self._stop.wait(self.retry)
+
+    def _listen(self, dsn: str, channel: str) -> None:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"LISTEN {channel}")  # unquoted, as the recorder's NOTIFY names it
+            self.listening.set()
+            self.on_notice()  # what landed while nobody listened
+            while not self._stop.is_set():
+                for _ in conn.notifies(timeout=0.5):
+                    self.on_notice()
+                    if self._stop.is_set():
+                        return
+
+
+def tail_reader(app: Any) -> TailReader | None:
+    """A one-round-trip reader of ``app``'s log on PostgreSQL (None: any other store)."""
+    recorder = getattr(app, "recorder", None)
+    record = getattr(recorder, "events_record_cls", None)
+    engine = getattr(getattr(recorder, "datastore", None), "engine", None)
+    if record is None or engine is None or engine.dialect.name != "postgresql":
+        return None
+    table = record.__table__
+    columns = [table.c[n] for n in ("id", "originator_id", "originator_version", "topic", "state")]
+
+    def read(app: Any, start: int) -> Iterator[LoggedEvent]:
+        while True:
+            query = select(*columns).where(table.c.id >= start).order_by(table.c.id).limit(PAGE)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                rows = conn.execute(query).all()
+            for id_, originator_id, version, topic, state in rows:
+                state = bytes(state) if isinstance(state, memoryview) else state
+                notice = Notification(
+                    originator_id=originator_id,
+                    originator_version=version,
+                    topic=topic,
+                    state=state,
+                    id=id_,
+                )
+                yield decode(app, notice)
+            if len(rows) < PAGE:
+                return
+            start = rows[-1][0] + 1
+
+    return read
