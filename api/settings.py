@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="Update answers each serving process keeps per index generation "
         "(0 turns the cache off).",
     )
+    blob_cache_size: int = Field(
+        8192,
+        ge=1,
+        description="Release blobs each serving process keeps in memory (the oldest "
+        "loaded is dropped beyond that and loaded again when a request needs it).",
+    )
     impact_sample_rate: float = Field(
         0.01,
         ge=0,

@@ -39,6 +39,9 @@ __all__ = ["Follower"]
 
 log = structlog.get_logger("rulelog.follow")
 
+#: Blobs loaded per step of warming, between two polls.
+WARM_STEP = 256
+
 
 class Follower:
     """Polls the log and advances ``state``; ``start``/``stop`` run it in a thread.
@@ -77,6 +80,8 @@ class Follower:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._folding = threading.Lock()
+        #: Blobs still to load after the last fold (see ``_warm``).
+        self._warm_due = False
 
     def poll_once(self) -> int:
         """Fold whatever is new; returns the number of events folded.
@@ -92,18 +97,26 @@ class Follower:
             reader = self.read(app) if self.read is not None else None
             count = self.state.advance(app, reader) if reader else self.state.advance(app)
             if count:
-                self._warm()
+                self._warm_due = True
         if count and self.on_advance is not None:
             self.on_advance(count)
         self.last_success = time.monotonic()
         self.failures = 0
         return count
 
-    def _warm(self) -> None:
+    def _warm(self) -> bool:
+        """One step of loading the blobs rules map to; True while more remain.
+
+        Outside the fold's lock and a step at a time, so a node is ready, and
+        keeps folding new events, while a big store's blobs are still loading.
+        """
         try:
-            self.state.warm()
+            more = self.state.warm(WARM_STEP) >= WARM_STEP
         except Exception as error:  # requests load what they need themselves
             log.warning("follow.warm_failed", error=f"{type(error).__name__}: {error}")
+            more = False
+        self._warm_due = more
+        return more
 
     def stale_for(self) -> float | None:
         """Seconds since the last good poll, if the last poll failed (else None)."""
@@ -165,6 +178,8 @@ class Follower:
                 )
                 count = None
             self._report(count)
+            if self._warm_due and not self.failures and self._warm():
+                continue  # more blobs to load: poll again at once, then the next step
             if self._wake.wait(pause):  # woken early: take what lands within the gap too
                 self._stop.wait(max(0.0, began + self.min_gap - time.monotonic()))
             self._wake.clear()

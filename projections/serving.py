@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rulelog.domain import ids
 from rulelog.domain.access.users import User
 from rulelog.domain.catalog.channels import ChannelMap
 from rulelog.domain.catalog.pins import PinnableRelease
@@ -40,6 +39,7 @@ from rulelog.domain.workflow.expectations import Expectation
 from rulelog.domain.workflow.policies import SignoffPolicies
 from rulelog.domain.workflow.scheduling import ScheduledChange
 from rulelog.domain.workflow.uptake import Uptake
+from rulelog.projections.blobs import DEFAULT_BLOB_CACHE, BlobCache, BlobLoader, app_loader
 from rulelog.projections.change_ids import ChangeIds
 from rulelog.projections.log import read_log
 from rulelog.projections.revisions import RuleRevisions, stored_revisions
@@ -48,8 +48,6 @@ from rulelog.projections.views import ChannelView, as_test_channel, served_test_
 
 __all__ = ["BlobCache", "LiveIndex", "RequestView", "ServingState", "app_loader"]
 
-#: Loads a release's blob as of an aggregate version: (name, version) -> data.
-BlobLoader = Callable[[str, int], Mapping[str, Any]]
 
 #: Which catalog table each event class changes (the others do not affect serving).
 _KINDS: dict[type, str] = {
@@ -134,54 +132,6 @@ _FOLDED = frozenset(folded_topics())
 
 #: Test-channel indexes kept per generation; keys come from requests, so bounded.
 TESTS_MAX = 4096
-
-
-def app_loader(app: Any) -> BlobLoader:
-    """Blobs read from the event store: the release aggregate at that version."""
-
-    def load(name: str, version: int) -> Mapping[str, Any]:
-        release = app.repository.get(ids.release_id(name), version=version)
-        return release.blob
-
-    return load
-
-
-class BlobCache:
-    """Release blobs by (name, aggregate version); safe to share between threads."""
-
-    def __init__(self, loader: BlobLoader | None = None) -> None:
-        self.loader = loader
-        self._blobs: dict[tuple[str, int], Mapping[str, Any]] = {}
-
-    def get(self, name: str, version: int) -> Mapping[str, Any] | None:
-        return self._blobs.get((name, version))
-
-    def load(self, name: str, version: int) -> Mapping[str, Any]:
-        key = (name, version)
-        found = self._blobs.get(key)
-        if found is not None:
-            return found
-        if self.loader is None:
-            raise LookupError(f"no blob loader to load release {name!r}")
-        data = self.loader(name, version)
-        self._blobs[key] = data  # a racing loader stores an equal value: harmless
-        return data
-
-    def put(self, name: str, version: int, data: Mapping[str, Any]) -> None:
-        self._blobs[(name, version)] = data
-
-    def retain(self, current: Mapping[str, int]) -> None:
-        """Forget versions that are no longer current (changed or deleted releases)."""
-        # list() copies the keys in one step, so loads racing in other threads are safe.
-        for key in list(self._blobs):
-            if current.get(key[0]) != key[1]:
-                self._blobs.pop(key, None)
-
-    def clear(self) -> None:
-        self._blobs.clear()
-
-    def __len__(self) -> int:
-        return len(self._blobs)
 
 
 @dataclass(frozen=True)
@@ -345,12 +295,14 @@ class ServingState:
     from any thread at any time and is always a complete generation.
     """
 
-    def __init__(self, loader: BlobLoader | None = None) -> None:
+    def __init__(
+        self, loader: BlobLoader | None = None, blob_limit: int = DEFAULT_BLOB_CACHE
+    ) -> None:
         self.catalog = Catalog()
         self.revisions = RuleRevisions()
         #: The change_ids the revisions answer (``projections.change_ids``).
         self.change_ids = ChangeIds()
-        self.blobs = BlobCache(loader)
+        self.blobs = BlobCache(loader, blob_limit)
         self._index = LiveIndex(blobs=self.blobs)
         self._dirty: set[str] = set()
         #: Products whose answers the unpublished events may change (None: any), and
@@ -444,14 +396,23 @@ class ServingState:
         else:
             self._products |= {before, after}
 
-    def warm(self) -> int:
-        """Load the blobs rules map to, so the first requests need no store read."""
+    def warm(self, most: int = 256) -> int:
+        """Load up to ``most`` of the blobs rules map to (while the cache has room), so
+        the first requests need no store read; returns how many it loaded.
+
+        Called in small steps by the follower between polls, never while folding:
+        on a big store the blobs alone take seconds to load.
+        """
         index, loaded = self._index, 0
+        if index.blobs.full:
+            return 0
         for name in index.mapped_releases():
             row = index.releases.get(name)
             if row is not None and index.blobs.get(name, row["version"]) is None:
                 index.blobs.load(name, row["version"])
                 loaded += 1
+                if loaded >= most or index.blobs.full:
+                    break
         return loaded
 
     def _publish(self) -> None:

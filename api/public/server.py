@@ -46,7 +46,7 @@ class PublicServer:
     ) -> None:
         self.database_url = database_url
         self.settings = settings or PublicSettings()
-        self.state = ServingState()
+        self.state = ServingState(blob_limit=self.settings.blob_cache_size)
         self.worker = uuid.uuid4().hex[:12]
         self._store = store
         self._opening = threading.Lock()

@@ -9,6 +9,7 @@ from rulelog.api.config import settings
 from rulelog.api.content_signature import SigningSettings
 from rulelog.api.public.front import DEFAULT_CACHE_ENTRIES
 from rulelog.domain.serving.blobs.common import ServingSettings
+from rulelog.projections.blobs import DEFAULT_BLOB_CACHE
 
 __all__ = ["PublicSettings"]
 
@@ -26,6 +27,8 @@ class PublicSettings:
     follow: bool = True
     #: Update answers cached per index generation (``api.public.front``); 0 turns it off.
     answer_cache: int = DEFAULT_CACHE_ENTRIES
+    #: Release blobs kept in memory (``projections.blobs.BlobCache``).
+    blob_cache_size: int = DEFAULT_BLOB_CACHE
     #: Start from the newest checkpoint of the timeline (after bringing it up to date)
     #: rather than folding the whole log; off, the node folds from position 1.
     start_from_checkpoint: bool = True
@@ -46,6 +49,7 @@ class PublicSettings:
             poll_interval=loaded.poll_interval,
             version_file=str(loaded.version_file) if loaded.version_file else None,
             answer_cache=loaded.answer_cache,
+            blob_cache_size=loaded.blob_cache_size,
             start_from_checkpoint=loaded.start_from_checkpoint,
             serving=ServingSettings(allowlist=loaded.allowlist()),
             commit=loaded.commit,

@@ -135,6 +135,21 @@ def test_blobs_cached_by_version_and_dropped_when_changed(imported: RulelogApp) 
     assert state.index.release(name)["displayVersion"] == "121.0 (changed)"
 
 
+def test_warming_loads_mapped_blobs_a_step_at_a_time_within_the_bound(
+    imported: RulelogApp,
+) -> None:
+    state = ServingState(blob_limit=3)
+    state.advance(imported)
+    mapped = state.index.mapped_releases()
+    assert len(mapped) > 3
+    assert state.warm(2) == 2 and len(state.blobs) == 2
+    assert state.warm(2) == 1 and state.blobs.full  # stops at the bound
+    assert state.warm(2) == 0 and len(state.blobs) == 3
+    for name in list(mapped)[:5]:  # a blob beyond the bound is still served
+        assert state.index.release(name)["name"] == name
+    assert len(state.blobs) == 3
+
+
 def test_request_view_reports_missing_blobs(imported: RulelogApp) -> None:
     state = ServingState()
     state.advance(imported)
