@@ -27,7 +27,7 @@ in the same run:
     timeline: its wall time and peak memory). ``--import-only`` measures
     just these two, without generating the big store.
 
-Peak memory of a CLI process is its ``ru_maxrss`` from ``os.wait4``. The
+Peak memory of a CLI process is its ``VmHWM``, read every 20 ms while it runs. The
 generated mix is seeded (``--seed``). Nothing here is a test: no timing is
 asserted.
 """
@@ -40,6 +40,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -70,17 +71,46 @@ class Finished:
     peak_mb: float
 
 
+def _peak_watcher(pid: int) -> tuple[threading.Thread, list[float]]:
+    """A thread noting the process's VmHWM (MB) every 20 ms until it exits.
+
+    Not ``ru_maxrss``: Linux carries the high-water mark of the memory a child
+    had before its ``exec`` over into it, and a child of this process starts
+    as a copy of it (hundreds of MB after the raw pass), so ``ru_maxrss``
+    reported this process's size, not the command's.
+    """
+    seen: list[float] = [0.0]
+
+    def watch() -> None:
+        status = Path(f"/proc/{pid}/status")
+        while True:
+            try:
+                fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+            except (OSError, ValueError):
+                return
+            if "VmHWM" not in fields:  # exited (a zombie has no memory)
+                return
+            seen[0] = max(seen[0], int(fields["VmHWM"].split()[0]) / 1024)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, seen
+
+
 def run_measured(url: str, *args: str, stdout: int | None = subprocess.DEVNULL) -> Finished:
     """Run ``rulelog ARGS`` on the store at ``url`` (stderr shown: progress)."""
     env = {**os.environ, "RULELOG_DATABASE_URL": url}
     started = time.perf_counter()
     process = subprocess.Popen([RULELOG, *args], env=env, stdout=stdout)
+    watcher, peak = _peak_watcher(process.pid)
     _, status, usage = os.wait4(process.pid, 0)
+    watcher.join()
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         raise SystemExit(f"rulelog {' '.join(args)} failed ({process.returncode})")
-    return Finished(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    return Finished(wall, usage.ru_utime + usage.ru_stime, peak[0])
 
 
 def cached_store(events: int, rules: int, releases: int, seed: int, regenerate: bool) -> Path:
