@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
+from rulelog.api.database_url import normalized_url
 from rulelog.api.settings import DEFAULT_ALLOWLIST_WARNING, Settings, SettingsError, load_settings
 from rulelog.domain.errors import Invalid
 from rulelog.domain.serving.blobs.common import Allowlist
@@ -25,21 +23,7 @@ ENV_DATABASE_URL = "RULELOG_DATABASE_URL"
 
 def database_url(explicit: str | None = None) -> str:
     """The URL to use, normalised to a driver rulelog ships with."""
-    url = explicit or settings().database_url
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise Invalid(f"database URL: cannot parse {url!r}", field="database_url") from None
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        # psycopg 3 is the driver rulelog depends on; plain postgresql:// means psycopg2.
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    if backend != "sqlite":
-        raise Invalid(
-            f"database URL: {backend} is not supported; use sqlite:/// or postgresql+psycopg://",
-            field="database_url",
-        )
-    return url
+    return normalized_url(explicit or settings().database_url)
 
 
 def open_app(url: str | None = None, *, schema: str | None = None) -> RulelogApp:

@@ -34,26 +34,20 @@ def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
 
 def store_url(ctx: click.Context) -> str | None:
     """The store's URL as ``api.config.database_url`` gives it, without importing
-    the application (as that module does); None for a URL only it can judge.
-
-    SQLite is taken as written and PostgreSQL gets the psycopg driver rulelog
-    ships; any other URL is left to ``database_url``, which refuses it in one line.
-    """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    the application (as that module does); None for a URL it refuses, which the
+    application's path then refuses in one line."""
+    from rulelog.api.database_url import normalized_url
+    from rulelog.domain.errors import Invalid
 
     root = ctx.find_root().obj or {}
     settings = root.get("settings")
     url = root.get("database_url") or (settings.database_url if settings else None)
+    if not url:
+        return None
     try:
-        parsed = make_url(url) if url else None
-    except ArgumentError:
+        return normalized_url(url)
+    except Invalid:
         return None
-    if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        return None
-    if parsed.drivername.startswith("postgresql"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
 
 
 def refuse_missing_store(url: str) -> None:
