@@ -30,6 +30,7 @@ from eventsourcing.domain import Aggregate
 
 from bench.generate import FIXTURE, snapshot, variant
 from bench.log_memory import Bag, Memory
+from rulelog.adapters.batch_writes import AtomicAppender
 from rulelog.domain import ids
 from rulelog.domain.catalog.releases import Release, ReleaseUsage
 from rulelog.domain.catalog.rules import Rule
@@ -131,27 +132,18 @@ class LogBuilder:
     def flush(self) -> None:
         """Append the buffered events, in order, in one transaction.
 
-        The events are encoded by the application's own mapper and inserted with
-        one executemany of SQLAlchemy Core into the recorder's table: the rows are
-        exactly what ``app.save`` would write (the events carry no aggregates, so
-        ``save`` would take no snapshots either), without its per-row ORM unit of
-        work, which was half of the time of generating a big store.
+        Through ``adapters.batch_writes`` (what a streamed import writes with):
+        the rows ``app.save`` would write (the events carry no aggregates, so
+        ``save`` would take no snapshots either), without its per-row ORM unit
+        of work, which was half of the time of generating a big store.
         """
         if self.buffer:
-            to_stored = self.app.mapper.to_stored_event
             rows = [
-                {
-                    "originator_id": stored.originator_id,
-                    "originator_version": stored.originator_version,
-                    "topic": stored.topic,
-                    "state": stored.state,
-                }
-                for stored in map(to_stored, self.buffer)
+                (e.originator_id, e.originator_version, e.topic, e.state)
+                for e in map(self.app.mapper.to_stored_event, self.buffer)
             ]
-            recorder = self.app.recorder
-            table = recorder.events_record_cls.__table__  # type: ignore[attr-defined]
-            with recorder.datastore.engine.begin() as conn:  # type: ignore[attr-defined]
-                conn.execute(table.insert(), rows)
+            with AtomicAppender(self.app) as out:
+                out.append(rows)
             self.recorded += len(self.buffer)
             self.buffer = []
 
