@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rulelog.adapters.sql_store import PERSISTENCE_TOPIC
 from rulelog.domain.access.users import User
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.domain.catalog.releases import Release, ReleaseUsage
@@ -39,6 +40,8 @@ from rulelog.services.workflow import WorkflowCommands
 #: writes them): importing them here registers their event topics, so any process that
 #: opens the application can decode the whole log.
 DECODED_ONLY = (BalrogImport,)
+#: ``PERSISTENCE_MODULE`` for a store in a SQL database (SQLite, PostgreSQL).
+SQL_PERSISTENCE = PERSISTENCE_TOPIC
 
 
 class RulelogApp(
