@@ -32,7 +32,11 @@ client round trip happens while it is held.
   in-memory store never sees this factory.
 
 A store created by the stock recorder needs nothing but the function, which
-``create_table`` (or the first append, if tables are not created) adds.
+``create_table`` (or the first append, if tables are not created) adds; both
+recorders may append to one store meanwhile (a rolling upgrade), as they take
+the same lock. A process whose database user may not create it (a read-only
+user, a standby, no ``CREATE`` on the schema) appends the stock way, if it
+may append at all, and says so once.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy.exc
+import structlog
 from eventsourcing.persistence import PersistenceError, StoredEvent
 from eventsourcing_sqlalchemy.datastore import exception_classes, transactions
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
@@ -55,6 +60,11 @@ _ARGUMENTS = "uuid[], bigint[], text[], bytea[]"
 #: Bumped when the function's body changes: a new name, so stores holding an
 #: older one get the new one beside it, with no replacement race between processes.
 _VERSION = 1
+#: SQLSTATEs that say this user may not create the function here: insufficient
+#: privilege, read-only transaction (``default_transaction_read_only``, a standby).
+_NOT_ALLOWED = frozenset({"42501", "25006"})
+
+log = structlog.get_logger("rulelog.store")
 
 
 class OneTripRecorder(SQLAlchemyApplicationRecorder):
@@ -68,7 +78,8 @@ class OneTripRecorder(SQLAlchemyApplicationRecorder):
             and engine.dialect.name == "postgresql"
             and self.datastore.scoped_session is None
         )
-        self._function_ready = False
+        #: Whether the function is there: None until looked for, False if it cannot be made.
+        self._function_ready: bool | None = None
         if self._one_trip:
             assert engine is not None
             quote = engine.dialect.identifier_preparer
@@ -88,7 +99,7 @@ class OneTripRecorder(SQLAlchemyApplicationRecorder):
     def create_table(self) -> None:
         super().create_table()
         if self._one_trip:
-            self._create_function()
+            self._ensure_function()
 
     def _function_sql(self) -> str:
         # NOTIFY names the channel unquoted, so the server folds it to lower case.
@@ -111,18 +122,41 @@ BEGIN
 END
 $append$"""
 
+    def _ensure_function(self) -> bool:
+        """Whether appends may call the function, creating it if need be (once a process)."""
+        if self._function_ready is None:
+            try:
+                self._create_function()
+                self._function_ready = True
+            except sqlalchemy.exc.DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) not in _NOT_ALLOWED:
+                    raise
+                log.warning(
+                    "store.append_function_unavailable",
+                    function=self.append_function,
+                    error=str(error.orig).strip().splitlines()[0],
+                    appending="as eventsourcing-sqlalchemy does",
+                )
+                self._function_ready = False
+        return self._function_ready
+
     def _create_function(self) -> None:
         """Create the function unless it exists; processes starting together take turns."""
-        assert self.datastore.engine is not None
-        signature = f"{self.append_function}({_ARGUMENTS})"
+        engine = self.datastore.engine
+        assert engine is not None
+        signature = {"signature": f"{self.append_function}({_ARGUMENTS})"}
         exists = text("SELECT to_regprocedure(:signature) IS NOT NULL")
-        with self.datastore.engine.begin() as conn:
-            if not conn.execute(exists, {"signature": signature}).scalar():
-                turn = text("SELECT pg_advisory_xact_lock(hashtext(:name))")
-                conn.execute(turn, {"name": signature})
-                if not conn.execute(exists, {"signature": signature}).scalar():
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if conn.execute(exists, signature).scalar():
+                return  # the usual case: one round trip
+            conn.execute(text("SELECT pg_advisory_lock(hashtext(:signature))"), signature)
+            try:
+                # Autocommit: this look is a transaction of its own, which sees the
+                # catalog as it is now (one begun before the wait would not).
+                if not conn.execute(exists, signature).scalar():
                     conn.execute(text(self._function_sql()))
-        self._function_ready = True
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext(:signature))"), signature)
 
     # ------------------------------------------------------------ appending
 
@@ -133,10 +167,12 @@ $append$"""
         session: Session | None = None,
         **kwargs: Any,
     ) -> Sequence[int] | None:
-        if not self._one_trip:
+        try:
+            ready = self._one_trip and self._ensure_function()
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            raise _persistence_error(error) from error
+        if not ready:
             return super().insert_events(stored_events, session=session, **kwargs)
-        if not self._function_ready:
-            self._create_function()
         if session is not None:
             return self._append(session, stored_events)
         if transactions.get(None) is not None:
@@ -168,8 +204,12 @@ $append$"""
             ) as conn:
                 return sorted(conn.execute(self._call, parameters).scalars())
         except sqlalchemy.exc.SQLAlchemyError as error:
-            # As the datastore's transaction maps them: a unique violation is IntegrityError.
-            raise exception_classes.get(type(error).__name__, PersistenceError)(error) from error
+            raise _persistence_error(error) from error
+
+
+def _persistence_error(error: sqlalchemy.exc.SQLAlchemyError) -> PersistenceError:
+    """As the datastore's transaction maps them: a unique violation is ``IntegrityError``."""
+    return exception_classes.get(type(error).__name__, PersistenceError)(error)
 
 
 class OneTripFactory(SQLAlchemyFactory):

@@ -25,7 +25,7 @@ from rulelog.api.config import open_app
 from rulelog.domain.access.users import User
 from rulelog.projections.log import read_log
 from rulelog.services.application import RulelogApp
-from tests.conftest import Store, _libpq_dsn, _postgres_store
+from tests.conftest import PG_SERVER, Store, _libpq_dsn, _postgres_store
 
 WRITERS = 6
 SAVES_EACH = 30
@@ -207,3 +207,52 @@ def test_a_store_of_the_stock_recorder_works_with_this_one(pg_store: Store) -> N
     assert users == ["old", "new", "older"]
     positions = [e.position for e in read_log(new)]
     assert positions == list(range(1, len(positions) + 1))
+
+
+@pytest.mark.postgres
+def test_processes_upgrading_a_store_together_create_the_function_once(pg_store: Store) -> None:
+    stock_env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": pg_store.url}
+    RulelogApp(env=stock_env).add_user("old", admin=True, recorded_by="old")
+    start = threading.Barrier(WRITERS)
+    opened: list[RulelogApp] = []
+    failed: list[BaseException] = []
+
+    def open_together() -> None:
+        start.wait()
+        try:
+            opened.append(open_app(pg_store.url))
+        except BaseException as error:  # reported below, with the others
+            failed.append(error)
+
+    threads = [threading.Thread(target=open_together) for _ in range(WRITERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failed == []
+    assert len(opened) == WRITERS and all(_has_append_function(app) for app in opened)
+
+
+@pytest.mark.postgres
+def test_a_user_who_may_not_create_the_function_appends_the_stock_way(pg_store: Store) -> None:
+    stock_env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": pg_store.url}
+    RulelogApp(env=stock_env).add_user("old", admin=True, recorded_by="old")
+    schema = pg_store.url.rsplit("%3D", 1)[1]
+    role = f"rulelog_test_writer_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_libpq_dsn(PG_SERVER), autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')  # no CREATE
+        # What the stock recorder needs too: UPDATE is what LOCK TABLE ... EXCLUSIVE asks.
+        conn.execute(f'GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+        conn.execute(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"')
+    try:
+        writer = open_app(pg_store.url.replace("//postgres@", f"//{role}@", 1))
+        writer.add_user("new", admin=True, recorded_by="old")
+        assert not _has_append_function(writer)
+        positions = [e.position for e in read_log(writer)]
+        assert positions == list(range(1, len(positions) + 1))
+        writer.recorder.datastore.engine.dispose()  # type: ignore[attr-defined]
+    finally:
+        with psycopg.connect(_libpq_dsn(PG_SERVER), autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
