@@ -16,7 +16,10 @@ with the tables) takes the same lock, inserts all of a save's events in
 order, returns their notification ids and notifies the same channel, and is
 called in one statement on an autocommit connection, so the statement's own
 transaction commits with it. The lock is held for server time only; no
-client round trip happens while it is held.
+client round trip happens while it is held. (It is still held through the
+commit's WAL flush, as PostgreSQL releases locks after it: on this machine's
+disk that flush, not round trips, is now what bounds appends per second;
+``bench/appends.py`` measures both recorders.)
 
 * A duplicate ``(originator_id, originator_version)`` aborts the statement,
   hence its transaction: nothing of the save is written, and the error is
