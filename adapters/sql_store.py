@@ -12,8 +12,8 @@ transaction (so a read inside an ``AtomicAppender`` block still sees what the
 block appended), under the same conditions and order; what it returns is
 what the base class returns. Writes are the base class's.
 
-``SQLStoreFactory`` is ``eventsourcing_sqlalchemy``'s factory with this recorder;
-an application picks it by its topic in ``PERSISTENCE_MODULE``.
+``pg_appends.OneTripRecorder`` (PostgreSQL's appends in one statement) builds
+on it, and its factory is what an application names in ``PERSISTENCE_MODULE``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eventsourcing.persistence import Notification
-from eventsourcing.utils import get_topic
-from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Table, func, select
 
@@ -77,13 +75,3 @@ class SQLApplicationRecorder(SQLAlchemyApplicationRecorder):
             )
             for position, originator, version, topic, state in rows
         ]
-
-
-class SQLStoreFactory(SQLAlchemyFactory):
-    """``eventsourcing_sqlalchemy``'s factory, making ``SQLApplicationRecorder``s."""
-
-    application_recorder_class = SQLApplicationRecorder
-
-
-#: The ``PERSISTENCE_MODULE`` topic of an application on a SQL store.
-PERSISTENCE_TOPIC = get_topic(SQLStoreFactory)
