@@ -77,6 +77,24 @@ def test_a_permission_revoked_elsewhere_is_honoured_by_the_next_command(
     assert seeded.get_rule(1).fields["priority"] == 12
 
 
+def test_a_rule_edited_elsewhere_is_brought_up_to_date_from_the_cache(
+    store: Store, seeded: RulelogApp
+) -> None:
+    seeded.update_rule(1, 1, {"priority": 11}, changed_by="bob")  # the rule now cached
+    assert ids.rule_id(1) in seeded.reader._cache
+    other = store.open()
+    other.update_rule(1, 2, {"comment": "elsewhere"}, changed_by="alice")
+    with pytest.raises(Conflict, match="data_version 3"):
+        seeded.update_rule(1, 2, {"priority": 12}, changed_by="bob")
+    seeded.update_rule(1, 3, {"priority": 12}, changed_by="bob")
+    rule = other.get_rule(1)
+    assert (rule.fields["priority"], rule.fields["comment"], rule.data_version) == (
+        12,
+        "elsewhere",
+        4,
+    )
+
+
 def test_a_policy_added_elsewhere_is_seen_by_the_next_command(
     store: Store, seeded: RulelogApp
 ) -> None:
