@@ -217,7 +217,7 @@ class LiveIndex(KeyedRows):
         view = served_test_view(self.snapshot, live, test)
         return replace(
             self,
-            rule_table=RuleIndex(view.rules.values()),
+            rule_table=RuleIndex.revised(self.rule_table, view.rules.values()),
             rules_by_id=view.rules,
             shutoffs=view.shutoffs,
             pins=view.pins,
@@ -419,9 +419,9 @@ class ServingState:
         old, c, dirty = self._index, self.catalog, self._dirty
         changes: dict[str, Any] = {"position": c.position}
         if "rules" in dirty or self.generation == 0:
-            rows = {rule_id: dict(row) for rule_id, row in c.rules.items()}
+            rows = _rows_now(old.rules_by_id, c.rules)
             changes["rules_by_id"] = rows
-            changes["rule_table"] = RuleIndex(rows.values())
+            changes["rule_table"] = RuleIndex.revised(old.rule_table, rows.values())
             changes["aliases"] = {r["alias"]: i for i, r in rows.items() if r.get("alias")}
         if "releases" in dirty or self.generation == 0:
             releases = {name: dict(row) for name, row in c.releases.items()}
@@ -458,3 +458,17 @@ class ServingState:
         self._rules = set()
         self._relabelled = set()
         self.generation += 1
+
+
+def _rows_now(
+    published: Mapping[int, Mapping[str, Any]], rules: Mapping[int, Mapping[str, Any]]
+) -> dict[int, Mapping[str, Any]]:
+    """The catalog's rule rows, as the next generation's own: a row equal to the one
+    ``published`` is that very object (generations never mutate their rows), so
+    ``RuleIndex.revised`` compiles only the rows that changed; others are copied."""
+    rows: dict[int, Mapping[str, Any]] = {}
+    for rule_id, row in rules.items():
+        before = published.get(rule_id)
+        rows[rule_id] = before if before is not None and before == row else dict(row)
+    return rows
+

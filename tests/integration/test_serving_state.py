@@ -118,6 +118,21 @@ def test_rules_recompiled_only_when_rules_change(imported: RulelogApp) -> None:
     assert state.advance(imported) == 0  # nothing new: nothing folded
 
 
+def test_a_rule_edit_compiles_that_rule_alone(imported: RulelogApp) -> None:
+    state = ServingState()
+    state.advance(imported)
+    before = state.index
+    imported.update_rule(2, 1, {"comment": "touched"}, "alice")
+    state.advance(imported)
+    rows = state.index.rules_by_id
+    assert rows[2] is not before.rules_by_id[2] and rows[2]["comment"] == "touched"
+    assert all(rows[r] is before.rules_by_id[r] for r in rows if r != 2)
+    compiled = {r.rule_id: r for r in state.index.rule_table.candidates("Firefox")}
+    earlier = {r.rule_id: r for r in before.rule_table.candidates("Firefox")}
+    assert compiled[2].rule is rows[2]
+    assert all(compiled[r] is earlier[r] for r in compiled if r != 2)
+
+
 def test_blobs_cached_by_version_and_dropped_when_changed(imported: RulelogApp) -> None:
     state = ServingState()
     state.advance(imported)

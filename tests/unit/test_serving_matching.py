@@ -199,3 +199,38 @@ def test_index_merges_productless_rules_in_rule_id_order() -> None:
 
 def test_no_match_selects_nothing() -> None:
     assert select_rule([]) is None
+
+
+def test_revised_index_compiles_only_new_rows_and_matches_a_fresh_one() -> None:
+    rows = [
+        {"rule_id": 3, "product": "Firefox", "channel": "release*"},
+        {"rule_id": 1, "product": None, "channel": "beta"},
+        {"rule_id": 2, "product": "Thunderbird"},
+    ]
+    before = RuleIndex(rows)
+    edited = {**rows[0], "channel": "beta", "comment": "moved"}
+    now = [edited, rows[1], {"rule_id": 4, "product": "Firefox"}]  # rule 2 deleted, 4 new
+    revised = RuleIndex.revised(before, now)
+    fresh = RuleIndex(now)
+    for product in ("Firefox", "Thunderbird", "GMP"):
+        got = revised.candidates(product)
+        assert [(r.rule_id, r.rule) for r in got] == [
+            (r.rule_id, r.rule) for r in fresh.candidates(product)
+        ]
+        shape = (product, "beta", "WINNT_x86_64-msvc")
+        assert [r.rule_id for r in revised.narrowed(*shape)] == [
+            r.rule_id for r in fresh.narrowed(*shape)
+        ]
+    kept = next(r for r in revised.candidates("Firefox") if r.rule_id == 1)
+    assert kept is next(r for r in before.candidates("Firefox") if r.rule_id == 1)
+    moved = next(r for r in revised.candidates("Firefox") if r.rule_id == 3)
+    assert moved.rule is edited and moved.channel is not None and moved.channel.source == "beta"
+    assert revised.count == 3
+
+
+def test_revised_index_recompiles_an_equal_row_that_is_another_object() -> None:
+    row = {"rule_id": 1, "product": "Firefox"}
+    before = RuleIndex([row])
+    copy = dict(row)
+    (compiled,) = RuleIndex.revised(before, [copy]).candidates("Firefox")
+    assert compiled.rule is copy
