@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 import structlog
 from eventsourcing.persistence import Notification
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from rulelog.projections.log import PAGE, LoggedEvent, decode
 
@@ -123,12 +123,18 @@ def tail_reader(app: Any) -> TailReader | None:
         return None
     table = record.__table__
     columns = [table.c[n] for n in ("id", "originator_id", "originator_version", "topic", "state")]
+    # Built once: a poll that finds nothing new is mostly this statement's overhead.
+    query = (
+        select(*columns)
+        .where(table.c.id >= bindparam("start", type_=table.c.id.type))
+        .order_by(table.c.id)
+        .limit(PAGE)
+    )
 
     def read(app: Any, start: int) -> Iterator[LoggedEvent]:
         while True:
-            query = select(*columns).where(table.c.id >= start).order_by(table.c.id).limit(PAGE)
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                rows = conn.execute(query).all()
+                rows = conn.execute(query, {"start": start}).all()
             for id_, originator_id, version, topic, state in rows:
                 state = bytes(state) if isinstance(state, memoryview) else state
                 notice = Notification(
