@@ -471,4 +471,3 @@ def _rows_now(
         before = published.get(rule_id)
         rows[rule_id] = before if before is not None and before == row else dict(row)
     return rows
-
