@@ -82,6 +82,8 @@ class Follower:
         self._folding = threading.Lock()
         #: Blobs still to load after the last fold (see ``_warm``).
         self._warm_due = False
+        #: (store, its reader) once ``read`` has been asked for one.
+        self._reader: tuple[Any, Callable[..., Any] | None] | None = None
 
     def poll_once(self) -> int:
         """Fold whatever is new; returns the number of events folded.
@@ -94,7 +96,7 @@ class Follower:
             if self.prepare is not None and not self.state.loaded:
                 self.prepare(app)
                 self.prepare = None
-            reader = self.read(app) if self.read is not None else None
+            reader = self._reader_of(app)
             count = self.state.advance(app, reader) if reader else self.state.advance(app)
             if count:
                 self._warm_due = True
@@ -103,6 +105,15 @@ class Follower:
         self.last_success = time.monotonic()
         self.failures = 0
         return count
+
+    def _reader_of(self, app: Any) -> Callable[..., Any] | None:
+        """``read``'s reader of ``app``, made once per store (not once per poll: a poll
+        that finds nothing new is then mostly one statement's execution)."""
+        if self.read is None:
+            return None
+        if self._reader is None or self._reader[0] is not app:
+            self._reader = (app, self.read(app))
+        return self._reader[1]
 
     def _warm(self) -> bool:
         """One step of loading the blobs rules map to; True while more remain.

@@ -216,3 +216,20 @@ def test_follower_survives_a_failing_store() -> None:
         time.sleep(0.01)
     follower.stop()
     assert follower.failures >= 3
+
+
+def test_the_follower_asks_for_a_reader_once_per_store(imported: RulelogApp) -> None:
+    made: list[Any] = []
+
+    def read(app: Any) -> Any:
+        made.append(app)
+        return None  # no faster reader: the state reads the log itself
+
+    state = ServingState()
+    follower = Follower(lambda: imported, state, read=read)
+    follower.poll_once()
+    imported.update_rule(1, 1, {"comment": "followed"}, "alice")
+    follower.poll_once()
+    follower.poll_once()
+    assert made == [imported]
+    assert state.index.rules_by_id[1]["comment"] == "followed"
