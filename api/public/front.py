@@ -145,6 +145,10 @@ class AnswerCache:
         self.get = self._answers.get
         self._by_rule: dict[int, set[bytes]] = {}
         self._by_product: dict[str, set[bytes]] = {}
+        #: rule_id -> keys of the answers it was part of that no relabelling can
+        #: rewrite (no ``top_rule``: a derived test channel's): what a relabel drops,
+        #: found without a pass over every answer the rule was part of.
+        self._fixed_by_rule: dict[int, set[bytes]] = {}
         #: Keys of answers whose origins are not known: any change drops them.
         self._unknown: set[bytes] = set()
         #: rule_id -> its Rule-Data-Version now, for rules relabelled (kept current by
@@ -166,6 +170,8 @@ class AnswerCache:
                 self._by_product.setdefault(product, set()).add(key)
             for rule in answer.rules:
                 self._by_rule.setdefault(rule, set()).add(key)
+                if answer.top_rule is None:
+                    self._fixed_by_rule.setdefault(rule, set()).add(key)
         while answers and (len(answers) > self.entries or self.bytes > self.size):
             self._remove(next(iter(answers)))
 
@@ -177,7 +183,13 @@ class AnswerCache:
         if answer.products is None or answer.rules is None:
             self._unknown.discard(key)
             return
-        for index, names in ((self._by_product, answer.products), (self._by_rule, answer.rules)):
+        indexes: list[tuple[dict[Any, set[bytes]], frozenset[Any]]] = [
+            (self._by_product, answer.products),
+            (self._by_rule, answer.rules),
+        ]
+        if answer.top_rule is None:
+            indexes.append((self._fixed_by_rule, answer.rules))
+        for index, names in indexes:
             for name in names:
                 keys = index.get(name)
                 if keys is not None:
@@ -204,9 +216,8 @@ class AnswerCache:
             doomed.update(self._by_product.get(product, ()))
         for rule in rules:
             doomed.update(self._by_rule.get(rule, ()))
-        answers = self._answers
         for rule in relabelled:
-            doomed.update(k for k in self._by_rule.get(rule, ()) if answers[k].top_rule is None)
+            doomed.update(self._fixed_by_rule.get(rule, ()))
         for key in doomed:
             self._remove(key)
         if rows is not None:
