@@ -50,6 +50,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from rulelog.projections.read_only import (
+    ensure_tables,
+    mark_refusing,
+    note_fallback,
+    refused,
+    refuses_writes,
+)
+
 if TYPE_CHECKING:
     from eventsourcing.application import Application
 
@@ -248,9 +256,19 @@ class Listing:
     def __init__(self, engine: Engine, kind: Kind, *, create: bool = True) -> None:
         self.engine = engine
         self.kind = kind
+        #: Tables the database would not let this process create: read as empty.
+        self.absent: frozenset[str] = frozenset()
+        #: The rows folded in memory where the database refuses to store them
+        #: (None: the table's rows are the listing).
+        self._memory: _Rows | None = None
         if create:
-            metadata.create_all(engine)
-            _start_tracking(engine, kind)
+            self.absent = ensure_tables(engine, metadata, self._projection)
+            if not self.absent:
+                _start_tracking(engine, kind)
+
+    @property
+    def _projection(self) -> str:
+        return f"listing.{self.kind.name}"
 
     @classmethod
     def open(cls, url: str, kind: Kind) -> Listing:
@@ -284,6 +302,9 @@ class Listing:
 
     def rendered(self) -> Iterator[list[str]]:
         """The rows' rendered texts in listing order, a page at a time."""
+        if self._memory is not None:
+            yield from _pages(self._memory, self.kind)
+            return
         query = (
             select(rows_table.c.rendered)
             .where(rows_table.c.kind == self.kind.name)
@@ -304,11 +325,44 @@ class Listing:
         from rulelog.projections.log import last_position
 
         for _ in range(_TRIES):
+            head = last_position(app)
             try:
-                return self._catch_up(app, last_position(app), progress)
+                return self._catch_up(app, head, progress)
             except IntegrityError:
                 continue  # another process committed those positions first
+            except DBAPIError as error:
+                if not refused(error):
+                    raise
+                mark_refusing(self.engine)
+                return self._fold_in_memory(app, head)
         return self.tracked()
+
+    def _refuses_writes(self) -> bool:
+        """Whether the database refuses to store the rows (asked once per engine)."""
+        mine = tracking_table.c.kind == self.kind.name
+        nothing = update(tracking_table).where(mine, tracking_table.c.position < 0)
+        return bool(self.absent) or refuses_writes(self.engine, nothing.values(position=0))
+
+    def _fold_in_memory(self, app: Application, head: int) -> int:
+        """The rows at ``head`` without writing: the stored ones plus a fold of the
+        events after them, kept in memory for ``rendered``."""
+        from rulelog.projections.log import read_notifications
+
+        position = 0 if self.absent else self.tracked()
+        note_fallback(self._projection, stored=position, head=head)
+        rows = self._load_all() if position else {}
+        decode = app.mapper.to_domain_event
+        topics = self.kind.topics()
+        for stored in read_notifications(app, start=position + 1, stop=head, topics=topics):
+            self.kind.fold(rows, decode(stored))
+        self._memory = rows
+        return head
+
+    def _load_all(self) -> _Rows:
+        query = select(rows_table.c.originator, rows_table.c.base, rows_table.c.rendered)
+        with self.engine.connect() as conn:
+            found = conn.execute(query.where(rows_table.c.kind == self.kind.name))
+            return {key: (json.loads(text), base) for key, base, text in found}
 
     def rebuild(self, app: Application, progress: Callable[[int], None] | None = None) -> int:
         """Forget the rows and fold them again from the whole log."""
@@ -327,6 +381,8 @@ class Listing:
         position = self.tracked()
         if head <= position:
             return position
+        if self._refuses_writes():
+            return self._fold_in_memory(app, head)
         topics = self.kind.topics()
         decode = app.mapper.to_domain_event
         batch: list[Any] = []
@@ -403,6 +459,13 @@ class Listing:
             conn.execute(insert(rows_table), live)
 
 
+def _pages(rows: _Rows, kind: Kind) -> Iterator[list[str]]:
+    """Rows folded in memory, rendered in the listing's order, a page at a time."""
+    live = sorted((kept[0] for kept in rows.values() if kept), key=kind.sort_key)
+    for start in range(0, len(live), PAGE_ROWS):
+        yield [render(row) for row in live[start : start + PAGE_ROWS]]
+
+
 def _position(kind: Kind) -> Any:
     return select(tracking_table.c.position).where(tracking_table.c.kind == kind.name)
 
@@ -420,6 +483,10 @@ def _start_tracking(engine: Engine, kind: Kind) -> None:
                 conn.execute(insert(tracking_table), {"kind": kind.name, "position": 0})
     except IntegrityError:
         pass
+    except DBAPIError as error:  # a read-only store: the catch-up folds in memory
+        if not refused(error):
+            raise
+        mark_refusing(engine)
 
 
 def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:
