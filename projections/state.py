@@ -222,6 +222,18 @@ class Catalog:
             },
         )
 
+    def streams_of(self, table: str) -> Iterator[tuple[int, Any, int]]:
+        """Each live row of ``table`` as (originator id's integer, key, base version).
+
+        The base is the aggregate version its ``data_version`` counts from: what
+        a projection keyed by originator needs to go on folding the row's later
+        events (``listings.Listing.replace`` starts its rows from a whole state).
+        """
+        rows = self._table(table)
+        for originator, stream in self._streams.items():
+            if stream.table == table and stream.key in rows:
+                yield originator, stream.key, stream.base
+
     def pending(self) -> list[dict[str, Any]]:
         """Pending scheduled changes in enactment order: ``when``, then sc_id."""
         rows = [sc for sc in self.scheduled.values() if sc["status"] == "pending"]

@@ -76,19 +76,14 @@ def projections() -> None:
 @json_context
 def projections_rebuild(ctx: click.Context, as_json: bool) -> None:
     """Recompute the index, the checkpoints and the listings' rows from the whole log."""
-    from rulelog.projections.listings import KINDS, Listing
     from rulelog.projections.log import last_position
+    from rulelog.services.timelines import rebuild_projections
 
     timeline = timeline_from(ctx)
     total = last_position(timeline.app)
     stderr = click.get_text_stream("stderr")
     with click.progressbar(length=total, label="rebuilding", file=stderr) as bar:
-        position = timeline.rebuild(progress=bar.update)
-    listed = {}
-    for kind in KINDS:
-        with click.progressbar(length=total, label=f"{kind.name} rows", file=stderr) as bar:
-            rows = Listing.of(timeline.app, kind)
-            listed[kind.name] = rows.rebuild(timeline.app, progress=bar.update)
+        position, listed = rebuild_projections(timeline, progress=bar.update)
     report(
         as_json,
         {"position": position, "listings": listed},

@@ -34,6 +34,7 @@ from rulelog.projections.log import read_log
 from rulelog.projections.state import Catalog
 from rulelog.services.application import RulelogApp
 from rulelog.services.release_v2 import ReleasesV2
+from rulelog.services.timelines import rebuild_projections, timeline_of
 from tests.conftest import Store, new_store
 from tests.integration.test_timeline_properties import SETTINGS
 
@@ -173,6 +174,17 @@ def test_rows_list_what_the_fold_lists_and_a_rebuild_writes_them_again(
         rules.rebuild(app)
         releases.rebuild(app)
         assert stored(rules) == incremental
+        assert (listed(rules), listed(releases)) == folded(app)
+        # ``projections rebuild`` writes them from the timeline's state at the head
+        # (a checkpoint, deltas and a short fold): the same rows, bases included.
+        timeline = timeline_of(app, every=3)
+        position, listings = rebuild_projections(timeline)
+        assert listings == {"rules": position, "releases": position}
+        assert stored(rules) == incremental
+        for _ in range(2):  # and a catch-up goes on from them as from folded rows
+            apply(app, commands[0])
+        rules.catch_up(app)
+        releases.catch_up(app)
         assert (listed(rules), listed(releases)) == folded(app)
 
 
