@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -51,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from rulelog.projections.listing_text import PAGE_ROWS, pages_of, render
 from rulelog.projections.read_only import (
     ensure_tables,
     mark_refusing,
@@ -68,8 +68,6 @@ if TYPE_CHECKING:
 #: after the application, ``RulelogApp.name``); only the cheap head check reads it
 #: by name, and a test keeps the two equal.
 EVENTS_TABLE = "rulelog_events"
-#: Rows read per fetch of a listing.
-PAGE_ROWS = 2000
 #: Events per transaction of a catch-up (a commit costs a disk flush).
 BATCH = 5000
 #: Rows per ``IN (...)`` list, under the 999 parameters an old SQLite allows.
@@ -225,50 +223,6 @@ RELEASES = Kind("releases", _release_topics, _fold_release, release_order, _rele
 KINDS = (RULES, RELEASES)
 
 
-def render(row: dict[str, Any]) -> str:
-    """The text ``print_json`` writes for ``row`` as an element of a list of rows.
-
-    ``json.dumps`` with an indent runs the pure-Python encoder (a rebuild of
-    100,000 rules spent a third of its time there); a row of plain values is
-    written line by line with the C string encoder instead, to the same text.
-    """
-    lines = []
-    for key, value in row.items():
-        text = _plain(value) if isinstance(key, str) else None
-        if text is None:
-            return "  " + json.dumps(row, indent=2, default=str).replace("\n", "\n  ")
-        lines.append(f"    {encode_basestring_ascii(key)}: {text}")
-    if not lines:
-        return "  {}"
-    return "  {\n" + ",\n".join(lines) + "\n  }"
-
-
-def _plain(value: Any) -> str | None:
-    """A value's JSON text as ``json.dumps`` writes it, or None if not a plain value."""
-    kind = type(value)
-    if kind is str:
-        return encode_basestring_ascii(value)
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float:
-        return json.dumps(value)
-    return None
-
-
-def listing_text(pages: Iterable[list[str]]) -> Iterator[str]:
-    """``print_json(rows)``'s text (without its final newline), a page of rows at a time."""
-    first = True
-    for page in pages:
-        if page:
-            yield ("[\n" if first else ",\n") + ",\n".join(page)
-            first = False
-    yield "[]" if first else "\n]"
-
-
 class Listing:
     """One listing's rows in one store, read and kept on ``engine``."""
 
@@ -322,7 +276,7 @@ class Listing:
     def rendered(self) -> Iterator[list[str]]:
         """The rows' rendered texts in listing order, a page at a time."""
         if self._memory is not None:
-            yield from _pages(self._memory, self.kind)
+            yield from pages_of(self._memory, self.kind.sort_key)
             return
         query = (
             select(rows_table.c.rendered)
@@ -363,25 +317,13 @@ class Listing:
         return bool(self.absent) or refuses_writes(self.engine, nothing.values(position=0))
 
     def _fold_in_memory(self, app: Application, head: int) -> int:
-        """The rows at ``head`` without writing: the stored ones plus a fold of the
-        events after them, kept in memory for ``rendered``."""
-        from rulelog.projections.log import read_notifications
+        """The rows at ``head`` without writing, kept in memory for ``rendered``."""
+        from rulelog.projections.listing_unstored import folded_in_memory
 
         position = 0 if self.absent else self.tracked()
         note_fallback(self._projection, stored=position, head=head)
-        rows = self._load_all() if position else {}
-        decode = app.mapper.to_domain_event
-        topics = self.kind.topics()
-        for stored in read_notifications(app, start=position + 1, stop=head, topics=topics):
-            self.kind.fold(rows, decode(stored))
-        self._memory = rows
+        self._memory = folded_in_memory(self, app, position, head)
         return head
-
-    def _load_all(self) -> _Rows:
-        query = select(rows_table.c.originator, rows_table.c.base, rows_table.c.rendered)
-        with self.engine.connect() as conn:
-            found = conn.execute(query.where(rows_table.c.kind == self.kind.name))
-            return {key: (json.loads(text), base) for key, base, text in found}
 
     def rebuild(self, app: Application, progress: Callable[[int], None] | None = None) -> int:
         """Forget the rows and fold them again from the whole log."""
@@ -511,13 +453,6 @@ class Listing:
         ]
         if live:
             conn.execute(insert(rows_table), live)
-
-
-def _pages(rows: _Rows, kind: Kind) -> Iterator[list[str]]:
-    """Rows folded in memory, rendered in the listing's order, a page at a time."""
-    live = sorted((kept[0] for kept in rows.values() if kept), key=kind.sort_key)
-    for start in range(0, len(live), PAGE_ROWS):
-        yield [render(row) for row in live[start : start + PAGE_ROWS]]
 
 
 def _position(kind: Kind) -> Any:

@@ -207,8 +207,15 @@ def _served_in_process(store: Store) -> dict[str, tuple[int, bytes, str | None]]
 @pytest.mark.parametrize("credential", CREDENTIALS)
 def test_admin_api_reads_and_refuses_writes_with_503(built: Built, credential: str) -> None:
     token = built.writer.open().issue_token(ADMIN, ADMIN)[1]
+    _put_behind(built.writer, events=3)
+    head = last_position(built.writer.open())
     admin = AsgiDriver(create_admin_app(open_app(built.readers[credential])))
     auth = [(b"authorization", f"Bearer {token}".encode())]
+    at = f"at=position%3A{head}".encode()
+    status, body = admin.request("GET", b"/api/timeline/rules", query=at, headers=auth)
+    assert status == 200, body
+    written = cli_ok(built.writer.url, "at", f"position:{head}", "rules", "--json")
+    assert json.loads(body) == json.loads(written)
     status, body = admin.request("GET", b"/api/rules/1", headers=auth)
     assert status == 200, body
     change = json.dumps({"priority": 7, "data_version": json.loads(body)["data_version"]})
