@@ -52,8 +52,9 @@ class RequestSample:
                 _READY.add(engine)
 
     def append(self, targets: Sequence[str], keep: int) -> None:
-        """Add ``targets`` and drop all but the newest ``keep`` rows, in one transaction."""
-        if not targets:
+        """Add ``targets`` and drop all but the newest ``keep`` rows, in one transaction
+        (nothing where the table could not be made: a read-only store keeps none)."""
+        if not targets or self.absent:
             return
         now = int(time.time() * 1000)
         with self.engine.begin() as conn:
