@@ -29,7 +29,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
-__all__ = ["ReadOnly", "absent_tables", "ensure_tables", "refused", "refuses_writes"]
+__all__ = [
+    "absent_tables",
+    "ensure_tables",
+    "known_refusing",
+    "mark_refusing",
+    "note_fallback",
+    "refused",
+    "refuses_writes",
+]
 
 log = structlog.get_logger("rulelog.read_only")
 
@@ -42,10 +50,6 @@ SQLITE_REFUSAL = "readonly database"
 _REFUSING: weakref.WeakSet[Engine] = weakref.WeakSet()
 _LOGGED: set[str] = set()
 _LOGGING = threading.Lock()
-
-
-class ReadOnly(Exception):
-    """The store refuses writes: raised where a projection must not try again."""
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
@@ -72,10 +76,12 @@ def refused(error: BaseException) -> bool:
 
 
 def known_refusing(engine: Engine) -> bool:
+    """Whether ``engine``'s database has refused a write in this process (no query)."""
     return engine in _REFUSING
 
 
 def mark_refusing(engine: Engine) -> None:
+    """Remember that ``engine``'s database refused a write (a catch-up met it)."""
     _REFUSING.add(engine)
 
 

@@ -220,8 +220,10 @@ class Timeline:
     def _unstored_to(self, head: int) -> Unstored:
         """The recorded times after the tables' position, folded from the log up to
         ``head`` in memory (only where the database refuses to store them)."""
+        if not self._not_storing():
+            return self.unstored  # the tables hold every position a catch-up reached
         position, recorded = self.tracked()
-        if head > position and self._not_storing():
+        if head > position:
             moments = (
                 (n.id, to_us(timestamp_of(self.app, n)))
                 for n in read_notifications(
@@ -231,7 +233,7 @@ class Timeline:
             self.unstored.extend(moments, recorded)
         return self.unstored
 
-    def engine_refuses(self) -> bool:
+    def _refuses_writes(self) -> bool:
         """Whether the database refuses this process's writes (asked once per engine)."""
         return bool(self.absent) or refuses_writes(self.engine, self._probe())
 
@@ -363,7 +365,7 @@ class Timeline:
         head = last_position(self.app)
         if head <= position:
             return position
-        if self.engine_refuses():
+        if self._refuses_writes():
             return self._not_stored(head)
         layout = self._layout_at(position)
         state = layout.state

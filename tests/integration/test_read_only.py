@@ -170,6 +170,7 @@ def test_public_node_serves_what_the_writer_would(
     assert got == expected and len(expected) > 200
     assert heartbeat == 200
     assert "Traceback" not in log and "public.no_checkpoint" not in log
+    assert '"level": "error"' not in log and "failed" not in log.replace('"failed": 0', "")
     assert "projection.read_only" in log
     assert _tracked(built.schema) == before
 
