@@ -14,7 +14,7 @@ from rulelog.api.settings import DEFAULT_ALLOWLIST_WARNING, Settings, SettingsEr
 from rulelog.domain.errors import Invalid
 from rulelog.domain.serving.blobs.common import Allowlist
 from rulelog.projections.timeline import Timeline
-from rulelog.services.application import RulelogApp
+from rulelog.services.application import PERSISTENCE_MODULE, RulelogApp
 from rulelog.services.timelines import timeline_of
 
 DEFAULT_DATABASE_URL = "sqlite:///rulelog.db"
@@ -29,7 +29,7 @@ def database_url(explicit: str | None = None) -> str:
 def open_app(url: str | None = None, *, schema: str | None = None) -> RulelogApp:
     """An application on the chosen store, creating its tables on first use."""
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "PERSISTENCE_MODULE": PERSISTENCE_MODULE,
         "SQLALCHEMY_URL": database_url(url),
     }
     if schema:

@@ -55,6 +55,7 @@ from rulelog.projections.checkpoints import (
     changes_of,
     collection_paused,
     decode_delta,
+    long_fold,
     decode_state,
     encode_state,
 )
@@ -97,6 +98,8 @@ __all__ = [
 ]
 
 DEFAULT_CHECKPOINT_EVERY = 1000
+#: Positions per commit of a catch-up of more than this many events.
+LONG_BATCH = 10 * PAGE
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NAME = "timeline"
 
@@ -373,7 +376,10 @@ class Timeline:
         stored: list[Stored] = []
         folded = frozenset(folded_topics())
         threaded = head - position > PAGE  # a second thread pays off over several batches
+        # A long catch-up (a rebuild) commits less often: each commit is a disk flush.
+        batch = LONG_BATCH if head - position > LONG_BATCH else PAGE
         with (
+            long_fold() as settled,
             state.digests_deferred(),
             Batches(self, position, progress, threaded=threaded) as batches,
         ):
@@ -390,9 +396,10 @@ class Timeline:
                 made = layout.boundary(notification.id)
                 if made is not None:
                     stored.append(made)  # serialised now (the state moves on)
-                if len(rows) >= PAGE or (made is not None and made[1] == 0):
+                if len(rows) >= batch or (made is not None and made[1] == 0):
                     batches.add(rows, stored)
                     rows, stored = [], []
+                    settled()
             if rows:
                 batches.add(rows, stored)
         return head

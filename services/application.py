@@ -21,6 +21,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from eventsourcing.utils import get_topic
+
+from rulelog.adapters.pg_appends import OneTripFactory
 from rulelog.domain.access.users import User
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.domain.catalog.releases import Release, ReleaseUsage
@@ -34,6 +37,11 @@ from rulelog.services.expectations import ExpectationCommands
 from rulelog.services.signoffs import SignoffCommands
 from rulelog.services.tokens import TokenCommands
 from rulelog.services.workflow import WorkflowCommands
+
+#: The ``PERSISTENCE_MODULE`` of a store opened by URL: eventsourcing-sqlalchemy's, with
+#: the log read through Core (``adapters.sql_store``) and PostgreSQL appends in one
+#: round trip (``adapters.pg_appends`` says why).
+PERSISTENCE_MODULE = get_topic(OneTripFactory)
 
 #: Aggregates no command of this class writes but a store may hold (the Balrog import
 #: writes them): importing them here registers their event topics, so any process that
