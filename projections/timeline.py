@@ -55,9 +55,9 @@ from rulelog.projections.checkpoints import (
     changes_of,
     collection_paused,
     decode_delta,
-    long_fold,
     decode_state,
     encode_state,
+    long_fold,
 )
 from rulelog.projections.log import (
     PAGE,
