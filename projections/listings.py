@@ -256,6 +256,8 @@ class Listing:
     # ------------------------------------------------------------- reading
 
     def tracked(self) -> int:
+        if self.absent:
+            return 0
         with self.engine.connect() as conn:
             return _tracked(conn, self.kind)
 
@@ -320,7 +322,7 @@ class Listing:
         """The rows at ``head`` without writing, kept in memory for ``rendered``."""
         from rulelog.projections.listing_unstored import folded_in_memory
 
-        position = 0 if self.absent else self.tracked()
+        position = self.tracked()
         note_fallback(self._projection, stored=position, head=head)
         self._memory = folded_in_memory(self, app, position, head)
         return head

@@ -225,9 +225,15 @@ def test_admin_api_reads_and_refuses_writes_with_503(built: Built, credential: s
     assert status == 503 and b"read-only" in body, body
 
 
-def test_sqlite_opened_read_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tables", ["behind", "absent"])
+def test_sqlite_opened_read_only(tables: str) -> None:
+    """A file opened ``?mode=ro``: with the projections behind, or never made at all."""
     with new_store("sqlite") as store:
-        _build(store)
+        if tables == "behind":
+            _build(store)
+        else:  # the log only: no listing or timeline table was ever created
+            cli_ok(store.url, "users", "add", ADMIN, "--admin")
+            cli_ok(store.url, "import", str(DATA / "fixture.json"), "--as", ADMIN)
         _put_behind(store)
         path = store.url.removeprefix("sqlite:///")
         reader = f"sqlite:///file:{path}?mode=ro&uri=true"
@@ -235,6 +241,7 @@ def test_sqlite_opened_read_only(tmp_path: Path) -> None:
             ("rules", "list", "--json"),
             ("releases", "list", "--json"),
             ("at", f"position:{last_position(store.open())}", "rules", "--json"),
+            ("at", datetime.now(UTC).isoformat(), "rules", "--json"),
         ]
         read = [cli_ok(reader, *command) for command in commands]
         assert read == [cli_ok(store.url, *command) for command in commands]
