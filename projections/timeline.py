@@ -60,6 +60,7 @@ from rulelog.projections.checkpoints import (
     long_fold,
 )
 from rulelog.projections.log import PAGE, last_position, read_notifications, timestamp_of
+from rulelog.projections.log_pipe import decoded, to_us
 from rulelog.projections.read_only import (
     ensure_tables,
     known_refusing,
@@ -97,14 +98,6 @@ DEFAULT_CHECKPOINT_EVERY = 1000
 LONG_BATCH = 10 * PAGE
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NAME = "timeline"
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (no float rounding)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    since = moment - EPOCH  # integer parts: a rebuild converts every event's time
-    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def from_us(us: int) -> datetime:
@@ -369,7 +362,7 @@ class Timeline:
         state = layout.state
         rows: list[tuple[int, int]] = []
         stored: list[Stored] = []
-        folded = frozenset(folded_topics())
+        topics = folded_topics()
         threaded = head - position > PAGE  # a second thread pays off over several batches
         # A long catch-up (a rebuild) commits less often: each commit is a disk flush.
         batch = LONG_BATCH if head - position > LONG_BATCH else PAGE
@@ -378,17 +371,14 @@ class Timeline:
             state.digests_deferred(),
             Batches(self, position, progress, threaded=threaded) as batches,
         ):
-            for notification in read_notifications(self.app, start=position + 1, stop=head):
-                if notification.topic in folded:
-                    event = self.app.mapper.to_domain_event(notification)
-                    state.apply_event(notification.id, event)
-                    moment = event.timestamp
+            for at, event, moment in decoded(self.app, position + 1, head, topics):
+                if event is not None:
+                    state.apply_event(at, event)
                 else:  # an index aggregate's event: only its time matters here
-                    state.position = notification.id
-                    moment = timestamp_of(self.app, notification)
-                recorded = max(recorded, to_us(moment))
-                rows.append((notification.id, recorded))
-                made = layout.boundary(notification.id)
+                    state.position = at
+                recorded = max(recorded, moment)
+                rows.append((at, recorded))
+                made = layout.boundary(at)
                 if made is not None:
                     stored.append(made)  # serialised now (the state moves on)
                 if len(rows) >= batch or (made is not None and made[1] == 0):

@@ -1,0 +1,169 @@
+"""The log read, decoded and digested by a second process, for a long fold.
+
+A rebuild of the timeline at 100k rules spent about a third of its time
+reading and decoding the log and another tenth digesting release blobs
+(``blob_sha``: canonical JSON, then SHA-256), all on one core while the other
+sat idle. For a long stretch (a rebuild, a node far behind), ``decoded`` hands
+that work to a child interpreter on the same store: it reads and decodes in
+pages, digests each release blob the fold would digest, and sends the events
+through a pipe *slimmed*: the blob replaced by its name alone (what a fold
+reads of it besides the digest) and the digest attached (``PIPED_DIGEST``).
+Sending whole decoded blobs was tried and measured no faster than decoding
+them in the parent: unpickling big blobs costs about what decoding their JSON
+does. Slimmed, a page is small, and the parent only folds and writes.
+
+What comes out is, position by position, what reading in-process gives:
+``(position, event or None, recorded time in microseconds)``, an index
+aggregate's event (which the fold ignores) being None with its time alone; a
+fold of the slimmed events gives the same state (``Catalog._digest`` takes the
+attached digest). A store only this process can reach (in memory) is read
+in-process, as is a short stretch, which would not repay starting a process.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.application import Application
+
+from rulelog.projections.log import read_notifications, timestamp_of
+from rulelog.projections.state_events import DIGESTED, PIPED_DIGEST, blob_sha
+
+#: Positions from which a stretch is read by a second process.
+PIPED_FROM = 50_000
+#: Positions per page sent (what waits in memory is a page or two and the pipe's
+#: buffer, whatever the log's size).
+PIPE_PAGE = 2_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHILD = "from rulelog.projections.log_pipe import serve_pages; serve_pages()"
+
+#: One position: (position, the decoded event or None, recorded microseconds).
+Decoded = tuple[int, Any, int]
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    since = moment - _EPOCH  # integer parts: a rebuild converts every event's time
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
+
+
+def decoded(
+    app: Application, start: int, stop: int, topics: Sequence[str], *, piped: bool | None = None
+) -> Iterator[Decoded]:
+    """Positions ``start`` to ``stop``, each event of ``topics`` decoded (see the module).
+
+    ``piped`` forces the choice (tests); by default a child reads stretches of
+    ``PIPED_FROM`` positions or more from stores it can open.
+    """
+    if piped is None:
+        piped = stop - start + 1 >= PIPED_FROM and shareable(app)
+    if piped:
+        yield from _piped(app, start, stop, topics)
+    else:
+        yield from _read(app, start, stop, topics)
+
+
+def shareable(app: Application) -> bool:
+    """Whether another process can open the store: a SQL database on disk or a server."""
+    engine = getattr(getattr(app.recorder, "datastore", None), "engine", None)
+    if engine is None:
+        return False
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        return database not in ("", ":memory:") and "mode=memory" not in str(url)
+    return True
+
+
+def _read(app: Application, start: int, stop: int, topics: Sequence[str]) -> Iterator[Decoded]:
+    folded = frozenset(topics)
+    decode = app.mapper.to_domain_event
+    for notification in read_notifications(app, start=start, stop=stop):
+        if notification.topic in folded:
+            event = decode(notification)
+            yield notification.id, event, to_us(event.timestamp)
+        else:
+            yield notification.id, None, to_us(timestamp_of(app, notification))
+
+
+def slimmed(event: Any) -> Any:
+    """A release event with its blob's digest attached and the blob cut to its name."""
+    if type(event) not in DIGESTED:
+        return event
+    blob = event.blob
+    slim = copy.copy(event)
+    name = blob.get("name") if isinstance(blob, dict) else None
+    object.__setattr__(slim, "blob", {} if name is None else {"name": name})
+    object.__setattr__(slim, PIPED_DIGEST, blob_sha(blob))
+    return slim
+
+
+def _piped(app: Application, start: int, stop: int, topics: Sequence[str]) -> Iterator[Decoded]:
+    """Pages from a child interpreter (``python -c``, not ``multiprocessing``,
+    whose spawned process would run the parent's main script again), read from
+    its standard output; a full pipe holds the child back."""
+    request = (type(app), dict(app.env), start, stop, tuple(topics))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        child.stdin.write(pickle.dumps(request, pickle.HIGHEST_PROTOCOL))
+        child.stdin.close()
+        while True:
+            try:
+                page = pickle.load(child.stdout)
+            except EOFError:
+                raise RuntimeError(f"the log reader stopped: {_told(child)}") from None
+            if page is None:
+                return
+            if isinstance(page, str):
+                raise RuntimeError(f"the log reader failed:\n{page}")
+            yield from page
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        child.stdout.close()
+        if child.stderr is not None:
+            child.stderr.close()
+
+
+def _told(child: subprocess.Popen[bytes]) -> str:
+    """A dead child's exit code and the last line it wrote on its standard error."""
+    code = child.wait()
+    said = child.stderr.read().decode(errors="replace").strip() if child.stderr else ""
+    return f"exit code {code}, {said.splitlines()[-1] if said else 'nothing on stderr'}"
+
+
+def serve_pages() -> None:
+    """The child: the request on standard input; pages of slimmed events on standard
+    output, then None, or the error's traceback."""
+    out = sys.stdout.buffer
+    try:
+        app_class, env, start, stop, topics = pickle.load(sys.stdin.buffer)
+        app = app_class(env=env)
+        page: list[Decoded] = []
+        for position, event, moment in _read(app, start, stop, topics):
+            page.append((position, slimmed(event), moment))
+            if len(page) >= PIPE_PAGE:
+                pickle.dump(page, out, pickle.HIGHEST_PROTOCOL)
+                page = []
+        if page:
+            pickle.dump(page, out, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(None, out)
+    except BaseException:
+        pickle.dump(traceback.format_exc(), out)
+    out.flush()
