@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, delete, func, select
 from sqlalchemy.engine import Engine
@@ -35,15 +35,26 @@ _READY: weakref.WeakSet[Engine] = weakref.WeakSet()
 class RequestSample:
     """Append, trim and read the sample in ``engine``'s database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, ensure: Callable[[Engine, MetaData], Collection[str]] | None = None
+    ) -> None:
+        """``ensure`` creates the missing tables and returns those it could not (a
+        read-only store); by default they are created, or the error raised."""
         self.engine = engine
+        #: The table is missing and the database refuses to create it: an empty sample.
+        self.absent = False
         if engine not in _READY:
-            METADATA.create_all(engine, checkfirst=True)
-            _READY.add(engine)
+            if ensure is None:
+                METADATA.create_all(engine, checkfirst=True)
+            else:
+                self.absent = bool(ensure(engine, METADATA))
+            if not self.absent:
+                _READY.add(engine)
 
     def append(self, targets: Sequence[str], keep: int) -> None:
-        """Add ``targets`` and drop all but the newest ``keep`` rows, in one transaction."""
-        if not targets:
+        """Add ``targets`` and drop all but the newest ``keep`` rows, in one transaction
+        (nothing where the table could not be made: a read-only store keeps none)."""
+        if not targets or self.absent:
             return
         now = int(time.time() * 1000)
         with self.engine.begin() as conn:
@@ -53,6 +64,8 @@ class RequestSample:
 
     def targets(self, limit: int | None = None) -> list[str]:
         """The sampled targets, newest first (at most ``limit``)."""
+        if self.absent:
+            return []
         query = select(SAMPLE.c.target).order_by(SAMPLE.c.id.desc())
         if limit is not None:
             query = query.limit(limit)
@@ -60,5 +73,7 @@ class RequestSample:
             return [row[0] for row in conn.execute(query)]
 
     def count(self) -> int:
+        if self.absent:
+            return 0
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(SAMPLE)).scalar_one())

@@ -159,19 +159,21 @@ def serialize_delta(
     for marked, inserted in changes.items():
         table, key = marked
         if table in _WHOLE:
-            entry: tuple[str, Any, int, Any] = (table, None, _CHANGED, getattr(state, table))
+            kind, value = _CHANGED, getattr(state, table)
         else:
             rows = state._streams if table == _STREAMS else getattr(state, table)
             value = rows.get(key, _MISSING)
-            if value is _MISSING:
-                entry = (table, key, _GONE, None)
-            elif table == _STREAMS:
-                entry = (table, key, _INSERTED if inserted else _CHANGED, _stream(value))
-            else:
-                entry = (table, key, _INSERTED if inserted else _CHANGED, value)
+            kind = _GONE if value is _MISSING else _INSERTED if inserted else _CHANGED
         kept = written.get(marked)
-        if kept is None or kept[0] != entry[2]:
-            kept = written[marked] = (entry[2], marshal.dumps(entry, _MARSHAL_VERSION))
+        if kept is None or kept[0] != kind:  # the entry is made only when not kept
+            entry: tuple[str, Any, int, Any]
+            if table in _WHOLE:
+                entry = (table, None, kind, value)
+            elif kind == _GONE:
+                entry = (table, key, kind, None)
+            else:
+                entry = (table, key, kind, _stream(value) if table == _STREAMS else value)
+            kept = written[marked] = (kind, marshal.dumps(entry, _MARSHAL_VERSION))
         parts.append(kept[1])
     return _DELTA + b"[" + len(parts).to_bytes(4, "little", signed=True) + b"".join(parts)
 

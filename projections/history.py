@@ -22,7 +22,6 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
-from sqlalchemy import select
 
 from rulelog.domain import ids
 from rulelog.domain.bounds import id_from
@@ -31,7 +30,7 @@ from rulelog.domain.workflow.scheduling import ScheduledChange, check_kind
 from rulelog.domain.workflow.signoff_rules import Requirement, is_satisfied, missing
 from rulelog.projections.log import LoggedEvent, decode, read_log
 from rulelog.projections.state import Catalog, blob_sha
-from rulelog.projections.timeline import Timeline, from_us, positions_table
+from rulelog.projections.timeline import Timeline
 
 #: Moves with every revision without being a change anyone made.
 BOOKKEEPING = ("data_version",)
@@ -97,17 +96,8 @@ def events_at(app: Application, positions: Iterable[int]) -> dict[int, LoggedEve
 def recorded_times(timeline: Timeline, positions: Collection[int]) -> dict[int, str | None]:
     """The recorded time (ISO 8601) of each position, in one query per 500."""
     timeline.catch_up()
-    wanted = sorted(set(positions))
-    times: dict[int, str | None] = dict.fromkeys(wanted)
-    table = positions_table
-    with timeline.engine.connect() as conn:
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = conn.execute(
-                select(table.c.position, table.c.recorded_us).where(table.c.position.in_(chunk))
-            )
-            times.update((int(p), from_us(us).isoformat()) for p, us in rows)
-    return times
+    found = timeline.times_of(positions)
+    return {p: found[p].isoformat() if p in found else None for p in sorted(set(positions))}
 
 
 # ------------------------------------------------------------ field changes

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -51,6 +50,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from rulelog.projections.listing_text import PAGE_ROWS, pages_of, render
+from rulelog.projections.read_only import (
+    ensure_tables,
+    mark_refusing,
+    note_fallback,
+    refused,
+    refuses_writes,
+)
+
 if TYPE_CHECKING:
     from eventsourcing.application import Application
 
@@ -60,8 +68,6 @@ if TYPE_CHECKING:
 #: after the application, ``RulelogApp.name``); only the cheap head check reads it
 #: by name, and a test keeps the two equal.
 EVENTS_TABLE = "rulelog_events"
-#: Rows read per fetch of a listing.
-PAGE_ROWS = 2000
 #: Events per transaction of a catch-up (a commit costs a disk flush).
 BATCH = 5000
 #: Rows per ``IN (...)`` list, under the 999 parameters an old SQLite allows.
@@ -217,59 +223,25 @@ RELEASES = Kind("releases", _release_topics, _fold_release, release_order, _rele
 KINDS = (RULES, RELEASES)
 
 
-def render(row: dict[str, Any]) -> str:
-    """The text ``print_json`` writes for ``row`` as an element of a list of rows.
-
-    ``json.dumps`` with an indent runs the pure-Python encoder (a rebuild of
-    100,000 rules spent a third of its time there); a row of plain values is
-    written line by line with the C string encoder instead, to the same text.
-    """
-    lines = []
-    for key, value in row.items():
-        text = _plain(value) if isinstance(key, str) else None
-        if text is None:
-            return "  " + json.dumps(row, indent=2, default=str).replace("\n", "\n  ")
-        lines.append(f"    {encode_basestring_ascii(key)}: {text}")
-    if not lines:
-        return "  {}"
-    return "  {\n" + ",\n".join(lines) + "\n  }"
-
-
-def _plain(value: Any) -> str | None:
-    """A value's JSON text as ``json.dumps`` writes it, or None if not a plain value."""
-    kind = type(value)
-    if kind is str:
-        return encode_basestring_ascii(value)
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is int:
-        return int.__repr__(value)
-    if kind is float:
-        return json.dumps(value)
-    return None
-
-
-def listing_text(pages: Iterable[list[str]]) -> Iterator[str]:
-    """``print_json(rows)``'s text (without its final newline), a page of rows at a time."""
-    first = True
-    for page in pages:
-        if page:
-            yield ("[\n" if first else ",\n") + ",\n".join(page)
-            first = False
-    yield "[]" if first else "\n]"
-
-
 class Listing:
     """One listing's rows in one store, read and kept on ``engine``."""
 
     def __init__(self, engine: Engine, kind: Kind, *, create: bool = True) -> None:
         self.engine = engine
         self.kind = kind
+        #: Tables the database would not let this process create: read as empty.
+        self.absent: frozenset[str] = frozenset()
+        #: The rows folded in memory where the database refuses to store them
+        #: (None: the table's rows are the listing).
+        self._memory: _Rows | None = None
         if create:
-            metadata.create_all(engine)
-            _start_tracking(engine, kind)
+            self.absent = ensure_tables(engine, metadata, self._projection)
+            if not self.absent:
+                _start_tracking(engine, kind)
+
+    @property
+    def _projection(self) -> str:
+        return f"listing.{self.kind.name}"
 
     @classmethod
     def open(cls, url: str, kind: Kind) -> Listing:
@@ -284,6 +256,8 @@ class Listing:
     # ------------------------------------------------------------- reading
 
     def tracked(self) -> int:
+        if self.absent:
+            return 0
         with self.engine.connect() as conn:
             return _tracked(conn, self.kind)
 
@@ -303,6 +277,9 @@ class Listing:
 
     def rendered(self) -> Iterator[list[str]]:
         """The rows' rendered texts in listing order, a page at a time."""
+        if self._memory is not None:
+            yield from pages_of(self._memory, self.kind.sort_key)
+            return
         query = (
             select(rows_table.c.rendered)
             .where(rows_table.c.kind == self.kind.name)
@@ -323,11 +300,32 @@ class Listing:
         from rulelog.projections.log import last_position
 
         for _ in range(_TRIES):
+            head = last_position(app)
             try:
-                return self._catch_up(app, last_position(app), progress)
+                return self._catch_up(app, head, progress)
             except IntegrityError:
                 continue  # another process committed those positions first
+            except DBAPIError as error:
+                if not refused(error):
+                    raise
+                mark_refusing(self.engine)
+                return self._fold_in_memory(app, head)
         return self.tracked()
+
+    def _refuses_writes(self) -> bool:
+        """Whether the database refuses to store the rows (asked once per engine)."""
+        mine = tracking_table.c.kind == self.kind.name
+        nothing = update(tracking_table).where(mine, tracking_table.c.position < 0)
+        return bool(self.absent) or refuses_writes(self.engine, nothing.values(position=0))
+
+    def _fold_in_memory(self, app: Application, head: int) -> int:
+        """The rows at ``head`` without writing, kept in memory for ``rendered``."""
+        from rulelog.projections.listing_unstored import folded_in_memory
+
+        position = self.tracked()
+        note_fallback(self._projection, stored=position, head=head)
+        self._memory = folded_in_memory(self, app, position, head)
+        return head
 
     def rebuild(self, app: Application, progress: Callable[[int], None] | None = None) -> int:
         """Forget the rows and fold them again from the whole log."""
@@ -387,6 +385,8 @@ class Listing:
         position = self.tracked()
         if head <= position:
             return position
+        if self._refuses_writes():
+            return self._fold_in_memory(app, head)
         topics = self.kind.topics()
         decode = app.mapper.to_domain_event
         batch: list[Any] = []
@@ -474,6 +474,10 @@ def _start_tracking(engine: Engine, kind: Kind) -> None:
                 conn.execute(insert(tracking_table), {"kind": kind.name, "position": 0})
     except IntegrityError:
         pass
+    except DBAPIError as error:  # a read-only store: the catch-up folds in memory
+        if not refused(error):
+            raise
+        mark_refusing(engine)
 
 
 def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:

@@ -1,25 +1,31 @@
-"""The log read and decoded by a second process, for a fold that keeps the first busy.
+"""The log read, decoded and digested by a second process, for a long fold.
 
-A rebuild of the timeline reads every stored event, decodes the ones the
-fold acts on and folds them, writing checkpoints and deltas as it goes; on one
-core, reading and decoding were about a third of its time. ``decoded`` hands
-that third to another process when the stretch is long (a rebuild, a node far
-behind): a child opens its own application on the same store, reads and
-decodes in pages, and sends each page (pickled, which the parent loads in C,
-several times faster than decoding JSON) through a bounded queue, so the
-parent only folds and writes while the child reads ahead on the other core.
+A rebuild of the timeline at 100k rules spent about a third of its time
+reading and decoding the log and another tenth digesting release blobs
+(``blob_sha``: canonical JSON, then SHA-256), all on one core while the other
+sat idle. For a long stretch (a rebuild, a node far behind), ``decoded`` hands
+that work to a child interpreter on the same store: it reads and decodes in
+pages, digests each release blob the fold would digest, and sends the events
+through a pipe *slimmed*: the blob replaced by its name alone (what a fold
+reads of it besides the digest) and the digest attached (``PIPED_DIGEST``).
+Sending whole decoded blobs was tried and measured no faster than decoding
+them in the parent: unpickling big blobs costs about what decoding their JSON
+does. Slimmed, a page is small, and the parent only folds and writes.
 
-What comes out is exactly what reading in-process gives, in order:
-``(position, event or None, recorded time in microseconds)``; an event the
-fold ignores (an index aggregate's) is None with its time alone. A store only
-this process can reach (in memory) is read in-process; so is a short stretch,
-which would not repay starting a process.
+What comes out is, position by position, what reading in-process gives:
+``(position, event or None, recorded time in microseconds)``, an index
+aggregate's event (which the fold ignores) being None with its time alone; a
+fold of the slimmed events gives the same state (``Catalog._digest`` takes the
+attached digest). A store only this process can reach (in memory) is read
+in-process, as is a short stretch, which would not repay starting a process.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
+import copy
+import pickle
+import subprocess
+import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -28,16 +34,15 @@ from typing import Any
 from eventsourcing.application import Application
 
 from rulelog.projections.log import read_notifications, timestamp_of
+from rulelog.projections.state_events import DIGESTED, PIPED_DIGEST, blob_sha
 
 #: Positions from which a stretch is read by a second process.
 PIPED_FROM = 50_000
-#: Positions per page sent; pages waiting in the queue at most (memory is bounded
-#: by these, whatever the log's size).
+#: Positions per page sent (what waits in memory is a page or two and the pipe's
+#: buffer, whatever the log's size).
 PIPE_PAGE = 2_000
-PIPE_DEPTH = 8
-#: Seconds between checks that the reading process is still alive.
-_POLL = 1.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHILD = "from rulelog.projections.log_pipe import serve_pages; serve_pages()"
 
 #: One position: (position, the decoded event or None, recorded microseconds).
 Decoded = tuple[int, Any, int]
@@ -56,18 +61,18 @@ def decoded(
 ) -> Iterator[Decoded]:
     """Positions ``start`` to ``stop``, each event of ``topics`` decoded (see the module).
 
-    ``piped`` forces the choice (tests); by default a second process reads
-    stretches of ``PIPED_FROM`` positions or more from stores it can open.
+    ``piped`` forces the choice (tests); by default a child reads stretches of
+    ``PIPED_FROM`` positions or more from stores it can open.
     """
     if piped is None:
-        piped = stop - start + 1 >= PIPED_FROM and _shareable(app)
-    if not piped:
+        piped = stop - start + 1 >= PIPED_FROM and shareable(app)
+    if piped:
+        yield from _piped(app, start, stop, topics)
+    else:
         yield from _read(app, start, stop, topics)
-        return
-    yield from _piped(app, start, stop, topics)
 
 
-def _shareable(app: Application) -> bool:
+def shareable(app: Application) -> bool:
     """Whether another process can open the store: a SQL database on disk or a server."""
     engine = getattr(getattr(app.recorder, "datastore", None), "engine", None)
     if engine is None:
@@ -90,56 +95,75 @@ def _read(app: Application, start: int, stop: int, topics: Sequence[str]) -> Ite
             yield notification.id, None, to_us(timestamp_of(app, notification))
 
 
+def slimmed(event: Any) -> Any:
+    """A release event with its blob's digest attached and the blob cut to its name."""
+    if type(event) not in DIGESTED:
+        return event
+    blob = event.blob
+    slim = copy.copy(event)
+    name = blob.get("name") if isinstance(blob, dict) else None
+    object.__setattr__(slim, "blob", {} if name is None else {"name": name})
+    object.__setattr__(slim, PIPED_DIGEST, blob_sha(blob))
+    return slim
+
+
 def _piped(app: Application, start: int, stop: int, topics: Sequence[str]) -> Iterator[Decoded]:
-    context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-    pages: Any = context.Queue(PIPE_DEPTH)
-    env = dict(app.env)
-    arguments = (type(app), env, start, stop, tuple(topics), pages)
-    reader = context.Process(target=_reader, args=arguments, name="rulelog-log-reader")
-    reader.daemon = True  # never outlives the fold it feeds
-    reader.start()
+    """Pages from a child interpreter (``python -c``, not ``multiprocessing``,
+    whose spawned process would run the parent's main script again), read from
+    its standard output; a full pipe holds the child back."""
+    request = (type(app), dict(app.env), start, stop, tuple(topics))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdin is not None and child.stdout is not None
     try:
+        child.stdin.write(pickle.dumps(request, pickle.HIGHEST_PROTOCOL))
+        child.stdin.close()
         while True:
             try:
-                page = pages.get(timeout=_POLL)
-            except queue.Empty:
-                if not reader.is_alive():
-                    raise RuntimeError(
-                        f"the log reader stopped (exit code {reader.exitcode})"
-                    ) from None
-                continue
+                page = pickle.load(child.stdout)
+            except EOFError:
+                raise RuntimeError(f"the log reader stopped: {_told(child)}") from None
             if page is None:
                 return
             if isinstance(page, str):
                 raise RuntimeError(f"the log reader failed:\n{page}")
             yield from page
     finally:
-        if reader.is_alive():
-            reader.terminate()
-        reader.join()
-        pages.close()
-        pages.join_thread()
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        child.stdout.close()
+        if child.stderr is not None:
+            child.stderr.close()
 
 
-def _reader(
-    app_class: type[Application],
-    env: dict[str, str],
-    start: int,
-    stop: int,
-    topics: tuple[str, ...],
-    pages: Any,
-) -> None:
-    """The second process: pages of ``_read`` into ``pages``, then None (or the error)."""
+def _told(child: subprocess.Popen[bytes]) -> str:
+    """A dead child's exit code and the last line it wrote on its standard error."""
+    code = child.wait()
+    said = child.stderr.read().decode(errors="replace").strip() if child.stderr else ""
+    return f"exit code {code}, {said.splitlines()[-1] if said else 'nothing on stderr'}"
+
+
+def serve_pages() -> None:
+    """The child: the request on standard input; pages of slimmed events on standard
+    output, then None, or the error's traceback."""
+    out = sys.stdout.buffer
     try:
+        app_class, env, start, stop, topics = pickle.load(sys.stdin.buffer)
         app = app_class(env=env)
         page: list[Decoded] = []
-        for item in _read(app, start, stop, topics):
-            page.append(item)
+        for position, event, moment in _read(app, start, stop, topics):
+            page.append((position, slimmed(event), moment))
             if len(page) >= PIPE_PAGE:
-                pages.put(page)
+                pickle.dump(page, out, pickle.HIGHEST_PROTOCOL)
                 page = []
         if page:
-            pages.put(page)
-        pages.put(None)
+            pickle.dump(page, out, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(None, out)
     except BaseException:
-        pages.put(traceback.format_exc())
+        pickle.dump(traceback.format_exc(), out)
+    out.flush()

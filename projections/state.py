@@ -22,7 +22,13 @@ from rulelog.domain import ids
 from rulelog.domain.catalog.channels import ChannelMap
 from rulelog.domain.workflow.policies import SignoffPolicies
 from rulelog.projections.log import LoggedEvent
-from rulelog.projections.state_events import HANDLERS, Stream, blob_sha, folded_topics
+from rulelog.projections.state_events import (
+    HANDLERS,
+    PIPED_DIGEST,
+    Stream,
+    blob_sha,
+    folded_topics,
+)
 
 __all__ = ["Catalog", "blob_sha", "enactment_order", "folded_topics"]
 
@@ -97,7 +103,12 @@ class Catalog:
                 row["blob_sha"] = blob_sha(blob)
 
     def _digest(self, ev: Any) -> str | None:
-        """The digest of a release event's blob, or None until ``settle`` if deferred."""
+        """The digest of a release event's blob, or None until ``settle`` if deferred
+        (one made already, by the process that read the event, is taken as it is)."""
+        given = getattr(ev, PIPED_DIGEST, None)
+        if given is not None:
+            self._undigested.pop(ev.originator_id.int, None)  # an older blob's is moot
+            return given  # type: ignore[no-any-return]
         if not self._deferring:
             return blob_sha(ev.blob)
         if len(self._undigested) >= _MOST_UNDIGESTED:

@@ -54,6 +54,13 @@ def blob_sha(blob: Any) -> str:
     return hashlib.sha256(_CANONICAL.encode(blob).encode()).hexdigest()
 
 
+#: The events whose blob a fold digests (``Catalog._digest``).
+DIGESTED = (Release.Created, Release.Recreated, Release.BlobReplaced)
+#: The attribute of such an event carrying its blob's digest already made (by the
+#: process that read it: ``log_pipe.slimmed``), its blob then cut to its name.
+PIPED_DIGEST = "rulelog_blob_digest"
+
+
 def _sc(c: Catalog, ev: Any) -> dict[str, Any]:
     return c.scheduled[c._streams[ev.originator_id.int].key]
 

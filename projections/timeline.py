@@ -28,8 +28,9 @@ made up by folding, and the next catch-up's deltas cover the gap.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from eventsourcing.application import Application
 from sqlalchemy import (
@@ -41,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from rulelog.domain.bounds import MAX_EPOCH_MS, id_from
 from rulelog.domain.errors import Invalid
@@ -58,8 +59,16 @@ from rulelog.projections.checkpoints import (
     encode_state,
     long_fold,
 )
-from rulelog.projections.log import PAGE, last_position, read_notifications
+from rulelog.projections.log import PAGE, last_position, read_notifications, timestamp_of
 from rulelog.projections.log_pipe import decoded, to_us
+from rulelog.projections.read_only import (
+    ensure_tables,
+    known_refusing,
+    mark_refusing,
+    note_fallback,
+    refused,
+    refuses_writes,
+)
 from rulelog.projections.state import Catalog, folded_topics
 from rulelog.projections.timeline_store import (
     Batches,
@@ -71,6 +80,7 @@ from rulelog.projections.timeline_store import (
     positions_table,
     tracking_table,
 )
+from rulelog.projections.timeline_unstored import Unstored
 
 __all__ = [
     "Timeline",
@@ -143,12 +153,18 @@ class Timeline:
         #: D: events between two boundaries (deltas), the longest fold of a read
         self.delta_every = delta_every
         self.engine = engine or create_engine(url)
-        metadata.create_all(self.engine)
+        #: Tables the database would not let this process create: read as empty.
+        self.absent = ensure_tables(self.engine, metadata, NAME)
+        #: The recorded times of positions the tables lack, when the database
+        #: refuses the catch-up that would store them (see ``_unstored_to``).
+        self.unstored = Unstored()
 
     # ------------------------------------------------------------- reading
 
     def tracked(self) -> tuple[int, int]:
         """(last position indexed, its recorded time in microseconds)."""
+        if tracking_table.name in self.absent:
+            return (0, 0)
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(tracking_table.c.position, tracking_table.c.recorded_us).where(
@@ -159,21 +175,69 @@ class Timeline:
 
     def position_at(self, moment: datetime) -> int:
         """The last position whose recorded time is at or before ``moment``."""
-        self.catch_up()
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                select(func.max(positions_table.c.position)).where(
-                    positions_table.c.recorded_us <= to_us(moment)
-                )
-            ).scalar()
-        return int(found or 0)
+        head = self.catch_up()
+        us = to_us(moment)
+        found = 0
+        if positions_table.name not in self.absent:
+            with self.engine.connect() as conn:
+                found = conn.execute(
+                    select(func.max(positions_table.c.position)).where(
+                        positions_table.c.recorded_us <= us
+                    )
+                ).scalar()
+        return max(int(found or 0), self._unstored_to(head).position_at(us))
 
     def time_of(self, position: int) -> datetime | None:
-        with self.engine.connect() as conn:
-            us = conn.execute(
-                select(positions_table.c.recorded_us).where(positions_table.c.position == position)
-            ).scalar()
-        return from_us(us) if us is not None else None
+        return self.times_of([position]).get(position)
+
+    def times_of(self, positions: Iterable[int]) -> dict[int, datetime]:
+        """The recorded times of those ``positions`` the log holds (one query per 500)."""
+        wanted = sorted(set(positions))
+        times: dict[int, int] = {}
+        if positions_table.name not in self.absent:
+            table = positions_table
+            with self.engine.connect() as conn:
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start : start + 500]
+                    query = select(table.c.position, table.c.recorded_us)
+                    rows = conn.execute(query.where(table.c.position.in_(chunk)))
+                    times.update((position, us) for position, us in rows)
+        lacking = [p for p in wanted if p not in times]
+        if lacking and self._not_storing():
+            unstored = self._unstored_to(lacking[-1])
+            times.update((p, us) for p in lacking if (us := unstored.time_of(p)) is not None)
+        return {int(p): from_us(us) for p, us in times.items()}
+
+    def _unstored_to(self, head: int) -> Unstored:
+        """The recorded times after the tables' position, folded from the log up to
+        ``head`` in memory (only where the database refuses to store them)."""
+        if not self._not_storing():
+            return self.unstored  # the tables hold every position a catch-up reached
+        position, recorded = self.tracked()
+        if head > position:
+            moments = (
+                (n.id, to_us(timestamp_of(self.app, n)))
+                for n in read_notifications(
+                    self.app, start=max(position, self.unstored.last) + 1, stop=head
+                )
+            )
+            self.unstored.extend(moments, recorded)
+        return self.unstored
+
+    def _refuses_writes(self) -> bool:
+        """Whether the database refuses this process's writes (asked once per engine)."""
+        return bool(self.absent) or refuses_writes(self.engine, self._probe())
+
+    def _not_storing(self) -> bool:
+        """Whether a catch-up found the database refusing (reads never ask: a probe
+        of a writable SQLite file would take its write lock)."""
+        return bool(self.absent) or known_refusing(self.engine)
+
+    @staticmethod
+    def _probe() -> Any:
+        """A write that changes nothing, to ask the database whether it takes writes."""
+        nothing = (tracking_table.c.name == NAME) & (tracking_table.c.position < 0)
+        return update(tracking_table).where(nothing).values(position=0)
 
     def resolve(self, at: str | int | datetime | None) -> int:
         """A position for ``at`` (None: the head of the log)."""
@@ -203,17 +267,19 @@ class Timeline:
         is read correctly: its missing deltas are made up by the fold.
         """
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(checkpoints_table.c.position, checkpoints_table.c.state)
-                .where(checkpoints_table.c.position <= position)
-                .order_by(checkpoints_table.c.position.desc())
-                .limit(1)
-            ).first()
+            row = None
+            if checkpoints_table.name not in self.absent:
+                row = conn.execute(
+                    select(checkpoints_table.c.position, checkpoints_table.c.state)
+                    .where(checkpoints_table.c.position <= position)
+                    .order_by(checkpoints_table.c.position.desc())
+                    .limit(1)
+                ).first()
             full_at = row[0] if row else 0
             indices = chain((position - full_at) // self.delta_every)
             wanted = [full_at + m * self.delta_every for m in indices]
             found = {}
-            if wanted:
+            if wanted and deltas_table.name not in self.absent:
                 found = {
                     at: (span, blob)
                     for at, span, blob in conn.execute(
@@ -263,19 +329,35 @@ class Timeline:
     # ------------------------------------------------------------- writing
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
-        """Index every new position (and checkpoint every K-th); returns the position."""
+        """Index every new position (and checkpoint every K-th); returns the position.
+
+        Where the database refuses to store them, nothing is written and the head
+        of the log is returned all the same: every read then takes the stored rows
+        and folds the rest of the log in memory (``state_at``, ``_unstored_to``).
+        """
         for _ in range(5):
             try:
                 return self._catch_up(progress)
             except IntegrityError:
                 continue  # another process indexed the same positions first
+            except DBAPIError as error:
+                if not refused(error):
+                    raise
+                mark_refusing(self.engine)
+                return self._not_stored(last_position(self.app))
         return self.tracked()[0]
+
+    def _not_stored(self, head: int) -> int:
+        note_fallback(NAME, stored=self.tracked()[0], head=head)
+        return head
 
     def _catch_up(self, progress: Callable[[int], None] | None) -> int:
         position, recorded = self.tracked()
         head = last_position(self.app)
         if head <= position:
             return position
+        if self._refuses_writes():
+            return self._not_stored(head)
         layout = self._layout_at(position)
         state = layout.state
         rows: list[tuple[int, int]] = []

@@ -14,6 +14,7 @@ from typing import Any
 from rulelog.adapters.request_sample import RequestSample
 from rulelog.domain.errors import Invalid, NotFound
 from rulelog.projections.impact import impact_of
+from rulelog.projections.read_only import ensure_tables
 from rulelog.projections.state import Catalog
 from rulelog.services import changes
 from rulelog.services.application import RulelogApp
@@ -24,8 +25,10 @@ ANSWERING_KINDS = ("rules", "releases", "emergency_shutoff", "pinnable_releases"
 
 
 def sample_of(app: RulelogApp) -> RequestSample:
-    """The request sample kept in ``app``'s own database."""
-    return RequestSample(app.recorder.datastore.engine)  # type: ignore[attr-defined]
+    """The request sample kept in ``app``'s own database (empty where the table is
+    missing and the database refuses to create it)."""
+    engine = app.recorder.datastore.engine  # type: ignore[attr-defined]
+    return RequestSample(engine, lambda e, tables: ensure_tables(e, tables, "request_sample"))
 
 
 def record_sample(app: RulelogApp, targets: Sequence[str], keep: int) -> None:

@@ -34,6 +34,7 @@ from eventsourcing.persistence import Notification
 from sqlalchemy import bindparam, select
 
 from rulelog.projections.log import PAGE, LoggedEvent, decode
+from rulelog.projections.read_only import refused
 
 __all__ = ["LogNotices", "notice_source", "tail_reader"]
 
@@ -95,6 +96,9 @@ class LogNotices:
                 self._listen(*source)
                 failures = 0
             except Exception as error:  # the store is down: polling covers it meanwhile
+                if refused(error):  # a hot standby cannot LISTEN: polling alone, for good
+                    log.info("notices.unavailable", error=f"{type(error).__name__}: {error}")
+                    return
                 failures += 1
                 if failures == 1:
                     log.warning("notices.lost", error=f"{type(error).__name__}: {error}")

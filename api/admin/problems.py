@@ -19,9 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rulelog.api.admin.params import below_minimum
@@ -37,6 +39,7 @@ from rulelog.domain.errors import (
     SignoffRequired,
 )
 from rulelog.domain.serving.blobs.validation import FORBIDDEN_DOMAIN
+from rulelog.projections.read_only import refused
 
 log = get_logger("rulelog.admin")
 
@@ -48,6 +51,9 @@ NOT_FOUND_PAGE = (
     "The requested URL was not found on the server. If you entered the URL "
     "manually please check your spelling and try again."
 )
+
+#: The answer to a change the store's database refuses (a replica, a read-only role).
+READ_ONLY = "The database is read-only here: this server can answer reads but make no change."
 
 TITLES = {
     400: "Bad Request",
@@ -239,6 +245,14 @@ def install(app: Any) -> None:
     async def _domain(request: Request, error: RulelogError) -> JSONResponse:
         log.info("admin.refused", error=type(error).__name__, message=str(error))
         return domain_problem(error, request.method, request.url.path)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PersistenceError)
+    async def _read_only(request: Request, error: Exception) -> JSONResponse:
+        if not refused(error):
+            raise error  # the request log's 503, with the problem logged
+        log.info("admin.read_only", method=request.method, path=request.url.path)
+        return problem(503, TITLES[503], READ_ONLY, {"exception": "DatabaseReadOnly"})
 
     @app.exception_handler(AuthError)
     async def _auth(request: Request, error: AuthError) -> JSONResponse:

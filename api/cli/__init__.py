@@ -152,6 +152,8 @@ def _database_failure(error: Exception) -> Failure | None:
     """Store errors as one line: 7 when the store cannot be reached, else 1."""
     from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
+    from rulelog.projections.read_only import refused
+
     try:
         from eventsourcing.persistence import InterfaceError as EsInterface
         from eventsourcing.persistence import OperationalError as EsOperational
@@ -161,7 +163,10 @@ def _database_failure(error: Exception) -> Failure | None:
     if not isinstance(error, SQLAlchemyError | PersistenceError):
         return None
     original = getattr(error, "orig", None) or error.__cause__ or error
+    original = getattr(original, "orig", None) or original  # eventsourcing wraps SQLAlchemy's
     reason = (str(original).strip().splitlines() or [type(original).__name__])[0]
+    if refused(error):  # a replica, or a role that may only read: this command writes
+        return Failure(f"the database is read-only here ({reason})", EXIT_UNEXPECTED)
     if isinstance(error, OperationalError | InterfaceError | EsOperational | EsInterface):
         return Failure(f"database unavailable: {reason}", EXIT_DATABASE_UNAVAILABLE)
     return Failure(f"database error: {reason}", EXIT_UNEXPECTED)

@@ -28,7 +28,8 @@ from rulelog.api.cli.context import (
 from rulelog.api.cli.progress import TableBars
 from rulelog.api.logs import get_logger
 from rulelog.domain.errors import Invalid
-from rulelog.projections.listings import RELEASES, RULES, Kind, Listing, listing_text
+from rulelog.projections.listing_text import listing_text
+from rulelog.projections.listings import RELEASES, RULES, Kind, Listing
 
 if TYPE_CHECKING:  # the application and the domain load only when a command needs them
     from rulelog.domain.catalog.snapshot import ImportSummary

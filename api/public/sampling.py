@@ -19,6 +19,7 @@ import structlog
 
 from rulelog.api.flush_thread import FlushThread
 from rulelog.api.request_log import LOGGED_TARGET_MAX
+from rulelog.projections.read_only import note_fallback, refused
 
 log = structlog.get_logger("rulelog.sampling")
 
@@ -54,6 +55,10 @@ class RequestSampler:
             try:
                 self.sink(batch)
             except Exception as error:  # the store is away: drop this batch, keep serving
+                if refused(error):  # a read-only replica or role: never, so stop asking
+                    self.rate = 0
+                    note_fallback("request_sample", dropped=len(batch))
+                    return 0
                 log.warning("sample.write_failed", dropped=len(batch), error=str(error)[:200])
                 return 0
         return len(batch)

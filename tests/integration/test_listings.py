@@ -22,14 +22,8 @@ from sqlalchemy.exc import IntegrityError
 
 from rulelog.domain.errors import RulelogError
 from rulelog.projections.at import release_summary
-from rulelog.projections.listings import (
-    EVENTS_TABLE,
-    RELEASES,
-    RULES,
-    Listing,
-    listing_text,
-    rows_table,
-)
+from rulelog.projections.listing_text import listing_text
+from rulelog.projections.listings import EVENTS_TABLE, RELEASES, RULES, Listing, rows_table
 from rulelog.projections.log import read_log
 from rulelog.projections.state import Catalog
 from rulelog.services.application import RulelogApp

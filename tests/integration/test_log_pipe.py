@@ -1,10 +1,11 @@
-"""A second process reading the log (``projections.log_pipe``) gives what reading
-in-process gives, and a rebuild through it writes the same rows, on SQLite and
-PostgreSQL; a reader that fails is reported, never taken for the log's end."""
+"""A second process reading the log (``projections.log_pipe``): its slimmed events
+fold to the state the log's own events fold to, and a rebuild through it writes
+the same rows, on SQLite and PostgreSQL; a reader that fails or dies is
+reported, never taken for the log's end."""
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ from rulelog.api.config import open_timeline
 from rulelog.projections import log_pipe
 from rulelog.projections.log import last_position
 from rulelog.projections.log_pipe import decoded
-from rulelog.projections.state import folded_topics
+from rulelog.projections.state import Catalog, folded_topics
+from rulelog.projections.state_events import DIGESTED, PIPED_DIGEST
 from rulelog.services.application import RulelogApp
 from tests.conftest import Store
 from tests.integration.test_timeline_deltas import assert_reads_are_folds, stored_rows
@@ -21,6 +23,7 @@ from tests.integration.test_timeline_properties import apply, seed
 
 COMMANDS = [("create", "release", i, "R-1") for i in range(6)]
 COMMANDS += [("update", 1 + i % 6, i) for i in range(40)] + [("delete", 2)]
+COMMANDS += [("recreate", "R-2", 3), ("create", "release", 9, "R-2")]
 
 
 def filled(store: Store) -> RulelogApp:
@@ -31,14 +34,33 @@ def filled(store: Store) -> RulelogApp:
     return app
 
 
-def test_piped_reads_equal_in_process_reads(store: Store) -> None:
+def folded_from(items: list[tuple[int, Any, int]]) -> dict[str, Any]:
+    state = Catalog()
+    with state.digests_deferred():
+        for position, event, _ in items:
+            if event is not None:
+                state.apply_event(position, event)
+            state.position = position
+    return state.to_data()
+
+
+def test_piped_events_fold_as_the_logs_own(store: Store) -> None:
     app = filled(store)
     head = last_position(app)
     topics = folded_topics()
     here = list(decoded(app, 1, head, topics, piped=False))
+    there = list(decoded(app, 1, head, topics, piped=True))
     assert len(here) == head and any(e is None for _, e, _ in here)
-    assert list(decoded(app, 1, head, topics, piped=True)) == here
-    assert list(decoded(app, 5, head - 3, topics, piped=True)) == here[4 : head - 3]
+    assert [(p, m) for p, _, m in there] == [(p, m) for p, _, m in here]
+    slim = [e for _, e, _ in there if type(e) in DIGESTED]
+    assert slim and all(getattr(e, PIPED_DIGEST) for e in slim)
+    assert all(set(e.blob) <= {"name"} for e in slim)  # the blobs stayed behind
+    assert [e for _, e, _ in there if type(e) not in DIGESTED] == [
+        e for _, e, _ in here if type(e) not in DIGESTED
+    ]
+    assert folded_from(there) == folded_from(here)
+    part = list(decoded(app, 5, head - 3, topics, piped=True))
+    assert [p for p, _, _ in part] == list(range(5, head - 2))
 
 
 def test_a_rebuild_through_the_pipe_writes_the_same_rows(store: Store, monkeypatch: Any) -> None:
@@ -48,28 +70,50 @@ def test_a_rebuild_through_the_pipe_writes_the_same_rows(store: Store, monkeypat
     timeline.catch_up()
     incremental = stored_rows(timeline)
     monkeypatch.setattr(log_pipe, "PIPED_FROM", 1)
-    monkeypatch.setattr(log_pipe, "PIPE_PAGE", 7)  # several pages, one partly filled
+    monkeypatch.setattr(log_pipe, "PIPE_PAGE", 7)  # several pages, the last partly filled
     timeline.rebuild()
     assert stored_rows(timeline) == incremental
     assert_reads_are_folds(app, timeline)
 
 
 class OpenedOnlyHere(RulelogApp):
-    """The store's application, which a reading process fails to open."""
+    """The store's application, which a reading process (importing this module
+    afresh, so without ``opened_here``) fails to open."""
+
+    opened_here = False
 
     def __init__(self, env: Any = None) -> None:
-        if multiprocessing.parent_process() is not None:
+        if not OpenedOnlyHere.opened_here:
             raise RuntimeError("no such store here")
         super().__init__(env=env)
 
 
-def test_a_failing_reader_is_reported(store: Store) -> None:
+class DiesElsewhere(OpenedOnlyHere):
+    """A reading process that dies without a word (killed, out of memory)."""
+
+    def __init__(self, env: Any = None) -> None:
+        if not OpenedOnlyHere.opened_here:
+            os._exit(3)
+        super().__init__(env=env)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        (OpenedOnlyHere, r"(?s)the log reader failed.*no such store here"),
+        (DiesElsewhere, r"the log reader stopped: exit code 3"),
+    ],
+)
+def test_a_reader_that_fails_is_reported(
+    store: Store, monkeypatch: Any, kind: type[RulelogApp], said: str
+) -> None:
     app = filled(store)
-    here = OpenedOnlyHere(env=dict(app.env))
-    with pytest.raises(RuntimeError, match=r"(?s)the log reader failed.*no such store here"):
+    monkeypatch.setattr(OpenedOnlyHere, "opened_here", True)
+    here = kind(env=dict(app.env))
+    with pytest.raises(RuntimeError, match=said):
         list(decoded(here, 1, 10, folded_topics(), piped=True))
 
 
 def test_a_store_in_memory_is_read_in_process() -> None:
     app = RulelogApp(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    assert not log_pipe._shareable(app)
+    assert not log_pipe.shareable(app)

@@ -14,7 +14,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulelog.projections.listings import listing_text, release_order, render, rule_order
+from rulelog.projections.listing_text import listing_text, render
+from rulelog.projections.listings import release_order, rule_order
 
 SCALARS = st.one_of(
     st.none(),
