@@ -47,7 +47,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select
 
 from bench.serve import (
     DATA,
@@ -188,10 +187,11 @@ def _edit(
     """Commits ``slot``, ``slot + 5``, ... of ``Writer.start``, on rule ``EDITED_RULES[slot]``.
 
     The time recorded is when the commit returned; the position, that of the event it
-    appended (read after: the log's head could be a later commit's by then)."""
+    appended (as the save returned it: the log's head could be a later commit's)."""
     app = open_app(url)
     rule_id = EDITED_RULES[slot]
     version = app.get_rule(rule_id).data_version
+    positions = _positions_saved(app, ids.rule_id(rule_id))
     commits, took, failures = [], [], 0
     results.put("ready")
     go.wait()
@@ -206,7 +206,7 @@ def _edit(
             app.update_rule(rule_id, version, {"comment": f"n{n}"}, "bench")
             done = time.monotonic()
             version += 1
-            commits.append((done, _position_of(app, rule_id)))
+            commits.append((done, positions[-1]))
             took.append(done - begun)
         except Exception:
             failures += 1
@@ -215,13 +215,26 @@ def _edit(
     results.put((commits, took, failures))
 
 
-def _position_of(app: Any, rule_id: int) -> int:
-    """The notification id of rule ``rule_id``'s newest event (the thread's own commit)."""
-    recorder = app.recorder
-    table = recorder.events_record_cls.__table__
-    query = select(func.max(table.c.id)).where(table.c.originator_id == ids.rule_id(rule_id))
-    with recorder.datastore.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+def _positions_saved(app: Any, originator: Any) -> list[int]:
+    """The positions the store gave ``originator``'s events, as ``app`` saves them.
+
+    Taken from what ``save`` returns (each recording's notification id), so the
+    client learns its commit's position without a query of its own: reading it
+    back cost 0.4 ms of CPU and a round trip per commit, on the cores the nodes
+    are measured on.
+    """
+    positions: list[int] = []
+    save = app.save
+
+    def recording(*aggregates: Any, **options: Any) -> Any:
+        recordings = save(*aggregates, **options)
+        mine = [r.notification.id for r in recordings if r.notification.originator_id == originator]
+        if mine:
+            positions.append(max(mine))
+        return recordings
+
+    app.save = recording
+    return positions
 
 
 def through(proxy: TcpProxy, url: str) -> str:
