@@ -1,0 +1,61 @@
+"""The collector's handling around decoded states and long folds (``checkpoints``):
+what they make ends up out of the young generations, and a process's own frozen
+objects are never handed back."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from rulelog.projections.checkpoints import collection_paused, long_fold
+
+
+@pytest.fixture(autouse=True)
+def nothing_frozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def made() -> list[dict[str, list[int]]]:
+    return [{"row": [n]} for n in range(1000)]
+
+
+def test_a_decoded_state_goes_to_the_oldest_generation() -> None:
+    with collection_paused():
+        assert not gc.isenabled()
+        state = made()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(state) in oldest and id(state[-1]) in oldest
+
+
+def test_a_process_that_froze_its_objects_keeps_them_frozen() -> None:
+    kept = made()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    with collection_paused():
+        state = made()
+    assert gc.get_freeze_count() == frozen  # nothing frozen was handed back
+    assert id(kept) not in {id(o) for o in gc.get_objects()}
+    assert state
+
+
+def test_a_long_fold_freezes_what_it_built_and_hands_it_back() -> None:
+    with long_fold() as settled:
+        state = made()
+        settled()
+        assert gc.get_freeze_count() > 0
+        assert id(state) not in {id(o) for o in gc.get_objects()}
+    assert gc.get_freeze_count() == 0
+    assert id(state) in {id(o) for o in gc.get_objects()}
+
+
+def test_a_long_fold_in_a_process_that_froze_its_objects_leaves_them_frozen() -> None:
+    gc.freeze()
+    with long_fold() as settled:
+        settled()
+    assert gc.get_freeze_count() > 0
