@@ -18,11 +18,14 @@ on it, and its factory is what an application names in ``PERSISTENCE_MODULE``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from eventsourcing.persistence import Notification
+from eventsourcing_sqlalchemy.datastore import transactions
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy import Table, func, select
+from sqlalchemy.engine import Connection
 
 
 class SQLApplicationRecorder(SQLAlchemyApplicationRecorder):
@@ -32,11 +35,28 @@ class SQLApplicationRecorder(SQLAlchemyApplicationRecorder):
     def _events(self) -> Table:
         return self.events_record_cls.__table__  # type: ignore[attr-defined,no-any-return]
 
-    def max_notification_id(self) -> int | None:
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for one read: on PostgreSQL, outside any transaction in
+        progress, an autocommit one, so the read is one round trip (the datastore's
+        transaction adds a ``BEGIN`` and a ``ROLLBACK``: a node's heartbeat asks
+        for the head several times a second); otherwise the datastore's own
+        transaction, which sees what a block in progress has appended."""
+        engine = self.datastore.engine
+        if (
+            engine is not None
+            and engine.dialect.name == "postgresql"
+            and transactions.get(None) is None
+        ):
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                yield conn
+            return
         with self.transaction(commit=False) as session:
-            return session.connection().execute(  # type: ignore[no-any-return]
-                select(func.max(self._events.c.id))
-            ).scalar()
+            yield session.connection()
+
+    def max_notification_id(self) -> int | None:
+        with self._reading() as conn:
+            return conn.execute(select(func.max(self._events.c.id))).scalar()  # type: ignore[no-any-return]
 
     def select_notifications(
         self,
@@ -63,8 +83,8 @@ class SQLApplicationRecorder(SQLAlchemyApplicationRecorder):
         if topics:
             query = query.where(columns.topic.in_(topics))
         query = query.order_by(columns.id).limit(limit)
-        with self.transaction(commit=False) as session:
-            rows = session.connection().execute(query).all()
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
         return [
             Notification(
                 id=position,
