@@ -95,6 +95,26 @@ def decode_state(blob: bytes) -> Catalog:
     return Catalog.from_data(json.loads(zlib.decompress(blob)))
 
 
+#: Whether this process keeps objects frozen for good (``freeze_loaded``). Asked
+#: instead of ``gc.get_freeze_count()``, which walks every frozen object: after a
+#: node froze its heap, each read of a past state paid a walk of all of it.
+_keeps_frozen = False
+
+
+def freeze_loaded() -> None:
+    """Take what the process holds now out of the collector's sight for good.
+
+    For a process that has loaded a state it keeps to its end (a serving node
+    after its first fold): collected first, so only what is live is frozen;
+    later collections traverse only what came since. From then on nothing
+    here hands frozen objects back.
+    """
+    global _keeps_frozen
+    gc.collect()
+    gc.freeze()
+    _keeps_frozen = True
+
+
 @contextmanager
 def collection_paused() -> Iterator[None]:
     """No cyclic garbage collection while a stored state is decoded.
@@ -109,15 +129,15 @@ def collection_paused() -> Iterator[None]:
     1M events took 16 ms, or 57 when one landed). So on leaving, what the young
     generations hold is moved to the oldest untraversed (``gc.freeze`` then
     ``gc.unfreeze``: two list splices), where only a full collection, as rare
-    as ever, looks at it. A process that keeps objects frozen (a serving node's
-    loaded state) is left as it is: unfreezing would hand those back.
+    as ever, looks at it. A process that keeps objects frozen
+    (``freeze_loaded``) is left as it is: unfreezing would hand those back.
     """
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if gc.get_freeze_count() == 0:
+        if not _keeps_frozen:
             gc.freeze()
             gc.unfreeze()
         if was:
@@ -135,11 +155,11 @@ def long_fold() -> Iterator[Callable[[], None]]:
     every object then alive into the permanent generation (``gc.freeze``), so
     the collector keeps collecting what the next batch leaves, and nothing
     else; refcounting still frees what the state drops. On leaving, the
-    objects are handed back (``gc.unfreeze``), unless some were frozen before
-    the block began: a process that froze its own (a serving node's state)
-    keeps them frozen, with the fold's beside them.
+    objects are handed back (``gc.unfreeze``), unless the process keeps its
+    own frozen (``freeze_loaded``): they stay frozen, with the fold's beside
+    them.
     """
-    owned = gc.get_freeze_count() == 0
+    owned = not _keeps_frozen
     try:
         yield gc.freeze
     finally:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from rulelog.projections.checkpoints import collection_paused, long_fold
+from rulelog.projections import checkpoints
+from rulelog.projections.checkpoints import collection_paused, freeze_loaded, long_fold
 
 
 @pytest.fixture(autouse=True)
-def nothing_frozen() -> Iterator[None]:
+def nothing_frozen(monkeypatch: Any) -> Iterator[None]:
+    monkeypatch.setattr(checkpoints, "_keeps_frozen", False)
     gc.unfreeze()
     yield
     gc.unfreeze()
@@ -21,6 +24,11 @@ def nothing_frozen() -> Iterator[None]:
 
 def made() -> list[dict[str, list[int]]]:
     return [{"row": [n]} for n in range(1000)]
+
+
+def seen_by_collector() -> set[int]:
+    """What the collector does not see (``gc.get_objects`` leaves frozen ones out)."""
+    return {id(o) for o in gc.get_objects()}
 
 
 def test_a_decoded_state_goes_to_the_oldest_generation() -> None:
@@ -33,14 +41,14 @@ def test_a_decoded_state_goes_to_the_oldest_generation() -> None:
     assert id(state) in oldest and id(state[-1]) in oldest
 
 
-def test_a_process_that_froze_its_objects_keeps_them_frozen() -> None:
+def test_a_process_that_froze_what_it_loaded_keeps_it_frozen() -> None:
     kept = made()
-    gc.freeze()
+    freeze_loaded()
     frozen = gc.get_freeze_count()
     with collection_paused():
         state = made()
     assert gc.get_freeze_count() == frozen  # nothing frozen was handed back
-    assert id(kept) not in {id(o) for o in gc.get_objects()}
+    assert id(kept) not in seen_by_collector()
     assert state
 
 
@@ -49,13 +57,13 @@ def test_a_long_fold_freezes_what_it_built_and_hands_it_back() -> None:
         state = made()
         settled()
         assert gc.get_freeze_count() > 0
-        assert id(state) not in {id(o) for o in gc.get_objects()}
+        assert id(state) not in seen_by_collector()
     assert gc.get_freeze_count() == 0
-    assert id(state) in {id(o) for o in gc.get_objects()}
+    assert id(state) in seen_by_collector()
 
 
-def test_a_long_fold_in_a_process_that_froze_its_objects_leaves_them_frozen() -> None:
-    gc.freeze()
+def test_a_long_fold_in_a_process_that_froze_what_it_loaded_leaves_it_frozen() -> None:
+    freeze_loaded()
     with long_fold() as settled:
         settled()
     assert gc.get_freeze_count() > 0
