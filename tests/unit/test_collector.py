@@ -44,12 +44,13 @@ def test_a_decoded_state_goes_to_the_oldest_generation() -> None:
 def test_a_process_that_froze_what_it_loaded_keeps_it_frozen() -> None:
     kept = made()
     freeze_loaded()
-    frozen = gc.get_freeze_count()
     with collection_paused():
         state = made()
-    assert gc.get_freeze_count() == frozen  # nothing frozen was handed back
+    # Nothing frozen was handed back (the count itself may fall: frozen objects
+    # that die are freed as any others).
+    assert gc.get_freeze_count() > 0
     assert id(kept) not in seen_by_collector()
-    assert state
+    assert id(state) in seen_by_collector()
 
 
 def test_a_long_fold_freezes_what_it_built_and_hands_it_back() -> None:
