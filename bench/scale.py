@@ -36,11 +36,9 @@ import http.client
 import multiprocessing
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -48,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+from bench.scale_apart import Probe, Probes, ProxyProcess
 from bench.serve import (
     DATA,
     RULELOG,
@@ -61,68 +60,10 @@ from bench.serve import (
 from bench.stores import fresh_store, postgres_available
 from rulelog.api.config import open_app
 from rulelog.domain import ids
-from tests.tcp_proxy import TcpProxy
 
-#: An update URL every node answers from its cache: the cheapest way to read its position.
-PROBE = "/update/3/Firefox/1.0/1/WINNT_x86-msvc/en-US/probe/x/default/default/update.xml"
 #: Rules the admin client edits in turn (their comments: served answers carry the
 #: rule's data_version, so each change is one every node must pick up).
 EDITED_RULES = (1, 2, 3, 4, 5)
-
-
-@dataclass
-class Probe:
-    """Reads a node's served position as fast as it answers, in a thread."""
-
-    base: str
-    seen: list[tuple[float, int]] = field(default_factory=list)
-    errors: int = 0
-    beats: list[tuple[float, int, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def start(self) -> None:
-        threading.Thread(target=self._positions, daemon=True).start()
-        threading.Thread(target=self._heartbeats, daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _get(self, conn: http.client.HTTPConnection, target: str) -> tuple[int, Any, bytes]:
-        conn.request("GET", target)
-        answer = conn.getresponse()
-        return answer.status, answer.headers, answer.read()
-
-    def _positions(self) -> None:
-        host = urlsplit(self.base).netloc
-        conn = http.client.HTTPConnection(host, timeout=5)
-        while not self._stop.is_set():
-            try:
-                status, headers, _ = self._get(conn, PROBE)
-                if status != 200:
-                    self.errors += 1
-                self.seen.append((time.monotonic(), int(headers["X-Rulelog-Position"])))
-            except (OSError, http.client.HTTPException, KeyError, ValueError):
-                self.errors += 1
-                conn.close()
-                conn = http.client.HTTPConnection(host, timeout=5)
-            self._stop.wait(0.005)
-
-    def _heartbeats(self) -> None:
-        host = urlsplit(self.base).netloc
-        while not self._stop.is_set():
-            conn = http.client.HTTPConnection(host, timeout=5)
-            try:
-                status, _, body = self._get(conn, "/__heartbeat__")
-                self.beats.append((time.monotonic(), status, body.decode()[:200]))
-            except (OSError, http.client.HTTPException):
-                self.beats.append((time.monotonic(), 0, "no answer"))
-            finally:
-                conn.close()
-            self._stop.wait(0.25)
-
-    def served_at(self, position: int, after: float) -> float | None:
-        """When this node first served ``position`` (or later), at or after ``after``."""
-        return next((t for t, p in self.seen if t >= after and p >= position), None)
 
 
 class Writer:
@@ -237,7 +178,7 @@ def _positions_saved(app: Any, originator: Any) -> list[int]:
     return positions
 
 
-def through(proxy: TcpProxy, url: str) -> str:
+def through(proxy: ProxyProcess, url: str) -> str:
     parts = urlsplit(url)
     user = f"{parts.username}@" if parts.username else ""
     return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}"))
@@ -323,18 +264,16 @@ def main() -> None:
         run_cli(url, "import", str(DATA / "fixture.json"), "--as", "bench")
         parts = urlsplit(url)
         with (
-            TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy,
+            ProxyProcess(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy,
             nodes(through(proxy, url), args.nodes, args.poll_interval, args.log) as bases,
         ):
             run(args, url, proxy, bases)
 
 
-def run(args: Any, url: str, proxy: TcpProxy, bases: list[str]) -> None:
+def run(args: Any, url: str, proxy: ProxyProcess, bases: list[str]) -> None:
     urls = good_urls(bases[0], random_urls(args.urls))
     load(bases, urls, args, 2)  # warm-up
-    probes = [Probe(b) for b in bases]
-    for probe in probes:
-        probe.start()
+    probes = Probes(bases)
     writer = Writer(url)
     print(
         f"{args.nodes} nodes (rulelog serve public --workers 1 each) on PostgreSQL through a"
@@ -347,7 +286,8 @@ def run(args: Any, url: str, proxy: TcpProxy, bases: list[str]) -> None:
     busy = load(bases, urls, args, args.write_seconds)
     writer.join()
     time.sleep(2)
-    found, missing = latencies(probes, writer.commits)
+    seen = probes.read()
+    found, missing = latencies(seen, writer.commits)
     print(f"\nquiet:  {quiet['rps']:8.0f} req/s, p99 {quiet['p99_ms']:.2f} ms (worst node)")
     print(f"writes: {busy['rps']:8.0f} req/s, p99 {busy['p99_ms']:.2f} ms (worst node)")
     print(
@@ -369,16 +309,16 @@ def run(args: Any, url: str, proxy: TcpProxy, bases: list[str]) -> None:
     print(
         f"  errors: wrk {busy['errors'] + quiet['errors']} socket,"
         f" {busy['bad_status'] + quiet['bad_status']} non-2xx;"
-        f" probes {sum(p.errors for p in probes)}"
+        f" probes {sum(p.errors for p in seen)}"
     )
     outage(args, url, proxy, bases, urls, probes)
 
 
 def outage(
-    args: Any, url: str, proxy: TcpProxy, bases: list[str], urls: list[str], probes: list[Probe]
+    args: Any, url: str, proxy: ProxyProcess, bases: list[str], urls: list[str], probes: Probes
 ) -> None:
     writer = Writer(url)  # the admin side keeps its database: only the nodes are cut off
-    before = sum(p.errors for p in probes)
+    before = sum(p.errors for p in probes.read())
     handles = [start_wrk(b, urls, 1, args.connections, args.cut_seconds + 6) for b in bases]
     time.sleep(2)
     cut_at = time.monotonic()
@@ -390,10 +330,12 @@ def outage(
     writer.join()
     results = [finish_wrk(h) for h in handles]
     deadline = time.monotonic() + 10
+    seen = probes.read()
     while time.monotonic() < deadline and not all(
-        any(t > restored + 2 for t, _, _ in p.beats) for p in probes
+        any(t > restored + 2 for t, _, _ in p.beats) for p in seen
     ):
         time.sleep(0.1)
+        seen = probes.read()
     last = writer.commits[-1][1] if writer.commits else 0
     print(
         f"\noutage: proxy cut for {args.cut_seconds:g} s under load, {len(writer.commits)}"
@@ -403,9 +345,9 @@ def outage(
         f"  wrk: {sum(r['rps'] for r in results):.0f} req/s over the whole window,"
         f" {sum(r['errors'] for r in results)} socket errors,"
         f" {sum(r['bad_status'] for r in results)} non-2xx; probe errors"
-        f" {sum(p.errors for p in probes) - before}  (target 0)"
+        f" {sum(p.errors for p in seen) - before}  (target 0)"
     )
-    for probe in probes:
+    for probe in seen:
         during = {s for t, s, _ in probe.beats if cut_at + 1.5 < t < restored}
         stale = next((b for t, s, b in probe.beats if cut_at < t < restored and s == 502), "-")
         after = [s for t, s, _ in probe.beats if t > restored + 2]
@@ -416,8 +358,7 @@ def outage(
             f" after {sorted(set(after))}; serves the last change {took} after the return"
             " (target <= 2 s)"
         )
-    for probe in probes:
-        probe.stop()
+    probes.stop()
 
 
 if __name__ == "__main__":
