@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     poll_interval: float = Field(
         0.2, ge=0.01, description="Seconds between the update server's polls of the log."
     )
+    switch_interval: float = Field(
+        0.001,
+        gt=0,
+        le=0.1,
+        description="Seconds a serving process's thread may hold the interpreter while "
+        "another waits for it (Python's sys.setswitchinterval; its default is 0.005).",
+    )
     answer_cache: int = Field(
         20_000,
         ge=0,
@@ -321,9 +328,7 @@ def read_allowlist(path: Path) -> dict[str, Any]:
         loaded = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise SettingsError(f"{name}: cannot read {path}: {error}") from None
-    if not isinstance(loaded, dict) or not all(
-        isinstance(v, list | dict) for v in loaded.values()
-    ):
+    if not isinstance(loaded, dict) or not all(isinstance(v, list | dict) for v in loaded.values()):
         raise SettingsError(f"{name}: {path} must map hosts to lists of products")
     return {host: tuple(v) if isinstance(v, list) else v for host, v in loaded.items()}
 

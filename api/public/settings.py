@@ -20,6 +20,8 @@ class PublicSettings:
 
     cache_control: str = "public, max-age=90"
     poll_interval: float = 0.2
+    #: The interpreter's switch interval in a serving process (``PublicServer.start``).
+    switch_interval: float = 0.001
     serving: ServingSettings = field(default_factory=ServingSettings)
     version_file: str | None = None
     commit: str = "unknown"
@@ -47,6 +49,7 @@ class PublicSettings:
         return cls(
             cache_control=loaded.cache_control,
             poll_interval=loaded.poll_interval,
+            switch_interval=loaded.switch_interval,
             version_file=str(loaded.version_file) if loaded.version_file else None,
             answer_cache=loaded.answer_cache,
             blob_cache_size=loaded.blob_cache_size,
