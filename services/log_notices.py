@@ -15,8 +15,9 @@ stays the guarantee. Any other store has no notices (``LogNotices.start``
 does nothing).
 
 ``tail_reader`` reads what follows a position as ``projections.log.read_log``
-does, in one statement on an autocommit connection: one round trip to the
-store where the recorder's transaction takes three (BEGIN, SELECT, ROLLBACK).
+does, in one statement on an autocommit connection of its own, held between
+polls: one round trip to the store where the recorder's transaction takes three
+(BEGIN, SELECT, ROLLBACK).
 On a busy machine each round trip can wait for a CPU, so a follower's poll is
 that much nearer the commit. One statement sees one snapshot, and the
 recorder's table lock makes positions visible in order, as for the recorder.
@@ -31,7 +32,6 @@ from typing import Any
 import psycopg
 import structlog
 from eventsourcing.persistence import Notification
-from sqlalchemy import bindparam, select
 
 from rulelog.projections.log import PAGE, LoggedEvent, decode
 from rulelog.projections.read_only import refused
@@ -44,15 +44,34 @@ TailReader = Callable[[Any, int], Iterator[LoggedEvent]]
 log = structlog.get_logger("rulelog.notices")
 
 
-def notice_source(app: Any) -> tuple[str, str] | None:
-    """(libpq connection string, channel) where ``app``'s writers notify, or None."""
+#: libpq options of the follower's connections: give up connecting after 5 s, and
+#: notice within seconds a peer that vanished without closing (so the node says
+#: it is stale rather than waiting on a dead socket).
+_CONNECT: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
+
+
+def notice_source(app: Any) -> tuple[dict[str, Any], str] | None:
+    """(psycopg connection arguments, channel) where ``app``'s writers notify, or None.
+
+    The arguments are the ones the store's own engine connects with (its dialect's
+    ``create_connect_args``: host, database, user, password and libpq options such as
+    a schema's ``search_path``), not a URL rendered again, which would spell spaces
+    in those options in a way libpq does not read.
+    """
     recorder = getattr(app, "recorder", None)
     channel = getattr(recorder, "channel_name", None)
     engine = getattr(getattr(recorder, "datastore", None), "engine", None)
     if not channel or engine is None or engine.dialect.name != "postgresql":
         return None
-    url = engine.url.set(drivername="postgresql")
-    return url.render_as_string(hide_password=False), channel
+    _, arguments = engine.dialect.create_connect_args(engine.url)
+    arguments.pop("context", None)  # SQLAlchemy's own type adapters: psycopg's defaults here
+    return arguments, channel
 
 
 class LogNotices:
@@ -106,8 +125,8 @@ class LogNotices:
                 self.listening.clear()
             self._stop.wait(self.retry)
 
-    def _listen(self, dsn: str, channel: str) -> None:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+    def _listen(self, arguments: dict[str, Any], channel: str) -> None:
+        with psycopg.connect(**{**_CONNECT, **arguments}, autocommit=True) as conn:
             conn.execute(f"LISTEN {channel}")  # unquoted, as the recorder's NOTIFY names it
             self.listening.set()
             self.on_notice()  # what landed while nobody listened
@@ -118,38 +137,62 @@ class LogNotices:
                         return
 
 
+class _HeldConnection:
+    """One autocommit connection to the store, kept between polls and opened again after
+    a failure (the failure itself is raised: the follower backs off and reports it)."""
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        self.arguments = {**_CONNECT, **arguments}
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(**self.arguments, autocommit=True)
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except Exception:
+            self._conn.close()
+            self._conn = None
+            raise
+
+
 def tail_reader(app: Any) -> TailReader | None:
-    """A one-round-trip reader of ``app``'s log on PostgreSQL (None: any other store)."""
+    """A one-round-trip reader of ``app``'s log on PostgreSQL (None: any other store).
+
+    It holds a psycopg connection of its own rather than taking one from the
+    store's SQLAlchemy pool for each poll: a serving node's follower polls tens of
+    times a second under writes, and the pool's checkout, the statement's
+    execution and the result's processing were most of the CPU a change cost the
+    node, on cores its requests are waiting for. After a few polls psycopg
+    prepares the statement, so a poll is one Bind/Execute on the wire.
+    """
     recorder = getattr(app, "recorder", None)
     record = getattr(recorder, "events_record_cls", None)
-    engine = getattr(getattr(recorder, "datastore", None), "engine", None)
-    if record is None or engine is None or engine.dialect.name != "postgresql":
+    source = notice_source(app)
+    if record is None or source is None:
         return None
-    table = record.__table__
-    columns = [table.c[n] for n in ("id", "originator_id", "originator_version", "topic", "state")]
-    # Built once: a poll that finds nothing new is mostly this statement's overhead.
-    query = (
-        select(*columns)
-        .where(table.c.id >= bindparam("start", type_=table.c.id.type))
-        .order_by(table.c.id)
-        .limit(PAGE)
+    engine = recorder.datastore.engine
+    table = engine.dialect.identifier_preparer.format_table(record.__table__)
+    sql = (
+        f"SELECT id, originator_id, originator_version, topic, state FROM {table}"
+        " WHERE id >= %s ORDER BY id LIMIT %s"
     )
+    held = _HeldConnection(source[0])
 
     def read(app: Any, start: int) -> Iterator[LoggedEvent]:
         while True:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                rows = conn.execute(query, {"start": start}).all()
+            page = PAGE
+            rows = held.fetch(sql, (start, page))
             for id_, originator_id, version, topic, state in rows:
-                state = bytes(state) if isinstance(state, memoryview) else state
                 notice = Notification(
                     originator_id=originator_id,
                     originator_version=version,
                     topic=topic,
-                    state=state,
+                    state=bytes(state) if isinstance(state, memoryview) else state,
                     id=id_,
                 )
                 yield decode(app, notice)
-            if len(rows) < PAGE:
+            if len(rows) < page:
                 return
             start = rows[-1][0] + 1
 

@@ -58,3 +58,31 @@ def test_a_commit_wakes_a_listener(app: RulelogApp) -> None:
         assert heard.wait(10)
     finally:
         notices.stop()
+
+
+def test_the_followers_connect_as_the_store_engine_does() -> None:
+    """libpq options (a schema's search_path beside another setting) reach the
+    follower's own connections as the engine passes them, spaces included: a URL
+    rendered again would spell the space '+', which libpq takes literally."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import create_engine
+
+    engine = create_engine(
+        "postgresql+psycopg://reader:secret@db.example:6543/rules"
+        "?options=-csearch_path%3Dtenant%20-cdefault_transaction_read_only%3Don"
+    )
+    recorder = SimpleNamespace(
+        channel_name="rulelog_events", datastore=SimpleNamespace(engine=engine)
+    )
+    source = log_notices.notice_source(SimpleNamespace(recorder=recorder))
+    assert source is not None
+    arguments, channel = source
+    assert channel == "rulelog_events"
+    assert arguments["options"] == "-csearch_path=tenant -cdefault_transaction_read_only=on"
+    assert (arguments["host"], arguments["port"], arguments["dbname"]) == (
+        "db.example",
+        6543,
+        "rules",
+    )
+    assert (arguments["user"], arguments["password"]) == ("reader", "secret")
