@@ -126,17 +126,11 @@ class RolledAnswer:
 
     @property
     def products(self) -> frozenset[str] | None:
-        sides = self._sides
-        if any(a.products is None for a in sides):
-            return None
-        return frozenset().union(*(a.products for a in sides))  # type: ignore[misc]
+        return _union([a.products for a in self._sides])
 
     @property
     def rules(self) -> frozenset[int] | None:
-        sides = self._sides
-        if any(a.rules is None for a in sides):
-            return None
-        return frozenset().union(*(a.rules for a in sides))  # type: ignore[misc]
+        return _union([a.rules for a in self._sides])
 
     @property
     def top_rule(self) -> int | None:
@@ -162,6 +156,13 @@ class RolledAnswer:
 
 
 Cached = PreparedAnswer | RolledAnswer
+
+
+def _union(sets: list[frozenset[Any] | None]) -> frozenset[Any] | None:
+    """Everything in ``sets``; None (not known) if one of them is."""
+    if any(s is None for s in sets):
+        return None
+    return frozenset().union(*sets)  # type: ignore[arg-type]
 
 
 def _first_roll(roll: int) -> Dice:
