@@ -18,8 +18,14 @@ mapping, throttle, comment), else all answers for its product -- and the
 rest kept (each answer records the products and rules it was chosen from);
 anything else -- releases, shutoffs, pins, test-channel mappings, scheduled
 changes, rules without a product, a generation skipped -- empties the
-cache. Answers that depended on a dice roll (``backgroundRate``), on blobs
-that could not be loaded, or on an index not loaded yet are never cached.
+cache. An answer that depended on one roll of the dice (a ``backgroundRate``
+below 100) is kept beside the rate as one of two (``RolledAnswer``): a
+request for it rolls the same dice the evaluation would, once, and gets the
+answer of that side of the rate (evaluated then, the first time a side comes
+up) -- the answers and their odds are the evaluation's, while the evaluation
+runs twice at most instead of on every request. Answers that depended on
+several rolls, on blobs that could not be loaded, or on an index not loaded
+yet are never cached.
 ``X-Rulelog-Position`` is the position of the generation an answer is
 served from (it holds there).
 """
@@ -45,9 +51,10 @@ from rulelog.api.public.middleware import (
 )
 from rulelog.api.public.sampling import RequestSampler
 from rulelog.api.request_log import LOGGED_TARGET_MAX, RequestLog
+from rulelog.domain.serving.evaluate import Dice, roll_dice
 from rulelog.domain.serving.evaluate import Response as Answer
 
-__all__ = ["AnswerCache", "PreparedAnswer", "PublicFront", "prepare"]
+__all__ = ["AnswerCache", "PreparedAnswer", "PublicFront", "RolledAnswer", "prepare"]
 
 log = get_logger("rulelog.public")
 
@@ -79,6 +86,11 @@ class PreparedAnswer:
     def headers(self, position: bytes, *more: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
         return [*self.head, (b"x-rulelog-position", position), *self.tail, *more]
 
+    @property
+    def size(self) -> int:
+        """What the answer weighs in the cache's byte bound."""
+        return len(self.body)
+
     def relabelled(self, label: bytes) -> PreparedAnswer:
         """The same answer with ``Rule-Data-Version: label`` (made field by field: on the
         hot path, where ``dataclasses.replace`` costs more than the rest of a hit)."""
@@ -87,6 +99,76 @@ class PreparedAnswer:
             *(self.status, head, self.tail, self.body, self.log_items),
             *(self.products, self.rules, self.top_rule, label),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RolledAnswer:
+    """The answers to a request whose evaluation rolled the dice once, against ``rate``:
+    ``below`` for a roll under it (the rule's mapping), ``above`` for the others (its
+    fallback); None for a side not evaluated yet. Immutable, as the cache indexes an
+    entry by what it holds: a side is added by putting a new one (``with_side``)."""
+
+    rate: int
+    below: PreparedAnswer | None = None
+    above: PreparedAnswer | None = None
+
+    def side(self, roll: int) -> PreparedAnswer | None:
+        return self.below if roll < self.rate else self.above
+
+    def with_side(self, roll: int, answer: PreparedAnswer) -> RolledAnswer:
+        if roll < self.rate:
+            return RolledAnswer(self.rate, answer, self.above)
+        return RolledAnswer(self.rate, self.below, answer)
+
+    @property
+    def _sides(self) -> list[PreparedAnswer]:
+        return [a for a in (self.below, self.above) if a is not None]
+
+    @property
+    def products(self) -> frozenset[str] | None:
+        return _union([a.products for a in self._sides])
+
+    @property
+    def rules(self) -> frozenset[int] | None:
+        return _union([a.rules for a in self._sides])
+
+    @property
+    def top_rule(self) -> int | None:
+        """The rule both sides show (a relabelling rewrites both), else None."""
+        tops = {a.top_rule for a in self._sides}
+        return tops.pop() if len(tops) == 1 else None
+
+    @property
+    def label(self) -> bytes | None:
+        return self._sides[0].label if self.top_rule is not None else None
+
+    @property
+    def size(self) -> int:
+        return sum(a.size for a in self._sides)
+
+    def relabelled(self, label: bytes) -> RolledAnswer:
+        below, above = self.below, self.above
+        return RolledAnswer(
+            self.rate,
+            None if below is None else below.relabelled(label),
+            None if above is None else above.relabelled(label),
+        )
+
+
+Cached = PreparedAnswer | RolledAnswer
+
+
+def _union(sets: list[frozenset[Any] | None]) -> frozenset[Any] | None:
+    """Everything in ``sets``; None (not known) if one of them is."""
+    if any(s is None for s in sets):
+        return None
+    return frozenset().union(*sets)  # type: ignore[arg-type]
+
+
+def _first_roll(roll: int) -> Dice:
+    """Dice whose first roll is ``roll`` (rolled already) and any further one a new roll."""
+    rolls = [roll]
+    return lambda: rolls.pop() if rolls else roll_dice()
 
 
 def prepare(
@@ -141,7 +223,7 @@ class AnswerCache:
         self.entries = entries
         self.size = size
         self.bytes = 0
-        self._answers: dict[bytes, PreparedAnswer] = {}
+        self._answers: dict[bytes, Cached] = {}
         self.get = self._answers.get
         self._by_rule: dict[int, set[bytes]] = {}
         self._by_product: dict[str, set[bytes]] = {}
@@ -155,13 +237,13 @@ class AnswerCache:
         #: ``drop``: any other change to the rule drops the answers it topped).
         self.labels: dict[int, bytes] = {}
 
-    def put(self, key: bytes, answer: PreparedAnswer) -> None:
+    def put(self, key: bytes, answer: Cached) -> None:
         if self.entries <= 0:
             return
         answers = self._answers
         if key in answers:
             self._remove(key)
-        self.bytes += len(answer.body) + len(key)
+        self.bytes += answer.size + len(key)
         answers[key] = answer
         if answer.products is None or answer.rules is None:
             self._unknown.add(key)
@@ -179,7 +261,7 @@ class AnswerCache:
         answer = self._answers.pop(key, None)
         if answer is None:
             return
-        self.bytes -= len(answer.body) + len(key)
+        self.bytes -= answer.size + len(key)
         if answer.products is None or answer.rules is None:
             self._unknown.discard(key)
             return
@@ -228,7 +310,7 @@ class AnswerCache:
                 else:
                     self.labels[rule] = str(row.get("data_version")).encode("latin-1")
 
-    def fresh(self, key: bytes, answer: PreparedAnswer) -> PreparedAnswer:
+    def fresh(self, key: bytes, answer: Cached) -> Cached:
         """``answer`` (cached under ``key``) with its top rule's label now."""
         label = self.labels.get(answer.top_rule)  # type: ignore[arg-type]
         if label is None or label == answer.label:
@@ -364,19 +446,38 @@ class PublicFront:
         cache = self.cache_for(index)
         position = self._position
         key = cache_key(scope) if scope["method"] == "GET" else None
+        rng: Dice | None = None
         if key is not None:
             found = cache.get(key)
             if found is not None:
-                info["answer_cache"] = "hit"
                 if cache.labels and found.top_rule in cache.labels:
                     found = cache.fresh(key, found)
-                return found, position
+                if type(found) is PreparedAnswer:
+                    info["answer_cache"] = "hit"
+                    return found, position
+                roll = roll_dice()  # the roll the evaluation would make (RolledAnswer)
+                side = found.side(roll)  # type: ignore[union-attr]
+                if side is not None:
+                    info["answer_cache"] = "hit"
+                    return side, position
+                rng = _first_roll(roll)
             info["answer_cache"] = "miss"
-        answer, at, cacheable = await self.endpoint.answer(scope, index, info)
+        answer, at, cacheable = await self.endpoint.answer(scope, index, info, rng)
         prepared = prepare(answer, self.cache_control, self.tail, live=info.get("live", False))
         if key is not None and cacheable and index is self._cached_index:
-            cache.put(key, prepared)
+            cache.put(key, self._rolled(cache.get(key), answer, prepared))
         return prepared, str(at).encode()
+
+    @staticmethod
+    def _rolled(held: Cached | None, answer: Answer, prepared: PreparedAnswer) -> Cached:
+        """What the cache keeps of ``answer``: itself, or, when it rolled the dice (once),
+        the side of the rate its roll fell on, beside the side ``held`` already."""
+        if not answer.rolls:
+            return prepared
+        rate, roll = answer.rolls[0]
+        if not isinstance(held, RolledAnswer) or held.rate != rate:
+            held = RolledAnswer(rate)
+        return held.with_side(roll, prepared)
 
     async def _fallback(self, scope: Scope, send: Send, request_id: str) -> int:
         status, content_type, body = fallback_answer(scope.get("path", ""))

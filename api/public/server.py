@@ -22,8 +22,8 @@ from rulelog.api.logs import get_logger
 from rulelog.api.metrics import record_poll
 from rulelog.api.public.settings import PublicSettings
 from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.evaluate import Dice, evaluate
 from rulelog.domain.serving.evaluate import Response as Answer
-from rulelog.domain.serving.evaluate import evaluate
 from rulelog.domain.serving.request import UpdateRequest
 from rulelog.projections.checkpoints import freeze_loaded
 from rulelog.projections.follow import Follower
@@ -136,10 +136,12 @@ class PublicServer:
         request: UpdateRequest,
         index: LiveIndex | None = None,
         info: dict[str, Any] | None = None,
+        rng: Dice | None = None,
     ) -> tuple[Answer, int]:
         """The answer over ``index`` (default: the current generation) and the log
         position it was computed at; ``info`` (the request's log items) learns whether
-        the blobs were all in memory, and whether the live index answered (``live``).
+        the blobs were all in memory, and whether the live index answered (``live``);
+        ``rng`` rolls the backgroundRate dice (default: ``evaluate``'s).
 
         Two steps at most. The evaluation runs on the event loop over the blobs in
         memory (nearly always all it needs); if it missed one, that attempt is void
@@ -151,7 +153,7 @@ class PublicServer:
         if info is not None:
             info["live"] = view.index is index  # not a derived test channel's index
         try:
-            answer = evaluate(request, view, settings=self.settings.serving)
+            answer = evaluate(request, view, rng=rng, settings=self.settings.serving)
         except Invalid:
             if not view.missing:
                 raise
@@ -162,5 +164,7 @@ class PublicServer:
             if info is not None:
                 info["cache"] = "miss" if view.missing else "hit"
         loading = index.for_request(request, load=True)
-        run = functools.partial(evaluate, request, loading, settings=self.settings.serving)
+        run = functools.partial(
+            evaluate, request, loading, rng=rng, settings=self.settings.serving
+        )
         return await anyio.to_thread.run_sync(run), index.position

@@ -20,8 +20,8 @@ from rulelog.api.public.middleware import request_info
 from rulelog.api.public.responses import TEXT, problem
 from rulelog.api.public.server import PublicServer
 from rulelog.domain.errors import Invalid
+from rulelog.domain.serving.evaluate import Dice, route_not_found
 from rulelog.domain.serving.evaluate import Response as Answer
-from rulelog.domain.serving.evaluate import route_not_found
 from rulelog.domain.serving.request import RouteNotFound, RouteRedirect, parse
 from rulelog.projections.serving import LiveIndex
 
@@ -50,11 +50,17 @@ class UpdateEndpoint:
         await send({"type": "http.response.body", "body": prepared.body})
 
     async def answer(
-        self, scope: Scope, index: LiveIndex, info: dict[str, Any] | None = None
+        self,
+        scope: Scope,
+        index: LiveIndex,
+        info: dict[str, Any] | None = None,
+        rng: Dice | None = None,
     ) -> tuple[Answer, int, bool]:
         """(answer, position, cacheable): whether the same request always gets it
-        from this generation (no dice rolled, index loaded); ``info`` (default: the
-        request's log items) learns about the blob cache."""
+        from this generation (index loaded), or -- when it rolled the dice once (see
+        ``Answer.rolls``) -- every roll on the same side of that rate does; ``info``
+        (default: the request's log items) learns about the blob cache; ``rng`` rolls
+        the dice (default: ``evaluate``'s)."""
         position = index.position
         path, query = raw_target(scope)
         try:
@@ -74,13 +80,13 @@ class UpdateEndpoint:
             return Answer(503, TEXT, NOT_LOADED, {"Retry-After": "1"}), position, False
         learnt = request_info(scope) if info is None else info
         try:
-            answer, position = await self.server.answer(request, index, learnt)
+            answer, position = await self.server.answer(request, index, learnt, rng)
         except Invalid as error:  # Balrog's BadDataError: the message, escaped
             return Answer(400, TEXT, html.escape(error.message, quote=False)), position, True
         finally:
             if info is None:
                 learnt.pop("live", None)  # for the answer cache, not the log line
-        return answer, position, not answer.varies
+        return answer, position, len(answer.rolls) <= 1
 
 
 def raw_target(scope: Scope) -> tuple[str, str]:

@@ -53,6 +53,7 @@ __all__ = [
     "ServingView",
     "SnapshotView",
     "evaluate",
+    "roll_dice",
     "route_not_found",
 ]
 
@@ -66,6 +67,12 @@ _NOT_FOUND_TEXT = (
 
 Dice = Callable[[], int]
 _default_dice: Dice = functools.partial(random.randint, 0, 99)
+
+
+def roll_dice() -> int:
+    """One roll of the backgroundRate dice (0-99), as ``evaluate`` rolls it by default:
+    for a caller that rolls before evaluating (``api.public.front``'s answer cache)."""
+    return _default_dice()
 
 
 class ServingView(Protocol):
@@ -102,8 +109,12 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=dict)
     problem: str | None = None
     #: The answer depended on a dice roll (a ``backgroundRate`` below 100): the
-    #: same request may get another answer, so it must never be cached.
+    #: same request may get another answer, so it must never be cached as is.
     varies: bool = False
+    #: Each roll of the dice, in order: (the backgroundRate it was compared to, the
+    #: roll). With one roll, the answer is the same for every roll on the same side of
+    #: that rate (below it: the rule's mapping; at or above: its fallback).
+    rolls: tuple[tuple[int, int], ...] = ()
     #: The products whose rules the answer was chosen from (superblobs ask for several);
     #: None when not known. A rule change for another product cannot change it.
     products: frozenset[str] | None = None
@@ -132,13 +143,14 @@ class _Evaluation:
         self.view = view
         self._dice = dice
         self.top_rule: CompiledRule | None = None
-        self.rolled = False
+        self.rolls: list[tuple[int, int]] = []
         self.products: set[str] = set()
         self.rules: set[int] = set()
 
-    def dice(self) -> int:
-        self.rolled = True
-        return self._dice()
+    def dice(self, rate: int) -> int:
+        roll = self._dice()
+        self.rolls.append((rate, roll))
+        return roll
 
     def load(self, name: str) -> Blob:
         data = self.view.release(name)
@@ -152,7 +164,7 @@ class _Evaluation:
             return False
         if request.force is Force.FALLBACK or rule.background_rate <= 0:
             return True  # a roll of 0-99 is never below 0: no dice, the answer is fixed
-        return self.dice() >= rule.background_rate
+        return self.dice(rule.background_rate) >= rule.background_rate
 
     def resolve(
         self, request: UpdateRequest, *, top: bool = False
@@ -231,7 +243,8 @@ def evaluate(
         answer = _evaluate_xml(request, evaluation, ctx)
     return replace(
         answer,
-        varies=evaluation.rolled,
+        varies=bool(evaluation.rolls),
+        rolls=tuple(evaluation.rolls),
         products=frozenset(evaluation.products),
         rules=frozenset(evaluation.rules),
     )

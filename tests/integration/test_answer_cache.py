@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rulelog.api.public import PublicSettings, create_public_app
+from rulelog.api.public.front import RolledAnswer
 from rulelog.domain.errors import RulelogError
 from rulelog.domain.serving import evaluate
 from rulelog.projections.log import read_log
@@ -315,3 +316,41 @@ def test_answers_of_a_relabelled_rule_stay_exact_through_later_edits(
             expected = uncached.answers(URLS)
             for _ in range(2):  # evaluated once, then from the cache
                 assert cached.answers(URLS) == expected, edit
+
+
+#: Requests rule 1 answers (Firefox release, backgroundRate 50: above the roll, its
+#: mapping; else its fallback), and their twins on the derived test channel.
+THROTTLED = [
+    f"/update/6/Firefox/{version}/20230418085625/{target}/en-US/{channel}/{os}"
+    "/ISET:SSE4_1,MEM:57817/default/default/update.xml"
+    for version, target, os in (
+        ("118.0", "WINNT_x86-msvc-x86", "Windows_NT%2010.0.0.0.21025.2124%20(x86)"),
+        ("120.0", "Darwin_x86_64-gcc3-u-i386-x86_64", "Darwin%2023.1.0"),
+    )
+    for channel in ("release", "release-cdntest")
+]
+
+
+def test_a_throttled_answer_is_cached_per_side_of_its_rate(
+    app: RulelogApp, fixture_snapshot: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer that rolled the dice is kept for the side of the rate its roll fell on:
+    each request still rolls once, as an evaluation does, and gets what an evaluation
+    gives for that roll."""
+    rolled: list[int] = []
+    with serving(app, fixture_snapshot) as (cached, uncached):
+        for warm in (cached, uncached):  # blobs loaded (a first load evaluates twice)
+            warm.server.state.warm(1000)
+        for roll in (0, 99, 49, 50, 1, 98):  # each side evaluated once, then from the cache
+            monkeypatch.setattr(evaluate, "_default_dice", lambda r=roll: rolled.append(r) or r)
+            for url in THROTTLED:
+                rolled.clear()
+                answer = cached.get(url)
+                rolls = len(rolled)
+                rolled.clear()
+                assert answer == uncached.get(url), (url, roll)
+                assert rolls == len(rolled) == 1, (url, roll)
+        kept = cached.app.cache_for(cached.server.state.index)._answers
+        entries = [kept[url.encode() + b"?"] for url in THROTTLED]
+        assert all(isinstance(e, RolledAnswer) and e.below and e.above for e in entries)
+        assert any(e.below.body != e.above.body for e in entries)  # type: ignore[union-attr]
