@@ -188,6 +188,12 @@ def serialize_delta(
     """
     parts = []
     for marked, inserted in changes.items():
+        kept = written.get(marked)
+        if kept is not None and kept[0] in (_GONE, _INSERTED if inserted else _CHANGED):
+            # Unchanged since written (``Layout.take_changes`` forgets a row that
+            # changes): gone it still is, and present its kind follows the flag.
+            parts.append(kept[1])
+            continue
         table, key = marked
         if table in _WHOLE:
             kind, value = _CHANGED, getattr(state, table)
@@ -195,16 +201,14 @@ def serialize_delta(
             rows = state._streams if table == _STREAMS else getattr(state, table)
             value = rows.get(key, _MISSING)
             kind = _GONE if value is _MISSING else _INSERTED if inserted else _CHANGED
-        kept = written.get(marked)
-        if kept is None or kept[0] != kind:  # the entry is made only when not kept
-            entry: tuple[str, Any, int, Any]
-            if table in _WHOLE:
-                entry = (table, None, kind, value)
-            elif kind == _GONE:
-                entry = (table, key, kind, None)
-            else:
-                entry = (table, key, kind, _stream(value) if table == _STREAMS else value)
-            kept = written[marked] = (kind, marshal.dumps(entry, _MARSHAL_VERSION))
+        entry: tuple[str, Any, int, Any]
+        if table in _WHOLE:
+            entry = (table, None, kind, value)
+        elif kind == _GONE:
+            entry = (table, key, kind, None)
+        else:
+            entry = (table, key, kind, _stream(value) if table == _STREAMS else value)
+        kept = written[marked] = (kind, marshal.dumps(entry, _MARSHAL_VERSION))
         parts.append(kept[1])
     return _DELTA + b"[" + len(parts).to_bytes(4, "little", signed=True) + b"".join(parts)
 
