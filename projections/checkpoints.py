@@ -153,16 +153,30 @@ def long_fold() -> Iterator[Callable[[], None]]:
     traverses all of them: at 1.2M events into a 100k-rule catalogue, 40% of a
     rebuild's CPU time. Calling ``settled()`` after each committed batch moves
     every object then alive into the permanent generation (``gc.freeze``), so
-    the collector keeps collecting what the next batch leaves, and nothing
-    else; refcounting still frees what the state drops. On leaving, the
-    objects are handed back (``gc.unfreeze``), unless the process keeps its
-    own frozen (``freeze_loaded``): they stay frozen, with the fold's beside
-    them.
+    later collections look at what the next batch leaves, and nothing else;
+    refcounting still frees what the state drops. On leaving, the objects are
+    handed back (``gc.unfreeze``), unless the process keeps its own frozen
+    (``freeze_loaded``): they stay frozen, with the fold's beside them.
+
+    Nor does the collector run by itself within the block: a batch allocates
+    hundreds of thousands of objects (the events, unpickled or decoded), and
+    its automatic collections traversed each of them several times (a third
+    of unpickling a page). ``settled()`` collects the young generations once
+    instead -- each object the batch left traversed once -- before freezing.
     """
     owned = not _keeps_frozen
+    was = gc.isenabled()
+    gc.disable()
+
+    def settled() -> None:
+        gc.collect(1)
+        gc.freeze()
+
     try:
-        yield gc.freeze
+        yield settled
     finally:
+        if was:
+            gc.enable()
         if owned:
             gc.unfreeze()
 
