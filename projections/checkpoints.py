@@ -153,16 +153,30 @@ def long_fold() -> Iterator[Callable[[], None]]:
     traverses all of them: at 1.2M events into a 100k-rule catalogue, 40% of a
     rebuild's CPU time. Calling ``settled()`` after each committed batch moves
     every object then alive into the permanent generation (``gc.freeze``), so
-    the collector keeps collecting what the next batch leaves, and nothing
-    else; refcounting still frees what the state drops. On leaving, the
-    objects are handed back (``gc.unfreeze``), unless the process keeps its
-    own frozen (``freeze_loaded``): they stay frozen, with the fold's beside
-    them.
+    later collections look at what the next batch leaves, and nothing else;
+    refcounting still frees what the state drops. On leaving, the objects are
+    handed back (``gc.unfreeze``), unless the process keeps its own frozen
+    (``freeze_loaded``): they stay frozen, with the fold's beside them.
+
+    Nor does the collector run by itself within the block: a batch allocates
+    hundreds of thousands of objects (the events, unpickled or decoded), and
+    its automatic collections traversed each of them several times (a third
+    of unpickling a page). ``settled()`` collects the young generations once
+    instead -- each object the batch left traversed once -- before freezing.
     """
     owned = not _keeps_frozen
+    was = gc.isenabled()
+    gc.disable()
+
+    def settled() -> None:
+        gc.collect(1)
+        gc.freeze()
+
     try:
-        yield gc.freeze
+        yield settled
     finally:
+        if was:
+            gc.enable()
         if owned:
             gc.unfreeze()
 
@@ -188,6 +202,12 @@ def serialize_delta(
     """
     parts = []
     for marked, inserted in changes.items():
+        kept = written.get(marked)
+        if kept is not None and kept[0] in (_GONE, _INSERTED if inserted else _CHANGED):
+            # Unchanged since written (``Layout.take_changes`` forgets a row that
+            # changes): gone it still is, and present its kind follows the flag.
+            parts.append(kept[1])
+            continue
         table, key = marked
         if table in _WHOLE:
             kind, value = _CHANGED, getattr(state, table)
@@ -195,16 +215,14 @@ def serialize_delta(
             rows = state._streams if table == _STREAMS else getattr(state, table)
             value = rows.get(key, _MISSING)
             kind = _GONE if value is _MISSING else _INSERTED if inserted else _CHANGED
-        kept = written.get(marked)
-        if kept is None or kept[0] != kind:  # the entry is made only when not kept
-            entry: tuple[str, Any, int, Any]
-            if table in _WHOLE:
-                entry = (table, None, kind, value)
-            elif kind == _GONE:
-                entry = (table, key, kind, None)
-            else:
-                entry = (table, key, kind, _stream(value) if table == _STREAMS else value)
-            kept = written[marked] = (kind, marshal.dumps(entry, _MARSHAL_VERSION))
+        entry: tuple[str, Any, int, Any]
+        if table in _WHOLE:
+            entry = (table, None, kind, value)
+        elif kind == _GONE:
+            entry = (table, key, kind, None)
+        else:
+            entry = (table, key, kind, _stream(value) if table == _STREAMS else value)
+        kept = written[marked] = (kind, marshal.dumps(entry, _MARSHAL_VERSION))
         parts.append(kept[1])
     return _DELTA + b"[" + len(parts).to_bytes(4, "little", signed=True) + b"".join(parts)
 

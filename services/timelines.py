@@ -25,7 +25,6 @@ def rebuild_projections(
     """Rebuild the timeline from the whole log, then the listings' rows from the
     state it ends at (one pass over the log in all); returns the timeline's
     position and each listing's."""
-    position = timeline.rebuild(progress=progress)
-    state = timeline.state_at(position)
+    state = timeline.rebuilt(progress=progress)
     listed = {kind.name: Listing.of(timeline.app, kind).replace(state) for kind in KINDS}
-    return position, listed
+    return state.position, listed

@@ -182,6 +182,31 @@ def test_rows_list_what_the_fold_lists_and_a_rebuild_writes_them_again(
         assert (listed(rules), listed(releases)) == folded(app)
 
 
+def test_replace_writes_a_state_over_stale_rows(store: Store) -> None:
+    """Rows changed, deleted, new and unchanged since the stored ones: ``replace``
+    writes only what differs, and leaves the rows a fold from zero writes."""
+    app = store.open()
+    seed(app)
+    listings = [Listing.of(app, RULES), Listing.of(app, RELEASES)]
+    for command in [("create", 3, None), ("create", 1, None), ("create", 2, None)]:
+        apply(app, command)
+    apply(app, ("release", "R-2", "Firefox"))
+    for listing in listings:
+        listing.catch_up(app)
+    later = [("alias", 1, "a"), ("delete", 2), ("create", 5, None), ("read_only", "R-2", True)]
+    for command in later:
+        apply(app, command)
+    state = Catalog().fold(read_log(app))
+    for listing in listings:
+        assert listing.replace(state) == state.position
+    assert (listed(listings[0]), listed(listings[1])) == folded(app)
+    replaced = stored(listings[0])  # both kinds'
+    for listing in listings:
+        listing.rebuild(app)
+    assert stored(listings[0]) == replaced
+    assert [row["rule_id"] for row in listings[0].rows()] == [4, 1, 3]  # by priority
+
+
 def test_an_empty_store_lists_an_empty_list(store: Store) -> None:
     app = store.open()
     rows = Listing.of(app, RULES)

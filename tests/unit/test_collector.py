@@ -5,6 +5,7 @@ objects are never handed back."""
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,3 +69,20 @@ def test_a_long_fold_in_a_process_that_froze_what_it_loaded_leaves_it_frozen() -
     with long_fold() as settled:
         settled()
     assert gc.get_freeze_count() > 0
+
+
+class Node:
+    """An object in a reference cycle: only the collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_long_fold_collects_only_when_settled_and_never_freezes_garbage() -> None:
+    with long_fold() as settled:
+        assert not gc.isenabled()
+        dead = weakref.ref(Node())
+        assert dead() is not None  # no collection runs by itself within the fold
+        settled()
+        assert dead() is None  # collected, not frozen
+    assert gc.isenabled()
