@@ -15,9 +15,8 @@ stays the guarantee. Any other store has no notices (``LogNotices.start``
 does nothing).
 
 ``tail_reader`` reads what follows a position as ``projections.log.read_log``
-does, in one statement on an autocommit connection of its own, held between
-polls: one round trip to the store where the recorder's transaction takes three
-(BEGIN, SELECT, ROLLBACK).
+does, in one statement on an autocommit connection: one round trip to the
+store where the recorder's transaction takes three (BEGIN, SELECT, ROLLBACK).
 On a busy machine each round trip can wait for a CPU, so a follower's poll is
 that much nearer the commit. One statement sees one snapshot, and the
 recorder's table lock makes positions visible in order, as for the recorder.
@@ -44,9 +43,9 @@ TailReader = Callable[[Any, int], Iterator[LoggedEvent]]
 log = structlog.get_logger("rulelog.notices")
 
 
-#: libpq options of the follower's connections: give up connecting after 5 s, and
-#: notice within seconds a peer that vanished without closing (so the node says
-#: it is stale rather than waiting on a dead socket).
+#: libpq options of the notices' connection: give up connecting after 5 s, and
+#: notice within seconds a peer that vanished without closing (so the listener
+#: connects again rather than waiting on a dead socket).
 _CONNECT: dict[str, Any] = {
     "connect_timeout": 5,
     "keepalives": 1,
@@ -137,34 +136,17 @@ class LogNotices:
                         return
 
 
-class _HeldConnection:
-    """One autocommit connection to the store, kept between polls and opened again after
-    a failure (the failure itself is raised: the follower backs off and reports it)."""
-
-    def __init__(self, arguments: dict[str, Any]) -> None:
-        self.arguments = {**_CONNECT, **arguments}
-        self._conn: psycopg.Connection[Any] | None = None
-
-    def fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(**self.arguments, autocommit=True)
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except Exception:
-            self._conn.close()
-            self._conn = None
-            raise
-
-
 def tail_reader(app: Any) -> TailReader | None:
     """A one-round-trip reader of ``app``'s log on PostgreSQL (None: any other store).
 
-    It holds a psycopg connection of its own rather than taking one from the
-    store's SQLAlchemy pool for each poll: a serving node's follower polls tens of
-    times a second under writes, and the pool's checkout, the statement's
-    execution and the result's processing were most of the CPU a change cost the
-    node, on cores its requests are waiting for. After a few polls psycopg
-    prepares the statement, so a poll is one Bind/Execute on the wire.
+    The statement runs on the pooled connection's psycopg connection itself, not
+    through SQLAlchemy's execution and result layers: a serving node's follower
+    polls tens of times a second under writes, and those layers were most of the
+    CPU a change cost the node, on cores its requests are waiting for. After a
+    few polls psycopg prepares the statement, so a poll is one Bind/Execute on
+    the wire. The connection is the pool's, checked out per poll (the pool
+    closes it with the store; a connection of the reader's own would outlive a
+    store nobody closed).
     """
     recorder = getattr(app, "recorder", None)
     record = getattr(recorder, "events_record_cls", None)
@@ -177,12 +159,13 @@ def tail_reader(app: Any) -> TailReader | None:
         f"SELECT id, originator_id, originator_version, topic, state FROM {table}"
         " WHERE id >= %s ORDER BY id LIMIT %s"
     )
-    held = _HeldConnection(source[0])
 
     def read(app: Any, start: int) -> Iterator[LoggedEvent]:
         while True:
             page = PAGE
-            rows = held.fetch(sql, (start, page))
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                driver = conn.connection.driver_connection
+                rows = driver.execute(sql, (start, page)).fetchall()
             for id_, originator_id, version, topic, state in rows:
                 notice = Notification(
                     originator_id=originator_id,
