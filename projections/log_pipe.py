@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import pickle
 import queue
 import subprocess
@@ -46,6 +47,8 @@ PIPED_FROM = 50_000
 PIPE_PAGE = 2_000
 #: Pages the parent holds read ahead (about 400 KB each).
 AHEAD = 16
+#: More bytes than any page takes: a length beyond it is not a page's.
+_MOST_BYTES = 1 << 30
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHILD = "from rulelog.projections.log_pipe import serve_pages; serve_pages()"
 
@@ -156,14 +159,22 @@ def _piped(app: Application, start: int, stop: int, topics: Sequence[str]) -> It
 
 
 def _forward(stream: IO[bytes], pages: queue.Queue[bytes | None]) -> None:
-    """Each page's pickle (length first) from ``stream`` into ``pages``; None at its end."""
-    while True:
-        size = stream.read(8)
-        data = stream.read(int.from_bytes(size, "little")) if len(size) == 8 else b""
-        if not data:
-            pages.put(None)
-            return
-        pages.put(data)
+    """Each page's pickle (length first) from ``stream`` into ``pages``; None at
+    its end, where it ends inside a page (a child that died writing), or where a
+    length makes no sense (the stream is not pages), so the parent reports the
+    child rather than waiting for a page that never comes."""
+    try:
+        while True:
+            size = stream.read(8)
+            wanted = int.from_bytes(size, "little") if len(size) == 8 else 0
+            if not 0 < wanted <= _MOST_BYTES:
+                return
+            data = stream.read(wanted)
+            if len(data) < wanted:
+                return
+            pages.put(data)
+    finally:
+        pages.put(None)
 
 
 def _told(child: subprocess.Popen[bytes]) -> str:
@@ -175,8 +186,16 @@ def _told(child: subprocess.Popen[bytes]) -> str:
 
 def serve_pages() -> None:
     """The child: the request on standard input; pages of slimmed events on standard
-    output, then None, or the error's traceback."""
-    out = sys.stdout.buffer
+    output, then None, or the error's traceback.
+
+    The pages go out on a copy of the standard output's descriptor, and the
+    descriptor itself is pointed at standard error: a line anything in this
+    process prints would otherwise land inside the pages and be read as a
+    page's length.
+    """
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
     try:
         app_class, env, start, stop, topics = pickle.load(sys.stdin.buffer)
         app = app_class(env=env)

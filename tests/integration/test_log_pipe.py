@@ -5,7 +5,11 @@ reported, never taken for the log's end."""
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import queue
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -112,6 +116,38 @@ def test_a_reader_that_fails_is_reported(
     here = kind(env=dict(app.env))
     with pytest.raises(RuntimeError, match=said):
         list(decoded(here, 1, 10, folded_topics(), piped=True))
+
+
+class Chatty(RulelogApp):
+    """An application that prints as it opens (a library's warning, a debug line)."""
+
+    name = RulelogApp.name  # the same store's tables
+
+    def __init__(self, env: Any = None) -> None:
+        print("a line on standard output")
+        super().__init__(env=env)
+
+
+def test_what_a_reader_prints_does_not_get_into_its_pages(store: Store) -> None:
+    app = filled(store)
+    head = last_position(app)
+    chatty = Chatty(env=dict(app.env))
+    there = list(decoded(chatty, 1, head, folded_topics(), piped=True))
+    assert [p for p, _, _ in there] == list(range(1, head + 1))
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        lambda page: len(page).to_bytes(8, "little") + page[:-3],  # died writing
+        lambda page: b"a line\n" + page,  # not a length
+        lambda page: (1 << 63).to_bytes(8, "little") + page,
+    ],
+)
+def test_a_stream_that_is_not_pages_ends_the_reader(sent: Callable[[bytes], bytes]) -> None:
+    pages: queue.Queue[bytes | None] = queue.Queue()
+    log_pipe._forward(io.BytesIO(sent(pickle.dumps([(1, None, 5)]))), pages)
+    assert pages.get_nowait() is None
 
 
 def test_a_store_in_memory_is_read_in_process() -> None:
