@@ -46,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from bench.scale_apart import Probe, Probes, ProxyProcess
+from bench.scale_apart import Probe, Probes, ProxyProcess, autogroup, own_session
 from bench.serve import (
     DATA,
     RULELOG,
@@ -129,6 +129,7 @@ def _edit(
 
     The time recorded is when the commit returned; the position, that of the event it
     appended (as the save returned it: the log's head could be a later commit's)."""
+    own_session()
     app = open_app(url)
     rule_id = EDITED_RULES[slot]
     version = app.get_rule(rule_id).data_version
@@ -196,13 +197,14 @@ def nodes(url: str, count: int, poll: float, log_path: str) -> Iterator[list[str
                 *(RULELOG, "serve", "public", "--port", str(port), "--workers", "1"),
                 *("--poll-interval", str(poll)),
             ]
-            bases.append(stack.enter_context(_serving(command, env, log_path, port)))
+            serving = _serving(command, env, log_path, port, own_session=True)
+            bases.append(stack.enter_context(serving))
         yield bases
 
 
 def load(bases: list[str], urls: list[str], args: Any, seconds: float) -> dict[str, float]:
     """wrk on every node at once; summed requests/s, non-2xx/3xx and socket errors."""
-    handles = [start_wrk(b, urls, 1, args.connections, seconds) for b in bases]
+    handles = [start_wrk(b, urls, 1, args.connections, seconds, own_session=True) for b in bases]
     results = [finish_wrk(h) for h in handles]
     return {
         "rps": sum(r["rps"] for r in results),
@@ -278,7 +280,8 @@ def run(args: Any, url: str, proxy: ProxyProcess, bases: list[str]) -> None:
     print(
         f"{args.nodes} nodes (rulelog serve public --workers 1 each) on PostgreSQL through a"
         f" TCP proxy; wrk 1 thread x {args.connections} connections per node, {len(urls)} URLs"
-        f" answered 200; poll interval {args.poll_interval} s; {os.cpu_count()} CPUs"
+        f" answered 200; poll interval {args.poll_interval} s; {os.cpu_count()} CPUs;"
+        f" autogroup {autogroup()}, every process in a session of its own"
     )
     quiet = load(bases, urls, args, args.quiet_seconds)
     print(f"load average before the writes: {os.getloadavg()[0]:.2f}")
@@ -319,7 +322,10 @@ def outage(
 ) -> None:
     writer = Writer(url)  # the admin side keeps its database: only the nodes are cut off
     before = sum(p.errors for p in probes.read())
-    handles = [start_wrk(b, urls, 1, args.connections, args.cut_seconds + 6) for b in bases]
+    handles = [
+        start_wrk(b, urls, 1, args.connections, args.cut_seconds + 6, own_session=True)
+        for b in bases
+    ]
     time.sleep(2)
     cut_at = time.monotonic()
     proxy.cut()

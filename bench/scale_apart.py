@@ -11,12 +11,25 @@ they are scheduled like the other programs on the machine, as a network and
 separate clients would be.
 
 Both children are started with ``spawn`` and driven over a pipe.
+
+Each process the benchmark starts (nodes, wrk, the admin clients, the probes,
+the proxy) runs in a session of its own (``own_session``). Linux's autogroup
+scheduler (``/proc/sys/kernel/sched_autogroup_enabled``, on by default here)
+gives every session one share of the CPU; each PostgreSQL backend calls
+``setsid`` and so is a session, while the benchmark's processes were all one.
+Under writes, a dozen busy backends each got as much CPU as the three nodes,
+wrk, the admin clients and the probes together: a node's follower, its answer
+already on the socket, waited seconds for its turn (reads of 0 rows took
+2-7 s in the node, with the server idle), the admin clients' commits took
+1-3 s. Sessions of their own give each program the share it would have as a
+service of its own, as on separate machines or under systemd.
 """
 
 from __future__ import annotations
 
 import http.client
 import multiprocessing
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +40,22 @@ from tests.tcp_proxy import TcpProxy
 
 #: An update URL every node answers from its cache: the cheapest way to read its position.
 PROBE = "/update/3/Firefox/1.0/1/WINNT_x86-msvc/en-US/probe/x/default/default/update.xml"
+
+
+def own_session() -> None:
+    """Make this process a session of its own: a scheduling group of its own under
+    autogroup (see the module), as each PostgreSQL backend is."""
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+
+
+def autogroup() -> str:
+    """Whether the kernel groups processes by session when scheduling, as printed."""
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as setting:
+            return "on" if setting.read().strip() == "1" else "off"
+    except OSError:
+        return "not there"
 
 
 @dataclass
@@ -97,6 +126,7 @@ class ProxyProcess:
 
 
 def _proxying(host: str, port: int, conn: Any) -> None:
+    own_session()
     with TcpProxy(host, port) as proxy:
         conn.send(proxy.port)
         while (command := conn.recv()) != "close":
@@ -109,6 +139,7 @@ def _proxying(host: str, port: int, conn: Any) -> None:
 
 
 def _probing(bases: list[str], conn: Any) -> None:
+    own_session()
     probes = [Probe(base) for base in bases]
     stop = threading.Event()
     lock = threading.Lock()  # a read copies lists the threads append to

@@ -191,9 +191,15 @@ def _wait_ready(base: str, process: subprocess.Popen[bytes], log_path: str) -> N
 
 
 @contextmanager
-def _serving(command: list[str], env: dict[str, str], log_path: str, port: int) -> Iterator[str]:
+def _serving(
+    command: list[str], env: dict[str, str], log_path: str, port: int, *, own_session: bool = False
+) -> Iterator[str]:
+    """The server ``command`` started (in a session of its own if asked: ``bench/scale_apart``
+    says why); yields its base URL once it answers, and stops it on leaving."""
     with open(log_path, "ab") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=own_session
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, process, log_path)
@@ -242,7 +248,13 @@ def run_wrk(base: str, urls: list[str], args: argparse.Namespace, seconds: float
 
 
 def start_wrk(
-    base: str, urls: list[str], threads: int, connections: int, seconds: float
+    base: str,
+    urls: list[str],
+    threads: int,
+    connections: int,
+    seconds: float,
+    *,
+    own_session: bool = False,
 ) -> tuple[subprocess.Popen[str], str]:
     """wrk cycling through ``urls`` against ``base``, started; ``finish_wrk`` collects it."""
     table = ",".join(json.dumps(u) for u in urls)  # JSON strings are valid Lua strings here
@@ -252,7 +264,9 @@ def start_wrk(
         *("wrk", "-t", str(threads), "-c", str(connections)),
         *("-d", f"{max(1, round(seconds))}s", "--latency", "-s", script.name, base),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, start_new_session=own_session
+    )
     return process, script.name
 
 
