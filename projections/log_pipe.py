@@ -177,9 +177,17 @@ def _forward(stream: IO[bytes], pages: queue.Queue[bytes | None]) -> None:
         pages.put(None)
 
 
-def _told(child: subprocess.Popen[bytes]) -> str:
-    """A dead child's exit code and the last line it wrote on its standard error."""
-    code = child.wait()
+def _told(child: subprocess.Popen[bytes], grace: float = 5.0) -> str:
+    """A stopped reader's exit code and the last line it wrote on its standard error.
+
+    A reader whose stream stopped being pages may still be running, blocked on
+    the pipe nobody reads now: it is given ``grace`` seconds, then killed.
+    """
+    try:
+        code = child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        code = child.wait()
     said = child.stderr.read().decode(errors="replace").strip() if child.stderr else ""
     return f"exit code {code}, {said.splitlines()[-1] if said else 'nothing on stderr'}"
 

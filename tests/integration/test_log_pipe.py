@@ -9,6 +9,9 @@ import io
 import os
 import pickle
 import queue
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -148,6 +151,19 @@ def test_a_stream_that_is_not_pages_ends_the_reader(sent: Callable[[bytes], byte
     pages: queue.Queue[bytes | None] = queue.Queue()
     log_pipe._forward(io.BytesIO(sent(pickle.dumps([(1, None, 5)]))), pages)
     assert pages.get_nowait() is None
+
+
+def test_a_reader_still_running_when_its_stream_went_wrong_is_stopped_and_reported() -> None:
+    said = "import sys, time; print('a line', file=sys.stderr); print('up', flush=True)"
+    said += "; time.sleep(60)"
+    stuck = subprocess.Popen(
+        [sys.executable, "-c", said], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert stuck.stdout is not None and stuck.stdout.readline() == b"up\n"  # it wrote
+    told = log_pipe._told(stuck, grace=0.2)
+    assert stuck.poll() is not None  # killed, not waited for
+    assert told == f"exit code {-signal.SIGKILL}, a line"
+    stuck.stdout.close()
 
 
 def test_a_store_in_memory_is_read_in_process() -> None:
