@@ -7,7 +7,7 @@ Four projection tables live in the event store's database
   time is the running maximum of event timestamps up to it, so the map is
   monotonic even when concurrent writers' clocks interleave; "the view at T"
   is the state at the last position recorded at or before T;
-* ``rulelog_checkpoints``: the whole folded ``Catalog`` (marshal + zlib), at
+* ``rulelog_checkpoints``: the whole folded ``Catalog`` (marshal + Zstandard), at
   least K events apart and spaced in proportion to the catalogue's size, so
   that writing them costs a fixed share of a row per event at any size;
 * ``rulelog_deltas``: every D events (128) between them, the rows that

@@ -87,9 +87,9 @@ _Waiting = tuple[int, list[tuple[int, int]], list[tuple[int, int, Future[bytes]]
 class Batches:
     """Commits a catch-up's batches in order; in a long one, each batch one batch late.
 
-    The delay lets the compression of a batch's checkpoints and deltas (about
-    half of what writing them costs; zlib releases the GIL) run in a worker
-    thread while the next batch's events are read and folded. The commits stay
+    The delay lets the compression of a batch's checkpoints and deltas (which
+    releases the GIL) run in a worker thread while the next batch's events are
+    read and folded. The commits stay
     on the calling thread -- committing from the worker measured no faster, and
     one thread per connection is safe with any pool, in-memory SQLite's
     included -- and each writes its rows, its checkpoints and deltas and the
