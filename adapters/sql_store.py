@@ -18,14 +18,17 @@ on it, and its factory is what an application names in ``PERSISTENCE_MODULE``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
+from uuid import UUID, SafeUUID
 
 from eventsourcing.persistence import Notification
 from eventsourcing_sqlalchemy.datastore import transactions
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, type_coerce
 from sqlalchemy.engine import Connection
+from sqlalchemy.types import NullType
 
 
 class SQLApplicationRecorder(SQLAlchemyApplicationRecorder):
@@ -95,3 +98,63 @@ class SQLApplicationRecorder(SQLAlchemyApplicationRecorder):
             )
             for position, originator, version, topic, state in rows
         ]
+
+    def select_positions(
+        self, start: int, limit: int, stop: int | None, wanted: Collection[str]
+    ) -> list[Notification | tuple[int, bytes]]:
+        """Every position from ``start`` (up to ``limit``, and to ``stop``): a
+        notification for an event of a ``wanted`` topic, the stored state alone
+        (``(id, state)``) for any other.
+
+        For a reader that decodes some events and needs only the time of the
+        others (a rebuild: the index aggregates' events are about two fifths of
+        a log), each of which would otherwise cost a UUID made by the column's
+        type in Python, and a ``Notification``. The originator id is read as the
+        driver gives it (16 bytes on SQLite, a UUID from psycopg).
+        """
+        columns = self._events.c
+        query = (
+            select(
+                columns.id,
+                type_coerce(columns.originator_id, NullType()),
+                columns.originator_version,
+                columns.topic,
+                columns.state,
+            )
+            .where(columns.id >= start)
+            .order_by(columns.id)
+            .limit(limit)
+        )
+        if stop is not None:
+            query = query.where(columns.id <= stop)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        found: list[Notification | tuple[int, bytes]] = []
+        for position, originator, version, topic, state in rows:
+            stored = bytes(state) if isinstance(state, memoryview) else state
+            if topic in wanted:
+                found.append(
+                    Notification(
+                        id=position,
+                        originator_id=_uuid(originator),
+                        originator_version=version,
+                        topic=topic,
+                        state=stored,
+                    )
+                )
+            else:
+                found.append((position, stored))
+        return found
+
+
+def _uuid(raw: Any) -> UUID:
+    """A driver's originator id as a UUID: as given, or from its 16 bytes without
+    ``UUID.__init__``'s checks of arguments it was not given."""
+    if isinstance(raw, UUID):
+        return raw
+    if isinstance(raw, bytes | memoryview) and len(raw) == 16:
+        made = object.__new__(UUID)
+        object.__setattr__(made, "int", int.from_bytes(raw, "big"))
+        object.__setattr__(made, "is_safe", SafeUUID.unknown)
+        return made
+    return UUID(str(raw))

@@ -7,7 +7,7 @@ live in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,6 +91,35 @@ def read_notifications(
             return
 
 
+def read_positions(
+    app: Application, start: int, stop: int, wanted: Collection[str]
+) -> Iterator[Notification | tuple[int, bytes]]:
+    """Every position from ``start`` to ``stop``: the notification of an event of a
+    ``wanted`` topic, ``(position, stored state)`` for any other (whose time
+    alone a reader needs: ``time_of``).
+
+    A store whose recorder reads positions so (``select_positions``: the SQL
+    stores) makes nothing for the others; any other store's notifications are
+    cut down here.
+    """
+    select_positions = getattr(app.recorder, "select_positions", None)
+    if select_positions is None:
+        for notification in read_notifications(app, start, stop):
+            wanted_one = notification.topic in wanted
+            yield notification if wanted_one else (notification.id, notification.state)
+        return
+    position = start
+    while True:
+        page = select_positions(position, PAGE, stop, wanted)
+        if not page:
+            return
+        yield from page
+        last = page[-1]
+        position = (last.id if isinstance(last, Notification) else last[0]) + 1
+        if len(page) < PAGE:
+            return
+
+
 def decode(app: Application, notification: Notification) -> LoggedEvent:
     return LoggedEvent(
         position=notification.id,
@@ -111,14 +140,28 @@ def timestamp_of(app: Application, notification: Notification) -> datetime:
     stored state is compressed or encrypted, or written otherwise, it is
     decoded in full.
     """
-    state = notification.state
+    found = _written_time(notification.state)
+    return found if found is not None else decode(app, notification).timestamp
+
+
+def time_of(app: Application, position: int, state: bytes) -> datetime:
+    """``timestamp_of`` the event at ``position`` whose stored state is ``state``
+    (read in full only where the time cannot be read off the state)."""
+    found = _written_time(state)
+    if found is not None:
+        return found
+    (notification,) = app.recorder.select_notifications(start=position, limit=1, stop=position)
+    return decode(app, notification).timestamp
+
+
+def _written_time(state: bytes) -> datetime | None:
     if state.startswith(_TIMESTAMP):
         end = state.find(b'"', len(_TIMESTAMP))
         try:
             return datetime.fromisoformat(state[len(_TIMESTAMP) : end].decode())
         except ValueError:
             pass
-    return decode(app, notification).timestamp
+    return None
 
 
 def last_position(app: Application) -> int:

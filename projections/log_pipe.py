@@ -10,20 +10,24 @@ through a pipe *slimmed*: the blob replaced by its name alone (what a fold
 reads of it besides the digest) and the digest attached (``PIPED_DIGEST``).
 Sending whole decoded blobs was tried and measured no faster than decoding
 them in the parent: unpickling big blobs costs about what decoding their JSON
-does. Slimmed, a page is small, and the parent only folds and writes.
+does. Slimmed, a page is small, and the parent only folds and writes. Every
+event is sent without its timestamp, which no fold reads (its recorded time
+goes beside it, in microseconds): an aware ``datetime`` was more than half of
+what pickling and unpickling an event cost (7.4 of 10.3 us a position), on
+the side of the pipe that folds.
 
 What comes out is, position by position, what reading in-process gives:
 ``(position, event or None, recorded time in microseconds)``, an index
 aggregate's event (which the fold ignores) being None with its time alone; a
 fold of the slimmed events gives the same state (``Catalog._digest`` takes the
-attached digest). A store only this process can reach (in memory) is read
+attached digest; the timestamp is None). A store only this process can reach (in memory) is read
 in-process, as is a short stretch, which would not repay starting a process.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import fcntl
 import os
 import pickle
 import queue
@@ -37,7 +41,7 @@ from typing import IO, Any
 
 from eventsourcing.application import Application
 
-from rulelog.projections.log import read_notifications, timestamp_of
+from rulelog.projections.log import read_positions, time_of
 from rulelog.projections.state_events import DIGESTED, PIPED_DIGEST, blob_sha
 
 #: Positions from which a stretch is read by a second process.
@@ -47,6 +51,8 @@ PIPED_FROM = 50_000
 PIPE_PAGE = 2_000
 #: Pages the parent holds read ahead (about 400 KB each).
 AHEAD = 16
+#: Bytes the pipe itself holds, asked for where the system allows it.
+PIPE_BYTES = 1 << 20
 #: More bytes than any page takes: a length beyond it is not a page's.
 _MOST_BYTES = 1 << 30
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -93,26 +99,29 @@ def shareable(app: Application) -> bool:
 
 
 def _read(app: Application, start: int, stop: int, topics: Sequence[str]) -> Iterator[Decoded]:
-    folded = frozenset(topics)
     decode = app.mapper.to_domain_event
-    for notification in read_notifications(app, start=start, stop=stop):
-        if notification.topic in folded:
-            event = decode(notification)
-            yield notification.id, event, to_us(event.timestamp)
+    for read in read_positions(app, start, stop, frozenset(topics)):
+        if isinstance(read, tuple):
+            position, state = read
+            yield position, None, to_us(time_of(app, position, state))
         else:
-            yield notification.id, None, to_us(timestamp_of(app, notification))
+            event = decode(read)
+            yield read.id, event, to_us(event.timestamp)
 
 
-def slimmed(event: Any) -> Any:
-    """A release event with its blob's digest attached and the blob cut to its name."""
-    if type(event) not in DIGESTED:
-        return event
-    blob = event.blob
-    slim = copy.copy(event)
-    name = blob.get("name") if isinstance(blob, dict) else None
-    object.__setattr__(slim, "blob", {} if name is None else {"name": name})
-    object.__setattr__(slim, PIPED_DIGEST, blob_sha(blob))
-    return slim
+def slim(event: Any) -> Any:
+    """``event`` made ready for the pipe, in place (the reading process's own, just
+    decoded: copying it cost more than the rest of slimming): no timestamp, and a
+    release event's blob cut to its name, with the blob's digest attached."""
+    if event is None:
+        return None
+    object.__setattr__(event, "timestamp", None)
+    if type(event) in DIGESTED:
+        blob = event.blob
+        name = blob.get("name") if isinstance(blob, dict) else None
+        object.__setattr__(event, "blob", {} if name is None else {"name": name})
+        object.__setattr__(event, PIPED_DIGEST, blob_sha(blob))
+    return event
 
 
 def _piped(app: Application, start: int, stop: int, topics: Sequence[str]) -> Iterator[Decoded]:
@@ -130,6 +139,7 @@ def _piped(app: Application, start: int, stop: int, topics: Sequence[str]) -> It
         stderr=subprocess.PIPE,
     )
     assert child.stdin is not None and child.stdout is not None
+    _widen(child.stdout)
     pages: queue.Queue[bytes | None] = queue.Queue(AHEAD)
     reader = threading.Thread(target=_forward, args=(child.stdout, pages), daemon=True)
     try:
@@ -156,6 +166,13 @@ def _piped(app: Application, start: int, stop: int, topics: Sequence[str]) -> It
         child.stdout.close()
         if child.stderr is not None:
             child.stderr.close()
+
+
+def _widen(stream: IO[bytes]) -> None:
+    """Let the pipe hold a few pages where the system allows (Linux: up to
+    ``/proc/sys/fs/pipe-max-size``, 1 MB by default; elsewhere it stays as it is)."""
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _forward(stream: IO[bytes], pages: queue.Queue[bytes | None]) -> None:
@@ -209,7 +226,7 @@ def serve_pages() -> None:
         app = app_class(env=env)
         page: list[Decoded] = []
         for position, event, moment in _read(app, start, stop, topics):
-            page.append((position, slimmed(event), moment))
+            page.append((position, slim(event), moment))
             if len(page) >= PIPE_PAGE:
                 _send(out, page)
                 page = []

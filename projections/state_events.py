@@ -57,7 +57,7 @@ def blob_sha(blob: Any) -> str:
 #: The events whose blob a fold digests (``Catalog._digest``).
 DIGESTED = (Release.Created, Release.Recreated, Release.BlobReplaced)
 #: The attribute of such an event carrying its blob's digest already made (by the
-#: process that read it: ``log_pipe.slimmed``), its blob then cut to its name.
+#: process that read it: ``log_pipe.slim``), its blob then cut to its name.
 PIPED_DIGEST = "rulelog_blob_digest"
 
 
