@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from rulelog.projections.clearing import without_secure_delete
 from rulelog.projections.listing_text import PAGE_ROWS, pages_of, render
 from rulelog.projections.read_only import (
     ensure_tables,
@@ -329,7 +330,7 @@ class Listing:
 
     def rebuild(self, app: Application, progress: Callable[[int], None] | None = None) -> int:
         """Forget the rows and fold them again from the whole log."""
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, without_secure_delete(conn):
             conn.execute(
                 update(tracking_table)
                 .where(tracking_table.c.kind == self.kind.name)
@@ -354,7 +355,7 @@ class Listing:
         mine = rows_table.c.kind == self.kind.name
         wanted = {o: self._row(o, row, base) for o, row, base in self.kind.of_state(state)}
         columns = [rows_table.c[name] for name in ("originator", "sort_key", "base", "rendered")]
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, without_secure_delete(conn):
             moved = conn.execute(
                 update(tracking_table)
                 .where(tracking_table.c.kind == self.kind.name)

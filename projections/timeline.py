@@ -59,6 +59,7 @@ from rulelog.projections.checkpoints import (
     encode_state,
     long_fold,
 )
+from rulelog.projections.clearing import without_secure_delete
 from rulelog.projections.log import PAGE, last_position, read_notifications, timestamp_of
 from rulelog.projections.log_pipe import decoded, to_us
 from rulelog.projections.read_only import (
@@ -461,7 +462,7 @@ class Timeline:
         """``rebuild``, returning the state at the position it reached: the fold's own
         when it got there (reading it back, a full checkpoint of the whole catalogue
         and its deltas, took a second at 100k rules), else read as ``state_at`` does."""
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, without_secure_delete(conn):
             for table in (positions_table, checkpoints_table, deltas_table, tracking_table):
                 conn.execute(delete(table))
         kept: list[Catalog] = []
