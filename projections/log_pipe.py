@@ -42,6 +42,7 @@ from typing import IO, Any
 from eventsourcing.application import Application
 
 from rulelog.projections.log import read_positions, time_of
+from rulelog.projections.pipe_pages import pack, unpack
 from rulelog.projections.state_events import DIGESTED, PIPED_DIGEST, blob_sha
 
 #: Positions from which a stretch is read by a second process.
@@ -150,7 +151,7 @@ def _piped(app: Application, start: int, stop: int, topics: Sequence[str]) -> It
             data = pages.get()
             if data is None:
                 raise RuntimeError(f"the log reader stopped: {_told(child)}")
-            page = pickle.loads(data)
+            page = unpack(data)
             if page is None:
                 return
             if isinstance(page, str):
@@ -176,7 +177,7 @@ def _widen(stream: IO[bytes]) -> None:
 
 
 def _forward(stream: IO[bytes], pages: queue.Queue[bytes | None]) -> None:
-    """Each page's pickle (length first) from ``stream`` into ``pages``; None at
+    """Each page's bytes (length first) from ``stream`` into ``pages``; None at
     its end, where it ends inside a page (a child that died writing), or where a
     length makes no sense (the stream is not pages), so the parent reports the
     child rather than waiting for a page that never comes."""
@@ -238,8 +239,9 @@ def serve_pages() -> None:
     out.flush()
 
 
-def _send(out: IO[bytes], page: Any) -> None:
-    """One page pickled, its length first (the parent's reader splits them unread)."""
-    data = pickle.dumps(page, pickle.HIGHEST_PROTOCOL)
+def _send(out: IO[bytes], page: list[Decoded] | str | None) -> None:
+    """One page (``pipe_pages.pack``), its length first (the parent's reader splits
+    them unread)."""
+    data = pack(page)
     out.write(len(data).to_bytes(8, "little"))
     out.write(data)
