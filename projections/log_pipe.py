@@ -20,8 +20,10 @@ What comes out is, position by position, what reading in-process gives:
 ``(position, event or None, recorded time in microseconds)``, an index
 aggregate's event (which the fold ignores) being None with its time alone; a
 fold of the slimmed events gives the same state (``Catalog._digest`` takes the
-attached digest; the timestamp is None). A store only this process can reach (in memory) is read
-in-process, as is a short stretch, which would not repay starting a process.
+attached digest; the timestamp is None). A page crosses the pipe flat and
+marshalled (``pipe_pages``). A store only this process can reach (in memory)
+is read in-process, as is a short stretch, which would not repay starting a
+process.
 """
 
 from __future__ import annotations
@@ -130,8 +132,10 @@ def _piped(app: Application, start: int, stop: int, topics: Sequence[str]) -> It
     whose spawned process would run the parent's main script again), read from
     its standard output by a thread of this process into a queue of ``AHEAD``
     pages, so the child works ahead while this one folds; a full queue holds it
-    back. Read straight from the pipe (64 KB, a third of a page), the two had
-    taken turns more than they ran side by side."""
+    back. Read straight from the pipe, the two had taken turns more than they
+    ran side by side; and with the pipe at its default 64 KB, the child blocked
+    writing while the thread reading it waited for the GIL between chunks, so
+    the pipe is widened (``_widen``)."""
     request = (type(app), dict(app.env), start, stop, tuple(topics))
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD],
