@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rulelog.domain.access.users import User
+from rulelog.domain.bounds import id_from
 from rulelog.domain.catalog.channels import ChannelMap
 from rulelog.domain.catalog.pins import PinnableRelease
 from rulelog.domain.catalog.releases import Release
@@ -230,7 +231,9 @@ class LiveIndex(KeyedRows):
 
     def rule(self, id_or_alias: str) -> Mapping[str, Any] | None:
         """A live rule by id (digits) or alias, as Balrog's ``getRule`` finds it."""
-        rule_id = int(id_or_alias) if id_or_alias.isdigit() else self.aliases.get(id_or_alias)
+        # Digits too many to be an id (or not ASCII: "²") name no rule.
+        by_id = id_or_alias.isdigit()
+        rule_id = id_from(id_or_alias) if by_id else self.aliases.get(id_or_alias)
         return None if rule_id is None else self.rules_by_id.get(rule_id)
 
     def mapped_releases(self) -> set[str]:

@@ -236,3 +236,11 @@ def test_the_public_app_never_answers_5xx(
         "GET", path.encode(), raw_query, sent, json.dumps(body).encode()
     )
     check(status, answer, (path[:200], raw_query[:200]))
+
+
+@pytest.mark.parametrize("id_or_alias", ["9" * 5000, "9" * 30, "²", "%C2%B2"])
+def test_a_rule_id_no_rule_could_have_is_not_found(public: AsgiDriver, id_or_alias: str) -> None:
+    """More digits than Python converts by default (4,300), more than an id holds,
+    or a Unicode digit: no such rule (it was a 503, the lookup's error)."""
+    status, answer = public.request("GET", f"/api/v1/rules/{id_or_alias}".encode(), b"", [], b"")
+    assert status == 404, (status, answer[:200])
