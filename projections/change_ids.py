@@ -25,7 +25,8 @@ from typing import Any
 from rulelog.domain.balrog.id_pairs import IdPairs, PairIndex
 from rulelog.domain.balrog.marks import BalrogImport
 from rulelog.domain.balrog.rows import SC_KINDS
-from rulelog.projections.log import LoggedEvent, read_log
+from rulelog.domain.ids import balrog_import_id
+from rulelog.projections.log import LoggedEvent, read_aggregate
 
 __all__ = ["IMPORT_TOPICS", "ChangeIds", "sc_table"]
 
@@ -52,7 +53,7 @@ class ChangeIds:
     def read(cls, app: Any, stop: int | None = None) -> ChangeIds:
         """The ids of the imports up to position ``stop`` (a fold that starts there)."""
         found = cls()
-        for logged in read_log(app, stop=stop, topics=IMPORT_TOPICS):
+        for logged in read_aggregate(app, balrog_import_id(), IMPORT_TOPICS, stop):
             found.record(logged)
         return found
 

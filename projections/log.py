@@ -91,6 +91,29 @@ def read_notifications(
             return
 
 
+def read_aggregate(
+    app: Application, originator_id: UUID, topics: Sequence[str], stop: int | None = None
+) -> Iterator[LoggedEvent]:
+    """The decoded events of one aggregate (of ``topics``: all its events may have)
+    up to position ``stop``, in log order.
+
+    A store whose recorder selects by aggregate (``select_aggregate_notifications``:
+    the SQL stores, through their index on the aggregate's id) reads only those
+    rows; any other reads the events of ``topics`` and keeps the aggregate's.
+    """
+    select = getattr(app.recorder, "select_aggregate_notifications", None)
+    if select is None:
+        found: Iterator[Notification] = (
+            n
+            for n in read_notifications(app, stop=stop, topics=topics)
+            if n.originator_id == originator_id
+        )
+    else:
+        found = iter(select(originator_id, stop))
+    for notification in found:
+        yield decode(app, notification)
+
+
 def read_positions(
     app: Application, start: int, stop: int, wanted: Collection[str]
 ) -> Iterator[Notification | tuple[int, bytes]]:
