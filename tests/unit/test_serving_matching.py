@@ -167,6 +167,19 @@ def test_rule_failures_happen_in_balrog_order() -> None:
         matches({"version": "<120.0"}, replace(BASE, version="abc"))
 
 
+def test_rules_of_one_expression_text_share_its_parse_and_its_failure() -> None:
+    texts = {"channel": "rel(*", "version": "=120.0", "osVersion": "Windows_NT", "locale": "de"}
+    first, second = compile_rule({"rule_id": 1, **texts}), compile_rule({"rule_id": 2, **texts})
+    for field in ("channel", "version", "os_version", "locale"):
+        assert getattr(first, field) is getattr(second, field)
+    other = compile_rule({"rule_id": 3, "version": "<120.0", "locale": "de,fr"})
+    assert other.version is not first.version and other.locale == frozenset({"de", "fr"})
+    assert compile_rule({"rule_id": 4}).version is None
+    for rule in (first, second):  # a shared parse still fails where each rule is tried
+        with pytest.raises(re.error):
+            rule.matches(BASE, lambda v: v)
+
+
 def _rules(*specs: tuple[int, int]) -> list[dict[str, Any]]:
     return [{"rule_id": rid, "priority": prio, "product": "Firefox"} for rid, prio in specs]
 
