@@ -51,6 +51,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from rulelog.projections.clearing import without_secure_delete
+from rulelog.projections.listing_file import EVENTS_TABLE, POSITIONS_TABLE, ROWS_TABLE
 from rulelog.projections.listing_text import PAGE_ROWS, pages_of, render
 from rulelog.projections.read_only import (
     ensure_tables,
@@ -65,10 +66,6 @@ if TYPE_CHECKING:
 
     from rulelog.projections.state import Catalog
 
-#: The application's stored-events table (``eventsourcing_sqlalchemy`` names it
-#: after the application, ``RulelogApp.name``); only the cheap head check reads it
-#: by name, and a test keeps the two equal.
-EVENTS_TABLE = "rulelog_events"
 #: Events per transaction of a catch-up (a commit costs a disk flush).
 BATCH = 5000
 #: Rows per ``IN (...)`` list, under the 999 parameters an old SQLite allows.
@@ -79,7 +76,7 @@ _TRIES = 20
 
 metadata = MetaData()
 rows_table = Table(
-    "rulelog_listing_rows",
+    ROWS_TABLE,
     metadata,
     Column("kind", String(20), primary_key=True),
     # The row's aggregate id: most events name only that.
@@ -93,7 +90,7 @@ rows_table = Table(
     Index("rulelog_listing_rows_order", "kind", "sort_key"),
 )
 tracking_table = Table(
-    "rulelog_listing_positions",
+    POSITIONS_TABLE,
     metadata,
     Column("kind", String(20), primary_key=True),
     Column("position", BigInteger, nullable=False),
@@ -289,6 +286,11 @@ class Listing:
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=PAGE_ROWS).execute(query)
             yield from result.scalars().partitions()
+
+    def encoded(self) -> Iterator[list[bytes]]:
+        """``rendered`` as bytes, as ``listing_file`` reads them (the texts are ASCII)."""
+        for page in self.rendered():
+            yield [text.encode("ascii") for text in page]
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows as the listing shows them, in its order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from contextlib import nullcontext
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,8 @@ from rulelog.api.cli.context import (
     json_option,
     local_user,
     print_json,
+    raw_store_url,
+    refuse_missing_file,
     refuse_missing_store,
     report,
     shown_default_option,
@@ -28,11 +31,12 @@ from rulelog.api.cli.context import (
 from rulelog.api.cli.progress import TableBars
 from rulelog.api.logs import get_logger
 from rulelog.domain.errors import Invalid
-from rulelog.projections.listing_text import listing_text
-from rulelog.projections.listings import RELEASES, RULES, Kind, Listing
+from rulelog.projections.listing_file import current_pages, sqlite_file
+from rulelog.projections.listing_text import listing_bytes
 
 if TYPE_CHECKING:  # the application and the domain load only when a command needs them
     from rulelog.domain.catalog.snapshot import ImportSummary
+    from rulelog.projections.listings import Listing
     from rulelog.projections.state import Catalog
     from rulelog.services.application import RulelogApp
 
@@ -137,37 +141,58 @@ def rules() -> None:
 @json_context
 def rules_list(ctx: click.Context, as_json: bool) -> None:
     """List the live rules, highest priority first."""
-    print_listing(listing(ctx, RULES), as_json, (*RULE_TABLE, "data_version"))
+    print_listing(ctx, "rules", as_json, (*RULE_TABLE, "data_version"))
 
 
-def listing(ctx: click.Context, kind: Kind) -> Listing:
-    """A listing's rows (rules, releases), at the head of the log.
+def print_listing(ctx: click.Context, kind: str, as_json: bool, columns: tuple[str, ...]) -> None:
+    """A listing's rows (rules, releases) at the head of the log, as ``print_json``
+    (``--json``) or ``print_table`` prints them.
 
-    When the rows are already there (one statement tells), they are read
-    without opening the application: no domain, no ``eventsourcing``, no fold.
-    Otherwise the application folds the events the rows have not seen.
+    Rows already at the head in a SQLite file are read with the standard library
+    alone (``listing_file``: not even SQLAlchemy is loaded); elsewhere, when the
+    rows are there (one statement tells), without opening the application (no
+    domain, no ``eventsourcing``, no fold). Otherwise the application folds the
+    events the rows have not seen.
     """
+    root = ctx.find_root().obj
+    path = None if "app" in root else sqlite_file(raw_store_url(ctx))
+    if path is not None:
+        refuse_missing_file(path)
+        with current_pages(path, kind) as pages:
+            if pages is not None:
+                print_pages(pages, as_json, columns)
+                return
+    print_pages(listing(ctx, kind).encoded(), as_json, columns)
+
+
+def listing(ctx: click.Context, kind: str) -> Listing:
+    """The rows through SQLAlchemy, folded up to the head of the log if they lag."""
+    from rulelog.projections.listings import KINDS, Listing
+
+    chosen = next(k for k in KINDS if k.name == kind)
     url = None if "app" in ctx.find_root().obj else store_url(ctx)
     if url is not None:
         refuse_missing_store(url)
-        rows = Listing.open(url, kind)
+        rows = Listing.open(url, chosen)
         if rows.behind() is False:
             return rows
         rows.engine.dispose()
     app = app_from(ctx)
-    rows = Listing.of(app, kind)
+    rows = Listing.of(app, chosen)
     rows.catch_up(app)
     return rows
 
 
-def print_listing(rows: Listing, as_json: bool, columns: tuple[str, ...]) -> None:
-    """The rows as ``print_json`` (``--json``) or ``print_table`` prints them."""
+def print_pages(pages: Iterable[list[bytes]], as_json: bool, columns: tuple[str, ...]) -> None:
     if not as_json:
-        print_table(rows.rows(), columns)
+        print_table([json.loads(text) for page in pages for text in page], columns)
         return
-    for piece in listing_text(rows.rendered()):  # print_json's text, a page at a time
-        click.echo(piece, nl=False)
-    click.echo()
+    sys.stdout.flush()
+    out = click.get_binary_stream("stdout")
+    for piece in listing_bytes(pages):  # print_json's text, a page at a time
+        out.write(piece)
+    out.write(b"\n")
+    out.flush()
 
 
 @rules.command("show")
@@ -188,7 +213,7 @@ def releases() -> None:
 @json_context
 def releases_list(ctx: click.Context, as_json: bool) -> None:
     """List the releases by name."""
-    print_listing(listing(ctx, RELEASES), as_json, ("name", "product", "read_only", "data_version"))
+    print_listing(ctx, "releases", as_json, ("name", "product", "read_only", "data_version"))
 
 
 @releases.command("show")

@@ -32,6 +32,13 @@ def app_from(ctx: click.Context, *, create: bool = False) -> RulelogApp:
     return root.obj["app"]
 
 
+def raw_store_url(ctx: click.Context) -> str:
+    """The store's URL as given (``--database-url``, else the settings), unchecked."""
+    root = ctx.find_root().obj or {}
+    settings = root.get("settings")
+    return root.get("database_url") or (settings.database_url if settings else None) or ""
+
+
 def store_url(ctx: click.Context) -> str | None:
     """The store's URL as ``api.config.database_url`` gives it, without importing
     the application (as that module does); None for a URL it refuses, which the
@@ -39,9 +46,7 @@ def store_url(ctx: click.Context) -> str | None:
     from rulelog.api.database_url import normalized_url
     from rulelog.domain.errors import Invalid
 
-    root = ctx.find_root().obj or {}
-    settings = root.get("settings")
-    url = root.get("database_url") or (settings.database_url if settings else None)
+    url = raw_store_url(ctx)
     if not url:
         return None
     try:
@@ -54,13 +59,19 @@ def refuse_missing_store(url: str) -> None:
     """``NotFound`` naming the file when ``url`` is a SQLite store that does not exist."""
     from sqlalchemy.engine import make_url
 
-    from rulelog.domain.errors import NotFound
-
     parsed = make_url(url)
     path = parsed.database
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
         return
-    if path.startswith("file:") or os.path.exists(path):
+    if not path.startswith("file:"):
+        refuse_missing_file(path)
+
+
+def refuse_missing_file(path: str) -> None:
+    """``NotFound`` naming ``path``, a SQLite store's file, when it does not exist."""
+    from rulelog.domain.errors import NotFound
+
+    if os.path.exists(path):
         return
     raise NotFound(
         f"no store at {os.path.abspath(path)} (check --database-url; `rulelog demo`, "

@@ -108,6 +108,8 @@ def test_rows_at_the_head_are_listed_without_the_application(store: Store) -> No
     second = loaded_modules(store, "rules", "list", "--json")
     for module in ("rulelog.services.application", "rulelog.projections.state", "eventsourcing"):
         assert f" {module}\n" not in second, module
+    # A SQLite file's rows are read with the standard library alone.
+    assert (" sqlalchemy\n" in second) is (store.kind != "sqlite")
 
 
 def test_a_rebuild_rebuilds_the_rows(store: Store) -> None:
