@@ -292,9 +292,12 @@ def main() -> int:
         ("cpu", raw_cpu, rebuilt.cpu),
     ):
         ratio = raw_s / rebuild_s
+        # The target is on speed (wall); the CPU ratio says how much more work the
+        # rebuild does than the raw pass, spread over its two processes.
+        target = f">= 0.5 {verdict(ratio >= 0.5)}" if clock == "wall" else "(work; no target)"
         line(f"raw read-and-decode, events/s ({clock})", f"{head / raw_s:,.0f}", "baseline")
         line(f"projections rebuild, events/s ({clock})", f"{head / rebuild_s:,.0f}", "")
-        line(f"  rebuild / raw ({clock})", f"{ratio:.2f}", f">= 0.5 {verdict(ratio >= 0.5)}")
+        line(f"  rebuild / raw ({clock})", f"{ratio:.2f}", target)
     line("  rebuild peak memory, MB", f"{rebuilt.peak_mb:,.0f}", "")
     line("serving node ready (heartbeat 200), s", f"{ready:.1f}", f"<= 10 {verdict(ready <= 10)}")
     for number, (rss, peak) in enumerate(processes):
