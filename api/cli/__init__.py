@@ -149,7 +149,13 @@ class Failure(click.ClickException):
 
 
 def _database_failure(error: Exception) -> Failure | None:
-    """Store errors as one line: 7 when the store cannot be reached, else 1."""
+    """Store errors as one line: 7 when the store cannot be reached, else 1.
+
+    ``sqlite3``'s own are among them: a listing reads a SQLite file's rows
+    without SQLAlchemy (``projections.listing_file``).
+    """
+    import sqlite3
+
     from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
     from rulelog.projections.read_only import refused
@@ -160,14 +166,15 @@ def _database_failure(error: Exception) -> Failure | None:
         from eventsourcing.persistence import PersistenceError
     except ImportError:  # pragma: no cover - eventsourcing is a dependency
         EsInterface = EsOperational = PersistenceError = ()  # type: ignore[assignment,misc]
-    if not isinstance(error, SQLAlchemyError | PersistenceError):
+    if not isinstance(error, SQLAlchemyError | PersistenceError | sqlite3.Error):
         return None
     original = getattr(error, "orig", None) or error.__cause__ or error
     original = getattr(original, "orig", None) or original  # eventsourcing wraps SQLAlchemy's
     reason = (str(original).strip().splitlines() or [type(original).__name__])[0]
     if refused(error):  # a replica, or a role that may only read: this command writes
         return Failure(f"the database is read-only here ({reason})", EXIT_UNEXPECTED)
-    if isinstance(error, OperationalError | InterfaceError | EsOperational | EsInterface):
+    unreachable = (OperationalError, InterfaceError, EsOperational, EsInterface)
+    if isinstance(error, (*unreachable, sqlite3.OperationalError, sqlite3.InterfaceError)):
         return Failure(f"database unavailable: {reason}", EXIT_DATABASE_UNAVAILABLE)
     return Failure(f"database error: {reason}", EXIT_UNEXPECTED)
 
