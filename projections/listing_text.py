@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any, AnyStr
+from typing import Any
 
 #: Rows read per fetch of a listing, and written per page.
 PAGE_ROWS = 2000
@@ -50,24 +50,15 @@ def _plain(value: Any) -> str | None:
     return None
 
 
-def listing_text(pages: Iterable[list[str]]) -> Iterator[str]:
-    """``print_json(rows)``'s text (without its final newline), a page of rows at a time."""
-    return _joined(pages, ("[\n", ",\n", "\n]", "[]"))
-
-
 def listing_bytes(pages: Iterable[list[bytes]]) -> Iterator[bytes]:
-    """``listing_text`` of rows read as the bytes stored (``listing_file``), as bytes."""
-    return _joined(pages, (b"[\n", b",\n", b"\n]", b"[]"))
-
-
-def _joined(pages: Iterable[list[AnyStr]], marks: tuple[AnyStr, ...]) -> Iterator[AnyStr]:
-    opening, between, closing, empty = marks
+    """``print_json(rows)``'s text (without its final newline), a page of rows at a
+    time, from the rows' texts as stored (ASCII), as bytes."""
     first = True
     for page in pages:
         if page:
-            yield (opening if first else between) + between.join(page)
+            yield (b"[\n" if first else b",\n") + b",\n".join(page)
             first = False
-    yield empty if first else closing
+    yield b"[]" if first else b"\n]"
 
 
 def pages_of(

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from rulelog.domain.errors import RulelogError
 from rulelog.projections.at import release_summary
-from rulelog.projections.listing_text import listing_text
+from rulelog.projections.listing_text import listing_bytes
 from rulelog.projections.listings import EVENTS_TABLE, RELEASES, RULES, Listing, rows_table
 from rulelog.projections.log import read_log
 from rulelog.projections.state import Catalog
@@ -128,7 +128,7 @@ def printed(rows: list[dict[str, Any]]) -> str:
 
 
 def listed(rows: Listing) -> str:
-    return "".join(listing_text(rows.rendered()))
+    return b"".join(listing_bytes(rows.encoded())).decode()
 
 
 def folded(app: RulelogApp) -> tuple[str, str]:

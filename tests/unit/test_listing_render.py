@@ -2,7 +2,7 @@
 
 ``render`` writes a row of plain values line by line (``json.dumps`` with an
 indent is the slow pure-Python encoder) and anything else through ``json.dumps``;
-``listing_text`` joins rendered rows, a page at a time, into the list's text.
+``listing_bytes`` joins rendered rows, a page at a time, into the list's text.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rulelog.projections.listing_text import listing_text, render
+from rulelog.projections.listing_text import listing_bytes, render
 from rulelog.projections.listings import release_order, rule_order
 
 SCALARS = st.one_of(
@@ -37,16 +37,21 @@ def printed(rows: list[Any]) -> str:
     return json.dumps(rows, indent=2, sort_keys=False, default=str)
 
 
+def joined(pages: list[list[str]]) -> str:
+    """``listing_bytes`` of the rendered texts (ASCII, as stored), as text."""
+    return b"".join(listing_bytes([[text.encode("ascii") for text in p] for p in pages])).decode()
+
+
 @given(rows=st.lists(ROWS, max_size=6), page=st.integers(1, 4))
 def test_rendered_rows_join_into_the_printed_list(rows: list[dict[str, Any]], page: int) -> None:
     rendered = [render(row) for row in rows]
     pages = [rendered[i : i + page] for i in range(0, len(rendered), page)]
-    assert "".join(listing_text(pages)) == printed(rows)
+    assert joined(pages) == printed(rows)
 
 
 def test_values_json_has_no_type_for_are_written_as_print_json_writes_them() -> None:
     row = {"pair": ("a", 1), "when": datetime(2030, 1, 1, tzinfo=UTC), 3: "non-string key"}
-    assert "".join(listing_text([[render(row)]])) == printed([row])
+    assert joined([[render(row)]]) == printed([row])
 
 
 @given(names=st.lists(st.text(min_size=1), unique=True))
